@@ -1,0 +1,61 @@
+"""python -m gateway — the HTTP edge: auth, rate limit, and forwarding over NATS."""
+from __future__ import annotations
+
+import asyncio
+import signal
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from gateway.app import create_app
+from gateway.auth import Authenticator
+from gateway.config import GatewaySettings
+from gateway.ratelimit import RateLimiter
+from gateway.state import AUTH, LIMITER, NC, POOL
+from shared.db import migrate
+from shared.logging import configure_logging
+from shared.service import connect_nats, open_pool
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+log = structlog.get_logger("gateway")
+
+
+async def run() -> None:
+    settings = GatewaySettings()
+    configure_logging(settings, service="gateway")
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        pool = await open_pool(stack, settings)
+        await migrate(pool, "gateway", MIGRATIONS)
+        nc = await connect_nats(settings, "gateway")
+        stack.push_async_callback(nc.drain)
+        app = create_app(settings)
+        app[NC], app[POOL] = nc, pool
+        app[AUTH] = Authenticator(nc, settings.auth_cache_ttl, settings.request_timeout)
+        await app[AUTH].start()
+        app[LIMITER] = RateLimiter(pool, settings.rate_limit_per_minute)
+        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await runner.setup()
+        stack.push_async_callback(runner.cleanup)
+        # reuse_port: several gateway replicas may share one port; the kernel spreads connections.
+        await web.TCPSite(runner, settings.host, settings.port, reuse_port=True).start()
+        log.info("gateway_started", host=settings.host, port=settings.port)
+        await stop.wait()
+        log.info("gateway_stopping")
+
+
+def main() -> None:
+    try:
+        import uvloop
+
+        uvloop.run(run())
+    except ImportError:
+        asyncio.run(run())
+
+
+if __name__ == "__main__":
+    main()

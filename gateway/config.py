@@ -1,0 +1,23 @@
+"""Gateway settings (MOLTGRID_ env prefix)."""
+from __future__ import annotations
+
+from shared.config import Settings
+from shared.subjects import SERVICES
+
+
+class GatewaySettings(Settings):
+    host: str = "127.0.0.1"
+    port: int = 8000
+    rate_limit_per_minute: int = 120  # 0 disables the limit
+    auth_cache_ttl: float = 30.0
+    max_body_bytes: int = 1_048_576
+    cors_origins: str = "*"  # comma-separated origins, or *
+    health_cache_s: float = 2.0
+    services: str = ""  # comma-separated services /v1/health reports; default: every service that is built
+
+    def service_names(self) -> list[str]:
+        if self.services:
+            return [s.strip() for s in self.services.split(",") if s.strip()]
+        from shared.runtime.supervisor import components
+
+        return [c for c in components() if c in SERVICES]

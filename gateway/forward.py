@@ -1,0 +1,66 @@
+"""The one generic forwarder: merge path, query and body into one request and send it to the route's subject."""
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from gateway.http import error_response, reply_response
+from gateway.routes import Route
+from gateway.state import NC
+from shared.bus import Ctx, call
+
+ROUTE_ATTR = "moltgrid_route"
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def _query(request: web.Request) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key in request.query.keys():
+        values = request.query.getall(key)
+        out[key] = values if len(values) > 1 else values[0]
+    return out
+
+
+async def read_body(request: web.Request) -> dict[str, Any] | web.Response:
+    """The JSON object body, or a 422 response in FastAPI's shape."""
+    raw = await request.read()
+    if not raw.strip():
+        return {}
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        return error_response("invalid", "invalid JSON", [{"type": "json_invalid", "loc": ["body", exc.pos],
+                                                            "msg": "JSON decode error", "input": {},
+                                                            "ctx": {"error": exc.msg}}])
+    if not isinstance(body, dict):
+        return error_response("invalid", "invalid body", [{"type": "model_attributes_type", "loc": ["body"],
+                                                            "msg": "Input should be a valid dictionary or object"
+                                                                   " to extract fields from", "input": body}])
+    return body
+
+
+def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    timeout = route.timeout or default_timeout
+    default_source = "body" if route.method in BODY_METHODS else "query"
+
+    async def handle(request: web.Request) -> web.StreamResponse:
+        query = _query(request)
+        body: dict[str, Any] = {}
+        if route.method in BODY_METHODS and request.body_exists:
+            parsed = await read_body(request)
+            if isinstance(parsed, web.Response):
+                return parsed
+            body = parsed
+        path = dict(request.match_info)
+        payload = {**query, **body, **path}
+        sources = {"*": default_source, **{k: "query" for k in query}, **{k: "body" for k in body},
+                   **{k: "path" for k in path}}
+        ctx: Ctx = request["ctx"]
+        reply = await call(request.app[NC], route.subject, payload, timeout=timeout, ctx=ctx)
+        return reply_response(reply, route.status, sources)
+
+    setattr(handle, ROUTE_ATTR, route)
+    return handle

@@ -1,0 +1,118 @@
+"""Gateway middlewares, outermost first: request id → errors → CORS → auth + rate limit."""
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+
+import structlog
+from aiohttp import web
+
+from gateway.forward import ROUTE_ATTR
+from gateway.http import error_response
+from gateway.ratelimit import Decision
+from gateway.state import AUTH, LIMITER, SETTINGS
+from shared.bus import Ctx
+from shared.errors import ServiceError
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
+log = structlog.get_logger("gateway")
+
+
+@web.middleware
+async def request_id(request: web.Request, handler: Handler) -> web.StreamResponse:
+    rid = request.headers.get("X-Request-ID", "")
+    if not SAFE_REQUEST_ID.match(rid):
+        rid = uuid.uuid4().hex
+    request["ctx"] = Ctx(request_id=rid)
+    structlog.contextvars.bind_contextvars(request_id=rid, agent_id=None)
+    response = await handler(request)
+    response.headers["X-Request-ID"] = rid
+    return response
+
+
+@web.middleware
+async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        if exc.status == 413:
+            return error_response("too_large", "Request body too large")
+        return web.json_response({"detail": exc.reason}, status=exc.status, headers=_keep(exc))
+    except ServiceError as exc:
+        return error_response(exc.code, exc.message, exc.details)
+    except Exception:
+        log.exception("request_crashed", path=request.path)
+        return error_response("internal", "Internal server error")
+
+
+def _keep(exc: web.HTTPException) -> dict[str, str]:
+    return {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+
+
+@web.middleware
+async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    origin = request.headers.get("Origin")
+    allowed = request.app[SETTINGS].cors_origins
+    allow = origin and (allowed == "*" or origin in [o.strip() for o in allowed.split(",")])
+    if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+        response: web.StreamResponse = web.Response(status=204 if allow else 403)
+        if allow:
+            response.headers.update({
+                "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+                "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
+                "Access-Control-Max-Age": "600"})
+    else:
+        response = await handler(request)
+    if allow and not response.prepared:
+        response.headers["Access-Control-Allow-Origin"] = "*" if allowed == "*" else origin  # type: ignore[assignment]
+        response.headers["Access-Control-Expose-Headers"] = (
+            "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After")
+        if allowed != "*":
+            response.headers["Vary"] = "Origin"
+    return response
+
+
+def _rate_headers(d: Decision) -> dict[str, str]:
+    h = {"X-RateLimit-Limit": str(d.limit), "X-RateLimit-Remaining": str(d.remaining),
+         "X-RateLimit-Reset": str(d.reset_s)}
+    if not d.allowed:
+        h["Retry-After"] = str(d.retry_after_s)
+    return h
+
+
+@web.middleware
+async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Authenticate routes that need it, then apply the shared per-agent rate limit."""
+    route = getattr(request.match_info.handler, ROUTE_ATTR, None)
+    needs_auth = route.auth if route is not None else getattr(request.match_info.handler, "auth", False)
+    if not needs_auth:
+        return await handler(request)
+    api_key = request.headers.get("X-API-Key") or request.query.get("api_key")
+    if not api_key:
+        return error_response("unauthorized", "Missing X-API-Key header")
+    ctx: Ctx = request["ctx"]
+    try:
+        agent = await request.app[AUTH].authenticate(api_key, ctx)
+    except ServiceError as exc:
+        return error_response(exc.code, exc.message)
+    request["ctx"] = ctx = Ctx(request_id=ctx.request_id, agent_id=agent.agent_id)
+    request["agent"] = agent
+    structlog.contextvars.bind_contextvars(agent_id=agent.agent_id)
+    limiter = request.app[LIMITER]
+    if not limiter.enabled:
+        return await handler(request)
+    try:
+        decision = await limiter.check(agent.agent_id)
+    except ServiceError as exc:
+        return error_response(exc.code, exc.message)
+    if not decision.allowed:
+        return error_response("rate_limited", f"Rate limit exceeded ({limiter.limit}/min)",
+                              headers=_rate_headers(decision))
+    response = await handler(request)
+    if not response.prepared:
+        response.headers.update(_rate_headers(decision))
+    return response

@@ -1,0 +1,40 @@
+"""The routing table: every REST route and the NATS subject that serves it. No logic lives here."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from shared.subjects import svc
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    method: str
+    path: str
+    subject: str
+    auth: bool = True
+    timeout: float | None = None  # seconds; None = settings.request_timeout
+    status: int = 200
+
+
+ROUTES: Final[tuple[Route, ...]] = (
+    # directory: registration, auth, profiles
+    Route("POST", "/v1/register", svc("directory", "register"), auth=False),
+    Route("GET", "/v1/directory", svc("directory", "browse"), auth=False),
+    Route("GET", "/v1/directory/me", svc("directory", "me")),
+    Route("PUT", "/v1/directory/me", svc("directory", "update_me")),
+    # memory
+    Route("POST", "/v1/memory", svc("memory", "set")),
+    Route("GET", "/v1/memory", svc("memory", "list")),
+    Route("GET", "/v1/memory/{key}", svc("memory", "get")),
+    Route("DELETE", "/v1/memory/{key}", svc("memory", "delete")),
+    # shared memory
+    Route("POST", "/v1/shared-memory", svc("memory", "shared_set")),
+    Route("GET", "/v1/shared-memory", svc("memory", "shared_namespaces")),
+    Route("GET", "/v1/shared-memory/{namespace}", svc("memory", "shared_list")),
+    Route("GET", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_get")),
+    Route("DELETE", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_delete")),
+)
+
+# The directory's key lookup, used by the gateway's auth middleware (not a REST route).
+AUTHENTICATE: Final = svc("directory", "authenticate")

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""Bootstrap: create ./.venv with pinned dependencies, then run a MoltGrid command in it.
+
+    python3 run.py up      # start the whole system on http://127.0.0.1:8000
+    python3 run.py test    # run the whole test suite
+    python3 run.py bench   # run the benchmark and print its figures
+    python3 run.py <any moltgrid sub-command>   # e.g. migrate, version, status
+
+Needs only Python 3.11+. The virtualenv is rebuilt when requirements.lock or pyproject.toml change.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = Path(os.environ.get("MOLTGRID_VENV", ROOT / ".venv"))
+STAMP = VENV / ".moltgrid-stamp"
+
+
+def _bin(name: str) -> Path:
+    return VENV / ("Scripts" if os.name == "nt" else "bin") / name
+
+
+def _fingerprint() -> str:
+    h = hashlib.sha256()
+    for name in ("requirements.lock", "pyproject.toml"):
+        h.update((ROOT / name).read_bytes())
+    return h.hexdigest()
+
+
+def ensure_venv() -> None:
+    """Create or refresh the virtualenv; cheap when nothing changed."""
+    if sys.version_info < (3, 11):
+        sys.exit("MoltGrid needs Python 3.11 or newer")
+    want = _fingerprint()
+    if STAMP.exists() and STAMP.read_text() == want and _bin("moltgrid").exists():
+        return
+    print(f"» preparing {VENV} (pinned dependencies, one-time)", flush=True)
+    if not _bin("python").exists():
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    pip = [str(_bin("python")), "-m", "pip", "--disable-pip-version-check", "-q"]
+    subprocess.run([*pip, "install", "-r", str(ROOT / "requirements.lock")], check=True)
+    subprocess.run([*pip, "install", "--no-deps", "-e", str(ROOT)], check=True)
+    STAMP.write_text(want)
+
+
+def main(argv: list[str]) -> int:
+    ensure_venv()
+    command, rest = (argv[0], argv[1:]) if argv else ("up", [])
+    os.chdir(ROOT)
+    if command == "test":
+        args = [str(_bin("python")), "-m", "pytest", *rest]
+    elif command == "bench":
+        args = [str(_bin("python")), "-m", "bench", *rest]
+    else:
+        args = [str(_bin("moltgrid")), command, *rest]
+    if os.name == "nt":
+        return subprocess.call(args)
+    os.execv(args[0], args)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

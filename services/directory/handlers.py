@@ -1,0 +1,56 @@
+"""Directory operations: registration, the gateway's key lookup, profiles and the public browse."""
+from __future__ import annotations
+
+from typing import Any
+
+from shared.bus import Ctx, Op
+from shared.errors import NotFound, Unauthorized
+from shared.ids import hash_api_key, new_api_key, new_id
+from services.directory import models as m
+from services.directory.store import DirectoryStore
+
+
+class DirectoryHandlers:
+    def __init__(self, store: DirectoryStore) -> None:
+        self.store = store
+
+    async def register(self, req: m.Register, ctx: Ctx) -> dict[str, Any]:
+        agent_id, api_key = new_id("agent"), new_api_key()
+        await self.store.create_agent(agent_id, hash_api_key(api_key), req.name)
+        return {"agent_id": agent_id, "api_key": api_key,
+                "message": "Store your API key securely. It cannot be recovered."}
+
+    async def authenticate(self, req: m.Authenticate, ctx: Ctx) -> dict[str, Any]:
+        agent = await self.store.agent_for_key(req.api_key_hash)
+        if agent is None:
+            raise Unauthorized("Invalid API key")
+        return agent
+
+    async def me(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        profile = await self.store.profile(ctx.require_agent())
+        if profile is None:
+            raise NotFound("Agent not found")
+        return profile
+
+    async def update_me(self, req: m.UpdateProfile, ctx: Ctx) -> dict[str, Any]:
+        agent_id = ctx.require_agent()
+        if not await self.store.update_profile(agent_id, req.description, req.capabilities, req.public):
+            raise NotFound("Agent not found")
+        return {"status": "updated", "agent_id": agent_id, "public": req.public}
+
+    async def browse(self, req: m.Browse, ctx: Ctx) -> dict[str, Any]:
+        agents = await self.store.browse(req.capability, req.limit)
+        return {"agents": agents, "count": len(agents)}
+
+    async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
+        return await self.store.counts()
+
+    def ops(self) -> dict[str, Op]:
+        return {
+            "register": Op(self.register, m.Register),
+            "authenticate": Op(self.authenticate, m.Authenticate),
+            "me": Op(self.me, m.Empty),
+            "update_me": Op(self.update_me, m.UpdateProfile),
+            "browse": Op(self.browse, m.Browse),
+            "global_stats": Op(self.global_stats, m.Empty),
+        }

@@ -1,0 +1,64 @@
+"""SQL of the directory schema: agents and their credentials."""
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+from shared.timeutil import iso
+
+PROFILE_COLUMNS = ("agent_id, name, description, capabilities, public, available, looking_for, busy_until, "
+                   "reputation, reputation_count, credits, created_at")
+BROWSE_COLUMNS = "agent_id, name, description, capabilities, available, reputation, credits, created_at"
+
+
+def _row(r: asyncpg.Record) -> dict[str, Any]:
+    out = dict(r)
+    for k in ("created_at", "busy_until"):
+        if k in out:
+            out[k] = iso(out[k])
+    return out
+
+
+class DirectoryStore:
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+
+    async def create_agent(self, agent_id: str, key_hash: str, name: str | None) -> None:
+        await self._pool.execute(
+            "INSERT INTO directory.agents (agent_id, api_key_hash, name) VALUES ($1, $2, $3)",
+            agent_id, key_hash, name)
+
+    async def agent_for_key(self, key_hash: str) -> dict[str, Any] | None:
+        r = await self._pool.fetchrow(
+            "SELECT agent_id, name FROM directory.agents WHERE api_key_hash = $1", key_hash)
+        return dict(r) if r else None
+
+    async def profile(self, agent_id: str) -> dict[str, Any] | None:
+        r = await self._pool.fetchrow(f"SELECT {PROFILE_COLUMNS} FROM directory.agents WHERE agent_id = $1",
+                                      agent_id)
+        return _row(r) if r else None
+
+    async def update_profile(self, agent_id: str, description: str | None, capabilities: list[str] | None,
+                             public: bool) -> bool:
+        status = await self._pool.execute(
+            "UPDATE directory.agents SET description = COALESCE($2, description),"
+            " capabilities = COALESCE($3, capabilities), public = $4, updated_at = now()"
+            " WHERE agent_id = $1", agent_id, description, capabilities, public)
+        return status != "UPDATE 0"
+
+    async def browse(self, capability: str | None, limit: int) -> list[dict[str, Any]]:
+        rows = await self._pool.fetch(
+            f"SELECT {BROWSE_COLUMNS} FROM directory.agents WHERE public"
+            " AND ($1::text IS NULL OR capabilities @> ARRAY[$1::text])"
+            " ORDER BY created_at DESC LIMIT $2", capability, limit)
+        return [_row(r) for r in rows]
+
+    async def exists(self, agent_id: str) -> bool:
+        return bool(await self._pool.fetchval("SELECT 1 FROM directory.agents WHERE agent_id = $1", agent_id))
+
+    async def counts(self) -> dict[str, int]:
+        r = await self._pool.fetchrow(
+            "SELECT count(*) AS registered_agents, count(*) FILTER (WHERE public) AS public_agents"
+            " FROM directory.agents")
+        return dict(r)

@@ -1,0 +1,177 @@
+"""Request/reply over NATS: one server-side helper (`serve`) and one client-side helper (`call`).
+
+`serve` subscribes each operation of a service with the service's queue group, so replicas share the
+load; it validates input with the operation's pydantic model, runs requests concurrently up to a bound,
+always replies with one envelope (never a traceback), and drains in-flight work on shutdown.
+"""
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats.errors
+import orjson
+import structlog
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from pydantic import BaseModel, ValidationError
+
+from shared import envelope, subjects
+from shared.errors import Invalid, ServiceError, Timeout, Unavailable
+
+REQUEST_ID = "X-Request-ID"
+AGENT_ID = "X-Agent-ID"
+
+log = structlog.get_logger("bus")
+
+
+@dataclass(frozen=True, slots=True)
+class Ctx:
+    """Per-request context carried in NATS headers across the hop."""
+
+    request_id: str = ""
+    agent_id: str | None = None  # set only by the gateway, from authentication
+
+    def headers(self) -> dict[str, str]:
+        h = {REQUEST_ID: self.request_id} if self.request_id else {}
+        if self.agent_id:
+            h[AGENT_ID] = self.agent_id
+        return h
+
+    def require_agent(self) -> str:
+        if not self.agent_id:
+            from shared.errors import Unauthorized
+
+            raise Unauthorized("Missing X-API-Key header")
+        return self.agent_id
+
+
+Handler = Callable[[Any, Ctx], Awaitable[Any]]
+
+
+@dataclass(frozen=True, slots=True)
+class Op:
+    """One NATS operation: its handler and the pydantic model its request must satisfy."""
+
+    fn: Handler
+    model: type[BaseModel] | None = None
+
+
+@dataclass
+class OpStats:
+    count: int = 0
+    errors: int = 0
+    seconds: float = 0.0
+
+
+@dataclass
+class Served:
+    """Handle of a running service subscription set."""
+
+    stop: Callable[[], Awaitable[None]]
+    stats: dict[str, OpStats] = field(default_factory=dict)
+
+
+def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
+    """Pydantic errors in FastAPI's shape (loc relative to the request object), JSON-safe."""
+    out = []
+    for err in exc.errors(include_url=False):
+        item: dict[str, Any] = {"type": err["type"], "loc": list(err["loc"]), "msg": err["msg"],
+                                "input": err.get("input")}
+        if err.get("ctx"):
+            item["ctx"] = {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
+                           for k, v in err["ctx"].items()}
+        out.append(item)
+    return out
+
+
+async def _run(op: Op, msg: Msg, stats: OpStats) -> None:
+    headers = msg.headers or {}
+    ctx = Ctx(headers.get(REQUEST_ID, ""), headers.get(AGENT_ID) or None)
+    structlog.contextvars.bind_contextvars(request_id=ctx.request_id, agent_id=ctx.agent_id, subject=msg.subject)
+    started = time.perf_counter()
+    try:
+        raw = orjson.loads(msg.data) if msg.data else {}
+        req = op.model.model_validate(raw) if op.model is not None else raw
+        reply = envelope.ok(await op.fn(req, ctx))
+    except ValidationError as exc:
+        reply = envelope.fail_from(Invalid(details=validation_details(exc)))
+    except orjson.JSONDecodeError:
+        reply = envelope.fail_from(Invalid("request body is not valid JSON", []))
+    except ServiceError as exc:
+        reply = envelope.fail_from(exc)
+    except Exception:
+        log.exception("op_crashed")
+        reply = envelope.fail("internal", "internal error")
+        stats.errors += 1
+    stats.count += 1
+    stats.seconds += time.perf_counter() - started
+    if msg.reply:
+        try:
+            await msg.respond(reply)
+        except Exception:  # connection lost while replying; the caller times out and may retry
+            log.warning("reply_failed")
+
+
+async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int = 128) -> Served:
+    """Subscribe every op as svc.<service>.<op> in queue group <service>; returns a stop handle."""
+    sem = asyncio.Semaphore(max_inflight)
+    inflight: set[asyncio.Task[None]] = set()
+    instance = f"{socket.gethostname()}:{os.getpid()}"
+    started_at = time.time()
+    all_ops = dict(ops)
+    served = Served(stop=lambda: asyncio.sleep(0))
+
+    async def health(_: Any, __: Ctx) -> dict[str, Any]:
+        return {"service": service, "status": "ok", "instance": instance,
+                "uptime_s": round(time.time() - started_at, 1), "inflight": len(inflight)}
+
+    all_ops.setdefault("health", Op(health))
+    served.stats = {name: OpStats() for name in all_ops}
+
+    def make_cb(name: str, op: Op) -> Callable[[Msg], Awaitable[None]]:
+        stats = served.stats[name]
+
+        async def dispatch(msg: Msg) -> None:
+            await sem.acquire()  # backpressure: further messages wait in the subscription's queue
+            task = asyncio.create_task(_run(op, msg, stats))
+            inflight.add(task)
+            task.add_done_callback(lambda t: (inflight.discard(t), sem.release()))
+
+        return dispatch
+
+    subs = [await nc.subscribe(subjects.svc(service, name), queue=service, cb=make_cb(name, op),
+                               pending_msgs_limit=65536)
+            for name, op in all_ops.items()]
+
+    async def stop() -> None:
+        for sub in subs:
+            try:
+                await sub.drain()
+            except Exception:  # connection already closed
+                pass
+        if inflight:
+            await asyncio.gather(*inflight, return_exceptions=True)
+
+    served.stop = stop
+    return served
+
+
+async def call(nc: NATS, subject: str, payload: Any, *, timeout: float, ctx: Ctx | None = None) -> envelope.Reply:
+    """Send one request and return its envelope; no responders → unavailable, no reply → timeout."""
+    try:
+        msg = await nc.request(subject, envelope.dumps(payload), timeout=timeout,
+                               headers=ctx.headers() if ctx else None)
+    except nats.errors.NoRespondersError:
+        return envelope.Reply(False, code=Unavailable.code, message="Service unavailable")
+    except nats.errors.TimeoutError:
+        return envelope.Reply(False, code=Timeout.code, message="Upstream service timed out")
+    except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
+            nats.errors.StaleConnectionError, nats.errors.OutboundBufferLimitError):
+        return envelope.Reply(False, code=Unavailable.code, message="Message bus unavailable")
+    return envelope.decode(msg.data)

@@ -1,0 +1,33 @@
+"""Settings: one way in, environment variables with the MOLTGRID_ prefix (see .env.example)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+VERSION = "0.6.0"
+API_VERSION = "0.5.0"  # the public contract we are compatible with (reported by /v1/health)
+
+
+class Settings(BaseSettings):
+    """Settings shared by every process; services subclass it for their own fields."""
+
+    model_config = SettingsConfigDict(env_prefix="MOLTGRID_", frozen=True, extra="ignore")
+
+    nats_url: str = "nats://127.0.0.1:4222"
+    database_url: str = "postgresql://moltgrid@127.0.0.1:5433/moltgrid"
+    data_dir: Path = Path(".moltgrid")
+    log_level: str = "info"
+    log_format: str = "auto"  # auto | json | console
+    # Comma-separated Fernet keys, newest first. ENCRYPTION_KEY (the seed's name) is accepted too.
+    encryption_keys: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MOLTGRID_ENCRYPTION_KEYS", "ENCRYPTION_KEY")
+    )
+    request_timeout: float = 5.0  # seconds a gateway waits for a service reply
+    max_inflight: int = 128  # concurrent requests one service replica handles
+    db_pool_size: int = 10
+
+    @property
+    def encryption_enabled(self) -> bool:
+        return bool(self.encryption_keys and self.encryption_keys.get_secret_value().strip())

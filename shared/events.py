@@ -1,0 +1,114 @@
+"""Domain events: a versioned JSON envelope on events.<agent_id>.<type>, kept in the EVENTS JetStream stream.
+
+Services write events into their own `<schema>.outbox` table in the same transaction as the change
+(`add_event`), and an `OutboxPublisher` moves them to JetStream with `Nats-Msg-Id` = event id, so an
+event is never lost after a commit and never duplicated by a crash between publish and delete.
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import structlog
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from shared import envelope, subjects
+from shared.db import SCHEMA_RE
+from shared.ids import new_id
+from shared.timeutil import iso, utcnow
+
+EVENT_VERSION = 1
+STREAM_MAX_AGE = timedelta(days=7)
+log = structlog.get_logger("events")
+
+
+def make_event(agent_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"id": new_id("evt", 24), "type": event_type, "agent_id": agent_id, "time": iso(utcnow()),
+            "version": EVENT_VERSION, "data": data}
+
+
+async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
+    """Create or update the EVENTS stream (idempotent; every publisher calls it at start)."""
+    config = StreamConfig(
+        name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_WILDCARD], retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE, max_age=STREAM_MAX_AGE.total_seconds(), duplicate_window=120.0,
+        discard=DiscardPolicy.OLD, num_replicas=replicas,
+    )
+    try:
+        await js.stream_info(subjects.EVENTS_STREAM)
+    except NotFoundError:
+        try:
+            await js.add_stream(config)
+            return
+        except Exception:  # another process created it first
+            pass
+    await js.update_stream(config)
+
+
+async def add_event(conn: asyncpg.Connection, schema: str, agent_id: str, event_type: str,
+                    data: dict[str, Any]) -> dict[str, Any]:
+    """Record an event in the caller's transaction; the OutboxPublisher publishes it after commit."""
+    assert SCHEMA_RE.fullmatch(schema)
+    event = make_event(agent_id, event_type, data)
+    await conn.execute(f"INSERT INTO {schema}.outbox (event_id, subject, body) VALUES ($1, $2, $3)",
+                       event["id"], subjects.event(agent_id, event_type), event)
+    return event
+
+
+class OutboxPublisher:
+    """Publishes a service's outbox rows to JetStream; safe with many replicas (SKIP LOCKED)."""
+
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, schema: str, poll_interval: float = 1.0) -> None:
+        assert SCHEMA_RE.fullmatch(schema)
+        self._pool, self._js, self._schema, self._poll = pool, js, schema, poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def kick(self) -> None:
+        """Publish soon (call after committing a transaction that added events)."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._loop())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        try:
+            await asyncio.wait_for(self.flush(), 5)
+        except Exception:
+            pass  # left in the outbox; the next start publishes it
+
+    async def _loop(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self._poll)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            try:
+                await self.flush()
+            except Exception as exc:  # NATS or Postgres away: retry on the next tick
+                log.warning("outbox_publish_failed", schema=self._schema, error=str(exc))
+
+    async def flush(self, batch: int = 200) -> int:
+        sent = 0
+        while True:
+            async with self._pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    f"SELECT id, event_id, subject, body FROM {self._schema}.outbox ORDER BY id "
+                    f"LIMIT {batch} FOR UPDATE SKIP LOCKED")
+                if not rows:
+                    return sent
+                await asyncio.gather(*(
+                    self._js.publish(r["subject"], envelope.dumps(r["body"]), timeout=5,
+                                     headers={"Nats-Msg-Id": r["event_id"]})
+                    for r in rows))
+                await conn.execute(f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
+                                   [r["id"] for r in rows])
+                sent += len(rows)

@@ -1,0 +1,96 @@
+"""Runs the gateway and every service as separate OS processes, restarting any that die."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from shared.runtime.embedded import Child
+from shared.subjects import SERVICES
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def components() -> list[str]:
+    """The gateway plus every service that has been built (has a __main__)."""
+    built = [s for s in SERVICES if (ROOT / "services" / s / "__main__.py").exists()]
+    return ["gateway", *built]
+
+
+def module_of(component: str) -> str:
+    return "gateway" if component == "gateway" else f"services.{component}"
+
+
+def parse_replicas(spec: str | None) -> dict[str, int]:
+    """'memory=2,gateway=2' → {'memory': 2, 'gateway': 2}; unknown names are refused."""
+    out: dict[str, int] = {}
+    for part in filter(None, (spec or "").split(",")):
+        name, _, count = part.partition("=")
+        if name.strip() not in components():
+            raise ValueError(f"unknown component {name!r}; known: {', '.join(components())}")
+        out[name.strip()] = int(count)
+    return out
+
+
+@dataclass
+class Supervisor:
+    env: dict[str, str]
+    log_dir: Path | None = None  # None: children write to our stdout/stderr
+    children: dict[str, Child] = field(default_factory=dict)
+    _restarts: dict[str, float] = field(default_factory=dict)
+
+    def spawn(self, component: str, index: int = 0, extra_env: dict[str, str] | None = None) -> Child:
+        name = f"{component}-{index}"
+        env = {**os.environ, **self.env, **(extra_env or {}), "MOLTGRID_INSTANCE": name}
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            log = self.log_dir / f"{name}.log"
+            out: int | object = open(log, "ab")
+        else:
+            log, out = Path("/dev/stderr"), None
+        proc = subprocess.Popen([sys.executable, "-m", module_of(component)], env=env, cwd=ROOT,
+                                stdout=out, stderr=subprocess.STDOUT if out else None,  # type: ignore[arg-type]
+                                stdin=subprocess.DEVNULL, start_new_session=True)
+        if out is not None:
+            out.close()  # type: ignore[attr-defined]
+        child = Child(name, proc, log)
+        self.children[name] = child
+        return child
+
+    def start_all(self, replicas: dict[str, int]) -> None:
+        for component in components():
+            for i in range(replicas.get(component, 1)):
+                self.spawn(component, i)
+
+    def watch(self, should_stop: callable) -> None:  # type: ignore[valid-type]
+        """Restart children that exit unexpectedly (with a back-off) until should_stop() is true."""
+        while not should_stop():
+            for name, child in list(self.children.items()):
+                if child.alive():
+                    continue
+                last = self._restarts.get(name, 0.0)
+                if time.monotonic() - last < 2.0:
+                    continue
+                print(f"» {name} exited with {child.proc.returncode}; restarting", file=sys.stderr, flush=True)
+                self._restarts[name] = time.monotonic()
+                component, _, index = name.rpartition("-")
+                self.spawn(component, int(index), self._extra_env_of(child))
+            time.sleep(0.5)
+
+    def _extra_env_of(self, child: Child) -> dict[str, str]:
+        return {}
+
+    def stop_all(self, timeout: float = 15) -> None:
+        for child in self.children.values():
+            if child.alive():
+                child.proc.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        for child in self.children.values():
+            try:
+                child.proc.wait(max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()

@@ -1,0 +1,130 @@
+"""The one shape of every service process: settings → logging → Postgres (migrated) → NATS → serve ops.
+
+Shutdown (SIGINT/SIGTERM) runs in reverse: stop intake and answer in-flight requests, stop background
+loops, drain and close NATS, then close the pool.
+"""
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Awaitable, Callable, Mapping
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import nats
+import structlog
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from shared.bus import Op, serve
+from shared.config import Settings
+from shared.crypto import Cipher
+from shared.db import create_pool, migrate
+from shared.logging import configure_logging
+
+S = TypeVar("S", bound=Settings)
+log = structlog.get_logger("service")
+
+
+async def connect_nats(settings: Settings, name: str) -> NATS:
+    """Connect, retrying until NATS is reachable; later outages are handled by reconnects."""
+    delay = 0.2
+    while True:
+        try:
+            return await nats.connect(settings.nats_url, name=name, max_reconnect_attempts=-1,
+                                      reconnect_time_wait=0.5, connect_timeout=2, ping_interval=10,
+                                      max_outstanding_pings=3)
+        except Exception as exc:
+            log.warning("nats_connect_retry", error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3)
+
+
+async def open_pool(stack: AsyncExitStack, settings: Settings, **kw: Any) -> asyncpg.Pool:
+    delay = 0.2
+    while True:
+        try:
+            return await stack.enter_async_context(create_pool(settings, **kw))
+        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
+            log.warning("postgres_connect_retry", error=str(exc))
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3)
+
+
+@dataclass
+class Runtime:
+    """What a service's `build` function gets: its settings and connections."""
+
+    name: str
+    settings: Any
+    nc: NATS
+    js: JetStreamContext
+    pool: asyncpg.Pool
+    cipher: Cipher
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    def every(self, seconds: float, fn: Callable[[], Awaitable[Any]], name: str) -> None:
+        """Run fn periodically until shutdown; failures are logged and retried next period."""
+
+        async def loop() -> None:
+            while True:
+                await asyncio.sleep(seconds)
+                try:
+                    await fn()
+                except Exception as exc:
+                    log.warning("periodic_failed", task=name, error=str(exc))
+
+        self._tasks.append(asyncio.create_task(loop(), name=name))
+
+    def on_stop(self, fn: Callable[[], Awaitable[None]]) -> None:
+        self._closers.append(fn)
+
+    async def aclose(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for fn in reversed(self._closers):
+            await fn()
+
+
+Build = Callable[[Runtime], Awaitable[Mapping[str, Op]]]
+
+
+async def run_service(name: str, build: Build, *, migrations: Path | None,
+                      settings_cls: type[Settings] = Settings, schema: str | None = None) -> None:
+    settings = settings_cls()
+    configure_logging(settings, service=name)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with AsyncExitStack() as stack:
+        pool = await open_pool(stack, settings)  # closed last
+        if migrations is not None:
+            await migrate(pool, schema or name, migrations)
+        nc = await connect_nats(settings, name)
+        stack.push_async_callback(nc.drain)
+        rt = Runtime(name, settings, nc, nc.jetstream(), pool, Cipher.from_settings(settings))
+        ops = await build(rt)
+        stack.push_async_callback(rt.aclose)
+        served = await serve(nc, name, ops, settings.max_inflight)
+        stack.push_async_callback(served.stop)  # runs first: finish in-flight replies
+        log.info("service_started", ops=sorted(ops))
+        await stop.wait()
+        log.info("service_stopping")
+
+
+def main(name: str, build: Build, *, migrations: Path | None, settings_cls: type[Settings] = Settings,
+         schema: str | None = None) -> None:
+    """Entry point used by each `python -m services.<name>`."""
+    coro = run_service(name, build, migrations=migrations, settings_cls=settings_cls, schema=schema)
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)

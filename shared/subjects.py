@@ -1,0 +1,38 @@
+"""Every NATS subject name is built here (docs/subjects.md lists them)."""
+from __future__ import annotations
+
+import re
+
+SERVICES = ("directory", "memory", "queue", "relay", "scheduler", "marketplace", "coordination", "sla")
+
+EVENTS_STREAM = "EVENTS"
+EVENTS_WILDCARD = "events.>"
+
+# Fan-out notices (plain NATS, every subscriber gets a copy, no queue group).
+AGENT_DELETED = "bus.directory.agent_deleted"  # data: {"agent_id"}; gateways drop cached keys
+KEY_REVOKED = "bus.directory.key_revoked"  # data: {"agent_id"}
+
+_TOKEN = re.compile(r"^[A-Za-z0-9_\-]+$")
+
+
+def _check_token(token: str) -> str:
+    if not _TOKEN.match(token):
+        raise ValueError(f"not a valid subject token: {token!r}")
+    return token
+
+
+def svc(service: str, op: str) -> str:
+    """Request/reply subject of one operation: svc.<service>.<op>."""
+    return f"svc.{_check_token(service)}.{_check_token(op)}"
+
+
+def event(agent_id: str, kind: str) -> str:
+    """Published fact for one agent: events.<agent_id>.<kind> (kind may be dotted, e.g. job.completed)."""
+    for part in kind.split("."):
+        _check_token(part)
+    return f"events.{_check_token(agent_id)}.{kind}"
+
+
+def push(agent_id: str) -> str:
+    """Live push to an agent's WebSocket connections, on whichever gateway holds them."""
+    return f"push.{_check_token(agent_id)}"
