@@ -3,26 +3,40 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
-
-def _no_nul(value: str) -> str:
-    # Postgres text cannot hold NUL; refuse it as bad input rather than fail at write time.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_no_nul)]
+# Plain str: the NUL check lives in Request (a per-type validator would turn pydantic's
+# string_too_long errors into generic too_long ones when combined with StringConstraints).
+Text = str
 Namespace = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 AgentId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Limit = Annotated[int, Field(ge=1, le=200)]
 
 
-class Request(BaseModel):
-    """Base of every operation's request: unknown fields are ignored (as FastAPI does)."""
+def _has_nul(value: Any, depth: int = 0) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if depth > 64:
+        return False
+    if isinstance(value, dict):
+        return any(_has_nul(k, depth + 1) or _has_nul(v, depth + 1) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return any(_has_nul(v, depth + 1) for v in value)
+    return False
 
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=False)
+
+class Request(BaseModel):
+    """Base of every operation's request: unknown fields are ignored (as FastAPI does), and no text may
+    contain NUL, which Postgres text and jsonb cannot store (refused as bad input, not a 500)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _refuse_nul(cls, value: Any) -> Any:
+        if _has_nul(value):
+            raise ValueError("must not contain NUL characters")
+        return value
 
 
 def drop_none(d: dict[str, Any]) -> dict[str, Any]:

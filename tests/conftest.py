@@ -32,7 +32,8 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
     services = ",".join(c for c in selected_components() if c != "gateway")
     s = Stack(infra, db, tmp_path_factory.mktemp("logs"),
               env={"MOLTGRID_REQUEST_TIMEOUT": "2", "MOLTGRID_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
-                   "MOLTGRID_SERVICES": services, "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true"})
+                   "MOLTGRID_SERVICES": services,
+                   "MOLTGRID_MEMORY_SWEEP_SECONDS": "1", "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true"})
     s.start({"memory": 2})
     try:
         await s.wait_ready()

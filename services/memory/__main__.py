@@ -4,18 +4,22 @@ from __future__ import annotations
 from pathlib import Path
 
 from shared.bus import Op
+from shared.config import Settings
 from shared.service import Runtime, main
 from services.memory.handlers import MemoryHandlers
 from services.memory.store import MemoryStore
 
-SWEEP_INTERVAL_S = 30.0
+
+
+class MemorySettings(Settings):
+    memory_sweep_seconds: float = 30.0  # how often expired entries are deleted (reads never return them)
 
 
 async def build(rt: Runtime) -> dict[str, Op]:
     store = MemoryStore(rt.pool, rt.cipher)
-    rt.every(SWEEP_INTERVAL_S, store.sweep_expired, name="sweep_expired")
+    rt.every(rt.settings.memory_sweep_seconds, store.sweep_expired, name="sweep_expired")
     return MemoryHandlers(store).ops()
 
 
 if __name__ == "__main__":
-    main("memory", build, migrations=Path(__file__).parent / "migrations")
+    main("memory", build, migrations=Path(__file__).parent / "migrations", settings_cls=MemorySettings)

@@ -87,7 +87,8 @@ class MemoryStore:
     async def shared_get(self, namespace: str, key: str, owner: str | None) -> dict[str, Any] | None:
         r = await self._pool.fetchrow(
             f"SELECT owner_agent, value, description, created_at, updated_at, expires_at,"
-            f" count(*) OVER () AS owners FROM memory.shared_entries"
+            f" (SELECT count(*) FROM memory.shared_entries o WHERE o.namespace = $1 AND o.key = $2"
+            f" AND (o.expires_at IS NULL OR o.expires_at > now())) AS owners FROM memory.shared_entries"
             f" WHERE namespace = $1 AND key = $2 AND ($3::text IS NULL OR owner_agent = $3) AND {LIVE}"
             f" ORDER BY updated_at DESC LIMIT 1", namespace, key, owner)
         if r is None:
