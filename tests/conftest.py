@@ -1,6 +1,7 @@
 """Session fixtures: one real stack (2 gateways, 2 memory replicas) driven over HTTP."""
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -21,7 +22,8 @@ TEST_ENCRYPTION_KEY = "q3KqO1k7P0Yw4mHqP5yq3Y7mGq0hH2i0p7N9dSx1s1E="
 
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
-    servers = Infra.start(tmp_path_factory.mktemp("infra"))
+    servers = Infra.start(tmp_path_factory.mktemp("infra"), nats_url=os.environ.get("MOLTGRID_TEST_NATS_URL"),
+                          database_url=os.environ.get("MOLTGRID_TEST_DATABASE_URL"), fast_unsafe=True)
     yield servers
     servers.stop()
 
@@ -32,9 +34,9 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
     services = ",".join(c for c in selected_components() if c != "gateway")
     s = Stack(infra, db, tmp_path_factory.mktemp("logs"),
               env={"MOLTGRID_REQUEST_TIMEOUT": "2", "MOLTGRID_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
-                   "MOLTGRID_SERVICES": services,
+                   "MOLTGRID_SERVICES": services, "MOLTGRID_LOG_FORMAT": "json",
                    "MOLTGRID_MEMORY_SWEEP_SECONDS": "1", "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true"})
-    s.start({"memory": 2})
+    s.start({"memory": 2}, gateways=2)
     try:
         await s.wait_ready()
         yield s

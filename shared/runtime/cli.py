@@ -12,29 +12,9 @@ from pathlib import Path
 import click
 
 from shared.config import VERSION, Settings
-from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, port_open
-from shared.runtime.supervisor import ROOT, Supervisor, components, parse_replicas
-
-
-def start_infra(data_dir: Path, *, nats_port: int, pg_port: int) -> tuple[str, str, list]:
-    """Start embedded NATS/Postgres unless MOLTGRID_NATS_URL / MOLTGRID_DATABASE_URL point elsewhere."""
-    started: list = []
-    nats_url = os.environ.get("MOLTGRID_NATS_URL")
-    if not nats_url:
-        if port_open(nats_port):
-            raise click.ClickException(f"port {nats_port} is taken; set MOLTGRID_EMBEDDED_NATS_PORT")
-        started.append(EmbeddedNats(data_dir, nats_port).start())
-        nats_url = started[-1].url
-        click.echo(f"» embedded NATS (JetStream) on {nats_url}, data in {data_dir / 'nats'}")
-    db_url = os.environ.get("MOLTGRID_DATABASE_URL")
-    if not db_url:
-        if port_open(pg_port):
-            raise click.ClickException(f"port {pg_port} is taken; set MOLTGRID_EMBEDDED_PG_PORT")
-        pg = EmbeddedPostgres(data_dir, pg_port).start()
-        started.append(pg)
-        db_url = pg.create_database("moltgrid")
-        click.echo(f"» embedded PostgreSQL on 127.0.0.1:{pg_port}, data in {data_dir / 'postgres'}")
-    return nats_url, db_url, started
+from shared.runtime.embedded import port_open
+from shared.runtime.stack import Infra, Stack
+from shared.runtime.supervisor import ROOT, components, parse_replicas
 
 
 @click.group()
@@ -63,9 +43,17 @@ def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: in
         raise click.BadParameter(str(exc), param_hint="--replicas")
     data_dir = (data_dir or Path(os.environ.get("MOLTGRID_DATA_DIR", ROOT / ".moltgrid"))).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
-    nats_url, db_url, infra = start_infra(data_dir, nats_port=nats_port, pg_port=pg_port)
-    sup = Supervisor({"MOLTGRID_NATS_URL": nats_url, "MOLTGRID_DATABASE_URL": db_url,
-                      "MOLTGRID_HOST": host, "MOLTGRID_PORT": str(port)})
+    nats_url, database_url = os.environ.get("MOLTGRID_NATS_URL"), os.environ.get("MOLTGRID_DATABASE_URL")
+    for url, wanted, what, var in ((nats_url, nats_port, "NATS", "MOLTGRID_EMBEDDED_NATS_PORT"),
+                                 (database_url, pg_port, "PostgreSQL", "MOLTGRID_EMBEDDED_PG_PORT")):
+        if not url and port_open(wanted):
+            raise click.ClickException(f"port {wanted} for the embedded {what} is taken; set {var} or --help")
+    infra = Infra.start(data_dir, nats_url=nats_url, database_url=database_url, nats_port=nats_port,
+                        pg_port=pg_port)
+    if not database_url:
+        database_url = infra.create_database_sync("moltgrid")
+    click.echo(f"» NATS {infra.nats_url}; PostgreSQL {database_url}; data in {data_dir}")
+    stack = Stack(infra, database_url, log_dir=None, env={"MOLTGRID_HOST": host})
     stopping = {"flag": False}
 
     def on_signal(*_: object) -> None:
@@ -74,14 +62,15 @@ def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: in
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     try:
-        sup.start_all(counts)
-        click.echo(f"» {len(sup.children)} processes ({', '.join(components())}); API on http://{host}:{port}")
-        sup.watch(lambda: stopping["flag"])
+        gateways = counts.pop("gateway", 1)
+        stack.start(counts, gateways=gateways, ports=[port] * gateways)  # replicas share the port
+        click.echo(f"» {len(stack.sup.children)} processes ({', '.join(components())}); "
+                   f"API on http://{host}:{port}")
+        stack.sup.watch(lambda: stopping["flag"])
     finally:
         click.echo("» stopping")
-        sup.stop_all()
-        for server in reversed(infra):
-            server.stop()
+        stack.stop()
+        infra.stop()
         click.echo("» stopped")
 
 

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,10 +43,14 @@ class Supervisor:
     log_dir: Path | None = None  # None: children write to our stdout/stderr
     children: dict[str, Child] = field(default_factory=dict)
     _restarts: dict[str, float] = field(default_factory=dict)
+    _env_of: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def spawn(self, component: str, index: int = 0, extra_env: dict[str, str] | None = None) -> Child:
+        """Start one replica; a respawn of the same name reuses its previous extra_env (e.g. its port)."""
         name = f"{component}-{index}"
-        env = {**os.environ, **self.env, **(extra_env or {}), "MOLTGRID_INSTANCE": name}
+        extra_env = self._env_of.setdefault(name, extra_env or {}) if extra_env is None else extra_env
+        self._env_of[name] = extra_env
+        env = {**os.environ, **self.env, **extra_env, "MOLTGRID_INSTANCE": name}
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             log = self.log_dir / f"{name}.log"
@@ -61,12 +66,7 @@ class Supervisor:
         self.children[name] = child
         return child
 
-    def start_all(self, replicas: dict[str, int]) -> None:
-        for component in components():
-            for i in range(replicas.get(component, 1)):
-                self.spawn(component, i)
-
-    def watch(self, should_stop: callable) -> None:  # type: ignore[valid-type]
+    def watch(self, should_stop: Callable[[], bool]) -> None:
         """Restart children that exit unexpectedly (with a back-off) until should_stop() is true."""
         while not should_stop():
             for name, child in list(self.children.items()):
@@ -78,11 +78,8 @@ class Supervisor:
                 print(f"» {name} exited with {child.proc.returncode}; restarting", file=sys.stderr, flush=True)
                 self._restarts[name] = time.monotonic()
                 component, _, index = name.rpartition("-")
-                self.spawn(component, int(index), self._extra_env_of(child))
+                self.spawn(component, int(index))
             time.sleep(0.5)
-
-    def _extra_env_of(self, child: Child) -> dict[str, str]:
-        return {}
 
     def stop_all(self, timeout: float = 15) -> None:
         for child in self.children.values():

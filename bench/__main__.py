@@ -1,0 +1,92 @@
+"""python -m bench (or `python3 run.py bench`): start a stack, drive it with loadgen, print a table.
+
+    python3 run.py bench                                   # memory_set + memory_get at concurrency 16 and 64
+    python3 run.py bench --scenarios all --replicas gateway=2,memory=2
+    python3 run.py bench --scenarios mixed,ws_latency --concurrency 64 --duration 15
+
+bench/loadgen.py is the shared load generator (a verbatim copy of the one the original was measured with),
+run as its own process on the same machine. The stack uses the embedded NATS and a durable embedded
+PostgreSQL (fsync on), with the rate limit raised so the load is not refused.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from shared.runtime.embedded import free_port
+from shared.runtime.stack import Infra, Stack
+from shared.runtime.supervisor import components, parse_replicas
+
+HERE = Path(__file__).resolve().parent
+ALL = ("health", "memory_set", "memory_get", "queue_cycle", "relay_send", "inbox", "mixed", "ws_latency")
+NEEDS = {"queue_cycle": {"queue"}, "relay_send": {"relay"}, "inbox": {"relay"}, "ws_latency": {"relay"},
+         "mixed": {"queue", "relay"}}
+
+
+def run_loadgen(base: str, scenario: str, concurrency: int, duration: float, agents: int) -> dict:
+    args = [sys.executable, str(HERE / "loadgen.py"), "--base", base, "--scenario", scenario,
+            "--concurrency", str(concurrency), "--duration", str(duration), "--agents", str(agents)]
+    if scenario == "ws_latency":
+        args += ["--messages", "0"]
+    out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 300)
+    lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
+    if not lines:
+        return {"scenario": scenario, "concurrency": concurrency, "error": out.stderr[-500:]}
+    return json.loads(lines[-1])
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--scenarios", default="memory_set,memory_get", help=f"comma list or 'all' ({', '.join(ALL)})")
+    p.add_argument("--concurrency", default="16,64")
+    p.add_argument("--duration", type=float, default=10.0)
+    p.add_argument("--agents", type=int, default=16)
+    p.add_argument("--replicas", default="", help="e.g. gateway=2,memory=2")
+    p.add_argument("--json", type=Path, help="also write the results here")
+    a = p.parse_args(argv)
+    built = set(components())
+    wanted = ALL if a.scenarios == "all" else tuple(s.strip() for s in a.scenarios.split(",") if s.strip())
+    scenarios = [s for s in wanted if NEEDS.get(s, set()) <= built]
+    skipped = [s for s in wanted if s not in scenarios]
+    replicas = parse_replicas(a.replicas)
+    gateways = replicas.pop("gateway", 1)
+
+    with tempfile.TemporaryDirectory(prefix="moltgrid-bench-") as tmp:
+        infra = Infra.start(Path(tmp))
+        stack = Stack(infra, infra.create_database_sync("bench"), log_dir=Path(tmp) / "logs",
+                      env={"MOLTGRID_RATE_LIMIT_PER_MINUTE": "100000000", "MOLTGRID_LOG_LEVEL": "warning"})
+        try:
+            port = free_port()
+            stack.start(replicas, gateways=gateways, ports=[port] * gateways)
+            stack.wait_ready_blocking()
+            rows = []
+            for scenario in scenarios:
+                for conc in (int(c) for c in a.concurrency.split(",")):
+                    result = run_loadgen(stack.base_url, scenario, conc, a.duration, a.agents)
+                    result["stack_rss_mb"] = round(stack.rss_bytes() / 2**20)
+                    rows.append(result)
+                    print(_row(result), flush=True)
+        finally:
+            stack.stop()
+            infra.stop()
+    setup = f"replicas: gateway={gateways} " + " ".join(f"{k}={v}" for k, v in replicas.items())
+    print(f"\n{setup}; duration {a.duration}s per run; skipped (not built yet): {', '.join(skipped) or 'none'}")
+    if a.json:
+        a.json.write_text(json.dumps({"setup": setup, "at": time.time(), "results": rows}, indent=2))
+
+
+def _row(r: dict) -> str:
+    if "error" in r:
+        return f"{r['scenario']:<12} c={r['concurrency']:<3} FAILED: {r['error']}"
+    errors = sum(r.get("errors", {}).values())
+    return (f"{r['scenario']:<12} c={r['concurrency']:<3} {r['rps']:>8.1f} req/s  p50 {r['p50_ms']:>7} ms  "
+            f"p99 {r['p99_ms']:>7} ms  errors {errors:<5} stack RSS {r['stack_rss_mb']} MB")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,166 @@
+"""A whole MoltGrid stack on one machine: NATS + Postgres (embedded or external) and every component
+as a separate process. Used by `moltgrid up`, the test suite and the benchmark."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import time
+import urllib.request
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from shared.runtime.supervisor import Supervisor, components
+from shared.subjects import SERVICES
+
+
+def selected_components() -> list[str]:
+    """Every built component, or only those named in MOLTGRID_TEST_ONLY (for focused local runs)."""
+    only = {c.strip() for c in os.environ.get("MOLTGRID_TEST_ONLY", "").split(",") if c.strip()}
+    return [c for c in components() if not only or c in only or c == "gateway"]
+
+
+@dataclass
+class Infra:
+    """The two servers everything depends on; embedded ones are started (and stopped) by us."""
+
+    nats_url: str
+    admin_dsn: str  # a database on the server; create_database() makes more next to it
+    servers: list[Any] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, data_dir: Path, *, nats_url: str | None = None, database_url: str | None = None,
+              nats_port: int | None = None, pg_port: int | None = None, fast_unsafe: bool = False) -> Infra:
+        servers: list[Any] = []
+        if not nats_url:
+            servers.append(EmbeddedNats(data_dir, nats_port or free_port()).start())
+            nats_url = servers[-1].url
+        if not database_url:
+            pg = EmbeddedPostgres(data_dir, pg_port or free_port(), fast_unsafe=fast_unsafe).start()
+            servers.append(pg)
+            database_url = pg.dsn("postgres")
+        return cls(nats_url, database_url, servers)
+
+    async def create_database(self, name: str | None = None) -> str:
+        """Create (if missing) a database beside admin_dsn and return its DSN."""
+        import asyncpg
+
+        name = name or f"mgtest_{uuid.uuid4().hex[:10]}"
+        conn = await asyncpg.connect(self.admin_dsn)
+        try:
+            if not await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name):
+                await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        base, _, _ = self.admin_dsn.rpartition("/")
+        return f"{base}/{name}"
+
+    def create_database_sync(self, name: str | None = None) -> str:
+        return asyncio.run(self.create_database(name))
+
+    def stop(self) -> None:
+        for server in reversed(self.servers):
+            server.stop()
+
+
+@dataclass
+class Stack:
+    """The components: gateways (own ports unless shared) and services in queue groups."""
+
+    infra: Infra
+    database_url: str
+    log_dir: Path | None
+    env: dict[str, str] = field(default_factory=dict)
+    gateway_ports: list[int] = field(default_factory=list)
+    sup: Supervisor = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sup = Supervisor({"MOLTGRID_NATS_URL": self.infra.nats_url, "MOLTGRID_DATABASE_URL": self.database_url,
+                               **self.env}, log_dir=self.log_dir)
+
+    @property
+    def base_url(self) -> str:
+        return self.url(0)
+
+    def url(self, gateway: int = 0) -> str:
+        return f"http://127.0.0.1:{self.gateway_ports[gateway]}"
+
+    def start(self, replicas: dict[str, int] | None = None, gateways: int = 1,
+              ports: list[int] | None = None) -> None:
+        """Spawn everything; gateway i listens on ports[i] (default: a free port each)."""
+        replicas = replicas or {}
+        for component in selected_components():
+            if component == "gateway":
+                for i in range(gateways):
+                    port = ports[i] if ports else free_port()
+                    self.gateway_ports.append(port)
+                    self.sup.spawn("gateway", i, {"MOLTGRID_PORT": str(port)})
+            else:
+                for i in range(replicas.get(component, 1)):
+                    self.sup.spawn(component, i)
+
+    def replicas_of(self, component: str) -> list[str]:
+        return [name for name in self.sup.children if name.rpartition("-")[0] == component]
+
+    def signal(self, component: str, sig: int) -> None:
+        for name in self.replicas_of(component):
+            child = self.sup.children[name]
+            if child.alive():
+                child.proc.send_signal(sig)
+
+    def stop_component(self, component: str) -> None:
+        for name in self.replicas_of(component):
+            self.sup.children[name].stop()
+
+    def start_component(self, component: str) -> None:
+        for name in self.replicas_of(component):
+            if not self.sup.children[name].alive():
+                self.sup.spawn(component, int(name.rpartition("-")[2]))
+
+    async def wait_ready(self, timeout: float = 60) -> None:
+        await asyncio.to_thread(self.wait_ready_blocking, timeout)
+
+    def wait_ready_blocking(self, timeout: float = 60) -> None:
+        """Block until every gateway answers and reports every started service up."""
+        want = {c for c in selected_components() if c in SERVICES}
+        deadline = time.monotonic() + timeout
+        for port in sorted(set(self.gateway_ports)):
+            while True:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=2) as r:
+                        body = json.load(r)
+                    if want <= {n for n, s in body["services"].items() if s["status"] == "up"}:
+                        break
+                except (OSError, KeyError, ValueError):
+                    pass
+                if time.monotonic() > deadline:
+                    self.dump_logs()
+                    raise TimeoutError(f"stack not ready on port {port}")
+                time.sleep(0.2)
+
+    def dump_logs(self) -> None:
+        if self.log_dir is None:
+            return
+        for log in sorted(self.log_dir.glob("*.log")):
+            print(f"===== {log.name}\n{log.read_text()[-3000:]}")
+
+    def rss_bytes(self) -> int:
+        """Resident memory of every process of the stack, servers included."""
+        import psutil
+
+        pids = [c.proc.pid for c in self.sup.children.values() if c.alive()]
+        pids += [s.child.proc.pid for s in self.infra.servers if s.child and s.child.alive()]
+        total = 0
+        for pid in pids:
+            try:
+                proc = psutil.Process(pid)
+                total += proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+            except psutil.NoSuchProcess:
+                pass
+        return total
+
+    def stop(self) -> None:
+        self.sup.stop_all()
