@@ -23,11 +23,17 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                                   schema="pg_catalog")
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """Skip asyncpg's reset-on-release query (RESET ALL, UNLISTEN *, …): it costs a Postgres round trip
+    on every pool use, and our code keeps no session state (transaction-scoped locks and settings only)."""
+
+
 @asynccontextmanager
 async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None) -> AsyncIterator[asyncpg.Pool]:
     """A pool with json/jsonb codecs; closed when the context exits."""
     pool = await asyncpg.create_pool(settings.database_url, min_size=min_size,
                                      max_size=max_size or settings.db_pool_size, init=_init_connection,
+                                     reset=_keep_session,
                                      command_timeout=30, timeout=5)
     try:
         yield pool
