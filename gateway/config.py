@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 from shared.config import Settings
-from shared.subjects import SERVICES
 
 
 class GatewaySettings(Settings):
@@ -13,11 +12,3 @@ class GatewaySettings(Settings):
     max_body_bytes: int = 1_048_576
     cors_origins: str = "*"  # comma-separated origins, or *
     health_cache_s: float = 2.0
-    services: str = ""  # comma-separated services /v1/health reports; default: every service that is built
-
-    def service_names(self) -> list[str]:
-        if self.services:
-            return [s.strip() for s in self.services.split(",") if s.strip()]
-        from shared.runtime.supervisor import components
-
-        return [c for c in components() if c in SERVICES]

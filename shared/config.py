@@ -28,6 +28,17 @@ class Settings(BaseSettings):
     max_inflight: int = 128  # concurrent requests one service replica handles
     db_pool_size: int = 10
 
+    services: str = ""  # comma-separated services this deployment runs; default: every service that is built
+
+    def service_names(self) -> list[str]:
+        """The services health checks expect (so an unbuilt or disabled one is not reported as down)."""
+        if self.services:
+            return [s.strip() for s in self.services.split(",") if s.strip()]
+        from shared.runtime.supervisor import components
+        from shared.subjects import SERVICES
+
+        return [c for c in components() if c in SERVICES]
+
     @property
     def encryption_enabled(self) -> bool:
         return bool(self.encryption_keys and self.encryption_keys.get_secret_value().strip())

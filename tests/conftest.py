@@ -35,7 +35,7 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
     s = Stack(infra, db, tmp_path_factory.mktemp("logs"),
               env={"MOLTGRID_REQUEST_TIMEOUT": "2", "MOLTGRID_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
                    "MOLTGRID_SERVICES": services, "MOLTGRID_LOG_FORMAT": "json",
-                   "MOLTGRID_MEMORY_SWEEP_SECONDS": "1", "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true"})
+                   "MOLTGRID_MEMORY_SWEEP_SECONDS": "1", "MOLTGRID_SLA_CHECK_SECONDS": "1", "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true"})
     s.start({"memory": 2}, gateways=2)
     try:
         await s.wait_ready()

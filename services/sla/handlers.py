@@ -1,0 +1,54 @@
+"""SLA: periodic probes of every service over NATS, and the public uptime report."""
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from nats.aio.client import Client as NATS
+
+from shared import subjects
+from shared.bus import Ctx, Op, call
+from services.sla import models as m
+from services.sla.store import SlaStore
+
+SLA_TARGET = "99.9%"
+
+
+class SlaHandlers:
+    def __init__(self, store: SlaStore, nc: NATS, services: list[str], interval_s: float,
+                 encryption_enabled: bool) -> None:
+        self.store, self.nc, self.services = store, nc, services
+        self.interval_s, self.encryption_enabled = interval_s, encryption_enabled
+
+    async def probe(self) -> dict[str, dict[str, Any]]:
+        async def one(name: str) -> tuple[str, dict[str, Any]]:
+            started = time.perf_counter()
+            reply = await call(self.nc, subjects.svc(name, "health"), {}, timeout=min(5.0, self.interval_s))
+            ms = round((time.perf_counter() - started) * 1000, 2)
+            return name, {"status": "up" if reply.ok else "down", "response_ms": ms}
+
+        return dict(await asyncio.gather(*(one(s) for s in self.services)))
+
+    async def check(self) -> bool:
+        """Probe everything and record this interval's check (once, whichever replica gets there first)."""
+        results = await self.probe()
+        up = sum(1 for r in results.values() if r["status"] == "up")
+        status = "up" if up == len(results) else ("degraded" if up else "down")
+        slowest = max((r["response_ms"] for r in results.values()), default=0.0)
+        return await self.store.record(int(time.time() // self.interval_s), status, slowest, results)
+
+    async def report(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        last = await self.store.last()
+        status = {"up": "operational", "degraded": "degraded", "down": "down"}.get(
+            last["status"] if last else "up", "operational")
+        return {"sla_target": SLA_TARGET, "current_status": status, "windows": await self.store.windows(),
+                "last_check": last, "check_interval_seconds": int(self.interval_s),
+                "encryption_enabled": self.encryption_enabled, "services": await self.store.service_windows()}
+
+    async def timeline(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        checks = await self.store.timeline()
+        return {"checks": checks, "count": len(checks)}
+
+    def ops(self) -> dict[str, Op]:
+        return {"report": Op(self.report, m.Empty), "timeline": Op(self.timeline, m.Empty)}
