@@ -34,6 +34,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/shared-memory/{namespace}", svc("memory", "shared_list")),
     Route("GET", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_get")),
     Route("DELETE", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_delete")),
+    # sla
+    Route("GET", "/v1/sla", svc("sla", "report"), auth=False),
 )
 
 # The directory's key lookup, used by the gateway's auth middleware (not a REST route).
