@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -12,8 +13,9 @@ from aiohttp import web
 from gateway.app import create_app
 from gateway.auth import Authenticator
 from gateway.config import GatewaySettings
+from gateway.idempotency import Idempotency
 from gateway.ratelimit import RateLimiter
-from gateway.state import AUTH, LIMITER, NC, POOL
+from gateway.state import AUTH, IDEMPOTENCY, LIMITER, NC, POOL
 from shared.db import migrate
 from shared.logging import configure_logging
 from shared.service import connect_nats, open_pool
@@ -38,6 +40,9 @@ async def run() -> None:
         app[AUTH] = Authenticator(nc, settings.auth_cache_ttl, settings.request_timeout)
         await app[AUTH].start()
         app[LIMITER] = RateLimiter(pool, settings.rate_limit_per_minute)
+        app[IDEMPOTENCY] = Idempotency(pool)
+        sweeper = asyncio.create_task(_every(600, app[IDEMPOTENCY].sweep))
+        stack.callback(sweeper.cancel)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
@@ -46,6 +51,15 @@ async def run() -> None:
         log.info("gateway_started", host=settings.host, port=settings.port)
         await stop.wait()
         log.info("gateway_stopping")
+
+
+async def _every(seconds: float, fn: Callable[[], Awaitable[None]]) -> None:
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await fn()
+        except Exception as exc:
+            log.warning("periodic_failed", error=str(exc))
 
 
 def main() -> None:

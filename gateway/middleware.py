@@ -12,7 +12,8 @@ from aiohttp import web
 from gateway.forward import ROUTE_ATTR
 from gateway.http import error_response
 from gateway.ratelimit import Decision
-from gateway.state import AUTH, LIMITER, SETTINGS
+from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
+from gateway.state import AUTH, IDEMPOTENCY, LIMITER, SETTINGS
 from shared.bus import Ctx
 from shared.errors import ServiceError
 
@@ -74,7 +75,8 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     if allow and not response.prepared:
         response.headers["Access-Control-Allow-Origin"] = "*" if allowed == "*" else origin  # type: ignore[assignment]
         response.headers["Access-Control-Expose-Headers"] = (
-            "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After")
+            "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, "
+            "Idempotent-Replayed")
         if allowed != "*":
             response.headers["Vary"] = "Origin"
     return response
@@ -107,16 +109,19 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     request["agent"] = agent
     structlog.contextvars.bind_contextvars(agent_id=agent.agent_id)
     limiter = request.app[LIMITER]
-    if not limiter.enabled:
-        return await handler(request)
-    try:
-        decision = await limiter.check(agent.agent_id)
-    except ServiceError as exc:
-        return error_response(exc.code, exc.message)
-    if not decision.allowed:
-        return error_response("rate_limited", f"Rate limit exceeded ({limiter.limit}/min)",
-                              headers=_rate_headers(decision))
-    response = await handler(request)
-    if not response.prepared:
+    decision = None
+    if limiter.enabled:
+        try:
+            decision = await limiter.check(agent.agent_id)
+        except ServiceError as exc:
+            return error_response(exc.code, exc.message)
+        if not decision.allowed:
+            return error_response("rate_limited", f"Rate limit exceeded ({limiter.limit}/min)",
+                                  headers=_rate_headers(decision))
+    if request.method == "POST" and IDEMPOTENCY_HEADER in request.headers:
+        response = await request.app[IDEMPOTENCY].handle(request, agent.agent_id, handler)
+    else:
+        response = await handler(request)
+    if decision is not None and not response.prepared:
         response.headers.update(_rate_headers(decision))
     return response

@@ -7,6 +7,7 @@ from nats.aio.client import Client as NATS
 
 from gateway.auth import Authenticator
 from gateway.config import GatewaySettings
+from gateway.idempotency import Idempotency
 from gateway.ratelimit import RateLimiter
 
 SETTINGS = web.AppKey("settings", GatewaySettings)
@@ -14,3 +15,4 @@ NC = web.AppKey("nc", NATS)
 POOL = web.AppKey("pool", asyncpg.Pool)
 AUTH = web.AppKey("auth", Authenticator)
 LIMITER = web.AppKey("limiter", RateLimiter)
+IDEMPOTENCY = web.AppKey("idempotency", Idempotency)

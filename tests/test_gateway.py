@@ -208,3 +208,40 @@ async def test_hung_service_gives_504_within_the_timeout(stack, register):
     while (await agent.get("/v1/memory"))[0] != 200:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
+
+
+async def test_idempotency_key_replays_the_first_response(alice, stack):
+    headers = {"Idempotency-Key": "set-once-1"}
+    s1, b1, h1 = await alice.request("POST", "/v1/memory", json={"key": "idem", "value": "first"}, headers=headers)
+    assert s1 == 200 and "Idempotent-Replayed" not in h1
+    # A retry on the other gateway replica replays the stored response.
+    s2, b2, h2 = await alice.on(stack.url(1)).request("POST", "/v1/memory", json={"key": "idem", "value": "first"},
+                                                      headers=headers)
+    assert (s2, b2) == (s1, b1) and h2["Idempotent-Replayed"] == "true"
+    # Same key, different body → 422.
+    s3, b3, _ = await alice.request("POST", "/v1/memory", json={"key": "idem", "value": "other"}, headers=headers)
+    assert s3 == 422 and "different request" in b3["detail"]
+    assert (await alice.get("/v1/memory/idem"))[1]["value"] == "first"
+
+
+async def test_idempotency_is_per_agent_and_errors_are_replayed_too(alice, bob):
+    headers = {"Idempotency-Key": "shared-key"}
+    assert (await alice.request("POST", "/v1/memory", json={"key": "a", "value": "1"}, headers=headers))[0] == 200
+    assert (await bob.request("POST", "/v1/memory", json={"key": "b", "value": "2"}, headers=headers))[0] == 200
+    assert (await bob.get("/v1/memory/b"))[0] == 200
+    bad = {"key": "c"}
+    first = await alice.request("POST", "/v1/memory", json=bad, headers={"Idempotency-Key": "bad-1"})
+    again = await alice.request("POST", "/v1/memory", json=bad, headers={"Idempotency-Key": "bad-1"})
+    assert first[0] == again[0] == 422 and first[1] == again[1]
+
+
+async def test_concurrent_retries_run_the_operation_once(register, db):
+    agent = await register("idem-race")
+    headers = {"Idempotency-Key": "race"}
+    results = await asyncio.gather(*(agent.request("POST", "/v1/shared-memory",
+                                                   json={"namespace": f"idem_{agent.agent_id}", "key": "k",
+                                                         "value": "v"}, headers=headers) for _ in range(10)))
+    statuses = sorted(r[0] for r in results)
+    assert statuses.count(200) >= 1 and set(statuses) <= {200, 409}
+    assert await db.fetchval("SELECT count(*) FROM gateway.idempotency_keys WHERE agent_id = $1",
+                             agent.agent_id) == 1
