@@ -12,7 +12,9 @@ from gateway.forward import forwarder
 from gateway.http import json_response
 from gateway.routes import ROUTES
 from gateway.state import NC, SETTINGS
-from shared import subjects
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import metrics, subjects
 from shared.bus import call
 from shared.config import API_VERSION, VERSION
 from shared.timeutil import iso, utcnow
@@ -76,13 +78,20 @@ async def health(request: web.Request) -> web.Response:
     })
 
 
+async def prometheus(request: web.Request) -> web.Response:
+    """This gateway's metrics merged with those of every service replica (scraped over NATS)."""
+    texts = [generate_latest(metrics.REGISTRY), *await metrics.scrape_all(request.app[NC])]
+    return web.Response(body=metrics.merge(texts), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
 def create_app(settings: Any) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
-        middleware.request_id, middleware.errors, middleware.cors, middleware.guard])
+        middleware.observe, middleware.request_id, middleware.errors, middleware.cors, middleware.guard])
     app[SETTINGS] = settings
     app[HEALTH_CACHE] = {}
     app.router.add_get("/", root)
     app.router.add_get("/v1/health", health)
+    app.router.add_get("/metrics", prometheus)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, forwarder(route, settings.request_timeout),
                              name=route.subject + ":" + route.method)

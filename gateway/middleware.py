@@ -4,6 +4,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import time
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -14,6 +15,7 @@ from gateway.http import error_response
 from gateway.ratelimit import Decision
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.state import AUTH, IDEMPOTENCY, LIMITER, SETTINGS
+from shared import metrics
 from shared.bus import Ctx
 from shared.errors import ServiceError
 
@@ -23,6 +25,22 @@ SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 log = structlog.get_logger("gateway")
+
+
+@web.middleware
+async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Count and time every request by route pattern (never by raw path: ids would explode the labels)."""
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        metrics.HTTP_REQUESTS.labels(metrics.INSTANCE, route, request.method, str(status)).inc()
+        metrics.HTTP_SECONDS.labels(metrics.INSTANCE, route, request.method).observe(time.perf_counter() - started)
 
 
 @web.middleware

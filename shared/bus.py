@@ -11,7 +11,7 @@ import os
 import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import nats.errors
@@ -21,7 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
-from shared import envelope, subjects
+from shared import envelope, metrics, subjects
 from shared.errors import Invalid, ServiceError, Timeout, Unavailable
 
 REQUEST_ID = "X-Request-ID"
@@ -63,18 +63,10 @@ class Op:
 
 
 @dataclass
-class OpStats:
-    count: int = 0
-    errors: int = 0
-    seconds: float = 0.0
-
-
-@dataclass
 class Served:
     """Handle of a running service subscription set."""
 
     stop: Callable[[], Awaitable[None]]
-    stats: dict[str, OpStats] = field(default_factory=dict)
 
 
 def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
@@ -90,27 +82,27 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
-async def _run(op: Op, msg: Msg, stats: OpStats) -> None:
+async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     headers = msg.headers or {}
     ctx = Ctx(headers.get(REQUEST_ID, ""), headers.get(AGENT_ID) or None)
     structlog.contextvars.bind_contextvars(request_id=ctx.request_id, agent_id=ctx.agent_id, subject=msg.subject)
     started = time.perf_counter()
+    outcome = "ok"
     try:
         raw = orjson.loads(msg.data) if msg.data else {}
         req = op.model.model_validate(raw) if op.model is not None else raw
         reply = envelope.ok(await op.fn(req, ctx))
     except ValidationError as exc:
-        reply = envelope.fail_from(Invalid(details=validation_details(exc)))
+        reply, outcome = envelope.fail_from(Invalid(details=validation_details(exc))), Invalid.code
     except orjson.JSONDecodeError:
-        reply = envelope.fail_from(Invalid("request body is not valid JSON", []))
+        reply, outcome = envelope.fail_from(Invalid("request body is not valid JSON", [])), Invalid.code
     except ServiceError as exc:
-        reply = envelope.fail_from(exc)
+        reply, outcome = envelope.fail_from(exc), exc.code
     except Exception:
         log.exception("op_crashed")
-        reply = envelope.fail("internal", "internal error")
-        stats.errors += 1
-    stats.count += 1
-    stats.seconds += time.perf_counter() - started
+        reply, outcome = envelope.fail("internal", "internal error"), "internal"
+    metrics.OPERATIONS.labels(metrics.INSTANCE, service, name, outcome).inc()
+    metrics.OPERATION_SECONDS.labels(metrics.INSTANCE, service, name).observe(time.perf_counter() - started)
     if msg.reply:
         try:
             await msg.respond(reply)
@@ -132,19 +124,17 @@ async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int
                 "uptime_s": round(time.time() - started_at, 1), "inflight": len(inflight)}
 
     all_ops.setdefault("health", Op(health))
-    served.stats = {name: OpStats() for name in all_ops}
 
     def make_cb(name: str, op: Op) -> Callable[[Msg], Awaitable[None]]:
-        stats = served.stats[name]
-
         async def dispatch(msg: Msg) -> None:
             await sem.acquire()  # backpressure: further messages wait in the subscription's queue
-            task = asyncio.create_task(_run(op, msg, stats))
+            task = asyncio.create_task(_run(service, name, op, msg))
             inflight.add(task)
             task.add_done_callback(lambda t: (inflight.discard(t), sem.release()))
 
         return dispatch
 
+    await metrics.answer_scrapes(nc)
     subs = [await nc.subscribe(subjects.svc(service, name), queue=service, cb=make_cb(name, op),
                                pending_msgs_limit=65536)
             for name, op in all_ops.items()]

@@ -245,3 +245,20 @@ async def test_concurrent_retries_run_the_operation_once(register, db):
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 409}
     assert await db.fetchval("SELECT count(*) FROM gateway.idempotency_keys WHERE agent_id = $1",
                              agent.agent_id) == 1
+
+
+async def test_prometheus_metrics_cover_gateway_and_every_service_replica(anon, alice, stack):
+    await alice.get("/v1/memory/missing")
+    status, body, headers = await anon.request("GET", "/metrics")
+    assert status == 200 and headers["Content-Type"].startswith("text/plain")
+    text = body.decode() if isinstance(body, bytes) else str(body)
+    from prometheus_client.parser import text_string_to_metric_families
+
+    families = {f.name: f for f in text_string_to_metric_families(text)}  # parses: the merge is valid
+    http = families["moltgrid_http_requests"].samples
+    assert any(s.labels["route"] == "/v1/memory/{key}" and s.labels["status"] == "404" for s in http)
+    ops = families["moltgrid_operations"].samples
+    memory_instances = {s.labels["instance"] for s in ops if s.labels["service"] == "memory"}
+    assert memory_instances == {"memory-0", "memory-1"}
+    assert any(s.labels["op"] == "get" and s.labels["outcome"] == "not_found" for s in ops)
+    assert "moltgrid_operation_seconds" in families and "moltgrid_http_request_seconds" in families
