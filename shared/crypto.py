@@ -12,7 +12,9 @@ class Cipher:
     """Encrypts with the newest key, decrypts with any; a no-op when no key is configured."""
 
     def __init__(self, keys: list[str] | None = None) -> None:
-        self._fernet = MultiFernet([Fernet(k.strip().encode()) for k in keys]) if keys else None
+        fernets = [Fernet(k.strip().encode()) for k in keys or []]
+        self._fernet = MultiFernet(fernets) if fernets else None
+        self._newest = fernets[0] if fernets else None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Cipher:
@@ -39,6 +41,18 @@ class Cipher:
             return self._fernet.decrypt(stored[len(PREFIX):].encode()).decode()
         except InvalidToken as exc:
             raise RuntimeError("encrypted value cannot be decrypted with the configured keys") from exc
+
+    def is_current(self, stored: str) -> bool:
+        """True when the value is already encrypted with the newest key (nothing to rotate)."""
+        if self._newest is None:
+            return True
+        if not stored.startswith(PREFIX):
+            return False
+        try:
+            self._newest.decrypt(stored[len(PREFIX):].encode())
+            return True
+        except InvalidToken:
+            return False
 
     def rotate(self, stored: str) -> str:
         """Re-encrypt a stored value with the newest key (plaintext gets encrypted)."""

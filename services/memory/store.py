@@ -24,6 +24,14 @@ class MemoryStore:
     def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
         self._pool, self._cipher = pool, cipher
 
+    @property
+    def pool(self) -> asyncpg.Pool:
+        return self._pool
+
+    @property
+    def cipher(self) -> Cipher:
+        return self._cipher
+
     # ── private memory ──────────────────────────────────────────────────────
     async def set(self, agent_id: str, namespace: str, key: str, value: str, ttl: int | None) -> None:
         await self._pool.execute(

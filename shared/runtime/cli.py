@@ -101,3 +101,35 @@ def status(url: str) -> None:
     except OSError as exc:
         click.echo(f"gateway not reachable at {url}: {exc}", err=True)
         sys.exit(1)
+
+
+@main.command("rotate-keys")
+@click.option("--batch", default=500, show_default=True)
+@click.option("--state-file", type=click.Path(path_type=Path), default=None,
+              help="where progress is kept between runs (default <data dir>/rotate-keys.json)")
+def rotate_keys(batch: int, state_file: Path | None) -> None:
+    """Re-encrypt stored values with the newest key in MOLTGRID_ENCRYPTION_KEYS (resumable).
+
+    Restart every service with the new key list (newest first, old keys after it) before running this;
+    remove the old key only after it has finished.
+    """
+    from shared.runtime.rotate import rotate_all
+    from shared.service import connect_nats
+
+    settings = Settings()
+    state = state_file or (Path(os.environ.get("MOLTGRID_DATA_DIR", ROOT / ".moltgrid")) / "rotate-keys.json")
+    state.parent.mkdir(parents=True, exist_ok=True)
+
+    def bar(table: str, total: int) -> object:
+        return click.progressbar(length=total, label=f"{table:<32}").__enter__()
+
+    async def run() -> dict[str, int]:
+        nc = await connect_nats(settings, "rotate-keys")
+        try:
+            return await rotate_all(nc, settings.service_names(), state, batch, bar)
+        finally:
+            await nc.close()
+
+    done = asyncio.run(run())
+    for table, count in done.items():
+        click.echo(f"{table}: {count} rows re-encrypted")

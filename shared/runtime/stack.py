@@ -3,10 +3,8 @@ as a separate process. Used by `moltgrid up`, the test suite and the benchmark."
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
-import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -121,25 +119,45 @@ class Stack:
                 self.sup.spawn(component, int(name.rpartition("-")[2]))
 
     async def wait_ready(self, timeout: float = 60) -> None:
-        await asyncio.to_thread(self.wait_ready_blocking, timeout)
+        """Until every started service answers over NATS and every gateway answers HTTP.
+
+        Services are pinged directly (the gateway caches /v1/health for a moment, which would hide a
+        replica that is still starting)."""
+        import aiohttp
+        import nats
+
+        from shared.bus import call
+        from shared.subjects import svc
+
+        deadline = time.monotonic() + timeout
+        want = [c for c in selected_components() if c in SERVICES and self.replicas_of(c)]
+        nc = await nats.connect(self.infra.nats_url)
+        try:
+            for service in want:
+                while not (await call(nc, svc(service, "health"), {}, timeout=1.0)).ok:
+                    self._check_deadline(deadline, service)
+                    await asyncio.sleep(0.1)
+        finally:
+            await nc.close()
+        async with aiohttp.ClientSession() as http:
+            for port in sorted(set(self.gateway_ports)):
+                while True:
+                    try:
+                        async with http.get(f"http://127.0.0.1:{port}/v1/health") as r:
+                            if r.status == 200:
+                                break
+                    except aiohttp.ClientError:
+                        pass
+                    self._check_deadline(deadline, f"gateway on port {port}")
+                    await asyncio.sleep(0.1)
 
     def wait_ready_blocking(self, timeout: float = 60) -> None:
-        """Block until every gateway answers and reports every started service up."""
-        want = {c for c in selected_components() if c in SERVICES}
-        deadline = time.monotonic() + timeout
-        for port in sorted(set(self.gateway_ports)):
-            while True:
-                try:
-                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/health", timeout=2) as r:
-                        body = json.load(r)
-                    if want <= {n for n, s in body["services"].items() if s["status"] == "up"}:
-                        break
-                except (OSError, KeyError, ValueError):
-                    pass
-                if time.monotonic() > deadline:
-                    self.dump_logs()
-                    raise TimeoutError(f"stack not ready on port {port}")
-                time.sleep(0.2)
+        asyncio.run(self.wait_ready(timeout))
+
+    def _check_deadline(self, deadline: float, what: str) -> None:
+        if time.monotonic() > deadline:
+            self.dump_logs()
+            raise TimeoutError(f"{what} not ready")
 
     def dump_logs(self) -> None:
         if self.log_dir is None:

@@ -1,0 +1,43 @@
+"""Encryption at rest and key rotation, against the running stack."""
+from __future__ import annotations
+
+from cryptography.fernet import Fernet
+import nats
+
+from shared.crypto import Cipher
+from shared.runtime.rotate import rotate_all
+from tests.conftest import TEST_ENCRYPTION_KEY
+
+
+async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, register, db, tmp_path):
+    agent = await register("rotation")
+    for i in range(30):
+        await agent.post("/v1/memory", {"key": f"r{i}", "value": f"rotate-me-{i}"})
+    await agent.post("/v1/shared-memory", {"namespace": "rot", "key": "k", "value": "shared-rotate"})
+    await db.execute("INSERT INTO memory.entries (agent_id, namespace, key, value, size_bytes)"
+                     " VALUES ($1, 'default', 'legacy-plain', 'was plaintext', 13)", agent.agent_id)
+
+    new_key = Fernet.generate_key().decode()
+    keys = f"{new_key},{TEST_ENCRYPTION_KEY}"
+    for name in stack.replicas_of("memory"):  # operators restart with the new key list first
+        stack.sup.children[name].stop()
+        index = int(name.rpartition("-")[2])
+        stack.sup.spawn("memory", index, {**stack.sup._env_of.get(name, {}), "MOLTGRID_ENCRYPTION_KEYS": keys})
+    await stack.wait_ready()
+
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        state = tmp_path / "rotate.json"
+        done = await rotate_all(nc, ["memory"], state, batch=7)
+        assert done["memory.entries"] >= 31 and not state.exists()
+        again = await rotate_all(nc, ["memory"], state, batch=7)
+        assert again == {"memory.entries": 0, "memory.shared_entries": 0}  # nothing left to rotate
+    finally:
+        await nc.close()
+
+    newest_only = Cipher([new_key])
+    for table in ("memory.entries", "memory.shared_entries"):
+        for row in await db.fetch(f"SELECT value FROM {table}"):
+            assert row["value"].startswith("ENC:") and newest_only.is_current(row["value"])
+    assert (await agent.get("/v1/memory/r3"))[1]["value"] == "rotate-me-3"
+    assert (await agent.get("/v1/memory/legacy-plain"))[1]["value"] == "was plaintext"
