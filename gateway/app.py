@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -30,6 +31,13 @@ ROOT_ENDPOINTS = {
     "sla": "GET /v1/sla",
 }
 HEALTH_CACHE = web.AppKey("health_cache", dict)
+
+
+STATIC = Path(__file__).parent / "static"
+
+
+async def contact_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "contact.html")
 
 
 async def root(request: web.Request) -> web.Response:
@@ -92,6 +100,7 @@ def create_app(settings: Any) -> web.Application:
     app.router.add_get("/", root)
     app.router.add_get("/v1/health", health)
     app.router.add_get("/metrics", prometheus)
+    app.router.add_get("/contact", contact_page)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, forwarder(route, settings.request_timeout),
                              name=route.subject + ":" + route.method)

@@ -48,7 +48,7 @@ async def request_id(request: web.Request, handler: Handler) -> web.StreamRespon
     rid = request.headers.get("X-Request-ID", "")
     if not SAFE_REQUEST_ID.match(rid):
         rid = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
-    request["ctx"] = Ctx(request_id=rid)
+    request["ctx"] = Ctx(request_id=rid, client_addr=request.remote)
     structlog.contextvars.bind_contextvars(request_id=rid, agent_id=None)
     response = await handler(request)
     response.headers["X-Request-ID"] = rid
@@ -114,6 +114,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     route = getattr(request.match_info.handler, ROUTE_ATTR, None)
     needs_auth = route.auth if route is not None else getattr(request.match_info.handler, "auth", False)
     if not needs_auth:
+        if route is not None and route.per_client_limit:
+            return await _client_limited(request, handler, route.per_client_limit)
         return await handler(request)
     api_key = request.headers.get("X-API-Key") or request.query.get("api_key")
     if not api_key:
@@ -123,7 +125,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         agent = await request.app[AUTH].authenticate(api_key, ctx)
     except ServiceError as exc:
         return error_response(exc.code, exc.message)
-    request["ctx"] = ctx = Ctx(request_id=ctx.request_id, agent_id=agent.agent_id)
+    request["ctx"] = ctx = Ctx(request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr)
     request["agent"] = agent
     structlog.contextvars.bind_contextvars(agent_id=agent.agent_id)
     limiter = request.app[LIMITER]
@@ -143,3 +145,15 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if decision is not None and not response.prepared:
         response.headers.update(_rate_headers(decision))
     return response
+
+
+async def _client_limited(request: web.Request, handler: Handler, per_minute: int) -> web.StreamResponse:
+    """Per-client-address limit for unauthenticated routes that invite abuse (e.g. the contact form)."""
+    try:
+        decision = await request.app[LIMITER].check(f"addr:{request.remote}", per_minute)
+    except ServiceError as exc:
+        return error_response(exc.code, exc.message)
+    if not decision.allowed:
+        return error_response("rate_limited", f"Rate limit exceeded ({per_minute}/min)",
+                              headers=_rate_headers(decision))
+    return await handler(request)

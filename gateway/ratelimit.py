@@ -37,23 +37,24 @@ class Decision:
 class RateLimiter:
     def __init__(self, pool: asyncpg.Pool, per_minute: int) -> None:
         self._pool, self.limit = pool, per_minute
-        self._interval = WINDOW_S / per_minute if per_minute > 0 else 0.0
 
     @property
     def enabled(self) -> bool:
         return self.limit > 0
 
-    async def check(self, agent_id: str) -> Decision:
+    async def check(self, key: str, per_minute: int | None = None) -> Decision:
+        """Spend one request of `key`'s budget (an agent id, or another key with its own limit)."""
+        limit = per_minute or self.limit
         try:
-            return await asyncio.wait_for(self._check(agent_id), 3.0)
+            return await asyncio.wait_for(self._check(key, limit, WINDOW_S / limit), 3.0)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError) as exc:
             raise Unavailable("Rate limiter unavailable") from exc
 
-    async def _check(self, agent_id: str) -> Decision:
-        ahead = await self._pool.fetchval(ALLOW, agent_id, self._interval, WINDOW_S)
+    async def _check(self, key: str, limit: int, interval: float) -> Decision:
+        ahead = await self._pool.fetchval(ALLOW, key, interval, WINDOW_S)
         if ahead is not None:
-            remaining = max(0, math.floor((WINDOW_S - ahead) / self._interval + 1e-9))
-            return Decision(True, self.limit, remaining, math.ceil(ahead))
-        ahead = await self._pool.fetchval(AHEAD, agent_id) or WINDOW_S
-        retry = max(1, math.ceil(ahead + self._interval - WINDOW_S))
-        return Decision(False, self.limit, 0, math.ceil(ahead), retry)
+            remaining = max(0, math.floor((WINDOW_S - ahead) / interval + 1e-9))
+            return Decision(True, limit, remaining, math.ceil(ahead))
+        ahead = await self._pool.fetchval(AHEAD, key) or WINDOW_S
+        retry = max(1, math.ceil(ahead + interval - WINDOW_S))
+        return Decision(False, limit, 0, math.ceil(ahead), retry)

@@ -15,6 +15,7 @@ class Route:
     auth: bool = True
     timeout: float | None = None  # seconds; None = settings.request_timeout
     status: int = 200
+    per_client_limit: int = 0  # unauthenticated routes: requests per minute per client address (0 = none)
 
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -34,8 +35,9 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/shared-memory/{namespace}", svc("memory", "shared_list")),
     Route("GET", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_get")),
     Route("DELETE", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_delete")),
-    # sla
+    # sla: uptime and the contact form
     Route("GET", "/v1/sla", svc("sla", "report"), auth=False),
+    Route("POST", "/v1/contact", svc("sla", "contact_submit"), auth=False, per_client_limit=5),
 )
 
 # The directory's key lookup, used by the gateway's auth middleware (not a REST route).

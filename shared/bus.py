@@ -26,6 +26,7 @@ from shared.errors import Invalid, ServiceError, Timeout, Unavailable
 
 REQUEST_ID = "X-Request-ID"
 AGENT_ID = "X-Agent-ID"
+CLIENT_ADDR = "X-Client-Addr"
 
 log = structlog.get_logger("bus")
 
@@ -36,11 +37,14 @@ class Ctx:
 
     request_id: str = ""
     agent_id: str | None = None  # set only by the gateway, from authentication
+    client_addr: str | None = None  # the HTTP client's address, as the gateway saw it
 
     def headers(self) -> dict[str, str]:
         h = {REQUEST_ID: self.request_id} if self.request_id else {}
         if self.agent_id:
             h[AGENT_ID] = self.agent_id
+        if self.client_addr:
+            h[CLIENT_ADDR] = self.client_addr
         return h
 
     def require_agent(self) -> str:
@@ -84,7 +88,7 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 
 async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     headers = msg.headers or {}
-    ctx = Ctx(headers.get(REQUEST_ID, ""), headers.get(AGENT_ID) or None)
+    ctx = Ctx(headers.get(REQUEST_ID, ""), headers.get(AGENT_ID) or None, headers.get(CLIENT_ADDR) or None)
     structlog.contextvars.bind_contextvars(request_id=ctx.request_id, agent_id=ctx.agent_id, subject=msg.subject)
     started = time.perf_counter()
     outcome = "ok"

@@ -1,4 +1,4 @@
-"""SLA: periodic probes of every service over NATS, and the public uptime report."""
+"""The platform service: uptime SLA (periodic probes of every service over NATS) and the contact form."""
 from __future__ import annotations
 
 import asyncio
@@ -10,15 +10,16 @@ from nats.aio.client import Client as NATS
 from shared import subjects
 from shared.bus import Ctx, Op, call
 from services.sla import models as m
+from services.sla.contact import ContactStore, Mailer
 from services.sla.store import SlaStore
 
 SLA_TARGET = "99.9%"
 
 
 class SlaHandlers:
-    def __init__(self, store: SlaStore, nc: NATS, services: list[str], interval_s: float,
-                 encryption_enabled: bool) -> None:
-        self.store, self.nc, self.services = store, nc, services
+    def __init__(self, store: SlaStore, contacts: ContactStore, mailer: Mailer, nc: NATS, services: list[str],
+                 interval_s: float, encryption_enabled: bool) -> None:
+        self.store, self.contacts, self.mailer, self.nc, self.services = store, contacts, mailer, nc, services
         self.interval_s, self.encryption_enabled = interval_s, encryption_enabled
 
     async def probe(self) -> dict[str, dict[str, Any]]:
@@ -50,5 +51,17 @@ class SlaHandlers:
         checks = await self.store.timeline()
         return {"checks": checks, "count": len(checks)}
 
+    async def contact_submit(self, req: m.ContactForm, ctx: Ctx) -> dict[str, Any]:
+        cid = await self.contacts.add(req.name, req.email, req.subject, req.message, ctx.client_addr)
+        if self.mailer.configured:
+            asyncio.create_task(self.mailer.send_pending())
+        return {"status": "sent", "id": cid}
+
+    async def contact_list(self, req: m.ContactList, ctx: Ctx) -> dict[str, Any]:
+        items, total = await self.contacts.list(req.limit, req.offset)
+        return {"submissions": items, "count": len(items), "total": total}
+
     def ops(self) -> dict[str, Op]:
-        return {"report": Op(self.report, m.Empty), "timeline": Op(self.timeline, m.Empty)}
+        return {"report": Op(self.report, m.Empty), "timeline": Op(self.timeline, m.Empty),
+                "contact_submit": Op(self.contact_submit, m.ContactForm),
+                "contact_list": Op(self.contact_list, m.ContactList)}

@@ -1,8 +1,24 @@
 """Request models of the SLA service."""
 from __future__ import annotations
 
-from shared.models import Request
+from typing import Annotated
+
+from pydantic import EmailStr, Field, StringConstraints
+
+from shared.models import Limit, Request
 
 
 class Empty(Request):
     pass
+
+
+class ContactForm(Request):
+    name: Annotated[str, StringConstraints(max_length=200)] = ""
+    email: EmailStr
+    subject: Annotated[str, StringConstraints(max_length=200)] = ""
+    message: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
+
+
+class ContactList(Request):
+    limit: Limit = 50
+    offset: Annotated[int, Field(ge=0)] = 0
