@@ -10,6 +10,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
+from gateway.admin import sweep_sessions
 from gateway.app import create_app
 from gateway.auth import Authenticator
 from gateway.config import GatewaySettings
@@ -41,8 +42,8 @@ async def run() -> None:
         await app[AUTH].start()
         app[LIMITER] = RateLimiter(pool, settings.rate_limit_per_minute)
         app[IDEMPOTENCY] = Idempotency(pool)
-        sweeper = asyncio.create_task(_every(600, app[IDEMPOTENCY].sweep))
-        stack.callback(sweeper.cancel)
+        for task in (_every(600, app[IDEMPOTENCY].sweep), _every(600, lambda: sweep_sessions(pool))):
+            stack.callback(asyncio.create_task(task).cancel)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)

@@ -8,10 +8,10 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import middleware
+from gateway import admin, middleware
 from gateway.forward import forwarder
 from gateway.http import json_response
-from gateway.routes import ROUTES
+from gateway.routes import ADMIN_ROUTES, ROUTES
 from gateway.state import NC, SETTINGS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
@@ -101,7 +101,8 @@ def create_app(settings: Any) -> web.Application:
     app.router.add_get("/v1/health", health)
     app.router.add_get("/metrics", prometheus)
     app.router.add_get("/contact", contact_page)
-    for route in ROUTES:
+    admin.setup(app)
+    for route in (*ROUTES, *ADMIN_ROUTES):
         app.router.add_route(route.method, route.path, forwarder(route, settings.request_timeout),
                              name=route.subject + ":" + route.method)
     return app

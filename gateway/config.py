@@ -1,6 +1,8 @@
 """Gateway settings (MOLTGRID_ env prefix)."""
 from __future__ import annotations
 
+from pydantic import AliasChoices, Field, SecretStr
+
 from shared.config import Settings
 
 
@@ -12,3 +14,6 @@ class GatewaySettings(Settings):
     max_body_bytes: int = 1_048_576
     cors_origins: str = "*"  # comma-separated origins, or *
     health_cache_s: float = 2.0
+    # scrypt$… (see `moltgrid admin-hash`) or the original's SHA-256 hex; ADMIN_PASSWORD_HASH works too.
+    admin_password_hash: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("MOLTGRID_ADMIN_PASSWORD_HASH", "ADMIN_PASSWORD_HASH"))

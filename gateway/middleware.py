@@ -14,7 +14,8 @@ from gateway.forward import ROUTE_ATTR
 from gateway.http import error_response
 from gateway.ratelimit import Decision
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
-from gateway.state import AUTH, IDEMPOTENCY, LIMITER, SETTINGS
+from gateway.admin import COOKIE as ADMIN_COOKIE, session_valid
+from gateway.state import AUTH, IDEMPOTENCY, LIMITER, POOL, SETTINGS
 from shared import metrics
 from shared.bus import Ctx
 from shared.errors import ServiceError
@@ -112,6 +113,12 @@ def _rate_headers(d: Decision) -> dict[str, str]:
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Authenticate routes that need it, then apply the shared per-agent rate limit."""
     route = getattr(request.match_info.handler, ROUTE_ATTR, None)
+    if route is not None and route.admin:
+        if not await session_valid(request.app[POOL], request.cookies.get(ADMIN_COOKIE)):
+            return error_response("unauthorized", "Admin session required")
+        ctx = request["ctx"]
+        request["ctx"] = Ctx(request_id=ctx.request_id, client_addr=ctx.client_addr, admin=True)
+        return await handler(request)
     needs_auth = route.auth if route is not None else getattr(request.match_info.handler, "auth", False)
     if not needs_auth:
         if route is not None and route.per_client_limit:

@@ -50,6 +50,15 @@ class RateLimiter:
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError) as exc:
             raise Unavailable("Rate limiter unavailable") from exc
 
+    async def blocked(self, key: str, per_minute: int) -> int:
+        """Seconds until `key` may spend again (0 = it may now), without spending anything."""
+        try:
+            ahead = await asyncio.wait_for(self._pool.fetchval(AHEAD, key), 3.0)
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError) as exc:
+            raise Unavailable("Rate limiter unavailable") from exc
+        wait = (ahead or 0.0) + WINDOW_S / per_minute - WINDOW_S
+        return math.ceil(wait) if wait > 0 else 0
+
     async def _check(self, key: str, limit: int, interval: float) -> Decision:
         ahead = await self._pool.fetchval(ALLOW, key, interval, WINDOW_S)
         if ahead is not None:

@@ -16,6 +16,7 @@ class Route:
     timeout: float | None = None  # seconds; None = settings.request_timeout
     status: int = 200
     per_client_limit: int = 0  # unauthenticated routes: requests per minute per client address (0 = none)
+    admin: bool = False  # needs an admin session cookie instead of an API key
 
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -38,6 +39,31 @@ ROUTES: Final[tuple[Route, ...]] = (
     # sla: uptime and the contact form
     Route("GET", "/v1/sla", svc("sla", "report"), auth=False),
     Route("POST", "/v1/contact", svc("sla", "contact_submit"), auth=False, per_client_limit=5),
+)
+
+
+def _admin(method: str, path: str, service: str, op: str) -> Route:
+    return Route(method, path, svc(service, op), auth=False, admin=True)
+
+
+# The admin panel's data (pages, login and logout are in gateway/admin.py).
+ADMIN_ROUTES: Final[tuple[Route, ...]] = (
+    _admin("GET", "/admin/api/dashboard", "sla", "admin_dashboard"),
+    _admin("GET", "/admin/api/agents", "directory", "admin_agents"),
+    _admin("GET", "/admin/api/agents/{agent_id}", "directory", "admin_agent"),
+    _admin("DELETE", "/admin/api/agents/{agent_id}", "directory", "admin_delete_agent"),
+    _admin("GET", "/admin/api/memory", "memory", "admin_memory"),
+    _admin("GET", "/admin/api/memory/{agent_id}/{namespace}/{key}", "memory", "admin_memory_reveal"),
+    _admin("GET", "/admin/api/shared-memory", "memory", "admin_shared_memory"),
+    _admin("GET", "/admin/api/sla", "sla", "admin_sla"),
+    _admin("GET", "/admin/api/contact", "sla", "contact_list"),
+    _admin("GET", "/admin/api/messages", "relay", "admin_messages"),
+    _admin("GET", "/admin/api/webhooks", "relay", "admin_webhooks"),
+    _admin("GET", "/admin/api/queue", "queue", "admin_jobs"),
+    _admin("GET", "/admin/api/schedules", "scheduler", "admin_schedules"),
+    _admin("GET", "/admin/api/collaborations", "directory", "admin_collaborations"),
+    _admin("GET", "/admin/api/marketplace", "marketplace", "admin_tasks"),
+    _admin("GET", "/admin/api/scenarios", "coordination", "admin_scenarios"),
 )
 
 # The directory's key lookup, used by the gateway's auth middleware (not a REST route).

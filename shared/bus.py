@@ -27,6 +27,7 @@ from shared.errors import Invalid, ServiceError, Timeout, Unavailable
 REQUEST_ID = "X-Request-ID"
 AGENT_ID = "X-Agent-ID"
 CLIENT_ADDR = "X-Client-Addr"
+ADMIN = "X-Admin"
 
 log = structlog.get_logger("bus")
 
@@ -38,6 +39,7 @@ class Ctx:
     request_id: str = ""
     agent_id: str | None = None  # set only by the gateway, from authentication
     client_addr: str | None = None  # the HTTP client's address, as the gateway saw it
+    admin: bool = False  # set only by the gateway, for requests with a valid admin session
 
     def headers(self) -> dict[str, str]:
         h = {REQUEST_ID: self.request_id} if self.request_id else {}
@@ -45,6 +47,8 @@ class Ctx:
             h[AGENT_ID] = self.agent_id
         if self.client_addr:
             h[CLIENT_ADDR] = self.client_addr
+        if self.admin:
+            h[ADMIN] = "1"
         return h
 
     def require_agent(self) -> str:
@@ -53,6 +57,13 @@ class Ctx:
 
             raise Unauthorized("Missing X-API-Key header")
         return self.agent_id
+
+    def require_admin(self) -> None:
+        """Admin operations trust only the gateway's admin-session check (defence in depth)."""
+        if not self.admin:
+            from shared.errors import Forbidden
+
+            raise Forbidden("Admin session required")
 
 
 Handler = Callable[[Any, Ctx], Awaitable[Any]]
@@ -88,7 +99,8 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
 
 async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     headers = msg.headers or {}
-    ctx = Ctx(headers.get(REQUEST_ID, ""), headers.get(AGENT_ID) or None, headers.get(CLIENT_ADDR) or None)
+    ctx = Ctx(headers.get(REQUEST_ID, ""), headers.get(AGENT_ID) or None, headers.get(CLIENT_ADDR) or None,
+              headers.get(ADMIN) == "1")
     structlog.contextvars.bind_contextvars(request_id=ctx.request_id, agent_id=ctx.agent_id, subject=msg.subject)
     started = time.perf_counter()
     outcome = "ok"

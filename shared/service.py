@@ -80,6 +80,10 @@ class Runtime:
 
         self._tasks.append(asyncio.create_task(loop(), name=name))
 
+    def background(self, fn: Callable[[], Awaitable[None]], name: str) -> None:
+        """Run a long-lived loop until shutdown."""
+        self._tasks.append(asyncio.create_task(fn(), name=name))
+
     def on_stop(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(fn)
 

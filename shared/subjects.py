@@ -8,6 +8,11 @@ SERVICES = ("directory", "memory", "queue", "relay", "scheduler", "marketplace",
 EVENTS_STREAM = "EVENTS"
 EVENTS_WILDCARD = "events.>"
 
+# Operator commands every service must act on, kept in JetStream so a service that is down catches up.
+ADMIN_STREAM = "ADMIN"
+ADMIN_WILDCARD = "admin.>"
+AGENT_PURGE = "admin.agent_purge"  # data: {"agent_id"}; every service deletes what the agent owns
+
 # Fan-out notices (plain NATS, every subscriber gets a copy, no queue group).
 AGENT_DELETED = "bus.directory.agent_deleted"  # data: {"agent_id"}; gateways drop cached keys
 KEY_REVOKED = "bus.directory.key_revoked"  # data: {"agent_id"}

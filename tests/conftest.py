@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from shared.passwords import hash_password
 from tests.stack import Infra, Stack, selected_components
 
 # Settings for the tests come from the fixtures, never from the developer's environment.
@@ -18,6 +19,7 @@ for _name in [n for n in os.environ if n.startswith("MOLTGRID_") and not n.start
 os.environ.pop("ENCRYPTION_KEY", None)
 
 TEST_ENCRYPTION_KEY = "q3KqO1k7P0Yw4mHqP5yq3Y7mGq0hH2i0p7N9dSx1s1E="
+ADMIN_PASSWORD = "correct horse battery staple"
 
 
 @pytest.fixture(scope="session")
@@ -35,7 +37,8 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
     s = Stack(infra, db, tmp_path_factory.mktemp("logs"),
               env={"MOLTGRID_REQUEST_TIMEOUT": "2", "MOLTGRID_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
                    "MOLTGRID_SERVICES": services, "MOLTGRID_LOG_FORMAT": "json",
-                   "MOLTGRID_MEMORY_SWEEP_SECONDS": "1", "MOLTGRID_SLA_CHECK_SECONDS": "1", "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true"})
+                   "MOLTGRID_MEMORY_SWEEP_SECONDS": "1",
+                   "MOLTGRID_ADMIN_PASSWORD_HASH": hash_password(ADMIN_PASSWORD), "MOLTGRID_SLA_CHECK_SECONDS": "1", "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true"})
     s.start({"memory": 2}, gateways=2)
     try:
         await s.wait_ready()

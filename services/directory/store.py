@@ -62,3 +62,12 @@ class DirectoryStore:
             "SELECT count(*) AS registered_agents, count(*) FILTER (WHERE public) AS public_agents"
             " FROM directory.agents")
         return dict(r)
+
+    # ── admin (operator) views ──────────────────────────────────────────────
+    async def admin_agents(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        rows = await self._pool.fetch(f"SELECT {PROFILE_COLUMNS} FROM directory.agents"
+                                      " ORDER BY created_at DESC LIMIT $1 OFFSET $2", limit, offset)
+        return [_row(r) for r in rows], await self._pool.fetchval("SELECT count(*) FROM directory.agents")
+
+    async def delete_agent(self, agent_id: str) -> bool:
+        return await self._pool.execute("DELETE FROM directory.agents WHERE agent_id = $1", agent_id) != "DELETE 0"

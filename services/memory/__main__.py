@@ -6,6 +6,8 @@ from pathlib import Path
 from shared.bus import Op
 from shared.config import Settings
 from shared.service import Runtime, main
+from shared.purge import follow_agent_purges
+from services.memory.admin import MemoryAdmin
 from services.memory.handlers import MemoryHandlers
 from services.memory.store import MemoryStore
 
@@ -18,7 +20,8 @@ class MemorySettings(Settings):
 async def build(rt: Runtime) -> dict[str, Op]:
     store = MemoryStore(rt.pool, rt.cipher)
     rt.every(rt.settings.memory_sweep_seconds, store.sweep_expired, name="sweep_expired")
-    return MemoryHandlers(store).ops()
+    rt.background(lambda: follow_agent_purges(rt.js, "memory", store.delete_agent), name="agent_purges")
+    return {**MemoryHandlers(store).ops(), **MemoryAdmin(store).ops()}
 
 
 if __name__ == "__main__":

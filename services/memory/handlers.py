@@ -67,10 +67,6 @@ class MemoryHandlers:
     async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
         return await self.store.counts()
 
-    async def purge_agent(self, req: m.AgentRef, ctx: Ctx) -> dict[str, int]:
-        """Delete everything an agent owns (the admin's cascading agent delete)."""
-        return {"deleted": await self.store.delete_agent(req.agent_id)}
-
     async def reencrypt(self, req: ReencryptRequest, ctx: Ctx) -> dict[str, Any]:
         """Key rotation: re-encrypt one batch of a table with the newest key."""
         if req.table not in ENCRYPTED:
@@ -94,7 +90,6 @@ class MemoryHandlers:
             "shared_get": Op(self.shared_get, m.SharedRef),
             "shared_delete": Op(self.shared_delete, m.SharedRef),
             "global_stats": Op(self.global_stats, m.Empty),
-            "purge_agent": Op(self.purge_agent, m.AgentRef),
             "encrypted_tables": Op(self.encrypted_tables, m.Empty),
             "reencrypt": Op(self.reencrypt, ReencryptRequest),
         }

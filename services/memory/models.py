@@ -58,5 +58,7 @@ class Empty(Request):
     pass
 
 
-class AgentRef(Request):
+class AdminReveal(Request):
     agent_id: AgentId
+    namespace: Namespace
+    key: Key

@@ -133,3 +133,28 @@ class MemoryStore:
             a = await conn.execute("DELETE FROM memory.entries WHERE agent_id = $1", agent_id)
             b = await conn.execute("DELETE FROM memory.shared_entries WHERE owner_agent = $1", agent_id)
         return int(a.split()[-1]) + int(b.split()[-1])
+
+    # ── admin (operator) views ──────────────────────────────────────────────
+    async def admin_entries(self, agent_id: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        rows = await self._pool.fetch(
+            "SELECT agent_id, namespace, key, size_bytes, created_at, updated_at, expires_at FROM memory.entries"
+            " WHERE ($1::text IS NULL OR agent_id = $1) ORDER BY updated_at DESC LIMIT $2 OFFSET $3",
+            agent_id, limit, offset)
+        total = await self._pool.fetchval(
+            "SELECT count(*) FROM memory.entries WHERE ($1::text IS NULL OR agent_id = $1)", agent_id)
+        return [{**dict(r), **_times(r, "created_at", "updated_at", "expires_at")} for r in rows], total
+
+    async def admin_shared(self, namespace: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+        rows = await self._pool.fetch(
+            "SELECT owner_agent, namespace, key, description, size_bytes, created_at, updated_at, expires_at"
+            " FROM memory.shared_entries WHERE ($1::text IS NULL OR namespace = $1)"
+            " ORDER BY updated_at DESC LIMIT $2 OFFSET $3", namespace, limit, offset)
+        total = await self._pool.fetchval(
+            "SELECT count(*) FROM memory.shared_entries WHERE ($1::text IS NULL OR namespace = $1)", namespace)
+        return [{**dict(r), **_times(r, "created_at", "updated_at", "expires_at")} for r in rows], total
+
+    async def admin_value(self, agent_id: str, namespace: str, key: str) -> str | None:
+        raw = await self._pool.fetchval(
+            "SELECT value FROM memory.entries WHERE agent_id = $1 AND namespace = $2 AND key = $3",
+            agent_id, namespace, key)
+        return None if raw is None else self._cipher.decrypt(raw)

@@ -8,6 +8,7 @@ from typing import Any
 from nats.aio.client import Client as NATS
 
 from shared import subjects
+from shared.admin import AdminPage, page
 from shared.bus import Ctx, Op, call
 from services.sla import models as m
 from services.sla.contact import ContactStore, Mailer
@@ -57,11 +58,34 @@ class SlaHandlers:
             asyncio.create_task(self.mailer.send_pending())
         return {"status": "sent", "id": cid}
 
-    async def contact_list(self, req: m.ContactList, ctx: Ctx) -> dict[str, Any]:
+    async def contact_list(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:
+        ctx.require_admin()
         items, total = await self.contacts.list(req.limit, req.offset)
-        return {"submissions": items, "count": len(items), "total": total}
+        return page(items, total, req)
+
+    async def admin_sla(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        ctx.require_admin()
+        return {**await self.report(req, ctx), "timeline": await self.store.timeline()}
+
+    async def admin_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        _, total = await self.contacts.list(1, 0)
+        windows = await self.store.windows()
+        return {"contact_submissions": total, "uptime_24h_pct": windows["24h"]["uptime_pct"]}
+
+    async def admin_dashboard(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        """Every service's admin_stats, gathered concurrently; a silent service degrades its cards only."""
+        ctx.require_admin()
+        replies = await asyncio.gather(*(call(self.nc, subjects.svc(s, "admin_stats"), {}, timeout=2.0, ctx=ctx)
+                                         for s in self.services))
+        stats: dict[str, Any] = {}
+        for reply in replies:
+            if reply.ok and isinstance(reply.data, dict):
+                stats.update(reply.data)
+        return {"stats": stats, "encryption_enabled": self.encryption_enabled,
+                "services": {s: ("up" if r.ok else r.code) for s, r in zip(self.services, replies)}}
 
     def ops(self) -> dict[str, Op]:
         return {"report": Op(self.report, m.Empty), "timeline": Op(self.timeline, m.Empty),
                 "contact_submit": Op(self.contact_submit, m.ContactForm),
-                "contact_list": Op(self.contact_list, m.ContactList)}
+                "contact_list": Op(self.contact_list, AdminPage), "admin_sla": Op(self.admin_sla, m.Empty),
+                "admin_stats": Op(self.admin_stats, m.Empty), "admin_dashboard": Op(self.admin_dashboard, m.Empty)}

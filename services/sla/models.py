@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import EmailStr, Field, StringConstraints
+from pydantic import EmailStr, StringConstraints
 
-from shared.models import Limit, Request
+from shared.models import Request
 
 
 class Empty(Request):
@@ -17,8 +17,3 @@ class ContactForm(Request):
     email: EmailStr
     subject: Annotated[str, StringConstraints(max_length=200)] = ""
     message: Annotated[str, StringConstraints(min_length=1, max_length=10_000)]
-
-
-class ContactList(Request):
-    limit: Limit = 50
-    offset: Annotated[int, Field(ge=0)] = 0

@@ -1,0 +1,95 @@
+"""Admin panel transport: login/logout with a session cookie shared by every gateway replica, and the
+pages. The data behind the panel comes from the services' admin operations (see routes.py)."""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from pathlib import Path
+
+import asyncpg
+import orjson
+from aiohttp import web
+
+from gateway.http import error_response, json_response
+from gateway.state import LIMITER, POOL, SETTINGS
+from shared.errors import ServiceError
+from shared.passwords import verify_password
+
+COOKIE = "admin_token"
+SESSION_HOURS = 24
+LOGIN_FAILURES_PER_MINUTE = 5
+STATIC = Path(__file__).parent / "static"
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+async def session_valid(pool: asyncpg.Pool, token: str | None) -> bool:
+    if not token or len(token) > 128:
+        return False
+    return bool(await pool.fetchval(
+        "SELECT 1 FROM gateway.admin_sessions WHERE token_hash = $1 AND expires_at > now()", _digest(token)))
+
+
+async def login(request: web.Request) -> web.Response:
+    """Failed attempts are throttled per client address; only failures spend the budget."""
+    settings, limiter = request.app[SETTINGS], request.app[LIMITER]
+    throttle_key = f"admin-login:{request.remote}"
+    try:
+        wait = await limiter.blocked(throttle_key, LOGIN_FAILURES_PER_MINUTE)
+    except ServiceError as exc:
+        return error_response(exc.code, exc.message)
+    if wait:
+        return error_response("rate_limited", "Too many failed logins; try again later",
+                              headers={"Retry-After": str(wait)})
+    try:
+        body = orjson.loads(await request.read() or b"{}")
+        password = body.get("password") if isinstance(body, dict) else None
+    except orjson.JSONDecodeError:
+        password = None
+    if not isinstance(password, str):
+        return error_response("invalid", "password required", [{"type": "missing", "loc": ["body", "password"],
+                                                                "msg": "Field required", "input": None}])
+    stored = settings.admin_password_hash.get_secret_value() if settings.admin_password_hash else ""
+    if not stored or not verify_password(password, stored):
+        await limiter.check(throttle_key, LOGIN_FAILURES_PER_MINUTE)
+        return error_response("unauthorized", "Invalid password" if stored else "Admin panel is not configured")
+    token = secrets.token_urlsafe(32)
+    await request.app[POOL].execute(
+        "INSERT INTO gateway.admin_sessions (token_hash, expires_at)"
+        " VALUES ($1, now() + make_interval(hours => $2))", _digest(token), SESSION_HOURS)
+    response = json_response({"status": "ok", "expires_in": SESSION_HOURS * 3600})
+    response.set_cookie(COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True, samesite="Strict",
+                        secure=request.secure, path="/")
+    return response
+
+
+async def logout(request: web.Request) -> web.Response:
+    token = request.cookies.get(COOKIE)
+    if token:
+        await request.app[POOL].execute("DELETE FROM gateway.admin_sessions WHERE token_hash = $1", _digest(token))
+    response = json_response({"status": "logged_out"})
+    response.del_cookie(COOKIE, path="/")
+    return response
+
+
+async def page(request: web.Request) -> web.StreamResponse:
+    if not await session_valid(request.app[POOL], request.cookies.get(COOKIE)):
+        raise web.HTTPFound("/admin/login")
+    return web.FileResponse(STATIC / "admin.html", headers={"Cache-Control": "no-store"})
+
+
+async def login_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC / "admin_login.html", headers={"Cache-Control": "no-store"})
+
+
+async def sweep_sessions(pool: asyncpg.Pool) -> None:
+    await pool.execute("DELETE FROM gateway.admin_sessions WHERE expires_at < now()")
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/admin", page)
+    app.router.add_get("/admin/login", login_page)
+    app.router.add_post("/admin/api/login", login)
+    app.router.add_post("/admin/api/logout", logout)

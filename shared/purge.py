@@ -1,0 +1,67 @@
+"""Cascading agent deletion: the directory publishes one durable command on JetStream, and every service
+deletes what the agent owns in its own schema. A durable consumer per service means a service that was
+down when the agent was deleted purges as soon as it is back."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+import nats.errors
+import orjson
+import structlog
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from shared import subjects
+
+log = structlog.get_logger("purge")
+Purge = Callable[[str], Awaitable[int]]
+
+
+async def ensure_admin_stream(js: JetStreamContext, replicas: int = 1) -> None:
+    config = StreamConfig(name=subjects.ADMIN_STREAM, subjects=[subjects.ADMIN_WILDCARD],
+                          retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
+                          max_age=timedelta(days=30).total_seconds(), duplicate_window=120.0, num_replicas=replicas)
+    try:
+        await js.stream_info(subjects.ADMIN_STREAM)
+    except NotFoundError:
+        try:
+            await js.add_stream(config)
+        except Exception:  # created concurrently by another process
+            pass
+
+
+async def request_agent_purge(js: JetStreamContext, agent_id: str) -> None:
+    """Publish the durable purge command (deduplicated per agent for two minutes)."""
+    await ensure_admin_stream(js)
+    await js.publish(subjects.AGENT_PURGE, orjson.dumps({"agent_id": agent_id}), timeout=5,
+                     headers={"Nats-Msg-Id": f"purge-{agent_id}"})
+
+
+async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) -> None:
+    """Consume purge commands forever (one durable consumer per service, shared by its replicas)."""
+    await ensure_admin_stream(js)
+    durable = f"purge-{service}"
+    sub = await js.pull_subscribe(subjects.AGENT_PURGE, durable=durable, stream=subjects.ADMIN_STREAM,
+                                  config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1))
+    while True:
+        try:
+            messages = await sub.fetch(10, timeout=5)
+        except nats.errors.TimeoutError:
+            continue
+        except Exception as exc:  # NATS reconnecting: try again shortly
+            log.warning("purge_fetch_failed", error=str(exc))
+            await asyncio.sleep(1)
+            continue
+        for msg in messages:
+            agent_id = orjson.loads(msg.data)["agent_id"]
+            try:
+                removed = await purge(agent_id)
+            except Exception as exc:
+                log.warning("purge_failed", agent_id=agent_id, error=str(exc))
+                await msg.nak(delay=5)
+                continue
+            log.info("agent_purged", agent_id=agent_id, rows=removed)
+            await msg.ack()
