@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import admin, middleware
+from gateway import admin, middleware, openapi
 from gateway.forward import forwarder
 from gateway.http import json_response
 from gateway.routes import ADMIN_ROUTES, ROUTES
@@ -102,6 +102,7 @@ def create_app(settings: Any) -> web.Application:
     app.router.add_get("/metrics", prometheus)
     app.router.add_get("/contact", contact_page)
     admin.setup(app)
+    openapi.setup(app)
     for route in (*ROUTES, *ADMIN_ROUTES):
         app.router.add_route(route.method, route.path, forwarder(route, settings.request_timeout),
                              name=route.subject + ":" + route.method)

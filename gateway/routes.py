@@ -17,6 +17,7 @@ class Route:
     status: int = 200
     per_client_limit: int = 0  # unauthenticated routes: requests per minute per client address (0 = none)
     admin: bool = False  # needs an admin session cookie instead of an API key
+    query: tuple[str, ...] = ()  # POST/PUT/PATCH fields the original takes as query parameters (for the docs)
 
 
 ROUTES: Final[tuple[Route, ...]] = (

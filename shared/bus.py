@@ -29,6 +29,7 @@ AGENT_ID = "X-Agent-ID"
 CLIENT_ADDR = "X-Client-Addr"
 ADMIN = "X-Admin"
 
+SCHEMA_REF = "#/components/schemas/{model}"
 log = structlog.get_logger("bus")
 
 
@@ -139,7 +140,13 @@ async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int
         return {"service": service, "status": "ok", "instance": instance,
                 "uptime_s": round(time.time() - started_at, 1), "inflight": len(inflight)}
 
+    async def describe(_: Any, __: Ctx) -> dict[str, Any]:
+        """Each operation's request JSON schema, for the gateway's generated OpenAPI document."""
+        return {name: (op.model.model_json_schema(ref_template=SCHEMA_REF) if op.model is not None else None)
+                for name, op in all_ops.items()}
+
     all_ops.setdefault("health", Op(health))
+    all_ops.setdefault("describe", Op(describe))
 
     def make_cb(name: str, op: Op) -> Callable[[Msg], Awaitable[None]]:
         async def dispatch(msg: Msg) -> None:

@@ -1,0 +1,134 @@
+"""GET /openapi.json (OpenAPI 3.1) built from the routing table and the request models the services
+themselves validate with (each service's `describe` operation), and Swagger UI at /docs from packaged assets."""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from gateway.http import json_response
+from gateway.routes import ADMIN_ROUTES, ROUTES, Route
+from gateway.state import NC
+from shared.bus import call
+from shared.config import API_VERSION, VERSION
+from shared.subjects import svc
+
+CACHE = web.AppKey("openapi_cache", dict)
+CACHE_SECONDS = 60.0
+BODY_METHODS = {"POST", "PUT", "PATCH"}
+ERROR = {"$ref": "#/components/schemas/ErrorResponse"}
+COMPONENTS: dict[str, Any] = {
+    "securitySchemes": {
+        "ApiKeyAuth": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+        "AdminSession": {"type": "apiKey", "in": "cookie", "name": "admin_token"},
+    },
+    "schemas": {
+        "ErrorResponse": {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
+        "ValidationError": {"type": "object", "required": ["type", "loc", "msg"], "properties": {
+            "type": {"type": "string"}, "loc": {"type": "array", "items": {"anyOf": [{"type": "string"},
+                                                                                     {"type": "integer"}]}},
+            "msg": {"type": "string"}, "input": {}, "ctx": {"type": "object"}}},
+        "HTTPValidationError": {"type": "object", "properties": {
+            "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}}}},
+    },
+}
+STATIC_PATHS: dict[str, Any] = {
+    "/": {"get": {"tags": ["system"], "summary": "API root: lists the endpoints", "operationId": "root",
+                  "responses": {"200": {"description": "Endpoint list"}}}},
+    "/v1/health": {"get": {"tags": ["system"], "summary": "Health, version and every service's reachability",
+                           "operationId": "health", "responses": {"200": {"description": "Health report"}}}},
+    "/metrics": {"get": {"tags": ["system"], "summary": "Prometheus metrics", "operationId": "metrics",
+                         "responses": {"200": {"description": "Prometheus text format"}}}},
+}
+
+
+def _response(description: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _operation(route: Route, schema: dict[str, Any] | None, components: dict[str, Any]) -> dict[str, Any]:
+    service, op = route.subject.split(".")[1:3]
+    path_params = re.findall(r"{(\w+)}", route.path)
+    schema = dict(schema or {})
+    components.update(schema.pop("$defs", {}))
+    props: dict[str, Any] = schema.get("properties", {})
+    required = set(schema.get("required", []))
+    params = [{"name": p, "in": "path", "required": True, "schema": props.get(p, {"type": "string"})}
+              for p in path_params]
+    rest = {k: v for k, v in props.items() if k not in path_params}
+    in_query = rest if route.method not in BODY_METHODS else {k: v for k, v in rest.items() if k in route.query}
+    params += [{"name": k, "in": "query", "required": k in required, "schema": v} for k, v in in_query.items()]
+    body = {k: v for k, v in rest.items() if k not in in_query}
+    operation: dict[str, Any] = {
+        "tags": [service], "operationId": f"{service}_{op}_{route.method.lower()}",
+        "summary": schema.get("description") or schema.get("title") or op.replace("_", " "),
+        "parameters": params,
+        "responses": {str(route.status): _response("Successful response", {}),
+                      "400": _response("Business rule violated", ERROR), "404": _response("Not found", ERROR),
+                      "422": _response("Validation error", {"$ref": "#/components/schemas/HTTPValidationError"}),
+                      "503": _response("Service unavailable", ERROR), "504": _response("Service timed out", ERROR)},
+    }
+    if body:
+        body_schema = {"type": "object", "properties": body, "required": sorted(required & set(body))}
+        operation["requestBody"] = {"required": bool(required & set(body)),
+                                    "content": {"application/json": {"schema": body_schema}}}
+    if route.auth or route.admin:
+        operation["security"] = [{"AdminSession": []}] if route.admin else [{"ApiKeyAuth": []}]
+        operation["responses"]["401"] = _response("Missing or invalid credentials", ERROR)
+    if route.auth:
+        operation["responses"]["429"] = _response("Rate limit exceeded", ERROR)
+    return operation
+
+
+def build(described: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    components = {k: dict(v) for k, v in COMPONENTS.items()}
+    paths: dict[str, Any] = {k: dict(v) for k, v in STATIC_PATHS.items()}
+    for route in (*ROUTES, *ADMIN_ROUTES):
+        service, op = route.subject.split(".")[1:3]
+        schema = described.get(service, {}).get(op)
+        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schema, components["schemas"])
+    return {"openapi": "3.1.0",
+            "info": {"title": "MoltGrid", "version": API_VERSION,
+                     "description": f"Infrastructure for autonomous agents (server {VERSION})."},
+            "paths": paths, "components": components}
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    cache = request.app[CACHE]
+    if cache.get("until", 0.0) < time.monotonic():
+        services = sorted({r.subject.split(".")[1] for r in (*ROUTES, *ADMIN_ROUTES)})
+        replies = await asyncio.gather(*(call(request.app[NC], svc(s, "describe"), {}, timeout=2.0) for s in services))
+        described = {s: r.data for s, r in zip(services, replies) if r.ok}
+        complete = len(described) == len(services)
+        cache.update(doc=build(described), until=time.monotonic() + (CACHE_SECONDS if complete else 2.0))
+    return json_response(cache["doc"])
+
+
+def _swagger_static() -> Path:
+    import swagger_ui
+
+    return Path(swagger_ui.__file__).parent / "static"
+
+
+DOCS_HTML = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>MoltGrid API</title>
+<link rel="stylesheet" href="/docs/static/swagger-ui.css"></head>
+<body><div id="swagger-ui"></div>
+<script src="/docs/static/swagger-ui-bundle.js"></script>
+<script>window.ui = SwaggerUIBundle({url: "/openapi.json", dom_id: "#swagger-ui", deepLinking: true});</script>
+</body></html>"""
+
+
+async def docs_page(request: web.Request) -> web.Response:
+    return web.Response(text=DOCS_HTML, content_type="text/html")
+
+
+def setup(app: web.Application) -> None:
+    app[CACHE] = {}
+    app.router.add_get("/openapi.json", openapi_json)
+    app.router.add_get("/docs", docs_page)
+    app.router.add_static("/docs/static", _swagger_static())
