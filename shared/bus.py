@@ -7,8 +7,6 @@ always replies with one envelope (never a traceback), and drains in-flight work 
 from __future__ import annotations
 
 import asyncio
-import os
-import socket
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -131,7 +129,7 @@ async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int
     """Subscribe every op as svc.<service>.<op> in queue group <service>; returns a stop handle."""
     sem = asyncio.Semaphore(max_inflight)
     inflight: set[asyncio.Task[None]] = set()
-    instance = f"{socket.gethostname()}:{os.getpid()}"
+    instance = metrics.INSTANCE
     started_at = time.time()
     all_ops = dict(ops)
     served = Served(stop=lambda: asyncio.sleep(0))
@@ -158,6 +156,7 @@ async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int
         return dispatch
 
     await metrics.answer_scrapes(nc)
+    await nc.subscribe(subjects.instance_health(service, instance), cb=make_cb("health", all_ops["health"]))
     subs = [await nc.subscribe(subjects.svc(service, name), queue=service, cb=make_cb(name, op),
                                pending_msgs_limit=65536)
             for name, op in all_ops.items()]

@@ -17,6 +17,7 @@ from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfi
 from nats.js.errors import NotFoundError
 
 from shared import envelope, subjects
+from shared.config import Settings
 from shared.db import SCHEMA_RE
 from shared.ids import new_id
 from shared.timeutil import iso, utcnow
@@ -31,12 +32,12 @@ def make_event(agent_id: str, event_type: str, data: dict[str, Any]) -> dict[str
             "version": EVENT_VERSION, "data": data}
 
 
-async def ensure_stream(js: JetStreamContext, replicas: int = 1) -> None:
+async def ensure_stream(js: JetStreamContext, replicas: int | None = None) -> None:
     """Create or update the EVENTS stream (idempotent; every publisher calls it at start)."""
     config = StreamConfig(
         name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_WILDCARD], retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE, max_age=STREAM_MAX_AGE.total_seconds(), duplicate_window=120.0,
-        discard=DiscardPolicy.OLD, num_replicas=replicas,
+        discard=DiscardPolicy.OLD, num_replicas=replicas or Settings().jetstream_replicas,
     )
     try:
         await js.stream_info(subjects.EVENTS_STREAM)

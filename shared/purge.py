@@ -15,15 +15,17 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 from nats.js.errors import NotFoundError
 
 from shared import subjects
+from shared.config import Settings
 
 log = structlog.get_logger("purge")
 Purge = Callable[[str], Awaitable[int]]
 
 
-async def ensure_admin_stream(js: JetStreamContext, replicas: int = 1) -> None:
+async def ensure_admin_stream(js: JetStreamContext, replicas: int | None = None) -> None:
     config = StreamConfig(name=subjects.ADMIN_STREAM, subjects=[subjects.ADMIN_WILDCARD],
                           retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-                          max_age=timedelta(days=30).total_seconds(), duplicate_window=120.0, num_replicas=replicas)
+                          max_age=timedelta(days=30).total_seconds(), duplicate_window=120.0,
+                          num_replicas=replicas or Settings().jetstream_replicas)
     try:
         await js.stream_info(subjects.ADMIN_STREAM)
     except NotFoundError:

@@ -31,6 +31,12 @@ def svc(service: str, op: str) -> str:
     return f"svc.{_check_token(service)}.{_check_token(op)}"
 
 
+def instance_health(service: str, instance: str) -> str:
+    """Liveness of one replica (no queue group): what container probes ask."""
+    token = re.sub(r"[^A-Za-z0-9_\-]", "_", instance)
+    return f"svc.{_check_token(service)}.health.{token}"
+
+
 def event(agent_id: str, kind: str) -> str:
     """Published fact for one agent: events.<agent_id>.<kind> (kind may be dotted, e.g. job.completed)."""
     for part in kind.split("."):

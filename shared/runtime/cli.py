@@ -133,3 +133,35 @@ def rotate_keys(batch: int, state_file: Path | None) -> None:
     done = asyncio.run(run())
     for table, count in done.items():
         click.echo(f"{table}: {count} rows re-encrypted")
+
+
+@main.command()
+@click.argument("service")
+@click.option("--instance", default=None, help="one replica (its MOLTGRID_INSTANCE); default: any replica")
+@click.option("--timeout", default=2.0, show_default=True)
+def ping(service: str, instance: str | None, timeout: float) -> None:
+    """Exit 0 when the service (or one replica of it) answers over NATS: for container health probes."""
+    import nats as nats_client
+
+    from shared.bus import call
+    from shared.subjects import instance_health, svc
+
+    async def run() -> bool:
+        nc = await nats_client.connect(Settings().nats_url, connect_timeout=timeout, max_reconnect_attempts=0)
+        try:
+            subject = instance_health(service, instance) if instance else svc(service, "health")
+            return (await call(nc, subject, {}, timeout=timeout)).ok
+        finally:
+            await nc.close()
+
+    try:
+        healthy = asyncio.run(run())
+    except Exception as exc:
+        click.echo(f"unhealthy: {exc}", err=True)
+        sys.exit(1)
+    click.echo("ok" if healthy else "unhealthy")
+    sys.exit(0 if healthy else 1)
+
+
+if __name__ == "__main__":
+    main()
