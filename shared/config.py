@@ -41,5 +41,10 @@ class Settings(BaseSettings):
         return [c for c in components() if c in SERVICES]
 
     @property
+    def nats_servers(self) -> list[str]:
+        """MOLTGRID_NATS_URL may list several servers of a cluster, comma-separated."""
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+    @property
     def encryption_enabled(self) -> bool:
         return bool(self.encryption_keys and self.encryption_keys.get_secret_value().strip())

@@ -34,7 +34,7 @@ async def connect_nats(settings: Settings, name: str) -> NATS:
     delay = 0.2
     while True:
         try:
-            return await nats.connect(settings.nats_url, name=name, max_reconnect_attempts=-1,
+            return await nats.connect(settings.nats_servers, name=name, max_reconnect_attempts=-1,
                                       reconnect_time_wait=0.5, connect_timeout=2, ping_interval=10,
                                       max_outstanding_pings=3)
         except Exception as exc:

@@ -147,7 +147,7 @@ def ping(service: str, instance: str | None, timeout: float) -> None:
     from shared.subjects import instance_health, svc
 
     async def run() -> bool:
-        nc = await nats_client.connect(Settings().nats_url, connect_timeout=timeout, max_reconnect_attempts=0)
+        nc = await nats_client.connect(Settings().nats_servers, connect_timeout=timeout, max_reconnect_attempts=0)
         try:
             subject = instance_health(service, instance) if instance else svc(service, "health")
             return (await call(nc, subject, {}, timeout=timeout)).ok

@@ -122,6 +122,19 @@ class EmbeddedNats:
             self.child.kill()
 
 
+def start_nats_cluster(data_dir: Path, size: int = 3) -> list[EmbeddedNats]:
+    """A JetStream cluster of `size` nodes on loopback ports, each with its own store."""
+    client_ports = [free_port() for _ in range(size)]
+    cluster_ports = [free_port() for _ in range(size)]
+    routes = ",".join(f"nats://127.0.0.1:{p}" for p in cluster_ports)
+    nodes = [EmbeddedNats(data_dir / f"node{i}", client_ports[i],
+                          ["--cluster_name", "moltgrid", "--cluster", f"nats://127.0.0.1:{cluster_ports[i]}",
+                           "--routes", routes]) for i in range(size)]
+    for node in nodes:
+        node.start()
+    return nodes
+
+
 @dataclass
 class EmbeddedPostgres:
     data_dir: Path
