@@ -16,7 +16,8 @@ from gateway.auth import Authenticator
 from gateway.config import GatewaySettings
 from gateway.idempotency import Idempotency
 from gateway.ratelimit import RateLimiter
-from gateway.state import AUTH, IDEMPOTENCY, LIMITER, NC, POOL
+from gateway.state import AUTH, IDEMPOTENCY, LIMITER, NC, POOL, USAGE
+from gateway.usage import Usage
 from shared.db import migrate
 from shared.logging import configure_logging
 from shared.service import connect_nats, open_pool
@@ -42,6 +43,11 @@ async def run() -> None:
         await app[AUTH].start()
         app[LIMITER] = RateLimiter(pool, settings.rate_limit_per_minute)
         app[IDEMPOTENCY] = Idempotency(pool)
+        app[USAGE] = Usage(pool)
+        stack.callback(asyncio.create_task(app[USAGE].run()).cancel)
+        stack.push_async_callback(app[USAGE].flush)  # runs after the HTTP side stopped (LIFO)
+        served = await app[USAGE].serve(nc)
+        stack.push_async_callback(served.stop)
         for task in (_every(600, app[IDEMPOTENCY].sweep), _every(600, lambda: sweep_sessions(pool))):
             stack.callback(asyncio.create_task(task).cancel)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

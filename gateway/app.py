@@ -87,8 +87,9 @@ async def health(request: web.Request) -> web.Response:
 
 
 async def prometheus(request: web.Request) -> web.Response:
-    """This gateway's metrics merged with those of every service replica (scraped over NATS)."""
-    texts = [generate_latest(metrics.REGISTRY), *await metrics.scrape_all(request.app[NC])]
+    """Metrics of every gateway and service replica, merged (scraped over NATS)."""
+    # Every gateway replica (this one included) and every service replica answers the scrape.
+    texts = await metrics.scrape_all(request.app[NC]) or [generate_latest(metrics.REGISTRY)]
     return web.Response(body=metrics.merge(texts), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 

@@ -15,7 +15,7 @@ from gateway.http import error_response
 from gateway.ratelimit import Decision
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.admin import COOKIE as ADMIN_COOKIE, session_valid
-from gateway.state import AUTH, IDEMPOTENCY, LIMITER, POOL, SETTINGS
+from gateway.state import AUTH, IDEMPOTENCY, LIMITER, POOL, SETTINGS, USAGE
 from shared import metrics
 from shared.bus import Ctx
 from shared.errors import ServiceError
@@ -134,6 +134,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return error_response(exc.code, exc.message)
     request["ctx"] = ctx = Ctx(request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr)
     request["agent"] = agent
+    request.app[USAGE].count(agent.agent_id)
     structlog.contextvars.bind_contextvars(agent_id=agent.agent_id)
     limiter = request.app[LIMITER]
     decision = None

@@ -266,3 +266,22 @@ async def test_prometheus_metrics_cover_gateway_and_every_service_replica(anon, 
     assert memory_instances == {"memory-0", "memory-1"}
     assert any(s.labels["op"] == "get" and s.labels["outcome"] == "not_found" for s in ops)
     assert "moltgrid_operation_seconds" in families and "moltgrid_http_request_seconds" in families
+
+
+async def test_request_counts_per_agent_are_shared_over_nats(register, stack):
+    agent = await register("counted")
+    for i in range(7):
+        await agent.on(stack.url(i % 2)).get("/v1/memory")
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            msg = await nc.request(subjects.svc("gateway", "agent_stats"), orjson.dumps({"agent_id": agent.agent_id}),
+                                   timeout=2)
+            total = orjson.loads(msg.data)["data"]["total_requests"]
+            if total >= 7 or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.3)
+    finally:
+        await nc.close()
+    assert total == 7  # counted on both gateways, flushed to the shared table
