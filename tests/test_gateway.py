@@ -285,3 +285,10 @@ async def test_request_counts_per_agent_are_shared_over_nats(register, stack):
     finally:
         await nc.close()
     assert total == 7  # counted on both gateways, flushed to the shared table
+
+
+async def test_rate_limit_is_exact_under_concurrent_bursts_on_both_gateways(register, stack):
+    agent = await register("burst")
+    calls = [agent.on(stack.url(i % 2)).request("GET", "/v1/memory") for i in range(160)]
+    statuses = [r[0] for r in await asyncio.gather(*calls)]
+    assert statuses.count(200) == 120 and statuses.count(429) == 40
