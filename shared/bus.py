@@ -20,6 +20,7 @@ from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
 from shared import envelope, metrics, subjects
+from shared.db import DB_UNAVAILABLE
 from shared.errors import Invalid, ServiceError, Timeout, Unavailable
 
 REQUEST_ID = "X-Request-ID"
@@ -113,6 +114,9 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
         reply, outcome = envelope.fail_from(Invalid("request body is not valid JSON", [])), Invalid.code
     except ServiceError as exc:
         reply, outcome = envelope.fail_from(exc), exc.code
+    except DB_UNAVAILABLE as exc:
+        log.warning("database_unavailable", error=str(exc))
+        reply, outcome = envelope.fail_from(Unavailable("Database unavailable, retry shortly")), Unavailable.code
     except Exception:
         log.exception("op_crashed")
         reply, outcome = envelope.fail("internal", "internal error"), "internal"

@@ -12,6 +12,14 @@ import structlog
 
 from shared.config import Settings
 
+# Errors that mean "the database is unreachable right now" (restart, failover, network): the request
+# may be retried, so they become 503, never 500.
+DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
+    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError, OSError,
+    ConnectionError,
+)
+
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
 MIGRATION_RE = re.compile(r"^(\d{4})_[a-z0-9_]+$")
 log = structlog.get_logger("db")

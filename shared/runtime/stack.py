@@ -87,10 +87,12 @@ class Stack:
         return f"http://127.0.0.1:{self.gateway_ports[gateway]}"
 
     def start(self, replicas: dict[str, int] | None = None, gateways: int = 1,
-              ports: list[int] | None = None) -> None:
-        """Spawn everything; gateway i listens on ports[i] (default: a free port each)."""
+              ports: list[int] | None = None, only: set[str] | None = None) -> None:
+        """Spawn everything (or `only` these services); gateway i listens on ports[i] (default: free ports)."""
         replicas = replicas or {}
         for component in selected_components():
+            if only is not None and component != "gateway" and component not in only:
+                continue
             if component == "gateway":
                 for i in range(gateways):
                     port = ports[i] if ports else free_port()
@@ -130,7 +132,7 @@ class Stack:
         from shared.subjects import svc
 
         deadline = time.monotonic() + timeout
-        want = [c for c in selected_components() if c in SERVICES and self.replicas_of(c)]
+        want = [c for c in SERVICES if self.replicas_of(c)]
         nc = await nats.connect(self.infra.nats_url)
         try:
             for service in want:
