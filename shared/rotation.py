@@ -7,10 +7,14 @@ from typing import Any
 
 import asyncpg
 
+from shared.bus import Ctx, Op
 from shared.crypto import Cipher
 from shared.db import SCHEMA_RE
-from shared.errors import BadRequest
+from shared.errors import BadRequest, NotFound
 from shared.models import Request
+
+# table → (primary key columns, encrypted columns)
+EncryptedTables = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
 
 
 class ReencryptRequest(Request):
@@ -51,3 +55,18 @@ async def count_rows(pool: asyncpg.Pool, table: str) -> int:
     if not all(SCHEMA_RE.fullmatch(part) for part in table.split(".")):
         raise BadRequest(f"bad identifier {table!r}")
     return int(await pool.fetchval(f"SELECT count(*) FROM {table}"))
+
+
+def rotation_ops(pool: asyncpg.Pool, cipher: Cipher, tables: EncryptedTables) -> dict[str, Op]:
+    """The two operations `moltgrid rotate-keys` drives, for a service's encrypted tables."""
+
+    async def encrypted_tables(req: Any, ctx: Ctx) -> dict[str, int]:
+        return {t: await count_rows(pool, t) for t in tables}
+
+    async def reencrypt(req: ReencryptRequest, ctx: Ctx) -> dict[str, Any]:
+        if req.table not in tables:
+            raise NotFound(f"no encrypted table {req.table!r}; have {', '.join(tables)}")
+        keys, values = tables[req.table]
+        return await reencrypt_batch(pool, cipher, req.table, keys, values, req.after, req.batch)
+
+    return {"encrypted_tables": Op(encrypted_tables), "reencrypt": Op(reencrypt, ReencryptRequest)}

@@ -5,13 +5,13 @@ from typing import Any
 
 from shared.bus import Ctx, Op
 from shared.errors import NotFound
-from shared.rotation import ReencryptRequest, count_rows, reencrypt_batch
+from shared.rotation import EncryptedTables, rotation_ops
 from services.memory import models as m
 from services.memory.store import MemoryStore
 
 
 # Tables holding encrypted values: primary key columns, encrypted columns.
-ENCRYPTED = {
+ENCRYPTED: EncryptedTables = {
     "memory.entries": (("agent_id", "namespace", "key"), ("value",)),
     "memory.shared_entries": (("namespace", "key", "owner_agent"), ("value",)),
 }
@@ -67,17 +67,6 @@ class MemoryHandlers:
     async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
         return await self.store.counts()
 
-    async def reencrypt(self, req: ReencryptRequest, ctx: Ctx) -> dict[str, Any]:
-        """Key rotation: re-encrypt one batch of a table with the newest key."""
-        if req.table not in ENCRYPTED:
-            raise NotFound(f"no encrypted table {req.table!r}; have {', '.join(ENCRYPTED)}")
-        keys, values = ENCRYPTED[req.table]
-        return await reencrypt_batch(self.store.pool, self.store.cipher, req.table, keys, values, req.after,
-                                     req.batch)
-
-    async def encrypted_tables(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
-        return {t: await count_rows(self.store.pool, t) for t in ENCRYPTED}
-
     def ops(self) -> dict[str, Op]:
         return {
             "set": Op(self.set, m.Set),
@@ -90,6 +79,5 @@ class MemoryHandlers:
             "shared_get": Op(self.shared_get, m.SharedRef),
             "shared_delete": Op(self.shared_delete, m.SharedRef),
             "global_stats": Op(self.global_stats, m.Empty),
-            "encrypted_tables": Op(self.encrypted_tables, m.Empty),
-            "reencrypt": Op(self.reencrypt, ReencryptRequest),
+            **rotation_ops(self.store.pool, self.store.cipher, ENCRYPTED),
         }
