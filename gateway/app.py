@@ -105,6 +105,5 @@ def create_app(settings: Any) -> web.Application:
     admin.setup(app)
     openapi.setup(app)
     for route in (*ROUTES, *ADMIN_ROUTES):
-        app.router.add_route(route.method, route.path, forwarder(route, settings.request_timeout),
-                             name=route.subject + ":" + route.method)
+        app.router.add_route(route.method, route.path, forwarder(route, settings.request_timeout))
     return app

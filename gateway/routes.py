@@ -40,6 +40,29 @@ ROUTES: Final[tuple[Route, ...]] = (
     # sla: uptime and the contact form
     Route("GET", "/v1/sla", svc("sla", "report"), auth=False),
     Route("POST", "/v1/contact", svc("sla", "contact_submit"), auth=False, per_client_limit=5),
+    # queue: the seed's routes, then leases/retries/dead letters. Static paths come BEFORE /v1/queue/{job_id}
+    # (aiohttp matches in insertion order).
+    Route("POST", "/v1/queue/submit", svc("queue", "submit")),
+    Route("POST", "/v1/queue/claim", svc("queue", "claim"), query=("queue_name", "visibility_timeout")),
+    Route("GET", "/v1/queue", svc("queue", "list")),
+    Route("GET", "/v1/queue/stats", svc("queue", "stats")),
+    Route("GET", "/v1/queue/dead-letters", svc("queue", "dead_letters")),
+    Route("GET", "/v1/queue/dead_letter", svc("queue", "dead_letters")),  # the original SDK's path
+    Route("POST", "/v1/queue/dead-letters/replay", svc("queue", "replay_dead_letters")),
+    Route("DELETE", "/v1/queue/dead-letters", svc("queue", "purge_dead_letters")),
+    Route("GET", "/v1/queue/{job_id}", svc("queue", "get")),
+    Route("POST", "/v1/queue/{job_id}/complete", svc("queue", "complete"), query=("result", "attempt")),
+    Route("POST", "/v1/queue/{job_id}/fail", svc("queue", "fail")),
+    Route("POST", "/v1/queue/{job_id}/heartbeat", svc("queue", "heartbeat")),
+    Route("POST", "/v1/queue/{job_id}/replay", svc("queue", "replay")),
+    # scheduler: cron schedules that enqueue jobs
+    Route("POST", "/v1/schedules", svc("scheduler", "create")),
+    Route("GET", "/v1/schedules", svc("scheduler", "list")),
+    Route("GET", "/v1/schedules/{task_id}", svc("scheduler", "get")),
+    Route("PATCH", "/v1/schedules/{task_id}", svc("scheduler", "toggle"), query=("enabled",)),
+    Route("DELETE", "/v1/schedules/{task_id}", svc("scheduler", "delete")),
+    Route("POST", "/v1/schedules/{task_id}/trigger", svc("scheduler", "trigger")),
+    Route("GET", "/v1/schedules/{task_id}/runs", svc("scheduler", "runs")),
 )
 
 

@@ -1,0 +1,115 @@
+"""Request models of the queue service's operations (seed limits from the contract, plus the additive fields)."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import AliasChoices, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
+
+from shared.models import AgentId, Request, Text
+
+MAX_PAYLOAD = 100_000  # characters of a string payload, or bytes of any other JSON value serialised
+QueueName = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+Priority = Annotated[int, Field(ge=0, le=10)]
+LeaseSeconds = Annotated[int, Field(ge=1, le=43_200)]
+JobId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+Status = Literal["pending", "processing", "completed", "dead_letter"]
+
+
+def json_value(value: Any, limit: int, what: str) -> Any:
+    """Any JSON value but null, bounded like the seed's string payloads (string → characters)."""
+    if value is None:
+        raise PydanticCustomError("value_error", "Value error, {what} must not be null", {"what": what})
+    size = len(value) if isinstance(value, str) else len(orjson.dumps(value))
+    if size > limit:
+        kind = "String" if isinstance(value, str) else "Serialised JSON value"
+        raise PydanticCustomError("string_too_long", f"{kind} should have at most {{max_length}} characters",
+                                  {"max_length": limit})
+    return value
+
+
+class Submit(Request):
+    payload: Any
+    queue_name: QueueName = "default"
+    priority: Priority = 0
+    # additive
+    max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
+    visibility_timeout: LeaseSeconds | None = None
+    # retry_delay_seconds is what the original SDK sends
+    backoff_base_seconds: Annotated[float, Field(ge=0, le=3600,
+                                                 validation_alias=AliasChoices("backoff_base_seconds",
+                                                                               "retry_delay_seconds"))] | None = None
+    backoff_max_seconds: Annotated[float, Field(ge=0, le=86_400)] | None = None
+    delay_seconds: Annotated[float, Field(ge=0, le=2_592_000)] | None = None
+    run_at: datetime | None = None
+    dedup_key: Annotated[Text, StringConstraints(min_length=1, max_length=256)] | None = None
+
+    @field_validator("payload")
+    @classmethod
+    def _payload(cls, value: Any) -> Any:
+        return json_value(value, MAX_PAYLOAD, "payload")
+
+
+class Claim(Request):
+    queue_name: QueueName = "default"
+    visibility_timeout: LeaseSeconds | None = None  # additive: this claim's lease, overriding the job's
+
+
+class JobRef(Request):
+    job_id: JobId
+
+
+class Complete(JobRef):
+    result: Any = ""  # the seed's ?result= string; any JSON value in a body
+    attempt: Annotated[int, Field(ge=1)] | None = None  # the lease the claim returned
+
+    @field_validator("result")
+    @classmethod
+    def _result(cls, value: Any) -> Any:
+        return json_value(value, MAX_PAYLOAD, "result")
+
+
+class Fail(JobRef):
+    # "reason" is what the original SDK's queue_fail sends
+    error: Annotated[Text, StringConstraints(max_length=10_000),
+                     Field(validation_alias=AliasChoices("error", "reason"))] = ""
+    attempt: Annotated[int, Field(ge=1)] | None = None
+    retryable: bool = True
+
+
+class Heartbeat(JobRef):
+    attempt: Annotated[int, Field(ge=1)] | None = None
+    extend_seconds: LeaseSeconds | None = None  # new lease from now; default: the job's visibility timeout
+    progress: Any = None
+
+    @field_validator("progress")
+    @classmethod
+    def _progress(cls, value: Any) -> Any:
+        return None if value is None else json_value(value, 10_000, "progress")
+
+
+class List(Request):
+    queue_name: QueueName = "default"
+    status: Status | None = None
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+
+
+class Stats(Request):
+    queue_name: QueueName | None = None
+
+
+class DeadLetterFilter(Request):
+    queue_name: QueueName | None = None
+    since: datetime | None = None  # dead-lettered at or after
+    until: datetime | None = None  # dead-lettered before
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class AgentRef(Request):
+    agent_id: AgentId | None = None
+
+
+class Empty(Request):
+    pass
