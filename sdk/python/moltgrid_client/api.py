@@ -1,0 +1,317 @@
+"""Every MoltGrid route as one typed method, declared once and shared by the sync and async clients.
+
+A method only says what it sends (`Req`); the `endpoint` decorator knows the route and hands the request
+to the client's transport, which returns the decoded JSON (or a coroutine of it, for the async client).
+"""
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+F = TypeVar("F", bound=Callable[..., Any])
+ENDPOINTS: list[tuple[str, str, str]] = []  # (method, path template, client method name)
+
+
+@dataclass
+class Req:
+    path: dict[str, str] = field(default_factory=dict)
+    json: dict[str, Any] | None = None
+    params: dict[str, Any] | None = None
+
+
+def _clean(d: dict[str, Any] | None) -> dict[str, Any] | None:
+    return None if d is None else {k: v for k, v in d.items() if v is not None}
+
+
+def endpoint(method: str, template: str) -> Callable[[F], F]:
+    def decorate(fn: F) -> F:
+        ENDPOINTS.append((method, template, fn.__name__))
+
+        @functools.wraps(fn)
+        def call(self: Any, *args: Any, **kwargs: Any) -> Any:
+            req: Req = fn(self, *args, **kwargs)
+            path = template.format(**{k: quote(str(v), safe="") for k, v in req.path.items()})
+            params = _clean(req.params)
+            if params:
+                params = {k: (str(v).lower() if isinstance(v, bool) else v) for k, v in params.items()}
+            return self._call(method, path, json=_clean(req.json), params=params)
+
+        return call  # type: ignore[return-value]
+
+    return decorate
+
+
+class Api:
+    """The MoltGrid REST API (seed routes plus MoltGrid's additions)."""
+
+    def _call(self, method: str, path: str, *, json: dict[str, Any] | None = None,
+              params: dict[str, Any] | None = None) -> Any:
+        raise NotImplementedError
+
+    # ── memory ──────────────────────────────────────────────────────────────
+    @endpoint("POST", "/v1/memory")
+    def memory_set(self, key: str, value: str, namespace: str = "default", ttl_seconds: int | None = None) -> Any:
+        return Req(json={"key": key, "value": value, "namespace": namespace, "ttl_seconds": ttl_seconds})
+
+    @endpoint("GET", "/v1/memory/{key}")
+    def memory_get(self, key: str, namespace: str = "default") -> Any:
+        return Req(path={"key": key}, params={"namespace": namespace})
+
+    @endpoint("GET", "/v1/memory")
+    def memory_list(self, namespace: str = "default", prefix: str | None = None, limit: int | None = None) -> Any:
+        return Req(params={"namespace": namespace, "prefix": prefix, "limit": limit})
+
+    @endpoint("DELETE", "/v1/memory/{key}")
+    def memory_delete(self, key: str, namespace: str = "default") -> Any:
+        return Req(path={"key": key}, params={"namespace": namespace})
+
+    # ── shared memory ───────────────────────────────────────────────────────
+    @endpoint("POST", "/v1/shared-memory")
+    def shared_set(self, namespace: str, key: str, value: str, description: str | None = None,
+                   ttl_seconds: int | None = None) -> Any:
+        return Req(json={"namespace": namespace, "key": key, "value": value, "description": description,
+                         "ttl_seconds": ttl_seconds})
+
+    @endpoint("GET", "/v1/shared-memory")
+    def shared_namespaces(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/shared-memory/{namespace}")
+    def shared_list(self, namespace: str, prefix: str | None = None, limit: int | None = None) -> Any:
+        return Req(path={"namespace": namespace}, params={"prefix": prefix, "limit": limit})
+
+    @endpoint("GET", "/v1/shared-memory/{namespace}/{key}")
+    def shared_get(self, namespace: str, key: str, owner_agent: str | None = None) -> Any:
+        return Req(path={"namespace": namespace, "key": key}, params={"owner_agent": owner_agent})
+
+    @endpoint("DELETE", "/v1/shared-memory/{namespace}/{key}")
+    def shared_delete(self, namespace: str, key: str) -> Any:
+        return Req(path={"namespace": namespace, "key": key})
+
+    # ── queue ───────────────────────────────────────────────────────────────
+    @endpoint("POST", "/v1/queue/submit")
+    def queue_submit(self, payload: Any, queue_name: str = "default", priority: int = 0,
+                     max_attempts: int | None = None, visibility_timeout: int | None = None,
+                     delay_seconds: float | None = None, run_at: str | None = None, dedup_key: str | None = None,
+                     backoff_base_seconds: float | None = None, backoff_max_seconds: float | None = None) -> Any:
+        return Req(json={"payload": payload, "queue_name": queue_name, "priority": priority,
+                         "max_attempts": max_attempts, "visibility_timeout": visibility_timeout,
+                         "delay_seconds": delay_seconds, "run_at": run_at, "dedup_key": dedup_key,
+                         "backoff_base_seconds": backoff_base_seconds, "backoff_max_seconds": backoff_max_seconds})
+
+    @endpoint("POST", "/v1/queue/claim")
+    def queue_claim(self, queue_name: str = "default", visibility_timeout: int | None = None) -> Any:
+        return Req(params={"queue_name": queue_name, "visibility_timeout": visibility_timeout})
+
+    @endpoint("POST", "/v1/queue/{job_id}/complete")
+    def queue_complete(self, job_id: str, result: Any = "", attempt: int | None = None) -> Any:
+        return Req(path={"job_id": job_id}, json={"result": result, "attempt": attempt})
+
+    @endpoint("POST", "/v1/queue/{job_id}/fail")
+    def queue_fail(self, job_id: str, error: str = "", attempt: int | None = None, retryable: bool = True) -> Any:
+        return Req(path={"job_id": job_id}, json={"error": error, "attempt": attempt, "retryable": retryable})
+
+    @endpoint("POST", "/v1/queue/{job_id}/heartbeat")
+    def queue_heartbeat(self, job_id: str, attempt: int | None = None, extend_seconds: int | None = None,
+                        progress: Any = None) -> Any:
+        return Req(path={"job_id": job_id},
+                   json={"attempt": attempt, "extend_seconds": extend_seconds, "progress": progress})
+
+    @endpoint("GET", "/v1/queue/{job_id}")
+    def queue_status(self, job_id: str) -> Any:
+        return Req(path={"job_id": job_id})
+
+    @endpoint("GET", "/v1/queue")
+    def queue_list(self, queue_name: str = "default", status: str | None = None, limit: int | None = None) -> Any:
+        return Req(params={"queue_name": queue_name, "status": status, "limit": limit})
+
+    @endpoint("GET", "/v1/queue/stats")
+    def queue_stats(self, queue_name: str | None = None) -> Any:
+        return Req(params={"queue_name": queue_name})
+
+    @endpoint("GET", "/v1/queue/dead-letters")
+    def queue_dead_letters(self, queue_name: str | None = None, since: str | None = None, until: str | None = None,
+                           limit: int | None = None) -> Any:
+        return Req(params={"queue_name": queue_name, "since": since, "until": until, "limit": limit})
+
+    @endpoint("POST", "/v1/queue/{job_id}/replay")
+    def queue_replay(self, job_id: str) -> Any:
+        return Req(path={"job_id": job_id})
+
+    @endpoint("POST", "/v1/queue/dead-letters/replay")
+    def queue_replay_dead_letters(self, queue_name: str | None = None, since: str | None = None,
+                                  until: str | None = None) -> Any:
+        return Req(json={"queue_name": queue_name, "since": since, "until": until})
+
+    @endpoint("DELETE", "/v1/queue/dead-letters")
+    def queue_purge_dead_letters(self, queue_name: str | None = None, since: str | None = None,
+                                 until: str | None = None) -> Any:
+        return Req(params={"queue_name": queue_name, "since": since, "until": until})
+
+    # ── schedules ───────────────────────────────────────────────────────────
+    @endpoint("POST", "/v1/schedules")
+    def schedule_create(self, cron_expr: str, payload: Any, queue_name: str = "default", priority: int = 0,
+                        timezone: str | None = None, overlap: str | None = None, catch_up: str | None = None,
+                        enabled: bool | None = None) -> Any:
+        return Req(json={"cron_expr": cron_expr, "payload": payload, "queue_name": queue_name, "priority": priority,
+                         "timezone": timezone, "overlap": overlap, "catch_up": catch_up, "enabled": enabled})
+
+    @endpoint("GET", "/v1/schedules")
+    def schedule_list(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/schedules/{task_id}")
+    def schedule_get(self, task_id: str) -> Any:
+        return Req(path={"task_id": task_id})
+
+    @endpoint("PATCH", "/v1/schedules/{task_id}")
+    def schedule_toggle(self, task_id: str, enabled: bool) -> Any:
+        return Req(path={"task_id": task_id}, params={"enabled": enabled})
+
+    @endpoint("DELETE", "/v1/schedules/{task_id}")
+    def schedule_delete(self, task_id: str) -> Any:
+        return Req(path={"task_id": task_id})
+
+    @endpoint("POST", "/v1/schedules/{task_id}/trigger")
+    def schedule_trigger(self, task_id: str) -> Any:
+        return Req(path={"task_id": task_id})
+
+    @endpoint("GET", "/v1/schedules/{task_id}/runs")
+    def schedule_runs(self, task_id: str) -> Any:
+        return Req(path={"task_id": task_id})
+
+    # ── relay ───────────────────────────────────────────────────────────────
+    @endpoint("POST", "/v1/relay/send")
+    def send_message(self, to_agent: str, payload: Any, channel: str = "direct") -> Any:
+        return Req(json={"to_agent": to_agent, "payload": payload, "channel": channel})
+
+    @endpoint("GET", "/v1/relay/inbox")
+    def inbox(self, channel: str | None = None, unread_only: bool | None = None, limit: int | None = None,
+              offset: int | None = None) -> Any:
+        return Req(params={"channel": channel, "unread_only": unread_only, "limit": limit, "offset": offset})
+
+    @endpoint("POST", "/v1/relay/{message_id}/read")
+    def mark_read(self, message_id: str) -> Any:
+        return Req(path={"message_id": message_id})
+
+    # ── webhooks ────────────────────────────────────────────────────────────
+    @endpoint("POST", "/v1/webhooks")
+    def webhook_create(self, url: str, event_types: list[str], secret: str | None = None) -> Any:
+        return Req(json={"url": url, "event_types": event_types, "secret": secret})
+
+    @endpoint("GET", "/v1/webhooks")
+    def webhook_list(self) -> Any:
+        return Req()
+
+    @endpoint("DELETE", "/v1/webhooks/{webhook_id}")
+    def webhook_delete(self, webhook_id: str) -> Any:
+        return Req(path={"webhook_id": webhook_id})
+
+    # ── directory and discovery ─────────────────────────────────────────────
+    @endpoint("GET", "/v1/directory/me")
+    def directory_me(self) -> Any:
+        return Req()
+
+    @endpoint("PUT", "/v1/directory/me")
+    def directory_update(self, description: str | None = None, capabilities: list[str] | None = None,
+                         public: bool = True) -> Any:
+        return Req(json={"description": description, "capabilities": capabilities, "public": public})
+
+    @endpoint("GET", "/v1/directory")
+    def directory_list(self, capability: str | None = None, limit: int | None = None) -> Any:
+        return Req(params={"capability": capability, "limit": limit})
+
+    @endpoint("GET", "/v1/directory/search")
+    def directory_search(self, capability: str | None = None, available: bool | None = None,
+                         min_reputation: float | None = None, limit: int | None = None) -> Any:
+        return Req(params={"capability": capability, "available": available, "min_reputation": min_reputation,
+                           "limit": limit})
+
+    @endpoint("PATCH", "/v1/directory/me/status")
+    def directory_status(self, available: bool | None = None, looking_for: list[str] | None = None,
+                         busy_until: str | None = None) -> Any:
+        return Req(json={"available": available, "looking_for": looking_for, "busy_until": busy_until})
+
+    @endpoint("POST", "/v1/directory/collaborations")
+    def collaboration_log(self, partner_agent: str, outcome: str, rating: int, task_type: str | None = None) -> Any:
+        return Req(json={"partner_agent": partner_agent, "outcome": outcome, "rating": rating,
+                         "task_type": task_type})
+
+    @endpoint("GET", "/v1/directory/match")
+    def directory_match(self, need: str, min_reputation: float | None = None, limit: int | None = None) -> Any:
+        return Req(params={"need": need, "min_reputation": min_reputation, "limit": limit})
+
+    # ── marketplace ─────────────────────────────────────────────────────────
+    @endpoint("POST", "/v1/marketplace/tasks")
+    def marketplace_create(self, title: str, reward_credits: int, description: str | None = None,
+                           category: str | None = None, requirements: list[str] | None = None, priority: int = 0,
+                           estimated_effort: str | None = None, tags: list[str] | None = None,
+                           deadline: str | None = None) -> Any:
+        return Req(json={"title": title, "reward_credits": reward_credits, "description": description,
+                         "category": category, "requirements": requirements, "priority": priority,
+                         "estimated_effort": estimated_effort, "tags": tags, "deadline": deadline})
+
+    @endpoint("GET", "/v1/marketplace/tasks")
+    def marketplace_browse(self, category: str | None = None, status: str | None = None, tag: str | None = None,
+                           min_reward: int | None = None, limit: int | None = None) -> Any:
+        return Req(params={"category": category, "status": status, "tag": tag, "min_reward": min_reward,
+                           "limit": limit})
+
+    @endpoint("GET", "/v1/marketplace/tasks/{task_id}")
+    def marketplace_get(self, task_id: str) -> Any:
+        return Req(path={"task_id": task_id})
+
+    @endpoint("POST", "/v1/marketplace/tasks/{task_id}/claim")
+    def marketplace_claim(self, task_id: str) -> Any:
+        return Req(path={"task_id": task_id})
+
+    @endpoint("POST", "/v1/marketplace/tasks/{task_id}/deliver")
+    def marketplace_deliver(self, task_id: str, result: str) -> Any:
+        return Req(path={"task_id": task_id}, json={"result": result})
+
+    @endpoint("POST", "/v1/marketplace/tasks/{task_id}/review")
+    def marketplace_review(self, task_id: str, accept: bool, rating: int | None = None) -> Any:
+        return Req(path={"task_id": task_id}, json={"accept": accept, "rating": rating})
+
+    # ── coordination testing ────────────────────────────────────────────────
+    @endpoint("POST", "/v1/testing/scenarios")
+    def scenario_create(self, pattern: str, agent_count: int, name: str | None = None,
+                        timeout_seconds: int | None = None, success_criteria: dict[str, Any] | None = None) -> Any:
+        return Req(json={"pattern": pattern, "agent_count": agent_count, "name": name,
+                         "timeout_seconds": timeout_seconds, "success_criteria": success_criteria})
+
+    @endpoint("GET", "/v1/testing/scenarios")
+    def scenario_list(self, pattern: str | None = None, status: str | None = None, limit: int | None = None) -> Any:
+        return Req(params={"pattern": pattern, "status": status, "limit": limit})
+
+    @endpoint("POST", "/v1/testing/scenarios/{scenario_id}/run")
+    def scenario_run(self, scenario_id: str) -> Any:
+        return Req(path={"scenario_id": scenario_id})
+
+    @endpoint("GET", "/v1/testing/scenarios/{scenario_id}/results")
+    def scenario_results(self, scenario_id: str) -> Any:
+        return Req(path={"scenario_id": scenario_id})
+
+    # ── utilities and platform ──────────────────────────────────────────────
+    @endpoint("POST", "/v1/text/process")
+    def text_process(self, text: str, operation: str) -> Any:
+        return Req(json={"text": text, "operation": operation})
+
+    @endpoint("GET", "/v1/stats")
+    def stats(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/health")
+    def health(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/sla")
+    def sla(self) -> Any:
+        return Req()
+
+    @endpoint("POST", "/v1/contact")
+    def contact(self, email: str, message: str, name: str = "", subject: str = "") -> Any:
+        return Req(json={"email": email, "message": message, "name": name, "subject": subject})
