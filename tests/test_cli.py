@@ -23,3 +23,35 @@ def test_status_and_version(stack):
     result = _moltgrid(stack, "status", "--url", stack.base_url)
     assert result.returncode == 0 and '"status"' in result.stdout
     assert _moltgrid(stack, "version").stdout.strip()
+
+
+def test_create_agent(stack):
+    import json
+
+    result = _moltgrid(stack, "create-agent", "--name", "from-cli", "--url", stack.base_url)
+    assert result.returncode == 0
+    body = json.loads(result.stdout)
+    assert body["agent_id"].startswith("agent_") and body["api_key"].startswith("af_")
+
+
+async def test_tail_events_prints_new_events(stack, register):
+    import asyncio
+    import json
+
+    env = {**os.environ, "MOLTGRID_NATS_URL": stack.infra.nats_url}
+    agent = await register("tailed")
+    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "shared.runtime.cli", "tail-events",
+                                                "--agent", agent.agent_id, env=env,
+                                                stdout=asyncio.subprocess.PIPE)
+    try:
+        await asyncio.sleep(1.5)  # subscribed
+        job = (await agent.post("/v1/queue/submit", {"payload": "p", "queue_name": "tail"}))[1]
+        claimed = (await agent.post("/v1/queue/claim", params={"queue_name": "tail"}))[1]
+        await agent.post(f"/v1/queue/{job['job_id']}/complete", params={"result": "ok"})
+        line = await asyncio.wait_for(proc.stdout.readline(), 15)
+        event = json.loads(line)
+        assert event["type"] == "job.completed" and event["agent_id"] == agent.agent_id
+        assert event["data"]["job_id"] == job["job_id"] == claimed["job_id"]
+    finally:
+        proc.terminate()
+        await proc.wait()

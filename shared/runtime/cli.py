@@ -1,4 +1,4 @@
-"""The `moltgrid` command: up, migrate, status, version."""
+"""The `moltgrid` command: up, migrate, status, ping, rotate-keys, create-agent, tail-events, version."""
 from __future__ import annotations
 
 import asyncio
@@ -161,6 +161,54 @@ def ping(service: str, instance: str | None, timeout: float) -> None:
         sys.exit(1)
     click.echo("ok" if healthy else "unhealthy")
     sys.exit(0 if healthy else 1)
+
+
+@main.command("create-agent")
+@click.option("--name", default=None)
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True)
+def create_agent(name: str | None, url: str) -> None:
+    """Register an agent and print its id and API key (shown once)."""
+    request = urllib.request.Request(f"{url}/v1/register", data=json.dumps({"name": name}).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as r:
+            click.echo(json.dumps(json.load(r), indent=2))
+    except OSError as exc:
+        raise click.ClickException(f"registration failed: {exc}")
+
+
+@main.command("tail-events")
+@click.option("--agent", default="*", help="an agent id (default: every agent)")
+@click.option("--type", "event_type", default=">", help="e.g. job.completed (default: every type)")
+@click.option("--since", default=0.0, help="also replay the last N seconds from the EVENTS stream")
+def tail_events(agent: str, event_type: str, since: float) -> None:
+    """Print domain events as they happen (JSON lines), from the JetStream EVENTS stream."""
+    from datetime import datetime, timedelta, timezone
+
+    import nats as nats_client
+    from nats.js.api import DeliverPolicy
+
+    from shared.subjects import EVENTS_STREAM
+
+    subject = f"events.{agent}.{event_type}"
+
+    async def run() -> None:
+        nc = await nats_client.connect(Settings().nats_servers)
+        js = nc.jetstream()
+        options = ({"deliver_policy": DeliverPolicy.BY_START_TIME,
+                    "opt_start_time": (datetime.now(timezone.utc) - timedelta(seconds=since)).isoformat()}
+                   if since else {"deliver_policy": DeliverPolicy.NEW})
+        sub = await js.subscribe(subject, stream=EVENTS_STREAM, ordered_consumer=True, **options)
+        try:
+            async for msg in sub.messages:
+                click.echo(msg.data.decode())
+        finally:
+            await nc.close()
+
+    try:
+        asyncio.run(run())
+    except KeyboardInterrupt:
+        pass
 
 
 if __name__ == "__main__":
