@@ -87,10 +87,14 @@ def _operation(route: Route, schema: dict[str, Any] | None, components: dict[str
 def build(described: dict[str, dict[str, Any]]) -> dict[str, Any]:
     components = {k: dict(v) for k, v in COMPONENTS.items()}
     paths: dict[str, Any] = {k: dict(v) for k, v in STATIC_PATHS.items()}
+    seen: set[str] = set()
     for route in (*ROUTES, *ADMIN_ROUTES):
         service, op = route.subject.split(".")[1:3]
-        schema = described.get(service, {}).get(op)
-        paths.setdefault(route.path, {})[route.method.lower()] = _operation(route, schema, components["schemas"])
+        operation = _operation(route, described.get(service, {}).get(op), components["schemas"])
+        while operation["operationId"] in seen:  # one operation behind two paths (an alias)
+            operation["operationId"] += "_alias"
+        seen.add(operation["operationId"])
+        paths.setdefault(route.path, {})[route.method.lower()] = operation
     return {"openapi": "3.1.0",
             "info": {"title": "MoltGrid", "version": API_VERSION,
                      "description": f"Infrastructure for autonomous agents (server {VERSION})."},
