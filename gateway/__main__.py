@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -58,6 +59,8 @@ async def run() -> None:
         log.info("gateway_started", host=settings.host, port=settings.port)
         await stop.wait()
         log.info("gateway_stopping")
+        stopping_at = time.monotonic()
+    log.info("gateway_stopped", seconds=round(time.monotonic() - stopping_at, 3))
 
 
 async def _every(seconds: float, fn: Callable[[], Awaitable[None]]) -> None:

@@ -48,22 +48,31 @@ async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) 
     durable = f"purge-{service}"
     sub = await js.pull_subscribe(subjects.AGENT_PURGE, durable=durable, stream=subjects.ADMIN_STREAM,
                                   config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1))
-    while True:
-        try:
-            messages = await sub.fetch(10, timeout=5)
-        except nats.errors.TimeoutError:
-            continue
-        except Exception as exc:  # NATS reconnecting: try again shortly
-            log.warning("purge_fetch_failed", error=str(exc))
-            await asyncio.sleep(1)
-            continue
-        for msg in messages:
-            agent_id = orjson.loads(msg.data)["agent_id"]
+    try:
+        while True:
             try:
-                removed = await purge(agent_id)
-            except Exception as exc:
-                log.warning("purge_failed", agent_id=agent_id, error=str(exc))
-                await msg.nak(delay=5)
+                messages = await sub.fetch(10, timeout=5)
+            except Exception as exc:  # timeout, or NATS reconnecting: try again (unless we are being stopped)
+                task = asyncio.current_task()
+                if task is not None and task.cancelling():
+                    raise asyncio.CancelledError from exc
+                if not isinstance(exc, nats.errors.TimeoutError):
+                    log.warning("purge_fetch_failed", error=str(exc))
+                    await asyncio.sleep(1)
                 continue
-            log.info("agent_purged", agent_id=agent_id, rows=removed)
-            await msg.ack()
+            for msg in messages:
+                agent_id = orjson.loads(msg.data)["agent_id"]
+                try:
+                    removed = await purge(agent_id)
+                except Exception as exc:
+                    log.warning("purge_failed", agent_id=agent_id, error=str(exc))
+                    await msg.nak(delay=5)
+                    continue
+                log.info("agent_purged", agent_id=agent_id, rows=removed)
+                await msg.ack()
+    finally:
+        # A pull subscription nobody reads any more would hold up the connection's drain at shutdown.
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            pass

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -36,7 +37,7 @@ async def connect_nats(settings: Settings, name: str) -> NATS:
         try:
             return await nats.connect(settings.nats_servers, name=name, max_reconnect_attempts=-1,
                                       reconnect_time_wait=0.5, connect_timeout=2, ping_interval=10,
-                                      max_outstanding_pings=3)
+                                      max_outstanding_pings=3, drain_timeout=5)
         except Exception as exc:
             log.warning("nats_connect_retry", error=str(exc))
             await asyncio.sleep(delay)
@@ -90,9 +91,15 @@ class Runtime:
     async def aclose(self) -> None:
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._tasks:  # bounded: a loop that swallows its cancellation must not block shutdown
+            _, stuck = await asyncio.wait(self._tasks, timeout=3)
+            for task in stuck:
+                log.warning("background_task_ignored_cancel", task=task.get_name())
         for fn in reversed(self._closers):
-            await fn()
+            try:
+                await asyncio.wait_for(fn(), 10)
+            except Exception as exc:
+                log.warning("stop_hook_failed", error=str(exc) or type(exc).__name__)
 
 
 Build = Callable[[Runtime], Awaitable[Mapping[str, Op]]]
@@ -106,6 +113,7 @@ async def run_service(name: str, build: Build, *, migrations: Path | None,
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
     async with AsyncExitStack() as stack:
         pool = await open_pool(stack, settings)  # closed last
         if migrations is not None:
@@ -120,6 +128,18 @@ async def run_service(name: str, build: Build, *, migrations: Path | None,
         log.info("service_started", ops=sorted(ops))
         await stop.wait()
         log.info("service_stopping")
+        stopping_at = time.monotonic()
+    log.info("service_stopped", seconds=round(time.monotonic() - stopping_at, 3))
+
+
+def _dump_tasks() -> None:
+    """SIGUSR1: log where every asyncio task is waiting (for diagnosing a stuck process)."""
+    import io
+
+    for task in asyncio.all_tasks():
+        out = io.StringIO()
+        task.print_stack(limit=8, file=out)
+        log.warning("task_stack", task=task.get_name(), stack=out.getvalue())
 
 
 def main(name: str, build: Build, *, migrations: Path | None, settings_cls: type[Settings] = Settings,
