@@ -8,7 +8,7 @@ from typing import Any
 
 from aiohttp import web
 
-from gateway import admin, middleware, openapi
+from gateway import admin, live, middleware, openapi
 from gateway.forward import forwarder
 from gateway.http import json_response
 from gateway.routes import ADMIN_ROUTES, ROUTES
@@ -79,8 +79,11 @@ async def health(request: web.Request) -> web.Response:
     probe = await _probe(request)
     up = sum(1 for s in probe["services"].values() if s["status"] == "up")
     status = "operational" if up == len(probe["services"]) else ("degraded" if up else "down")
+    stats = dict(probe["stats"])
+    if live.HUB in request.app:  # sockets held by this gateway replica
+        stats["websocket_connections"] = request.app[live.HUB].count
     return json_response({
-        "status": status, "version": API_VERSION, "server_version": VERSION, "stats": probe["stats"],
+        "status": status, "version": API_VERSION, "server_version": VERSION, "stats": stats,
         "timestamp": iso(utcnow()), "encryption_enabled": request.app[SETTINGS].encryption_enabled,
         "services": probe["services"],
     })
@@ -104,6 +107,7 @@ def create_app(settings: Any) -> web.Application:
     app.router.add_get("/contact", contact_page)
     admin.setup(app)
     openapi.setup(app)
+    live.setup(app)
     for route in (*ROUTES, *ADMIN_ROUTES):
         app.router.add_route(route.method, route.path, forwarder(route, settings.request_timeout))
     return app

@@ -55,6 +55,17 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/queue/{job_id}/fail", svc("queue", "fail")),
     Route("POST", "/v1/queue/{job_id}/heartbeat", svc("queue", "heartbeat")),
     Route("POST", "/v1/queue/{job_id}/replay", svc("queue", "replay")),
+    # relay: messages, webhooks and their delivery log, the event stream
+    Route("POST", "/v1/relay/send", svc("relay", "send")),
+    Route("GET", "/v1/relay/inbox", svc("relay", "inbox")),
+    Route("POST", "/v1/relay/{message_id}/read", svc("relay", "mark_read")),
+    Route("POST", "/v1/webhooks", svc("relay", "webhook_create")),
+    Route("GET", "/v1/webhooks", svc("relay", "webhook_list")),
+    Route("DELETE", "/v1/webhooks/{webhook_id}", svc("relay", "webhook_delete")),
+    Route("GET", "/v1/webhooks/{webhook_id}/deliveries", svc("relay", "deliveries")),
+    Route("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", svc("relay", "replay_delivery")),
+    Route("GET", "/v1/events", svc("relay", "events"), timeout=35.0),
+    Route("POST", "/v1/events/ack", svc("relay", "events_ack")),
     # scheduler: cron schedules that enqueue jobs
     Route("POST", "/v1/schedules", svc("scheduler", "create")),
     Route("GET", "/v1/schedules", svc("scheduler", "list")),

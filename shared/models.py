@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 # Plain str: the NUL check lives in Request (a per-type validator would turn pydantic's
 # string_too_long errors into generic too_long ones when combined with StringConstraints).
@@ -41,3 +43,15 @@ class Request(BaseModel):
 
 def drop_none(d: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in d.items() if v is not None}
+
+
+def json_value(value: Any, limit: int, what: str) -> Any:
+    """Any JSON value but null, bounded like the seed's string payloads (string → characters)."""
+    if value is None:
+        raise PydanticCustomError("value_error", "Value error, {what} must not be null", {"what": what})
+    size = len(value) if isinstance(value, str) else len(orjson.dumps(value))
+    if size > limit:
+        kind = "String" if isinstance(value, str) else "Serialised JSON value"
+        raise PydanticCustomError("string_too_long", f"{kind} should have at most {{max_length}} characters",
+                                  {"max_length": limit})
+    return value

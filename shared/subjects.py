@@ -44,6 +44,11 @@ def event(agent_id: str, kind: str) -> str:
     return f"events.{_check_token(agent_id)}.{kind}"
 
 
+def agent_events(agent_id: str) -> str:
+    """Every event of one agent (a subscription filter)."""
+    return f"events.{_check_token(agent_id)}.>"
+
+
 def push(agent_id: str) -> str:
     """Live push to an agent's WebSocket connections, on whichever gateway holds them."""
     return f"push.{_check_token(agent_id)}"

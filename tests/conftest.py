@@ -38,7 +38,8 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
               env={"MOLTGRID_REQUEST_TIMEOUT": "2", "MOLTGRID_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
                    "MOLTGRID_SERVICES": services, "MOLTGRID_LOG_FORMAT": "json",
                    "MOLTGRID_MEMORY_SWEEP_SECONDS": "1",
-                   "MOLTGRID_ADMIN_PASSWORD_HASH": hash_password(ADMIN_PASSWORD), "MOLTGRID_SLA_CHECK_SECONDS": "1", "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true"})
+                   "MOLTGRID_ADMIN_PASSWORD_HASH": hash_password(ADMIN_PASSWORD), "MOLTGRID_SLA_CHECK_SECONDS": "1", "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true",
+                   "MOLTGRID_WEBHOOK_RETRY_BASE_SECONDS": "0.3"})
     s.start({"memory": 2}, gateways=2)
     try:
         await s.wait_ready()

@@ -7,12 +7,14 @@ from shared.bus import Ctx, Op
 from shared.errors import NotFound, Unauthorized
 from shared.ids import hash_api_key, new_api_key, new_id
 from services.directory import models as m
+from services.directory.credits import LedgerBalances
 from services.directory.store import DirectoryStore
 
 
 class DirectoryHandlers:
-    def __init__(self, store: DirectoryStore) -> None:
+    def __init__(self, store: DirectoryStore, balances: LedgerBalances | None = None) -> None:
         self.store = store
+        self.balances = balances  # credits come from the marketplace's ledger when it answers
 
     async def register(self, req: m.Register, ctx: Ctx) -> dict[str, Any]:
         agent_id, api_key = new_id("agent"), new_api_key()
@@ -30,6 +32,8 @@ class DirectoryHandlers:
         profile = await self.store.profile(ctx.require_agent())
         if profile is None:
             raise NotFound("Agent not found")
+        if self.balances is not None:
+            await self.balances.fill([profile], ctx)
         return profile
 
     async def update_me(self, req: m.UpdateProfile, ctx: Ctx) -> dict[str, Any]:
@@ -40,7 +44,13 @@ class DirectoryHandlers:
 
     async def browse(self, req: m.Browse, ctx: Ctx) -> dict[str, Any]:
         agents = await self.store.browse(req.capability, req.limit)
+        if self.balances is not None:
+            await self.balances.fill(agents, ctx)
         return {"agents": agents, "count": len(agents)}
+
+    async def exists(self, req: m.AgentRef, ctx: Ctx) -> dict[str, bool]:
+        """Whether an agent id is registered (other services ask before addressing an agent)."""
+        return {"exists": await self.store.exists(req.agent_id)}
 
     async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
         return await self.store.counts()
@@ -53,4 +63,5 @@ class DirectoryHandlers:
             "update_me": Op(self.update_me, m.UpdateProfile),
             "browse": Op(self.browse, m.Browse),
             "global_stats": Op(self.global_stats, m.Empty),
+            "exists": Op(self.exists, m.AgentRef),
         }

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from shared.models import Limit, Request, Text
+from shared.models import AgentId, Limit, Request, Text
 
 Capability = Annotated[str, StringConstraints(min_length=1, max_length=64), Field()]
 
@@ -31,3 +31,7 @@ class UpdateProfile(Request):
 class Browse(Request):
     capability: Text | None = None
     limit: Limit = 50
+
+
+class AgentRef(Request):
+    agent_id: AgentId

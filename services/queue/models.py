@@ -4,11 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-import orjson
 from pydantic import AliasChoices, Field, StringConstraints, field_validator
-from pydantic_core import PydanticCustomError
 
-from shared.models import AgentId, Request, Text
+from shared.models import AgentId, Request, Text, json_value
 
 MAX_PAYLOAD = 100_000  # characters of a string payload, or bytes of any other JSON value serialised
 QueueName = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
@@ -16,18 +14,6 @@ Priority = Annotated[int, Field(ge=0, le=10)]
 LeaseSeconds = Annotated[int, Field(ge=1, le=43_200)]
 JobId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 Status = Literal["pending", "processing", "completed", "dead_letter"]
-
-
-def json_value(value: Any, limit: int, what: str) -> Any:
-    """Any JSON value but null, bounded like the seed's string payloads (string → characters)."""
-    if value is None:
-        raise PydanticCustomError("value_error", "Value error, {what} must not be null", {"what": what})
-    size = len(value) if isinstance(value, str) else len(orjson.dumps(value))
-    if size > limit:
-        kind = "String" if isinstance(value, str) else "Serialised JSON value"
-        raise PydanticCustomError("string_too_long", f"{kind} should have at most {{max_length}} characters",
-                                  {"max_length": limit})
-    return value
 
 
 class Submit(Request):
@@ -38,9 +24,8 @@ class Submit(Request):
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     visibility_timeout: LeaseSeconds | None = None
     # retry_delay_seconds is what the original SDK sends
-    backoff_base_seconds: Annotated[float, Field(ge=0, le=3600,
-                                                 validation_alias=AliasChoices("backoff_base_seconds",
-                                                                               "retry_delay_seconds"))] | None = None
+    backoff_base_seconds: Annotated[float, Field(ge=0, le=3600)] | None = Field(
+        default=None, validation_alias=AliasChoices("backoff_base_seconds", "retry_delay_seconds"))
     backoff_max_seconds: Annotated[float, Field(ge=0, le=86_400)] | None = None
     delay_seconds: Annotated[float, Field(ge=0, le=2_592_000)] | None = None
     run_at: datetime | None = None

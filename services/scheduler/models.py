@@ -7,7 +7,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, StringConstraints, field_validator
 
 from shared.models import AgentId, Request, Text
-from services.queue.models import MAX_PAYLOAD, Priority, QueueName, json_value
+from shared.models import json_value
+from services.queue.models import MAX_PAYLOAD, Priority, QueueName
 
 TaskId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 

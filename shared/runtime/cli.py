@@ -186,19 +186,15 @@ def tail_events(agent: str, event_type: str, since: float) -> None:
     from datetime import datetime, timedelta, timezone
 
     import nats as nats_client
-    from nats.js.api import DeliverPolicy
 
-    from shared.subjects import EVENTS_STREAM
+    from shared.events import follow
 
     subject = f"events.{agent}.{event_type}"
 
     async def run() -> None:
         nc = await nats_client.connect(Settings().nats_servers)
-        js = nc.jetstream()
-        options = ({"deliver_policy": DeliverPolicy.BY_START_TIME,
-                    "opt_start_time": (datetime.now(timezone.utc) - timedelta(seconds=since)).isoformat()}
-                   if since else {"deliver_policy": DeliverPolicy.NEW})
-        sub = await js.subscribe(subject, stream=EVENTS_STREAM, ordered_consumer=True, **options)
+        start = datetime.now(timezone.utc) - timedelta(seconds=since) if since else None
+        sub = await follow(nc.jetstream(), subject, since=start)
         try:
             async for msg in sub.messages:
                 click.echo(msg.data.decode())

@@ -1,0 +1,156 @@
+"""Live transports (no business logic): the relay WebSocket and the Server-Sent Events stream.
+
+WebSocket: every message to an agent — sent over REST or over a socket, through any gateway — is
+published by the relay on `push.<agent_id>`; each gateway subscribes once per agent it holds sockets for
+and fans the frame out to them. Frames a client sends are forwarded to `svc.relay.send` like REST calls.
+
+SSE: `GET /v1/events/stream` follows the agent's events in JetStream from a cursor (`Last-Event-ID` or
+`?after=`), so a client that reconnects to any gateway replica resumes without a gap.
+"""
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from typing import Any
+
+import orjson
+import structlog
+from aiohttp import WSMsgType, web
+from nats.aio.client import Client as NATS
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
+
+from gateway.http import HTTP_STATUS
+from gateway.state import NC, SETTINGS
+from shared import subjects
+from shared.bus import Ctx, call
+from shared.events import follow
+
+log = structlog.get_logger("live")
+SSE_HEARTBEAT_S = 15.0
+
+
+class PushHub:
+    """The sockets this gateway holds, by agent, and one NATS subscription per agent."""
+
+    def __init__(self, nc: NATS) -> None:
+        self.nc = nc
+        self.sockets: dict[str, set[web.WebSocketResponse]] = defaultdict(set)
+        self.subs: dict[str, Subscription] = {}
+
+    @property
+    def count(self) -> int:
+        return sum(len(s) for s in self.sockets.values())
+
+    async def add(self, agent_id: str, ws: web.WebSocketResponse) -> None:
+        self.sockets[agent_id].add(ws)
+        if agent_id not in self.subs:
+            self.subs[agent_id] = await self.nc.subscribe(subjects.push(agent_id), cb=self._fan_out(agent_id))
+
+    async def remove(self, agent_id: str, ws: web.WebSocketResponse) -> None:
+        self.sockets[agent_id].discard(ws)
+        if not self.sockets[agent_id]:
+            del self.sockets[agent_id]
+            sub = self.subs.pop(agent_id, None)
+            if sub is not None:
+                try:
+                    await sub.unsubscribe()
+                except Exception:  # connection closing
+                    pass
+
+    def _fan_out(self, agent_id: str) -> Any:
+        async def deliver(msg: Msg) -> None:
+            text = msg.data.decode()
+            for ws in list(self.sockets.get(agent_id, ())):
+                if not ws.closed:
+                    try:
+                        await ws.send_str(text)
+                    except ConnectionError:
+                        pass
+
+        return deliver
+
+
+HUB = web.AppKey("push_hub", PushHub)
+
+
+def _error_frame(message: str, status: int) -> dict[str, Any]:
+    return {"event": "error", "error": message, "status": status}
+
+
+async def relay_socket(request: web.Request) -> web.WebSocketResponse:
+    ctx: Ctx = request["ctx"]
+    agent_id = ctx.require_agent()
+    ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    hub = request.app[HUB]
+    await hub.add(agent_id, ws)
+    await ws.send_json({"event": "connected", "agent_id": agent_id})
+    timeout = request.app[SETTINGS].request_timeout
+    try:
+        async for frame in ws:
+            if frame.type != WSMsgType.TEXT:
+                if frame.type == WSMsgType.BINARY:
+                    await ws.send_json(_error_frame("send JSON text frames", 400))
+                continue
+            try:
+                body = orjson.loads(frame.data)
+            except orjson.JSONDecodeError:
+                await ws.send_json(_error_frame("invalid JSON", 400))
+                continue
+            if not isinstance(body, dict):
+                await ws.send_json(_error_frame("expected an object {to_agent, channel?, payload}", 422))
+                continue
+            reply = await call(request.app[NC], subjects.svc("relay", "send"), body, timeout=timeout, ctx=ctx)
+            if reply.ok:
+                await ws.send_json({"event": "message.sent", "to_agent": body.get("to_agent"), **reply.data})
+            else:
+                detail = reply.details if reply.code == "invalid" and reply.details else reply.message
+                await ws.send_json({**_error_frame(reply.message, HTTP_STATUS.get(reply.code, 500)), "detail": detail})
+    finally:
+        await hub.remove(agent_id, ws)
+    return ws
+
+
+async def event_stream(request: web.Request) -> web.StreamResponse:
+    ctx: Ctx = request["ctx"]
+    agent_id = ctx.require_agent()
+    start = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
+    if not start.isdigit():
+        raise web.HTTPBadRequest(reason="Last-Event-ID / after must be a stream sequence number")
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    sub = await follow(request.app[NC].jetstream(), subjects.agent_events(agent_id), after_seq=int(start))
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=SSE_HEARTBEAT_S)
+            except asyncio.TimeoutError:
+                await response.write(b": keep-alive\n\n")
+                continue
+            except Exception as exc:  # nats timeout error class
+                if type(exc).__name__ != "TimeoutError":
+                    raise
+                await response.write(b": keep-alive\n\n")
+                continue
+            event = orjson.loads(msg.data)
+            await response.write(f"id: {msg.metadata.sequence.stream}\nevent: {event.get('type', 'event')}\n"
+                                 f"data: {msg.data.decode()}\n\n".encode())
+    except (ConnectionResetError, asyncio.CancelledError):
+        pass
+    finally:
+        try:
+            await sub.unsubscribe()
+        except Exception:
+            pass
+    return response
+
+
+relay_socket.auth = True  # type: ignore[attr-defined]
+event_stream.auth = True  # type: ignore[attr-defined]
+
+
+def setup(app: web.Application) -> None:
+    app.router.add_get("/v1/relay/ws", relay_socket)
+    app.router.add_get("/v1/events/stream", event_stream)

@@ -1,0 +1,137 @@
+"""Relay operations: messages (stored, then pushed to the recipient's sockets on any gateway), webhooks
+and their delivery log, and the event stream for agents without inbound HTTP."""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
+
+from shared import envelope, subjects
+from shared.admin import AdminPage, page
+from shared.bus import Ctx, Op, call
+from shared.errors import BadRequest, NotFound
+from shared.rotation import EncryptedTables, rotation_ops
+from services.relay import events, models as m, webhooks
+from services.relay.store import RelayStore
+from services.relay.urlguard import check_url
+
+ENCRYPTED: EncryptedTables = {"relay.messages": (("message_id",), ("payload",)),
+                              "relay.webhooks": (("webhook_id",), ("secret",))}
+KNOWN_AGENT_TTL_S = 60.0
+
+
+class RelayHandlers:
+    def __init__(self, store: RelayStore, nc: NATS, js: JetStreamContext, kick: Callable[[], None],
+                 allow_private_webhooks: bool) -> None:
+        self.store, self.nc, self.js, self.kick = store, nc, js, kick
+        self.allow_private = allow_private_webhooks
+        self._known: dict[str, float] = {}  # recipients the directory confirmed recently
+
+    async def _recipient_exists(self, agent_id: str, ctx: Ctx) -> bool:
+        if self._known.get(agent_id, 0.0) > time.monotonic():
+            return True
+        exists = bool((await call(self.nc, subjects.svc("directory", "exists"), {"agent_id": agent_id},
+                                  timeout=2.0, ctx=ctx)).unwrap()["exists"])
+        if exists:
+            if len(self._known) > 100_000:
+                self._known.clear()
+            self._known[agent_id] = time.monotonic() + KNOWN_AGENT_TTL_S
+        return exists
+
+    async def send(self, req: m.Send, ctx: Ctx) -> dict[str, Any]:
+        sender = ctx.require_agent()
+        if not await self._recipient_exists(req.to_agent, ctx):
+            raise NotFound("Recipient agent not found")
+        frame = await self.store.send(sender, req.to_agent, req.channel, req.payload)
+        await self.nc.publish(subjects.push(req.to_agent), envelope.dumps(frame))  # live sockets, any gateway
+        self.kick()
+        return {"message_id": frame["message_id"], "status": "delivered"}
+
+    async def inbox(self, req: m.Inbox, ctx: Ctx) -> dict[str, Any]:
+        channel = None if req.channel == "*" else req.channel
+        messages = await self.store.inbox(ctx.require_agent(), channel, req.unread_only, req.limit, req.offset)
+        return {"channel": req.channel, "messages": messages, "count": len(messages)}
+
+    async def mark_read(self, req: m.MessageRef, ctx: Ctx) -> dict[str, Any]:
+        if not await self.store.mark_read(ctx.require_agent(), req.message_id):
+            raise NotFound("Message not found or already read")
+        return {"message_id": req.message_id, "status": "read"}
+
+    async def webhook_create(self, req: m.WebhookCreate, ctx: Ctx) -> dict[str, Any]:
+        types = []
+        for t in req.event_types:
+            canonical = m.EVENT_ALIASES.get(t, t)
+            if canonical not in m.EVENT_TYPES:
+                raise BadRequest(f"Invalid event type '{t}'. Valid: {sorted(m.EVENT_TYPES)}")
+            types.append(canonical)
+        await check_url(req.url, self.allow_private)
+        return await self.store.create_webhook(ctx.require_agent(), req.url, list(dict.fromkeys(types)), req.secret)
+
+    async def webhook_list(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        hooks = await self.store.list_webhooks(ctx.require_agent())
+        return {"webhooks": hooks, "count": len(hooks)}
+
+    async def webhook_delete(self, req: m.WebhookRef, ctx: Ctx) -> dict[str, Any]:
+        if not await self.store.delete_webhook(ctx.require_agent(), req.webhook_id):
+            raise NotFound("Webhook not found")
+        return {"status": "deleted", "webhook_id": req.webhook_id}
+
+    async def deliveries(self, req: m.Deliveries, ctx: Ctx) -> dict[str, Any]:
+        if not await self.store.owns_webhook(ctx.require_agent(), req.webhook_id):
+            raise NotFound("Webhook not found")
+        log = await webhooks.delivery_log(self.store.pool, req.webhook_id, req.limit)
+        return {"webhook_id": req.webhook_id, "deliveries": log, "count": len(log)}
+
+    async def replay(self, req: m.DeliveryRef, ctx: Ctx) -> dict[str, Any]:
+        if not await self.store.owns_webhook(ctx.require_agent(), req.webhook_id) or \
+                not await webhooks.replay(self.store.pool, req.webhook_id, req.delivery_id):
+            raise NotFound("Delivery not found")
+        self.kick()
+        return {"status": "queued", "delivery_id": req.delivery_id}
+
+    async def events(self, req: m.Events, ctx: Ctx) -> dict[str, Any]:
+        agent_id = ctx.require_agent()
+        after = req.after if req.after is not None else await events.acked_cursor(self.store.pool, agent_id)
+        types = {t.strip() for t in req.types.split(",") if t.strip()} if req.types else None
+        found = await events.read_events(self.js, agent_id, after, req.limit, req.wait, types)
+        return {"events": found, "count": len(found), "cursor": found[-1]["cursor"] if found else after}
+
+    async def events_ack(self, req: m.Ack, ctx: Ctx) -> dict[str, Any]:
+        await events.ack(self.store.pool, ctx.require_agent(), req.cursor)
+        return {"status": "acknowledged", "cursor": req.cursor}
+
+    # ── internal ────────────────────────────────────────────────────────────
+    async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
+        return await self.store.counts()
+
+    async def agent_stats(self, req: m.AgentRef, ctx: Ctx) -> dict[str, int]:
+        return await self.store.agent_counts(req.agent_id if ctx.admin and req.agent_id else ctx.require_agent())
+
+    async def admin_messages(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:
+        ctx.require_admin()
+        items, total = await self.store.admin_messages(req.agent_id, req.limit, req.offset)
+        return page(items, total, req)
+
+    async def admin_webhooks(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:
+        ctx.require_admin()
+        items, total = await self.store.admin_webhooks(req.limit, req.offset)
+        return page(items, total, req)
+
+    async def admin_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
+        counts = await self.store.counts()
+        return {"messages": counts["messages_relayed"], "webhooks": counts["active_webhooks"]}
+
+    def ops(self) -> dict[str, Op]:
+        return {
+            "send": Op(self.send, m.Send), "inbox": Op(self.inbox, m.Inbox), "mark_read": Op(self.mark_read, m.MessageRef),
+            "webhook_create": Op(self.webhook_create, m.WebhookCreate), "webhook_list": Op(self.webhook_list, m.Empty),
+            "webhook_delete": Op(self.webhook_delete, m.WebhookRef), "deliveries": Op(self.deliveries, m.Deliveries),
+            "replay_delivery": Op(self.replay, m.DeliveryRef), "events": Op(self.events, m.Events),
+            "events_ack": Op(self.events_ack, m.Ack), "global_stats": Op(self.global_stats, m.Empty),
+            "agent_stats": Op(self.agent_stats, m.AgentRef), "admin_messages": Op(self.admin_messages, AdminPage),
+            "admin_webhooks": Op(self.admin_webhooks, AdminPage), "admin_stats": Op(self.admin_stats, m.Empty),
+            **rotation_ops(self.store.pool, self.store.cipher, ENCRYPTED),
+        }

@@ -1,0 +1,82 @@
+"""Request models of the relay service (limits as observed in the original)."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, StringConstraints, field_validator
+
+from shared.admin import AdminPage
+from shared.models import AgentId, Request, Text, json_value
+
+MAX_PAYLOAD = 10_000
+# The seed's catalogue, plus the job events the queue publishes.
+EVENT_TYPES = ("message.received", "job.completed", "job.failed", "job.dead_lettered",
+               "marketplace.task_claimed", "marketplace.task_delivered", "marketplace.task_reviewed")
+# Names the original's code accepted for the same events.
+EVENT_ALIASES = {"marketplace.task.claimed": "marketplace.task_claimed",
+                 "marketplace.task.delivered": "marketplace.task_delivered",
+                 "marketplace.task.completed": "marketplace.task_reviewed"}
+Channel = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+MessageId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+
+
+class Send(Request):
+    to_agent: AgentId
+    channel: Channel = "direct"
+    payload: Any
+
+    @field_validator("payload")
+    @classmethod
+    def _payload(cls, value: Any) -> Any:
+        return json_value(value, MAX_PAYLOAD, "payload")
+
+
+class Inbox(Request):
+    channel: Channel = "direct"  # as the original; "*" = every channel (additive)
+    unread_only: bool = True
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
+    offset: Annotated[int, Field(ge=0)] = 0
+
+
+class MessageRef(Request):
+    message_id: MessageId
+
+
+class WebhookCreate(Request):
+    url: Annotated[Text, StringConstraints(min_length=1, max_length=2048)]
+    event_types: Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], Field(min_length=1, max_length=20)]
+    secret: Annotated[Text, StringConstraints(max_length=128)] | None = None
+
+
+class WebhookRef(Request):
+    webhook_id: Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+
+
+class DeliveryRef(WebhookRef):
+    delivery_id: Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+
+
+class Deliveries(WebhookRef):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+
+
+class AgentRef(Request):
+    agent_id: AgentId | None = None
+
+
+class Empty(Request):
+    pass
+
+
+__all__ = ["AdminPage"]
+
+
+class Events(Request):
+    after: Annotated[int, Field(ge=0)] | None = None  # stream sequence; default: the agent's acknowledged cursor
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    wait: Annotated[float, Field(ge=0, le=30)] = 0  # long poll: seconds to wait for the first event
+    types: Annotated[Text, StringConstraints(max_length=512)] | None = None  # comma-separated filter
+
+
+class Ack(Request):
+    cursor: Annotated[int, Field(ge=0)]

@@ -1,0 +1,216 @@
+"""Webhook delivery that survives faults.
+
+1. `EventRouter` consumes the EVENTS stream with one durable JetStream consumer shared by every relay
+   replica, records one delivery per (webhook, event) in Postgres, then acks — so no event is lost while
+   the relay is down, and a redelivered event creates no second delivery (unique (webhook_id, event_id)).
+2. `Deliverer` claims due deliveries with FOR UPDATE SKIP LOCKED (a claim also pushes next_attempt_at past
+   the attempt's timeout, so another replica never sends the same attempt), POSTs them concurrently with a
+   timeout, and schedules retries with exponential backoff and jitter over hours. 410 disables the webhook;
+   Retry-After is honoured; one dead receiver never delays the others.
+"""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import random
+import time
+from typing import Any
+
+import aiohttp
+import asyncpg
+import nats.errors
+import orjson
+import structlog
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from shared import metrics, subjects
+from shared.crypto import Cipher
+from shared.events import ensure_stream
+from services.relay.urlguard import PublicOnlyResolver
+
+log = structlog.get_logger("webhooks")
+DELIVERIES = metrics.counter("moltgrid_webhook_deliveries", "Webhook delivery attempts by outcome", ("outcome",))
+MAX_ATTEMPTS = 15
+ATTEMPT_TIMEOUT_S = 10.0
+MAX_DELAY_S = 2 * 3600.0
+
+RECORD = """
+INSERT INTO relay.deliveries (delivery_id, webhook_id, event_id, event_type, body)
+SELECT 'dlv_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), w.webhook_id, $2, $3, $4
+  FROM relay.webhooks w WHERE w.agent_id = $1 AND w.active AND $3 = ANY(w.event_types)
+ON CONFLICT (webhook_id, event_id) DO NOTHING
+"""
+CLAIM = """
+UPDATE relay.deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
+ WHERE d.delivery_id IN (SELECT delivery_id FROM relay.deliveries
+                          WHERE status = 'pending' AND next_attempt_at <= now()
+                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
+RETURNING d.delivery_id, d.webhook_id, d.event_id, d.event_type, d.body, d.attempts,
+          (SELECT url FROM relay.webhooks w WHERE w.webhook_id = d.webhook_id) AS url,
+          (SELECT secret FROM relay.webhooks w WHERE w.webhook_id = d.webhook_id) AS secret
+"""
+
+
+def backoff(attempt: int, base: float) -> float:
+    """Delay before attempt n+1: exponential, capped, with jitter (half to full of the step)."""
+    step = min(MAX_DELAY_S, base * 2 ** (attempt - 1))
+    return random.uniform(step / 2, step)
+
+
+def sign(secret: str, event_id: str, timestamp: int, body: bytes) -> dict[str, str]:
+    """The original's X-MoltGrid-Signature (hex HMAC-SHA256 of the body) and the Standard Webhooks one."""
+    key = secret.encode()
+    standard = hmac.new(key, f"{event_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
+    return {"X-MoltGrid-Signature": hmac.new(key, body, hashlib.sha256).hexdigest(),
+            "webhook-signature": "v1," + base64.b64encode(standard).decode()}
+
+
+def payload(event: dict[str, Any]) -> bytes:
+    """What receivers get: the event envelope, plus the original's `event` and `timestamp` keys."""
+    return orjson.dumps({"event": event["type"], "timestamp": event["time"], **event})
+
+
+class EventRouter:
+    DURABLE = "webhook-router"
+
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, on_recorded: Any) -> None:
+        self.pool, self.js, self.on_recorded = pool, js, on_recorded
+
+    async def run(self) -> None:
+        await ensure_stream(self.js)
+        sub = await self.js.pull_subscribe(
+            subjects.EVENTS_WILDCARD, durable=self.DURABLE, stream=subjects.EVENTS_STREAM,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1,
+                                  deliver_policy=DeliverPolicy.NEW))
+        try:
+            while True:
+                try:
+                    messages = await sub.fetch(100, timeout=2)
+                except Exception as exc:
+                    task = asyncio.current_task()
+                    if task is not None and task.cancelling():
+                        raise asyncio.CancelledError from exc
+                    if not isinstance(exc, nats.errors.TimeoutError):
+                        log.warning("router_fetch_failed", error=str(exc))
+                        await asyncio.sleep(1)
+                    continue
+                recorded = 0
+                for msg in messages:
+                    event = orjson.loads(msg.data)
+                    status = await self.pool.execute(RECORD, event["agent_id"], event["id"], event["type"], event)
+                    recorded += int(status.split()[-1])
+                    await msg.ack()
+                if recorded:
+                    self.on_recorded()
+        finally:
+            try:
+                await sub.unsubscribe()
+            except Exception:
+                pass
+
+
+class Deliverer:
+    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, retry_base_s: float, allow_private: bool,
+                 concurrency: int = 32) -> None:
+        self.pool, self.cipher, self.retry_base_s = pool, cipher, retry_base_s
+        self.allow_private, self.concurrency = allow_private, concurrency
+        self.wake = asyncio.Event()
+        self._http: aiohttp.ClientSession | None = None
+
+    async def run(self) -> None:
+        resolver = None if self.allow_private else PublicOnlyResolver()
+        connector = aiohttp.TCPConnector(limit=self.concurrency, resolver=resolver)
+        self._http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT_S))
+        try:
+            while True:
+                sent = await self.deliver_due()
+                if not sent:
+                    try:
+                        await asyncio.wait_for(self.wake.wait(), 0.5)
+                    except asyncio.TimeoutError:
+                        pass
+                    self.wake.clear()
+        finally:
+            await self._http.close()
+
+    async def deliver_due(self) -> int:
+        try:
+            rows = await self.pool.fetch(CLAIM, self.concurrency, ATTEMPT_TIMEOUT_S + 5)
+        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            log.warning("delivery_claim_failed", error=str(exc))
+            await asyncio.sleep(1)
+            return 0
+        await asyncio.gather(*(self._attempt(r) for r in rows))
+        return len(rows)
+
+    async def _attempt(self, row: asyncpg.Record) -> None:
+        assert self._http is not None
+        event, attempt = row["body"], row["attempts"] + 1
+        body = payload(event)
+        now = int(time.time())
+        headers = {"Content-Type": "application/json", "User-Agent": "MoltGrid-Webhooks/1",
+                   "X-MoltGrid-Event": row["event_type"], "webhook-id": row["event_id"],
+                   "webhook-timestamp": str(now)}
+        if row["secret"]:
+            headers.update(sign(self.cipher.decrypt(row["secret"]), row["event_id"], now, body))
+        started = time.perf_counter()
+        code, error, retry_after = None, None, None
+        try:
+            async with self._http.post(row["url"], data=body, headers=headers, allow_redirects=False) as r:
+                code = r.status
+                retry_after = r.headers.get("Retry-After")
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            error = str(exc) or type(exc).__name__
+        latency = round((time.perf_counter() - started) * 1000, 2)
+        await self._record(row, attempt, code, error, latency, retry_after)
+
+    async def _record(self, row: asyncpg.Record, attempt: int, code: int | None, error: str | None,
+                      latency: float, retry_after: str | None) -> None:
+        ok = code is not None and 200 <= code < 300
+        gone = code == 410
+        if ok:
+            outcome, status, delay = "delivered", "delivered", None
+        elif gone or attempt >= MAX_ATTEMPTS:
+            outcome, status, delay = ("gone" if gone else "gave_up"), "failed", None
+        else:
+            outcome, status = "retry", "pending"
+            delay = float(retry_after) if retry_after and retry_after.isdigit() else backoff(attempt, self.retry_base_s)
+        DELIVERIES.labels(metrics.INSTANCE, outcome).inc()
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO relay.delivery_attempts (delivery_id, status_code, latency_ms, error)"
+                " VALUES ($1, $2, $3, $4)", row["delivery_id"], code, latency, error)
+            await conn.execute(
+                "UPDATE relay.deliveries SET attempts = $2, status = $3, last_status_code = $4, last_error = $5,"
+                " delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,"
+                " next_attempt_at = now() + make_interval(secs => coalesce($6, 0)) WHERE delivery_id = $1",
+                row["delivery_id"], attempt, status, code, error, delay)
+            if gone:
+                await conn.execute("UPDATE relay.webhooks SET active = false, disabled_reason = 'receiver answered 410'"
+                                   " WHERE webhook_id = $1", row["webhook_id"])
+
+
+async def delivery_log(pool: asyncpg.Pool, webhook_id: str, limit: int) -> list[dict[str, Any]]:
+    from shared.timeutil import iso
+
+    rows = await pool.fetch(
+        "SELECT d.delivery_id, d.event_id, d.event_type, d.status, d.attempts, d.last_status_code, d.last_error,"
+        " d.created_at, d.delivered_at, d.next_attempt_at,"
+        " coalesce((SELECT jsonb_agg(jsonb_build_object('attempted_at', a.attempted_at, 'status_code', a.status_code,"
+        "  'latency_ms', a.latency_ms, 'error', a.error) ORDER BY a.id) FROM relay.delivery_attempts a"
+        "  WHERE a.delivery_id = d.delivery_id), '[]') AS attempt_log"
+        " FROM relay.deliveries d WHERE d.webhook_id = $1 ORDER BY d.created_at DESC LIMIT $2", webhook_id, limit)
+    return [{**dict(r), "created_at": iso(r["created_at"]), "delivered_at": iso(r["delivered_at"]),
+             "next_attempt_at": iso(r["next_attempt_at"]) if r["status"] == "pending" else None} for r in rows]
+
+
+async def replay(pool: asyncpg.Pool, webhook_id: str, delivery_id: str) -> bool:
+    status = await pool.execute(
+        "UPDATE relay.deliveries SET status = 'pending', next_attempt_at = now(),"
+        " attempts = least(attempts, $3) WHERE delivery_id = $1 AND webhook_id = $2",
+        delivery_id, webhook_id, MAX_ATTEMPTS - 1)
+    return status != "UPDATE 0"
+

@@ -1,0 +1,180 @@
+"""Webhooks: registration rules, signed deliveries to a real local receiver, retries, 410, replay, and
+no lost event when the dispatcher is killed."""
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import signal
+import time
+from typing import Any
+
+import orjson
+import pytest
+from aiohttp import web
+
+from services.relay.urlguard import check_url
+from shared.errors import BadRequest
+from shared.runtime.embedded import free_port
+
+
+class Receiver:
+    """An aiohttp server on 127.0.0.1 recording deliveries; answers with a scripted status."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.status = 200
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.status != 200:
+            return web.Response(status=self.status)
+        self.received.append((dict(request.headers), await request.read()))
+        return web.Response(status=200)
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def wait_for(self, n: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < n:
+            assert time.monotonic() < deadline, f"got {len(self.received)} of {n} deliveries"
+            await asyncio.sleep(0.1)
+
+
+@pytest.fixture
+async def receiver():
+    r = Receiver()
+    await r.start()
+    yield r
+    await r.stop()
+
+
+async def _complete_job(agent, queue: str = "hooks") -> str:
+    job = (await agent.post("/v1/queue/submit", {"payload": "p", "queue_name": queue}))[1]["job_id"]
+    await agent.post("/v1/queue/claim", params={"queue_name": queue})
+    await agent.post(f"/v1/queue/{job}/complete", params={"result": "done"})
+    return job
+
+
+async def test_registration_contract(alice):
+    status, hook = await alice.post("/v1/webhooks", {"url": "https://example.com/hook",
+                                                     "event_types": ["message.received", "job.completed"],
+                                                     "secret": "s3cret"})
+    assert status == 200 and hook["webhook_id"].startswith("wh_") and hook["active"] is True
+    assert hook["event_types"] == ["message.received", "job.completed"] and "secret" not in hook
+    status, body = await alice.post("/v1/webhooks", {"url": "https://example.com/h", "event_types": ["nope"]})
+    assert status == 400 and body["detail"].startswith("Invalid event type 'nope'. Valid: [")
+    status, listing = await alice.get("/v1/webhooks")
+    assert status == 200 and [h["webhook_id"] for h in listing["webhooks"]] == [hook["webhook_id"]]
+    assert await alice.delete(f"/v1/webhooks/{hook['webhook_id']}") == (
+        200, {"status": "deleted", "webhook_id": hook["webhook_id"]})
+    assert await alice.delete("/v1/webhooks/wh_nope") == (404, {"detail": "Webhook not found"})
+    assert (await alice.post("/v1/webhooks", {"url": "ftp://example.com", "event_types": ["job.completed"]}))[0] == 400
+    assert (await alice.post("/v1/webhooks", {"url": "https://x", "event_types": []}))[0] == 422
+
+
+async def test_private_addresses_are_refused_unless_allowed():
+    for url in ("http://127.0.0.1:9/hook", "http://10.0.0.5/h", "http://[::1]/h", "http://169.254.169.254/meta",
+                "http://192.168.1.1/h", "http://localhost/h", "http://[::ffff:127.0.0.1]/h"):
+        with pytest.raises(BadRequest):
+            await check_url(url, allow_private=False)
+        await check_url(url, allow_private=True)
+    await check_url("https://93.184.216.34/hook", allow_private=False)
+
+
+async def test_delivery_is_signed_both_ways(alice, receiver):
+    hook = (await alice.post("/v1/webhooks", {"url": receiver.url, "event_types": ["job.completed"],
+                                              "secret": "whsecret"}))[1]
+    job = await _complete_job(alice)
+    await receiver.wait_for(1)
+    headers, body = receiver.received[0]
+    event = orjson.loads(body)
+    assert event["event"] == event["type"] == "job.completed" and event["data"]["job_id"] == job
+    assert event["agent_id"] == alice.agent_id and event["version"] == 1
+    expected = hmac.new(b"whsecret", body, hashlib.sha256).hexdigest()
+    assert headers["X-MoltGrid-Signature"] == expected
+    signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
+    standard = "v1," + base64.b64encode(hmac.new(b"whsecret", signed, hashlib.sha256).digest()).decode()
+    assert headers["webhook-signature"] == standard and headers["webhook-id"] == event["id"]
+    assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
+    log = (await alice.get(f"/v1/webhooks/{hook['webhook_id']}/deliveries"))[1]
+    assert log["deliveries"][0]["status"] == "delivered" and log["deliveries"][0]["attempt_log"][0]["status_code"] == 200
+
+
+async def test_receiver_down_then_up_gets_exactly_one_event_id(alice, receiver):
+    receiver.status = 503
+    hook = (await alice.post("/v1/webhooks", {"url": receiver.url, "event_types": ["job.completed"]}))[1]
+    await _complete_job(alice, "retry")
+    deadline = time.monotonic() + 20
+    while True:  # several failed attempts, with the retry base at 0.3 s in the test stack
+        log = (await alice.get(f"/v1/webhooks/{hook['webhook_id']}/deliveries"))[1]
+        if log["deliveries"] and log["deliveries"][0]["attempts"] >= 3:
+            break
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    receiver.status = 200
+    await receiver.wait_for(1)
+    await asyncio.sleep(1.0)  # no duplicate arrives after the success
+    assert len({h["webhook-id"] for h, _ in receiver.received}) == len(receiver.received) == 1
+    entry = (await alice.get(f"/v1/webhooks/{hook['webhook_id']}/deliveries"))[1]["deliveries"][0]
+    assert entry["status"] == "delivered" and [a["status_code"] for a in entry["attempt_log"]][-1] == 200
+    assert all(a["status_code"] == 503 for a in entry["attempt_log"][:-1])
+    # Replay sends the same event (same webhook-id) again.
+    status, _ = await alice.post(f"/v1/webhooks/{hook['webhook_id']}/deliveries/{entry['delivery_id']}/replay")
+    assert status == 200
+    await receiver.wait_for(2)
+    assert receiver.received[0][0]["webhook-id"] == receiver.received[1][0]["webhook-id"]
+
+
+async def test_410_disables_the_webhook(alice, receiver):
+    receiver.status = 410
+    hook = (await alice.post("/v1/webhooks", {"url": receiver.url, "event_types": ["job.completed"]}))[1]
+    await _complete_job(alice, "gone")
+    deadline = time.monotonic() + 15
+    while (await alice.get("/v1/webhooks"))[1]["webhooks"][0]["active"]:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.2)
+    assert (await alice.get("/v1/webhooks"))[1]["webhooks"][0]["webhook_id"] == hook["webhook_id"]
+
+
+async def test_message_received_events_reach_the_recipients_webhook(alice, bob, receiver):
+    await bob.post("/v1/webhooks", {"url": receiver.url, "event_types": ["message.received"]})
+    sent = (await alice.post("/v1/relay/send", {"to_agent": bob.agent_id, "payload": "ping"}))[1]
+    await receiver.wait_for(1)
+    event = orjson.loads(receiver.received[0][1])
+    assert event["type"] == "message.received" and event["data"]["message_id"] == sent["message_id"]
+    assert event["agent_id"] == bob.agent_id and event["data"]["from_agent"] == alice.agent_id
+
+
+@pytest.mark.slow
+async def test_dispatcher_killed_mid_run_loses_no_event(stack, register, receiver):
+    agent = await register("hooked")
+    await agent.post("/v1/webhooks", {"url": receiver.url, "event_types": ["job.completed"]})
+    jobs = [await _complete_job(agent, "burst") for _ in range(5)]
+    stack.signal("relay", signal.SIGKILL)  # the dispatcher dies with deliveries in flight or not yet routed
+    jobs += [await _complete_job(agent, "burst") for _ in range(10)]  # events pile up in JetStream meanwhile
+    for name in stack.replicas_of("relay"):
+        stack.sup.children[name].proc.wait()
+    stack.start_component("relay")
+    await stack.wait_ready()
+    await receiver.wait_for(15, timeout=30)
+    delivered: dict[str, Any] = {}
+    for headers, body in receiver.received:
+        delivered.setdefault(orjson.loads(body)["data"]["job_id"], headers["webhook-id"])
+    assert set(delivered) == set(jobs)
