@@ -7,9 +7,19 @@ import asyncpg
 import orjson
 
 from shared.crypto import Cipher
-from shared.events import add_event
+from shared import subjects
+from shared.events import make_event
 from shared.ids import new_id
 from shared.timeutil import iso
+
+
+# The message and its outbox event in one statement (a single implicit transaction, one round trip).
+SEND = """
+WITH m AS (INSERT INTO relay.messages (message_id, from_agent, to_agent, channel, payload)
+           VALUES ($1, $2, $3, $4, $5) RETURNING created_at),
+     e AS (INSERT INTO relay.outbox (event_id, subject, body) SELECT $6, $7, $8 FROM m)
+SELECT created_at FROM m
+"""
 
 
 class RelayStore:
@@ -24,15 +34,12 @@ class RelayStore:
 
     # ── messages ────────────────────────────────────────────────────────────
     async def send(self, sender: str, recipient: str, channel: str, payload: Any) -> dict[str, Any]:
-        """Store the message and its message.received event in one transaction; returns the push frame."""
+        """Store the message and its message.received event atomically (one statement); returns the push frame."""
         message_id = new_id("msg", 16)
-        async with self.pool.acquire() as conn, conn.transaction():
-            created = await conn.fetchval(
-                "INSERT INTO relay.messages (message_id, from_agent, to_agent, channel, payload)"
-                " VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
-                message_id, sender, recipient, channel, self._dump(payload))
-            await add_event(conn, "relay", recipient, "message.received",
-                            {"message_id": message_id, "from_agent": sender, "channel": channel})
+        event = make_event(recipient, "message.received",
+                           {"message_id": message_id, "from_agent": sender, "channel": channel})
+        created = await self.pool.fetchval(SEND, message_id, sender, recipient, channel, self._dump(payload),
+                                           event["id"], subjects.event(recipient, "message.received"), event)
         return {"event": "message.received", "message_id": message_id, "from_agent": sender, "to_agent": recipient,
                 "channel": channel, "payload": payload, "created_at": iso(created)}
 
