@@ -74,6 +74,27 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("DELETE", "/v1/schedules/{task_id}", svc("scheduler", "delete")),
     Route("POST", "/v1/schedules/{task_id}/trigger", svc("scheduler", "trigger")),
     Route("GET", "/v1/schedules/{task_id}/runs", svc("scheduler", "runs")),
+    # discovery, marketplace, coordination testing, text utilities and per-agent stats (issue 5)
+    Route("GET", "/v1/directory/search", svc("directory", "search"), auth=False),
+    Route("PATCH", "/v1/directory/me/status", svc("directory", "update_status")),
+    Route("POST", "/v1/directory/collaborations", svc("directory", "collaborate")),
+    Route("GET", "/v1/directory/match", svc("directory", "match")),
+    Route("GET", "/v1/agents/{agent_id}/card", svc("directory", "agent_card"), auth=False),
+    Route("GET", "/v1/stats", svc("directory", "stats")),
+    Route("POST", "/v1/marketplace/tasks", svc("marketplace", "create")),
+    Route("GET", "/v1/marketplace/tasks", svc("marketplace", "browse"), auth=False),
+    Route("GET", "/v1/marketplace/tasks/{task_id}", svc("marketplace", "get")),
+    Route("POST", "/v1/marketplace/tasks/{task_id}/claim", svc("marketplace", "claim")),
+    Route("POST", "/v1/marketplace/tasks/{task_id}/deliver", svc("marketplace", "deliver")),
+    Route("POST", "/v1/marketplace/tasks/{task_id}/review", svc("marketplace", "review")),
+    Route("POST", "/v1/marketplace/tasks/{task_id}/cancel", svc("marketplace", "cancel")),
+    Route("GET", "/v1/credits", svc("marketplace", "credits")),
+    Route("POST", "/v1/testing/scenarios", svc("coordination", "create")),
+    Route("GET", "/v1/testing/scenarios", svc("coordination", "list")),
+    # a run answers with its result, so it may take up to the scenario's timeout_seconds (max 300)
+    Route("POST", "/v1/testing/scenarios/{scenario_id}/run", svc("coordination", "run"), timeout=320.0),
+    Route("GET", "/v1/testing/scenarios/{scenario_id}/results", svc("coordination", "results")),
+    Route("POST", "/v1/text/process", svc("coordination", "text_process")),
 )
 
 

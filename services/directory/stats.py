@@ -31,7 +31,8 @@ ORDER = ("agent_id", "name", "created_at", "total_requests", "memory_keys", "job
 async def gather_stats(nc: NATS, ctx: Ctx, own: dict[str, Any]) -> dict[str, Any]:
     """`own` holds the directory's fields; the rest come from their owners (or are null)."""
     services = list(OWNERS)
-    replies = await asyncio.gather(*(call(nc, svc(s, "agent_stats"), {}, timeout=GATHER_TIMEOUT, ctx=ctx)
+    payload = {"agent_id": own["agent_id"]}  # the gateway's op reads it; the services take X-Agent-ID
+    replies = await asyncio.gather(*(call(nc, svc(s, "agent_stats"), payload, timeout=GATHER_TIMEOUT, ctx=ctx)
                                      for s in services))
     fields: dict[str, Any] = dict(own)
     degraded = []

@@ -67,6 +67,10 @@ class MemoryHandlers:
     async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
         return await self.store.counts()
 
+    async def agent_stats(self, req: m.StatsRef, ctx: Ctx) -> dict[str, int]:
+        agent_id = req.agent_id if ctx.admin and req.agent_id else ctx.require_agent()
+        return await self.store.agent_counts(agent_id)
+
     def ops(self) -> dict[str, Op]:
         return {
             "set": Op(self.set, m.Set),
@@ -79,5 +83,6 @@ class MemoryHandlers:
             "shared_get": Op(self.shared_get, m.SharedRef),
             "shared_delete": Op(self.shared_delete, m.SharedRef),
             "global_stats": Op(self.global_stats, m.Empty),
+            "agent_stats": Op(self.agent_stats, m.StatsRef),
             **rotation_ops(self.store.pool, self.store.cipher, ENCRYPTED),
         }

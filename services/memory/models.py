@@ -62,3 +62,9 @@ class AdminReveal(Request):
     agent_id: AgentId
     namespace: Namespace
     key: Key
+
+
+class StatsRef(Request):
+    """svc.memory.agent_stats: the caller's counts (an admin may name any agent)."""
+
+    agent_id: AgentId | None = None

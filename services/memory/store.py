@@ -128,6 +128,14 @@ class MemoryStore:
             f" (SELECT count(*) FROM memory.shared_entries WHERE {LIVE}) AS shared_memory_keys")
         return dict(r)
 
+    async def agent_counts(self, agent_id: str) -> dict[str, int]:
+        """One agent's live keys, for GET /v1/stats (the directory gathers it)."""
+        r = await self._pool.fetchrow(
+            f"SELECT (SELECT count(*) FROM memory.entries WHERE agent_id = $1 AND {LIVE}) AS memory_keys,"
+            f" (SELECT count(*) FROM memory.shared_entries WHERE owner_agent = $1 AND {LIVE}) AS shared_memory_keys",
+            agent_id)
+        return dict(r)
+
     async def delete_agent(self, agent_id: str) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
             a = await conn.execute("DELETE FROM memory.entries WHERE agent_id = $1", agent_id)

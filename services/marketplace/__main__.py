@@ -1,0 +1,46 @@
+"""python -m services.marketplace"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from shared.bus import Op
+from shared.config import Settings
+from shared.events import OutboxPublisher, ensure_stream
+from shared.purge import follow_agent_purges
+from shared.service import Runtime, main
+from services.marketplace.handlers import MarketplaceHandlers
+from services.marketplace.ledger import Ledger
+from services.marketplace.notices import RatingNotices
+from services.marketplace.store import TaskStore
+
+
+class MarketplaceSettings(Settings):
+    # Credits granted to an agent at its first use of the marketplace (later versions of the original: 200).
+    starting_credits: int = Field(200, ge=0)  # MOLTGRID_STARTING_CREDITS
+    marketplace_sweep_seconds: float = 1.0  # how often open tasks past their deadline are refunded
+    marketplace_notice_seconds: float = 2.0  # how often undelivered rating notices are retried
+
+
+async def build(rt: Runtime) -> dict[str, Op]:
+    s: MarketplaceSettings = rt.settings
+    tasks = TaskStore(rt.pool, rt.cipher, s.starting_credits)
+    notices = RatingNotices(rt.pool, rt.nc)
+    await ensure_stream(rt.js)
+    publisher = OutboxPublisher(rt.pool, rt.js, "marketplace")
+    publisher.start()
+    rt.on_stop(publisher.stop)
+    rt.every(s.marketplace_sweep_seconds, tasks.expire_overdue, name="deadline_sweep")
+    rt.background(lambda: notices.run(s.marketplace_notice_seconds), name="rating_notices")
+    rt.background(lambda: follow_agent_purges(rt.js, "marketplace", tasks.purge_agent), name="agent_purges")
+
+    def after_commit() -> None:
+        publisher.kick()
+        notices.kick()
+
+    return MarketplaceHandlers(tasks, Ledger(rt.pool, s.starting_credits), after_commit).ops()
+
+
+if __name__ == "__main__":
+    main("marketplace", build, migrations=Path(__file__).parent / "migrations", settings_cls=MarketplaceSettings)
