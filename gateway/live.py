@@ -10,6 +10,7 @@ SSE: `GET /v1/events/stream` follows the agent's events in JetStream from a curs
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import defaultdict
 from typing import Any
 
@@ -24,6 +25,7 @@ from gateway.http import HTTP_STATUS
 from gateway.state import NC, SETTINGS
 from shared import subjects
 from shared.bus import Ctx, call
+from shared.metrics import INSTANCE, PUSH_SECONDS
 from shared.events import follow
 
 log = structlog.get_logger("live")
@@ -67,6 +69,9 @@ class PushHub:
                         await ws.send_str(text)
                     except ConnectionError:
                         pass
+            stored_at = (msg.headers or {}).get(subjects.PUSH_STORED_AT)
+            if stored_at:  # same clock when relay and gateway share a host; NTP-close otherwise
+                PUSH_SECONDS.labels(INSTANCE).observe(max(0.0, time.time() - float(stored_at)))
 
         return deliver
 

@@ -25,6 +25,10 @@ HTTP_REQUESTS = Counter("moltgrid_http_requests", "HTTP requests at the gateway"
                         ["instance", "route", "method", "status"], registry=REGISTRY)
 HTTP_SECONDS = Histogram("moltgrid_http_request_seconds", "HTTP request latency at the gateway",
                          ["instance", "route", "method"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
+PUSH_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
+PUSH_SECONDS = Histogram("moltgrid_push_delay_seconds",
+                         "A message committed by the relay → its frame written to the recipient's sockets (gateway)",
+                         ["instance"], buckets=PUSH_BUCKETS, registry=REGISTRY)
 
 
 def gauge(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:

@@ -52,3 +52,7 @@ def agent_events(agent_id: str) -> str:
 def push(agent_id: str) -> str:
     """Live push to an agent's WebSocket connections, on whichever gateway holds them."""
     return f"push.{_check_token(agent_id)}"
+
+
+# Header of a push message: when the relay committed it (Unix seconds), so gateways can measure push delay.
+PUSH_STORED_AT = "MoltGrid-Stored-At"

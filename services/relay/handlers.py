@@ -46,7 +46,8 @@ class RelayHandlers:
         if not await self._recipient_exists(req.to_agent, ctx):
             raise NotFound("Recipient agent not found")
         frame = await self.store.send(sender, req.to_agent, req.channel, req.payload)
-        await self.nc.publish(subjects.push(req.to_agent), envelope.dumps(frame))  # live sockets, any gateway
+        await self.nc.publish(subjects.push(req.to_agent), envelope.dumps(frame),  # live sockets, any gateway
+                              headers={subjects.PUSH_STORED_AT: repr(time.time())})
         self.kick()
         return {"message_id": frame["message_id"], "status": "delivered"}
 
