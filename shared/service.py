@@ -82,8 +82,24 @@ class Runtime:
         self._tasks.append(asyncio.create_task(loop(), name=name))
 
     def background(self, fn: Callable[[], Awaitable[None]], name: str) -> None:
-        """Run a long-lived loop until shutdown."""
-        self._tasks.append(asyncio.create_task(fn(), name=name))
+        """Run a long-lived loop until shutdown. A loop that fails (PostgreSQL restarting under it, say) is
+        logged and started again after a backoff, so no consumer silently stops for the process's lifetime."""
+
+        async def supervised() -> None:
+            delay = 0.2
+            while True:
+                started = time.monotonic()
+                try:
+                    await fn()
+                    return
+                except Exception as exc:
+                    log.warning("background_failed", task=name, error=str(exc) or type(exc).__name__)
+                if time.monotonic() - started > 30:  # it ran a good while: a fresh failure, not a crash loop
+                    delay = 0.2
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+        self._tasks.append(asyncio.create_task(supervised(), name=name))
 
     def on_stop(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(fn)

@@ -37,10 +37,13 @@ MAX_ATTEMPTS = 15
 ATTEMPT_TIMEOUT_S = 10.0
 MAX_DELAY_S = 2 * 3600.0
 
+# One statement per fetched batch of events: a delivery for every active webhook subscribed to each event.
 RECORD = """
 INSERT INTO relay.deliveries (delivery_id, webhook_id, event_id, event_type, body)
-SELECT 'dlv_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), w.webhook_id, $2, $3, $4
-  FROM relay.webhooks w WHERE w.agent_id = $1 AND w.active AND $3 = ANY(w.event_types)
+SELECT 'dlv_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), w.webhook_id, e.event_id, e.event_type,
+       e.body
+  FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) AS e(agent_id, event_id, event_type, body)
+  JOIN relay.webhooks w ON w.agent_id = e.agent_id AND w.active AND e.event_type = ANY(w.event_types)
 ON CONFLICT (webhook_id, event_id) DO NOTHING
 """
 CLAIM = """
@@ -97,13 +100,12 @@ class EventRouter:
                         log.warning("router_fetch_failed", error=str(exc))
                         await asyncio.sleep(1)
                     continue
-                recorded = 0
-                for msg in messages:
-                    event = orjson.loads(msg.data)
-                    status = await self.pool.execute(RECORD, event["agent_id"], event["id"], event["type"], event)
-                    recorded += int(status.split()[-1])
+                events = [orjson.loads(msg.data) for msg in messages]
+                status = await self.pool.execute(RECORD, [e["agent_id"] for e in events], [e["id"] for e in events],
+                                                 [e["type"] for e in events], events)
+                for msg in messages:  # acked only once recorded: a crash before this redelivers the batch
                     await msg.ack()
-                if recorded:
+                if int(status.split()[-1]):
                     self.on_recorded()
         finally:
             try:
