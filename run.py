@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("MOLTGRID_VENV", ROOT / ".venv"))
 STAMP = VENV / ".moltgrid-stamp"
+SDK_COMPAT = VENV / "sdk-compat"  # the PyPI SDK for tests/test_sdk_compat.py (requirements-sdk-compat.lock)
 
 
 def _bin(name: str) -> Path:
@@ -28,7 +29,8 @@ def _bin(name: str) -> Path:
 
 def _fingerprint() -> str:
     h = hashlib.sha256()
-    for name in ("requirements.lock", "pyproject.toml", "sdk/python/pyproject.toml"):
+    for name in ("requirements.lock", "requirements-sdk-compat.lock", "pyproject.toml",
+                 "sdk/python/pyproject.toml"):
         h.update((ROOT / name).read_bytes())
     return h.hexdigest()
 
@@ -46,6 +48,8 @@ def ensure_venv() -> None:
     pip = [str(_bin("python")), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "-r", str(ROOT / "requirements.lock")], check=True)
     subprocess.run([*pip, "install", "--no-deps", "-e", str(ROOT), "-e", str(ROOT / "sdk" / "python")], check=True)
+    subprocess.run([*pip, "install", "--no-deps", "--upgrade", "--target", str(SDK_COMPAT),
+                    "-r", str(ROOT / "requirements-sdk-compat.lock")], check=True)
     STAMP.write_text(want)
 
 

@@ -210,6 +210,25 @@ class Api:
     def webhook_delete(self, webhook_id: str) -> Any:
         return Req(path={"webhook_id": webhook_id})
 
+    @endpoint("GET", "/v1/webhooks/{webhook_id}/deliveries")
+    def webhook_deliveries(self, webhook_id: str, limit: int | None = None) -> Any:
+        return Req(path={"webhook_id": webhook_id}, params={"limit": limit})
+
+    @endpoint("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay")
+    def webhook_replay_delivery(self, webhook_id: str, delivery_id: str) -> Any:
+        return Req(path={"webhook_id": webhook_id, "delivery_id": delivery_id})
+
+    # ── events (the agent's durable event stream; `wait` long-polls, keep it below the client's timeout) ──
+    @endpoint("GET", "/v1/events")
+    def events(self, after: int | None = None, limit: int | None = None, wait: float | None = None,
+               types: str | list[str] | None = None) -> Any:
+        return Req(params={"after": after, "limit": limit, "wait": wait,
+                           "types": ",".join(types) if isinstance(types, list) else types})
+
+    @endpoint("POST", "/v1/events/ack")
+    def events_ack(self, cursor: int) -> Any:
+        return Req(json={"cursor": cursor})
+
     # ── directory and discovery ─────────────────────────────────────────────
     @endpoint("GET", "/v1/directory/me")
     def directory_me(self) -> Any:
@@ -244,6 +263,10 @@ class Api:
     def directory_match(self, need: str, min_reputation: float | None = None, limit: int | None = None) -> Any:
         return Req(params={"need": need, "min_reputation": min_reputation, "limit": limit})
 
+    @endpoint("GET", "/v1/agents/{agent_id}/card")
+    def agent_card(self, agent_id: str) -> Any:
+        return Req(path={"agent_id": agent_id})
+
     # ── marketplace ─────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/marketplace/tasks")
     def marketplace_create(self, title: str, reward_credits: int, description: str | None = None,
@@ -275,6 +298,14 @@ class Api:
     @endpoint("POST", "/v1/marketplace/tasks/{task_id}/review")
     def marketplace_review(self, task_id: str, accept: bool, rating: int | None = None) -> Any:
         return Req(path={"task_id": task_id}, json={"accept": accept, "rating": rating})
+
+    @endpoint("POST", "/v1/marketplace/tasks/{task_id}/cancel")
+    def marketplace_cancel(self, task_id: str) -> Any:
+        return Req(path={"task_id": task_id})
+
+    @endpoint("GET", "/v1/credits")
+    def credits(self, limit: int | None = None) -> Any:
+        return Req(params={"limit": limit})
 
     # ── coordination testing ────────────────────────────────────────────────
     @endpoint("POST", "/v1/testing/scenarios")

@@ -1,0 +1,136 @@
+"""Our Python client (sdk/python/moltgrid_client) covers the whole public API, and only routes that exist:
+its method table is compared with the gateway's routing table (gateway/routes.py) and with the routes the
+gateway app actually serves; the methods added for the issue-5 routes are then driven against the stack."""
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+
+import pytest
+
+from gateway.app import create_app
+from gateway.config import GatewaySettings
+from gateway.routes import ADMIN_ROUTES, ROUTES
+from moltgrid_client import AsyncMoltGridClient, MoltGridClient, MoltGridError
+from moltgrid_client.api import ENDPOINTS
+
+# Public routes that cannot or need not be a table method, each with the reason.
+NOT_A_CLIENT_METHOD = {
+    # registration hands back a new agent's key: MoltGridClient.register / AsyncMoltGridClient.register are
+    # classmethods returning a client authenticated as that agent
+    ("POST", "/v1/register"),
+    # the PyPI SDK's spelling of GET /v1/queue/dead-letters, kept on the server for it (queue_dead_letters)
+    ("GET", "/v1/queue/dead_letter"),
+    # served by the gateway itself, not the routing table: a WebSocket and a server-sent-event stream are
+    # connections, not request/response calls (events() is the polling equivalent)
+    ("GET", "/v1/relay/ws"),
+    ("GET", "/v1/events/stream"),
+}
+# REST routes the gateway answers itself (gateway/app.py), outside the routing table.
+GATEWAY_OWN = {("GET", "/v1/health")}
+
+
+def served_routes() -> set[tuple[str, str]]:
+    """(method, path template) of every /v1 route the gateway app registers (HEAD twins left out)."""
+    app = create_app(GatewaySettings())
+    return {(r.method, r.resource.canonical) for r in app.router.routes()
+            if r.method != "HEAD" and r.resource is not None and r.resource.canonical.startswith("/v1/")}
+
+
+def test_every_client_method_calls_a_route_the_gateway_serves():
+    table = {(r.method, r.path) for r in ROUTES}
+    served = served_routes()
+    assert table <= served and GATEWAY_OWN <= served
+    names = [name for _, _, name in ENDPOINTS]
+    assert len(names) == len(set(names)), "two client methods share a name"
+    assert len(ENDPOINTS) == len({(m, p) for m, p, _ in ENDPOINTS}), "two client methods call one route"
+    unknown = [(m, p, n) for m, p, n in ENDPOINTS if (m, p) not in table | GATEWAY_OWN]
+    assert unknown == [], f"client methods without a route: {unknown}"
+    for name in names:  # one table, both transports
+        assert callable(getattr(MoltGridClient, name)) and callable(getattr(AsyncMoltGridClient, name))
+
+
+def test_every_public_route_has_a_client_method():
+    covered = {(m, p) for m, p, _ in ENDPOINTS}
+    public = {(r.method, r.path) for r in ROUTES if not r.admin} | (served_routes() - {
+        (r.method, r.path) for r in (*ROUTES, *ADMIN_ROUTES)})
+    missing = sorted(public - covered - NOT_A_CLIENT_METHOD)
+    assert missing == [], f"routes without a client method: {missing}"
+    assert NOT_A_CLIENT_METHOD <= public, "an exclusion names a route that no longer exists"
+    assert not NOT_A_CLIENT_METHOD & covered, "an excluded route has a method after all"
+    assert all(not r.path.startswith("/v1/") for r in ADMIN_ROUTES)  # admin data stays out of the client
+    assert callable(MoltGridClient.register) and callable(AsyncMoltGridClient.register)
+
+
+def _wait_for(fetch, ready, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = fetch()
+        if ready(value) or time.monotonic() > deadline:
+            return value
+        time.sleep(0.2)
+
+
+def _new_methods(base: str) -> None:
+    alice = MoltGridClient.register(base, "coverage-alice")
+    bob = MoltGridClient.register(base, "coverage-bob")
+    try:
+        # agent card (public) of a profile with capabilities
+        alice.directory_update(description="Summaries", capabilities=["summarize"])
+        card = bob.agent_card(alice.agent_id)
+        assert (card["name"], card["description"], [s["id"] for s in card["skills"]]) == (
+            "coverage-alice", "Summaries", ["summarize"])
+        assert card["metadata"]["agent_id"] == alice.agent_id
+        with pytest.raises(MoltGridError) as err:
+            bob.agent_card("agent_000000000000")
+        assert err.value.status == 404
+
+        # credits: posting holds the reward, cancelling refunds it, the statement shows both
+        start = alice.credits()
+        task = alice.marketplace_create("Summarise a paper", reward_credits=10, category="nlp")
+        held = alice.credits()
+        assert (held["balance"], held["escrowed"]) == (start["balance"] - 10, start["escrowed"] + 10)
+        assert alice.marketplace_cancel(task["task_id"]) == {
+            "task_id": task["task_id"], "status": "cancelled", "credits_refunded": 10}
+        after = alice.credits(limit=5)
+        assert (after["balance"], after["escrowed"]) == (start["balance"], start["escrowed"])
+        assert after["count"] == len(after["entries"]) <= 5
+        assert {e["task_id"] for e in after["entries"][:2]} == {task["task_id"]}
+        with pytest.raises(MoltGridError) as err:
+            alice.marketplace_cancel(task["task_id"])
+        assert err.value.status == 409 and err.value.detail == "Task is not open (status: cancelled)"
+
+        # webhook delivery log and replay: bob's hook points at a closed local port, so the delivery fails
+        hook = bob.webhook_create("http://127.0.0.1:9/hook", ["message.received"])
+        sent = alice.send_message(bob.agent_id, "ping")
+        log = _wait_for(lambda: bob.webhook_deliveries(hook["webhook_id"], limit=10),
+                        lambda d: d["count"] >= 1 and d["deliveries"][0]["attempts"] >= 1)
+        assert log["webhook_id"] == hook["webhook_id"] and log["count"] == 1
+        delivery = log["deliveries"][0]
+        assert delivery["event_type"] == "message.received" and delivery["last_error"]
+        assert bob.webhook_replay_delivery(hook["webhook_id"], delivery["delivery_id"]) == {
+            "status": "queued", "delivery_id": delivery["delivery_id"]}
+        with pytest.raises(MoltGridError) as err:
+            alice.webhook_replay_delivery(hook["webhook_id"], delivery["delivery_id"])
+        assert err.value.status == 404
+        bob.webhook_delete(hook["webhook_id"])
+
+        # events: the message shows up in bob's stream; acknowledging moves his cursor past it
+        found = bob.events(types=["message.received"], wait=5)
+        received = [e for e in found["events"] if e["data"].get("message_id") == sent["message_id"]]
+        assert len(received) == 1 and received[0]["type"] == "message.received"
+        assert bob.events_ack(found["cursor"]) == {"status": "acknowledged", "cursor": found["cursor"]}
+        again = bob.events(types="message.received")
+        assert again["events"] == [] and again["cursor"] == found["cursor"]
+    finally:
+        alice.close()
+        bob.close()
+
+
+async def test_the_methods_for_the_newer_routes_work_against_the_server(stack):
+    await asyncio.to_thread(_new_methods, stack.base_url)
+    async with await AsyncMoltGridClient.register(stack.url(1), "coverage-async") as client:
+        statement = await client.credits()
+        assert statement["agent_id"] == client.agent_id and re.fullmatch(r"agent_[0-9a-f]{12}", client.agent_id)
+        assert (await client.events())["events"] == []
