@@ -41,13 +41,14 @@ class Authenticator:
                 self._cache.pop(key_hash, None)
 
     async def authenticate(self, api_key: str, ctx: Ctx) -> Agent:
+        # (checked before hashing: a header with undecodable bytes holds surrogates that cannot be encoded)
+        if not api_key.startswith("af_") or len(api_key) > 128 or not api_key.isascii():
+            raise Unauthorized("Invalid API key")
         key_hash = hash_api_key(api_key)
         hit = self._cache.get(key_hash)
         now = time.monotonic()
         if hit is not None and hit[0] > now:
             return hit[1]
-        if not api_key.startswith("af_") or len(api_key) > 128:
-            raise Unauthorized("Invalid API key")
         data = (await call(self._nc, AUTHENTICATE, {"api_key_hash": key_hash}, timeout=self._timeout,
                            ctx=ctx)).unwrap()
         agent = Agent(data["agent_id"], data.get("name"))

@@ -14,6 +14,20 @@ from shared.bus import Ctx, call
 
 ROUTE_ATTR = "moltgrid_route"
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+# JSON nesting a body may have. Deeper bodies parse (orjson goes to 1024) but cannot be re-serialised onto the
+# bus (orjson stops at 255), stored as jsonb or checked for NUL (shared.models): refused as 422 up front.
+MAX_JSON_DEPTH = 64
+
+
+def too_deep(value: Any) -> bool:
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > MAX_JSON_DEPTH:
+                return True
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return False
 
 
 def _query(request: web.Request) -> dict[str, Any]:
@@ -35,6 +49,10 @@ async def read_body(request: web.Request) -> dict[str, Any] | web.Response:
         return error_response("invalid", "invalid JSON", [{"type": "json_invalid", "loc": ["body", exc.pos],
                                                             "msg": "JSON decode error", "input": {},
                                                             "ctx": {"error": exc.msg}}])
+    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and too_deep(body):
+        return error_response("invalid", "JSON nested too deeply", [{
+            "type": "json_invalid", "loc": ["body"], "input": {}, "ctx": {"error": "nested too deeply"},
+            "msg": f"JSON nested deeper than {MAX_JSON_DEPTH} levels"}])
     if not isinstance(body, dict):
         return error_response("invalid", "invalid body", [{"type": "model_attributes_type", "loc": ["body"],
                                                             "msg": "Input should be a valid dictionary or object"

@@ -45,8 +45,8 @@ class Idempotency:
     async def handle(self, request: web.Request, agent_id: str,
                      handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
         key = request.headers[HEADER]
-        if not key or len(key) > MAX_KEY_LENGTH:
-            return error_response("bad_request", f"{HEADER} must be 1-{MAX_KEY_LENGTH} characters")
+        if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():  # undecodable bytes → surrogates
+            return error_response("bad_request", f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters")
         digest = await request_hash(request)
         if not await self._pool.fetchval(CLAIM, agent_id, key, digest):
             return await self._replay(agent_id, key, digest)

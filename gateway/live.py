@@ -21,6 +21,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
+from gateway.forward import MAX_JSON_DEPTH, too_deep
 from gateway.http import HTTP_STATUS
 from gateway.state import NC, SETTINGS
 from shared import subjects
@@ -48,6 +49,10 @@ class PushHub:
         self.sockets[agent_id].add(ws)
         if agent_id not in self.subs:
             self.subs[agent_id] = await self.nc.subscribe(subjects.push(agent_id), cb=self._fan_out(agent_id))
+            try:  # the server has the subscription before the client hears "connected" and starts sending
+                await self.nc.flush(timeout=2)
+            except Exception:  # NATS away: the subscription is (re)sent when the connection is back
+                pass
 
     async def remove(self, agent_id: str, ws: web.WebSocketResponse) -> None:
         self.sockets[agent_id].discard(ws)
@@ -105,6 +110,9 @@ async def relay_socket(request: web.Request) -> web.WebSocketResponse:
                 continue
             if not isinstance(body, dict):
                 await ws.send_json(_error_frame("expected an object {to_agent, channel?, payload}", 422))
+                continue
+            if too_deep(body):
+                await ws.send_json(_error_frame(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", 422))
                 continue
             reply = await call(request.app[NC], subjects.svc("relay", "send"), body, timeout=timeout, ctx=ctx)
             if reply.ok:

@@ -5,12 +5,12 @@ from typing import Annotated, Any
 
 from pydantic import Field
 
-from shared.models import AgentId, Request
+from shared.models import INT64_MAX, AgentId, Request
 
 
 class AdminPage(Request):
     limit: Annotated[int, Field(ge=1, le=500)] = 100
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
     agent_id: AgentId | None = None
     status: str | None = None
     namespace: str | None = None

@@ -13,6 +13,9 @@ Text = str
 Namespace = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:@\-]+$")]
 AgentId = Annotated[str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_\-]+$")]
 Limit = Annotated[int, Field(ge=1, le=200)]
+# Integers bound for Postgres integer/bigint columns and parameters: past them a 422, not a driver error.
+INT32_MAX = 2**31 - 1
+INT64_MAX = 2**63 - 1
 
 
 def _has_nul(value: Any, depth: int = 0) -> bool:

@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
 
-from shared.models import AgentId, Limit, Request, Text
+from shared.models import INT32_MAX, AgentId, Limit, Request, Text
 from shared.timeutil import parse_iso
 
 Short = Annotated[Text, StringConstraints(max_length=128)]
@@ -38,7 +38,7 @@ class Browse(Request):
     category: Text | None = None
     status: Annotated[Text, StringConstraints(max_length=32)] = "open"
     tag: Text | None = None
-    min_reward: Annotated[int, Field(ge=0)] = 0
+    min_reward: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0
     limit: Limit = 50
 
 

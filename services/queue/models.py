@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, StringConstraints, field_validator
 
-from shared.models import AgentId, Request, Text, json_value
+from shared.models import INT32_MAX, AgentId, Request, Text, json_value
 
 MAX_PAYLOAD = 100_000  # characters of a string payload, or bytes of any other JSON value serialised
 QueueName = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
@@ -48,7 +48,7 @@ class JobRef(Request):
 
 class Complete(JobRef):
     result: Any = ""  # the seed's ?result= string; any JSON value in a body
-    attempt: Annotated[int, Field(ge=1)] | None = None  # the lease the claim returned
+    attempt: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None  # the lease the claim returned
 
     @field_validator("result")
     @classmethod
@@ -60,12 +60,12 @@ class Fail(JobRef):
     # "reason" is what the original SDK's queue_fail sends
     error: Annotated[Text, StringConstraints(max_length=10_000),
                      Field(validation_alias=AliasChoices("error", "reason"))] = ""
-    attempt: Annotated[int, Field(ge=1)] | None = None
+    attempt: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
     retryable: bool = True
 
 
 class Heartbeat(JobRef):
-    attempt: Annotated[int, Field(ge=1)] | None = None
+    attempt: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
     extend_seconds: LeaseSeconds | None = None  # new lease from now; default: the job's visibility timeout
     progress: Any = None
 

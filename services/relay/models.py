@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from pydantic import Field, StringConstraints, field_validator
 
 from shared.admin import AdminPage
-from shared.models import AgentId, Request, Text, json_value
+from shared.models import INT64_MAX, AgentId, Request, Text, json_value
 
 MAX_PAYLOAD = 10_000
 # The seed's catalogue, plus the job events the queue publishes.
@@ -35,7 +35,7 @@ class Inbox(Request):
     channel: Channel = "direct"  # as the original; "*" = every channel (additive)
     unread_only: bool = True
     limit: Annotated[int, Field(ge=1, le=100)] = 20
-    offset: Annotated[int, Field(ge=0)] = 0
+    offset: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
 
 
 class MessageRef(Request):
@@ -72,11 +72,12 @@ __all__ = ["AdminPage"]
 
 
 class Events(Request):
-    after: Annotated[int, Field(ge=0)] | None = None  # stream sequence; default: the agent's acknowledged cursor
+    # stream sequence; default: the agent's acknowledged cursor
+    after: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None
     limit: Annotated[int, Field(ge=1, le=500)] = 100
     wait: Annotated[float, Field(ge=0, le=30)] = 0  # long poll: seconds to wait for the first event
     types: Annotated[Text, StringConstraints(max_length=512)] | None = None  # comma-separated filter
 
 
 class Ack(Request):
-    cursor: Annotated[int, Field(ge=0)]
+    cursor: Annotated[int, Field(ge=0, le=INT64_MAX)]
