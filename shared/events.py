@@ -7,14 +7,16 @@ event is never lost after a commit and never duplicated by a crash between publi
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
+import nats.errors
 import structlog
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
-from nats.js.errors import NotFoundError
+from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared import envelope, subjects
 from shared.config import Settings
@@ -25,6 +27,23 @@ from shared.timeutil import iso, utcnow
 EVENT_VERSION = 1
 STREAM_MAX_AGE = timedelta(days=7)
 log = structlog.get_logger("events")
+T = TypeVar("T")
+# JetStream API calls fail like this while a cluster elects a leader (at start, or after losing a node) or while
+# the client reconnects to another node: retried, never fatal.
+JETSTREAM_UNAVAILABLE = (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError,
+                         nats.errors.ConnectionReconnectingError)
+
+
+async def jetstream_retry(fn: Callable[[], Awaitable[T]], what: str) -> T:
+    """Run a JetStream set-up call (stream, consumer, bucket), retrying while JetStream is unavailable."""
+    delay = 0.2
+    while True:
+        try:
+            return await fn()
+        except JETSTREAM_UNAVAILABLE as exc:
+            log.warning("jetstream_retry", what=what, error=str(exc) or type(exc).__name__)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 3)
 
 
 def make_event(agent_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
@@ -34,6 +53,10 @@ def make_event(agent_id: str, event_type: str, data: dict[str, Any]) -> dict[str
 
 async def ensure_stream(js: JetStreamContext, replicas: int | None = None) -> None:
     """Create or update the EVENTS stream (idempotent; every publisher calls it at start)."""
+    await jetstream_retry(lambda: _ensure_stream(js, replicas), "ensure EVENTS stream")
+
+
+async def _ensure_stream(js: JetStreamContext, replicas: int | None) -> None:
     config = StreamConfig(
         name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_WILDCARD], retention=RetentionPolicy.LIMITS,
         storage=StorageType.FILE, max_age=STREAM_MAX_AGE.total_seconds(), duplicate_window=120.0,

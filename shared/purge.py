@@ -16,12 +16,17 @@ from nats.js.errors import NotFoundError
 
 from shared import subjects
 from shared.config import Settings
+from shared.events import jetstream_retry
 
 log = structlog.get_logger("purge")
 Purge = Callable[[str], Awaitable[int]]
 
 
 async def ensure_admin_stream(js: JetStreamContext, replicas: int | None = None) -> None:
+    await jetstream_retry(lambda: _ensure_admin_stream(js, replicas), "ensure ADMIN stream")
+
+
+async def _ensure_admin_stream(js: JetStreamContext, replicas: int | None) -> None:
     config = StreamConfig(name=subjects.ADMIN_STREAM, subjects=[subjects.ADMIN_WILDCARD],
                           retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
                           max_age=timedelta(days=30).total_seconds(), duplicate_window=120.0,
@@ -36,8 +41,9 @@ async def ensure_admin_stream(js: JetStreamContext, replicas: int | None = None)
 
 
 async def request_agent_purge(js: JetStreamContext, agent_id: str) -> None:
-    """Publish the durable purge command (deduplicated per agent for two minutes)."""
-    await ensure_admin_stream(js)
+    """Publish the durable purge command (deduplicated per agent for two minutes); an admin request, so a
+    JetStream outage fails it rather than retrying."""
+    await _ensure_admin_stream(js, None)
     await js.publish(subjects.AGENT_PURGE, orjson.dumps({"agent_id": agent_id}), timeout=5,
                      headers={"Nats-Msg-Id": f"purge-{agent_id}"})
 
@@ -46,8 +52,9 @@ async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) 
     """Consume purge commands forever (one durable consumer per service, shared by its replicas)."""
     await ensure_admin_stream(js)
     durable = f"purge-{service}"
-    sub = await js.pull_subscribe(subjects.AGENT_PURGE, durable=durable, stream=subjects.ADMIN_STREAM,
-                                  config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1))
+    sub = await jetstream_retry(lambda: js.pull_subscribe(
+        subjects.AGENT_PURGE, durable=durable, stream=subjects.ADMIN_STREAM,
+        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1)), f"consumer {durable}")
     try:
         while True:
             try:

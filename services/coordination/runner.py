@@ -9,6 +9,7 @@ import nats
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError
 
+from shared.events import jetstream_retry
 from services.coordination.patterns import PATTERNS
 from services.coordination.protocol import Pattern, now_ms
 
@@ -17,6 +18,10 @@ PARAMETERS = {"total_tasks", "messages", "tasks", "max_rounds", "bid_window_ms"}
 
 
 async def ensure_bucket(js: Any, replicas: int) -> None:
+    await jetstream_retry(lambda: _ensure_bucket(js, replicas), f"ensure bucket {BUCKET}")
+
+
+async def _ensure_bucket(js: Any, replicas: int) -> None:
     try:
         await js.key_value(BUCKET)
     except BucketNotFoundError:

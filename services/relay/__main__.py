@@ -29,6 +29,7 @@ async def build(rt: Runtime) -> dict[str, Op]:
     deliverer = Deliverer(rt.pool, rt.cipher, s.webhook_retry_base_seconds, s.allow_private_webhooks,
                           s.webhook_concurrency)
     router = EventRouter(rt.pool, rt.js, deliverer.wake.set)
+    await router.subscribe()
     rt.background(router.run, name="webhook_router")
     rt.background(deliverer.run, name="webhook_deliverer")
     rt.background(lambda: follow_agent_purges(rt.js, "relay", store.purge_agent), name="agent_purges")

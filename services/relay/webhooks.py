@@ -28,7 +28,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared import metrics, subjects
 from shared.crypto import Cipher
-from shared.events import ensure_stream
+from shared.db import DB_UNAVAILABLE
+from shared.events import ensure_stream, jetstream_retry
 from services.relay.urlguard import PublicOnlyResolver
 
 log = structlog.get_logger("webhooks")
@@ -81,13 +82,22 @@ class EventRouter:
 
     def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, on_recorded: Any) -> None:
         self.pool, self.js, self.on_recorded = pool, js, on_recorded
+        self.sub: Any = None
 
-    async def run(self) -> None:
+    async def subscribe(self) -> None:
+        """Bind the durable consumer; the first start creates it, from new events on. The relay does this
+        before it serves, so a webhook is only ever registered once the consumer exists and no event that
+        follows a registration can be skipped."""
         await ensure_stream(self.js)
-        sub = await self.js.pull_subscribe(
+        self.sub = await jetstream_retry(lambda: self.js.pull_subscribe(
             subjects.EVENTS_WILDCARD, durable=self.DURABLE, stream=subjects.EVENTS_STREAM,
             config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1,
-                                  deliver_policy=DeliverPolicy.NEW))
+                                  deliver_policy=DeliverPolicy.NEW)), f"consumer {self.DURABLE}")
+
+    async def run(self) -> None:
+        if self.sub is None:
+            await self.subscribe()
+        sub = self.sub
         try:
             while True:
                 try:
@@ -101,13 +111,21 @@ class EventRouter:
                         await asyncio.sleep(1)
                     continue
                 events = [orjson.loads(msg.data) for msg in messages]
-                status = await self.pool.execute(RECORD, [e["agent_id"] for e in events], [e["id"] for e in events],
-                                                 [e["type"] for e in events], events)
+                try:
+                    status = await self.pool.execute(RECORD, [e["agent_id"] for e in events],
+                                                     [e["id"] for e in events], [e["type"] for e in events], events)
+                except DB_UNAVAILABLE as exc:  # PostgreSQL restarting: hand the batch back for prompt redelivery
+                    log.warning("router_record_failed", error=str(exc) or type(exc).__name__)
+                    for msg in messages:
+                        await msg.nak(delay=1)
+                    await asyncio.sleep(1)
+                    continue
                 for msg in messages:  # acked only once recorded: a crash before this redelivers the batch
                     await msg.ack()
                 if int(status.split()[-1]):
                     self.on_recorded()
         finally:
+            self.sub = None  # a restarted loop binds the durable consumer again
             try:
                 await sub.unsubscribe()
             except Exception:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port
+from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port, start_nats_cluster
 from shared.runtime.supervisor import Supervisor, components
 from shared.subjects import SERVICES
 
@@ -25,22 +25,53 @@ def selected_components() -> list[str]:
 class Infra:
     """The two servers everything depends on; embedded ones are started (and stopped) by us."""
 
-    nats_url: str
+    nats_url: str  # one URL, or a cluster's URLs comma-separated (as MOLTGRID_NATS_URL takes them)
     admin_dsn: str  # a database on the server; create_database() makes more next to it
     servers: list[Any] = field(default_factory=list)
+    nats_nodes: list[EmbeddedNats] = field(default_factory=list)  # the embedded NATS servers (1, or a cluster)
 
     @classmethod
     def start(cls, data_dir: Path, *, nats_url: str | None = None, database_url: str | None = None,
-              nats_port: int | None = None, pg_port: int | None = None, fast_unsafe: bool = False) -> Infra:
+              nats_port: int | None = None, pg_port: int | None = None, fast_unsafe: bool = False,
+              nats_cluster: int = 1) -> Infra:
+        """nats_cluster > 1: an embedded JetStream cluster of that many nodes (see wait_jetstream)."""
         servers: list[Any] = []
-        if not nats_url:
+        nodes: list[EmbeddedNats] = []
+        if not nats_url and nats_cluster > 1:
+            nodes = start_nats_cluster(data_dir, nats_cluster)
+            servers += nodes
+            nats_url = ",".join(node.url for node in nodes)
+        elif not nats_url:
             servers.append(EmbeddedNats(data_dir, nats_port or free_port()).start())
+            nodes = servers[-1:]
             nats_url = servers[-1].url
         if not database_url:
             pg = EmbeddedPostgres(data_dir, pg_port or free_port(), fast_unsafe=fast_unsafe).start()
             servers.append(pg)
             database_url = pg.dsn("postgres")
-        return cls(nats_url, database_url, servers)
+        return cls(nats_url, database_url, servers, nodes)
+
+    @property
+    def nats_servers(self) -> list[str]:
+        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+
+    async def wait_jetstream(self, timeout: float = 30) -> None:
+        """Until JetStream answers API requests (a fresh cluster first elects its meta leader)."""
+        import nats
+
+        deadline = time.monotonic() + timeout
+        nc = await nats.connect(self.nats_servers)
+        try:
+            while True:
+                try:
+                    await nc.jetstream().account_info()
+                    return
+                except Exception:
+                    if time.monotonic() > deadline:
+                        raise
+                    await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
 
     async def create_database(self, name: str | None = None) -> str:
         """Create (if missing) a database beside admin_dsn and return its DSN."""
@@ -133,7 +164,7 @@ class Stack:
 
         deadline = time.monotonic() + timeout
         want = [c for c in SERVICES if self.replicas_of(c)]
-        nc = await nats.connect(self.infra.nats_url)
+        nc = await nats.connect(self.infra.nats_servers)
         try:
             for service in want:
                 while not (await call(nc, svc(service, "health"), {}, timeout=1.0)).ok:
@@ -167,9 +198,16 @@ class Stack:
         for log in sorted(self.log_dir.glob("*.log")):
             print(f"===== {log.name}\n{log.read_text()[-3000:]}")
 
-    def rss_bytes(self) -> int:
-        """Resident memory of every process of the stack, servers included."""
+    def memory_bytes(self) -> int:
+        """Memory of every process of the stack, servers included, as proportional set size: PostgreSQL's
+        backends map the same shared buffers, which plain RSS would count once per backend."""
         import psutil
+
+        def own(proc: psutil.Process) -> int:
+            try:
+                return proc.memory_full_info().pss
+            except (psutil.AccessDenied, AttributeError):  # no smaps access: RSS overcounts, but is available
+                return proc.memory_info().rss
 
         pids = [c.proc.pid for c in self.sup.children.values() if c.alive()]
         pids += [s.child.proc.pid for s in self.infra.servers if s.child and s.child.alive()]
@@ -177,7 +215,7 @@ class Stack:
         for pid in pids:
             try:
                 proc = psutil.Process(pid)
-                total += proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
+                total += own(proc) + sum(own(c) for c in proc.children(recursive=True))
             except psutil.NoSuchProcess:
                 pass
         return total
