@@ -21,7 +21,9 @@ import asyncpg
 from shared.errors import Unavailable
 
 WINDOW_S = 60.0
-DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError)
+# InternalClientError: a pooled connection the server terminated during a shutdown (see shared.db).
+DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
+             asyncio.TimeoutError)
 
 ALLOW = """
 INSERT INTO gateway.rate_limits AS r (agent_id, tat) VALUES ($1, now() + make_interval(secs => $2))

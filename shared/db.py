@@ -13,11 +13,13 @@ import structlog
 from shared.config import Settings
 
 # Errors that mean "the database is unreachable right now" (restart, failover, network): the request
-# may be retried, so they become 503, never 500.
+# may be retried, so they become 503, never 500. InternalClientError ("cannot switch to state N; another
+# operation is in progress") is how asyncpg reports a pooled connection the server terminated under it
+# during a shutdown (MagicStack/asyncpg#1069).
 DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
     asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError, OSError,
-    ConnectionError,
+    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError, OSError, ConnectionError,
 )
 
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
