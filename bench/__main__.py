@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from bench import profile, pushdelay
 from shared.runtime.embedded import free_port
 from shared.runtime.stack import Infra, Stack
 from shared.runtime.supervisor import components, parse_replicas
@@ -33,11 +35,14 @@ def run_loadgen(base: str, scenario: str, concurrency: int, duration: float, age
             "--concurrency", str(concurrency), "--duration", str(duration), "--agents", str(agents)]
     if scenario == "ws_latency":
         args += ["--messages", "0"]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(args, capture_output=True, text=True, timeout=duration + 300)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the load generator's own CPU (it has exited)
+    loadgen_cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     lines = [line for line in out.stdout.splitlines() if line.startswith("{")]
     if not lines:
         return {"scenario": scenario, "concurrency": concurrency, "error": out.stderr[-500:]}
-    return json.loads(lines[-1])
+    return {**json.loads(lines[-1]), "loadgen_cpu_s": round(loadgen_cpu, 2)}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -48,6 +53,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--agents", type=int, default=16)
     p.add_argument("--replicas", default="", help="e.g. gateway=2,memory=2")
     p.add_argument("--json", type=Path, help="also write the results here")
+    p.add_argument("--profile", default="", help="components to sample with py-spy during each run, e.g. gateway,queue")
     a = p.parse_args(argv)
     built = set(components())
     wanted = ALL if a.scenarios == "all" else tuple(s.strip() for s in a.scenarios.split(",") if s.strip())
@@ -55,6 +61,7 @@ def main(argv: list[str] | None = None) -> None:
     skipped = [s for s in wanted if s not in scenarios]
     replicas = parse_replicas(a.replicas)
     gateways = replicas.pop("gateway", 1)
+    profiled = [c.strip() for c in a.profile.split(",") if c.strip()]
 
     with tempfile.TemporaryDirectory(prefix="moltgrid-bench-") as tmp:
         infra = Infra.start(Path(tmp))
@@ -67,10 +74,7 @@ def main(argv: list[str] | None = None) -> None:
             rows = []
             for scenario in scenarios:
                 for conc in (int(c) for c in a.concurrency.split(",")):
-                    result = run_loadgen(stack.base_url, scenario, conc, a.duration, a.agents)
-                    result["stack_rss_mb"] = round(stack.rss_bytes() / 2**20)
-                    rows.append(result)
-                    print(_row(result), flush=True)
+                    rows.append(measure(stack, scenario, conc, a, profiled, Path(tmp) / "profiles"))
         finally:
             stack.stop()
             infra.stop()
@@ -80,12 +84,53 @@ def main(argv: list[str] | None = None) -> None:
         a.json.write_text(json.dumps({"setup": setup, "at": time.time(), "results": rows}, indent=2))
 
 
+def _pids(stack: Stack, component: str) -> list[int]:
+    """Every replica of a component (the gateway's replicas are gateway-0, gateway-1, …)."""
+    return [stack.sup.children[name].proc.pid for name in stack.replicas_of(component)]
+
+
+def measure(stack: Stack, scenario: str, conc: int, a: argparse.Namespace, profiled: list[str],
+            profile_dir: Path) -> dict:
+    """One load run: its loadgen figures, the stack's memory, CPU by component, optional py-spy profiles."""
+    samplers = {c: profile.start(_pids(stack, c), a.duration, profile_dir, f"{scenario}-{conc}-{c}")
+                for c in profiled}
+    groups = _process_groups(stack)
+    pushes_before = pushdelay.buckets(stack.base_url) if scenario == "ws_latency" else None
+    cpu_before, started = profile.cpu_seconds(groups), time.monotonic()
+    result = run_loadgen(stack.base_url, scenario, conc, a.duration, a.agents)
+    wall = time.monotonic() - started
+    result["cpu_cores"] = profile.cpu_split(cpu_before, profile.cpu_seconds(groups), wall)
+    result["cpu_cores"] += f", loadgen {result.get('loadgen_cpu_s', 0) / wall:.2f}"
+    result["stack_pss_mb"] = round(stack.memory_bytes() / 2**20)
+    print(_row(result), flush=True)
+    print(f"  CPU cores (whole run incl. loadgen setup): {result['cpu_cores']}", flush=True)
+    if pushes_before is not None:
+        result["push_delay"] = pushdelay.quantiles(pushes_before, pushdelay.buckets(stack.base_url))
+        print(f"  push alone (relay commit → socket write, gateway histogram): {result['push_delay']}", flush=True)
+    for component, runs in samplers.items():
+        print(f"  profile of {component}:\n{profile.summarize(runs)}", flush=True)
+    return result
+
+
+def _process_groups(stack: Stack) -> dict[str, list[int]]:
+    """Stack processes by component (replicas together), plus the NATS and PostgreSQL servers."""
+    groups: dict[str, list[int]] = {}
+    for name, child in stack.sup.children.items():
+        if child.alive():
+            groups.setdefault(name.rpartition("-")[0] or name, []).append(child.proc.pid)
+    for server in stack.infra.servers:
+        if server.child and server.child.alive():
+            label = "postgres" if "postgres" in type(server).__name__.lower() else "nats"
+            groups.setdefault(label, []).append(server.child.proc.pid)
+    return groups
+
+
 def _row(r: dict) -> str:
     if "error" in r:
         return f"{r['scenario']:<12} c={r['concurrency']:<3} FAILED: {r['error']}"
     errors = sum(r.get("errors", {}).values())
     return (f"{r['scenario']:<12} c={r['concurrency']:<3} {r['rps']:>8.1f} req/s  p50 {r['p50_ms']:>7} ms  "
-            f"p99 {r['p99_ms']:>7} ms  errors {errors:<5} stack RSS {r['stack_rss_mb']} MB")
+            f"p99 {r['p99_ms']:>7} ms  errors {errors:<5} stack PSS {r['stack_pss_mb']} MB")
 
 
 if __name__ == "__main__":
