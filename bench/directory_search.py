@@ -20,7 +20,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import asyncpg
 
 from shared.config import Settings
 from shared.crypto import Cipher

@@ -1,7 +1,6 @@
 """Session fixtures: one real stack (2 gateways, 2 memory replicas) driven over HTTP."""
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path

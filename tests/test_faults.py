@@ -26,13 +26,12 @@ import asyncpg
 import nats
 import orjson
 import pytest
-from aiohttp import web
 
 from services.scheduler.store import dedup_key
 from shared.bus import call
-from shared.runtime.embedded import free_port
 from shared.runtime.stack import Infra, Stack
 from shared.subjects import svc
+from tests.helpers import Receiver
 from tests.queue_fixtures import log_size, wait_started
 
 pytestmark = pytest.mark.slow
@@ -220,39 +219,6 @@ async def _wait_healthy(load: Load, since: float, limit: float = 20.0) -> float:
         await asyncio.sleep(0.1)
     recent = [(op, s) for _, op, s, _ in load.statuses[-15:]]
     raise AssertionError(f"no recovery within {limit}s; recent answers {recent}")
-
-
-class Receiver:
-    """A local webhook endpoint: every delivery, deduplicated by its webhook-id (the event id)."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.events: dict[str, dict[str, Any]] = {}
-        self.deliveries = 0
-        self.runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def handle(self, request: web.Request) -> web.Response:
-        self.deliveries += 1
-        self.events[request.headers["webhook-id"]] = orjson.loads(await request.read())
-        return web.Response(status=200)
-
-    def delivered(self, event_type: str, id_field: str) -> set[str]:
-        return {e["data"][id_field] for e in self.events.values() if e["type"] == event_type}
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
 
 
 async def _clock_driver(nc: nats.NATS, load: Load) -> None:

@@ -12,8 +12,7 @@ in its path has a case below (a new id-bearing route without one fails test_cros
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -24,6 +23,7 @@ import pytest
 from gateway.forward import MAX_JSON_DEPTH
 from gateway.routes import ADMIN_ROUTES, ROUTES
 from tests.conftest import Api
+from tests.helpers import until
 
 UNREACHABLE_WEBHOOK = "http://127.0.0.1:9/hook"  # loopback discard port: deliveries fail, records remain
 
@@ -525,16 +525,6 @@ class World:
     ids: dict[str, str]
 
 
-async def _wait_for(check: Callable[[], Awaitable[Any]], what: str, timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(0.2)
-
-
 @pytest.fixture
 async def world(register) -> World:
     a, b, c = await register("owner-a"), await register("intruder-b"), await register("worker-c")
@@ -554,7 +544,7 @@ async def world(register) -> World:
         log = (await a.get(f"/v1/webhooks/{ids['webhook_id']}/deliveries"))[1]
         return log["deliveries"][0]["delivery_id"] if log["deliveries"] else None
 
-    ids["delivery_id"] = await _wait_for(delivery, "A's webhook delivery record")
+    ids["delivery_id"] = await until("A's webhook delivery record", delivery)
     status, sched = await a.post("/v1/schedules", {"cron_expr": "0 0 1 1 *", "payload": "A-cron"})
     assert status == 200, sched
     ids["schedule_id"] = sched["task_id"]

@@ -34,7 +34,7 @@ from shared.subjects import instance_health, svc
 from tests.conftest import Api
 from tests.stack import Infra, Stack, selected_components
 from tests.test_marketplace import STARTING, assert_invariant
-from tests.test_webhooks import Receiver
+from tests.helpers import Receiver, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(170)]
 
@@ -50,17 +50,6 @@ ENV = {
     "MOLTGRID_SCHEDULER_TEST_CLOCK": "true", "MOLTGRID_SCHEDULER_TICK_SECONDS": "0.2",
     "MOLTGRID_SCHEDULER_RESUBMIT_AFTER_SECONDS": "1",
 }
-
-
-async def until(what: str, check: Any, timeout: float = 20.0, every: float = 0.1) -> Any:
-    """Poll an async check until it returns something truthy; fail with `what` after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        await asyncio.sleep(every)
 
 
 @dataclass

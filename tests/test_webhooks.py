@@ -12,49 +12,10 @@ from typing import Any
 
 import orjson
 import pytest
-from aiohttp import web
 
 from services.relay.urlguard import check_url
 from shared.errors import BadRequest
-from shared.runtime.embedded import free_port
-
-
-class Receiver:
-    """An aiohttp server on 127.0.0.1 recording deliveries; answers with a scripted status."""
-
-    def __init__(self) -> None:
-        self.port = free_port()
-        self.received: list[tuple[dict[str, str], bytes]] = []
-        self.status = 200
-        self.runner: web.AppRunner | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/hook"
-
-    async def handle(self, request: web.Request) -> web.Response:
-        if self.status != 200:
-            return web.Response(status=self.status)
-        self.received.append((dict(request.headers), await request.read()))
-        return web.Response(status=200)
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
-            self.runner = None
-
-    async def wait_for(self, n: int, timeout: float = 20) -> None:
-        deadline = time.monotonic() + timeout
-        while len(self.received) < n:
-            assert time.monotonic() < deadline, f"got {len(self.received)} of {n} deliveries"
-            await asyncio.sleep(0.1)
+from tests.helpers import Receiver
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 
 from shared.crypto import Cipher
-from shared.timeutil import iso
+from services.directory.store import row_dict
 
 SEARCH_COLUMNS = ("agent_id, name, description, capabilities, available, looking_for, busy_until, reputation,"
                   " credits, created_at")
@@ -17,14 +17,6 @@ FREE_NOW = "available AND (busy_until IS NULL OR busy_until < now())"
 RATE = ("UPDATE directory.agents SET reputation_sum = reputation_sum + $2, reputation_count = reputation_count + 1,"
         " reputation = round((reputation_sum + $2)::numeric / (reputation_count + 1), 2), updated_at = now()"
         " WHERE agent_id = $1 RETURNING reputation, reputation_count")
-
-
-def _row(r: asyncpg.Record) -> dict[str, Any]:
-    out = dict(r)
-    for k in ("created_at", "busy_until"):
-        if k in out:
-            out[k] = iso(out[k])
-    return out
 
 
 class DiscoveryStore:
@@ -46,14 +38,14 @@ class DiscoveryStore:
             where.append(f"reputation >= ${len(args)}")
         rows = await self.pool.fetch(f"SELECT {SEARCH_COLUMNS} FROM directory.agents WHERE {' AND '.join(where)}"
                                      " ORDER BY reputation DESC, created_at DESC LIMIT $1", *args)
-        return [_row(r) for r in rows]
+        return [row_dict(r) for r in rows]
 
     async def match(self, agent_id: str, need: str, min_reputation: float, limit: int) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             f"SELECT {MATCH_COLUMNS} FROM directory.agents WHERE public AND {FREE_NOW}"
             " AND capabilities @> $1::text[] AND reputation >= $2 AND agent_id <> $3"
             " ORDER BY reputation DESC, created_at DESC LIMIT $4", [need], min_reputation, agent_id, limit)
-        return [_row(r) for r in rows]
+        return [row_dict(r) for r in rows]
 
     async def update_status(self, agent_id: str, available: bool | None, looking_for: list[str] | None,
                             busy_until: datetime | None) -> bool:
@@ -67,7 +59,7 @@ class DiscoveryStore:
         r = await self.pool.fetchrow(
             "SELECT agent_id, name, description, capabilities, available, busy_until, reputation, reputation_count,"
             " created_at FROM directory.agents WHERE agent_id = $1 AND public", agent_id)
-        return _row(r) if r else None
+        return row_dict(r) if r else None
 
     async def collaborate(self, collaboration_id: str, agent_id: str, partner: str, task_type: str | None,
                           outcome: str, rating: int) -> tuple[float, datetime] | None:
@@ -107,7 +99,7 @@ class DiscoveryStore:
             " (SELECT count(*) FROM directory.collaborations WHERE agent_id = $1) AS collaborations_given,"
             " (SELECT count(*) FROM directory.collaborations WHERE partner_agent = $1) AS collaborations_received"
             " FROM directory.agents WHERE agent_id = $1", agent_id)
-        return _row(r) if r else None
+        return row_dict(r) if r else None
 
     async def admin_collaborations(self, agent_id: str | None, limit: int,
                                    offset: int) -> tuple[list[dict[str, Any]], int]:
@@ -117,7 +109,7 @@ class DiscoveryStore:
             f" FROM directory.collaborations WHERE {where} ORDER BY created_at DESC LIMIT $2 OFFSET $3",
             agent_id, limit, offset)
         total = await self.pool.fetchval(f"SELECT count(*) FROM directory.collaborations WHERE {where}", agent_id)
-        items = [{**_row(r), "task_type": self.cipher.decrypt(r["task_type"]) if r["task_type"] else None}
+        items = [{**row_dict(r), "task_type": self.cipher.decrypt(r["task_type"]) if r["task_type"] else None}
                  for r in rows]
         return items, int(total)
 

@@ -12,7 +12,7 @@ PROFILE_COLUMNS = ("agent_id, name, description, capabilities, public, available
 BROWSE_COLUMNS = "agent_id, name, description, capabilities, available, reputation, credits, created_at"
 
 
-def _row(r: asyncpg.Record) -> dict[str, Any]:
+def row_dict(r: asyncpg.Record) -> dict[str, Any]:
     out = dict(r)
     for k in ("created_at", "busy_until"):
         if k in out:
@@ -37,7 +37,7 @@ class DirectoryStore:
     async def profile(self, agent_id: str) -> dict[str, Any] | None:
         r = await self._pool.fetchrow(f"SELECT {PROFILE_COLUMNS} FROM directory.agents WHERE agent_id = $1",
                                       agent_id)
-        return _row(r) if r else None
+        return row_dict(r) if r else None
 
     async def update_profile(self, agent_id: str, description: str | None, capabilities: list[str] | None,
                              public: bool) -> bool:
@@ -52,7 +52,7 @@ class DirectoryStore:
             f"SELECT {BROWSE_COLUMNS} FROM directory.agents WHERE public"
             " AND ($1::text IS NULL OR capabilities @> ARRAY[$1::text])"
             " ORDER BY created_at DESC LIMIT $2", capability, limit)
-        return [_row(r) for r in rows]
+        return [row_dict(r) for r in rows]
 
     async def exists(self, agent_id: str) -> bool:
         return bool(await self._pool.fetchval("SELECT 1 FROM directory.agents WHERE agent_id = $1", agent_id))
@@ -67,7 +67,7 @@ class DirectoryStore:
     async def admin_agents(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         rows = await self._pool.fetch(f"SELECT {PROFILE_COLUMNS} FROM directory.agents"
                                       " ORDER BY created_at DESC LIMIT $1 OFFSET $2", limit, offset)
-        return [_row(r) for r in rows], await self._pool.fetchval("SELECT count(*) FROM directory.agents")
+        return [row_dict(r) for r in rows], await self._pool.fetchval("SELECT count(*) FROM directory.agents")
 
     async def delete_agent(self, agent_id: str) -> bool:
         return await self._pool.execute("DELETE FROM directory.agents WHERE agent_id = $1", agent_id) != "DELETE 0"

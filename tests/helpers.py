@@ -1,0 +1,75 @@
+"""Helpers several test modules share: polling until a condition holds, and a local webhook receiver."""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from shared.runtime.embedded import free_port
+
+
+async def until(what: str, check: Callable[[], Awaitable[Any]], timeout: float = 20.0, every: float = 0.1) -> Any:
+    """Poll an async check until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        await asyncio.sleep(every)
+
+
+class Receiver:
+    """An aiohttp server on 127.0.0.1 recording webhook deliveries, answering with a scripted status.
+
+    `received` keeps every accepted delivery as (headers, raw body); `events` keeps one body per
+    `webhook-id`, the receiver-side deduplication the Standard Webhooks scheme is for."""
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.received: list[tuple[dict[str, str], bytes]] = []
+        self.events: dict[str, dict[str, Any]] = {}
+        self.status = 200
+        self.runner: web.AppRunner | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/hook"
+
+    @property
+    def deliveries(self) -> int:
+        return len(self.received)
+
+    async def handle(self, request: web.Request) -> web.Response:
+        if self.status != 200:
+            return web.Response(status=self.status)
+        body = await request.read()
+        self.received.append((dict(request.headers), body))
+        self.events[request.headers.get("webhook-id", f"#{len(self.received)}")] = orjson.loads(body)
+        return web.Response(status=200)
+
+    def delivered(self, event_type: str, id_field: str) -> set[str]:
+        """The `id_field` of every distinct event of `event_type` received."""
+        return {e["data"][id_field] for e in self.events.values() if e["type"] == event_type}
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/hook", self.handle)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def wait_for(self, n: int, timeout: float = 20) -> None:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < n:
+            assert time.monotonic() < deadline, f"got {len(self.received)} of {n} deliveries"
+            await asyncio.sleep(0.1)
