@@ -71,3 +71,23 @@ def test_every_service_container_has_real_probes():
             continue
         container = doc["spec"]["template"]["spec"]["containers"][0]
         assert "readinessProbe" in container and "livenessProbe" in container, doc["metadata"]["name"]
+
+
+def test_env_example_documents_every_setting():
+    """.env.example lists every MOLTGRID_* setting any process reads (the shared ones, the gateway's and each
+    service's own)."""
+    import importlib
+
+    from pydantic_settings import BaseSettings
+
+    from shared.config import Settings
+
+    classes: list[type[BaseSettings]] = [Settings, importlib.import_module("gateway.config").GatewaySettings]
+    for service in sorted(p.parent.name for p in (ROOT / "services").glob("*/__main__.py")):
+        module = importlib.import_module(f"services.{service}.__main__")
+        classes += [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Settings)
+                    and v.__module__ == module.__name__]
+    documented = (ROOT / ".env.example").read_text()
+    missing = sorted({f"MOLTGRID_{name.upper()}" for cls in classes for name in cls.model_fields}
+                     - {line.split("=")[0] for line in documented.splitlines() if line.startswith("MOLTGRID_")})
+    assert missing == []
