@@ -46,6 +46,21 @@ async def jetstream_retry(fn: Callable[[], Awaitable[T]], what: str) -> T:
             delay = min(delay * 2, 3)
 
 
+async def fetch_batch(sub: Any, batch: int, timeout: float, consumer: str) -> list[Any]:
+    """The next messages of a pull consumer, or [] when none came within `timeout` or NATS is reconnecting
+    (logged, after a pause). A cancellation of the calling task is never swallowed."""
+    try:
+        return await sub.fetch(batch, timeout=timeout)
+    except Exception as exc:
+        task = asyncio.current_task()
+        if task is not None and task.cancelling():
+            raise asyncio.CancelledError from exc
+        if not isinstance(exc, nats.errors.TimeoutError):
+            log.warning("consumer_fetch_failed", consumer=consumer, error=str(exc))
+            await asyncio.sleep(1)
+        return []
+
+
 def make_event(agent_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
     return {"id": new_id("evt", 24), "type": event_type, "agent_id": agent_id, "time": iso(utcnow()),
             "version": EVENT_VERSION, "data": data}

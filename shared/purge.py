@@ -3,11 +3,9 @@ deletes what the agent owns in its own schema. A durable consumer per service me
 down when the agent was deleted purges as soon as it is back."""
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
-import nats.errors
 import orjson
 import structlog
 from nats.js import JetStreamContext
@@ -16,7 +14,7 @@ from nats.js.errors import NotFoundError
 
 from shared import subjects
 from shared.config import Settings
-from shared.events import jetstream_retry
+from shared.events import fetch_batch, jetstream_retry
 
 log = structlog.get_logger("purge")
 Purge = Callable[[str], Awaitable[int]]
@@ -57,17 +55,7 @@ async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) 
         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1)), f"consumer {durable}")
     try:
         while True:
-            try:
-                messages = await sub.fetch(10, timeout=5)
-            except Exception as exc:  # timeout, or NATS reconnecting: try again (unless we are being stopped)
-                task = asyncio.current_task()
-                if task is not None and task.cancelling():
-                    raise asyncio.CancelledError from exc
-                if not isinstance(exc, nats.errors.TimeoutError):
-                    log.warning("purge_fetch_failed", error=str(exc))
-                    await asyncio.sleep(1)
-                continue
-            for msg in messages:
+            for msg in await fetch_batch(sub, 10, 5, durable):
                 agent_id = orjson.loads(msg.data)["agent_id"]
                 try:
                     removed = await purge(agent_id)

@@ -20,7 +20,6 @@ from typing import Any
 
 import aiohttp
 import asyncpg
-import nats.errors
 import orjson
 import structlog
 from nats.js import JetStreamContext
@@ -29,7 +28,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from shared import metrics, subjects
 from shared.crypto import Cipher
 from shared.db import DB_UNAVAILABLE
-from shared.events import ensure_stream, jetstream_retry
+from shared.events import ensure_stream, fetch_batch, jetstream_retry
 from services.relay.urlguard import PublicOnlyResolver
 
 log = structlog.get_logger("webhooks")
@@ -100,15 +99,8 @@ class EventRouter:
         sub = self.sub
         try:
             while True:
-                try:
-                    messages = await sub.fetch(100, timeout=2)
-                except Exception as exc:
-                    task = asyncio.current_task()
-                    if task is not None and task.cancelling():
-                        raise asyncio.CancelledError from exc
-                    if not isinstance(exc, nats.errors.TimeoutError):
-                        log.warning("router_fetch_failed", error=str(exc))
-                        await asyncio.sleep(1)
+                messages = await fetch_batch(sub, 100, 2, self.DURABLE)
+                if not messages:
                     continue
                 events = [orjson.loads(msg.data) for msg in messages]
                 try:
