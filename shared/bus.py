@@ -58,6 +58,11 @@ class Ctx:
             raise Unauthorized("Missing X-API-Key header")
         return self.agent_id
 
+    def agent_or_named(self, named: str | None) -> str:
+        """The agent an internal op (per-agent stats) is about: the one named, for an admin (the panel);
+        otherwise always the caller, whatever it names."""
+        return named if self.admin and named else self.require_agent()
+
     def require_admin(self) -> None:
         """Admin operations trust only the gateway's admin-session check (defence in depth)."""
         if not self.admin:

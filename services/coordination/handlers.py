@@ -71,7 +71,7 @@ class CoordinationHandlers:
 
     # ── internal: stats, cascade delete, admin panel ──
     async def agent_stats(self, req: m.AgentRef, ctx: Ctx) -> dict[str, int]:
-        agent_id = req.agent_id if ctx.admin and req.agent_id else ctx.require_agent()
+        agent_id = ctx.agent_or_named(req.agent_id)
         return {"scenarios_created": await self.store.count(agent_id)}
 
     async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:

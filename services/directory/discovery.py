@@ -77,7 +77,7 @@ class DiscoveryHandlers:
         return {"agent_id": req.agent_id, "rating_id": req.rating_id, "recorded": fresh, **rep}
 
     async def agent_stats(self, req: m.OptionalAgentRef, ctx: Ctx) -> dict[str, Any]:
-        agent_id = req.agent_id if ctx.admin and req.agent_id else ctx.require_agent()
+        agent_id = ctx.agent_or_named(req.agent_id)
         own = await self.store.agent_stats(agent_id)
         if own is None:
             raise NotFound("Agent not found")

@@ -55,7 +55,7 @@ class MarketplaceHandlers:
         return await self.ledger.balances(req.agent_ids)
 
     async def agent_stats(self, req: m.AgentRef, ctx: Ctx) -> dict[str, int]:
-        agent_id = req.agent_id if ctx.admin and req.agent_id else ctx.require_agent()
+        agent_id = ctx.agent_or_named(req.agent_id)
         balance = (await self.ledger.balances([agent_id]))[agent_id]
         return {"credits": balance, **await self.tasks.agent_counts(agent_id)}
 

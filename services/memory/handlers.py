@@ -68,7 +68,7 @@ class MemoryHandlers:
         return await self.store.counts()
 
     async def agent_stats(self, req: m.StatsRef, ctx: Ctx) -> dict[str, int]:
-        agent_id = req.agent_id if ctx.admin and req.agent_id else ctx.require_agent()
+        agent_id = ctx.agent_or_named(req.agent_id)
         return await self.store.agent_counts(agent_id)
 
     def ops(self) -> dict[str, Op]:

@@ -78,7 +78,7 @@ class QueueHandlers:
         return {"total_jobs": await self.maint.total_jobs()}
 
     async def agent_stats(self, req: m.AgentRef, ctx: Ctx) -> dict[str, int]:
-        agent_id = req.agent_id if ctx.admin and req.agent_id else ctx.require_agent()
+        agent_id = ctx.agent_or_named(req.agent_id)
         return {"jobs_submitted": await self.maint.jobs_of(agent_id)}
 
     async def purge_agent(self, req: m.AgentRef, ctx: Ctx) -> dict[str, Any]:

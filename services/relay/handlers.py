@@ -109,7 +109,7 @@ class RelayHandlers:
         return await self.store.counts()
 
     async def agent_stats(self, req: m.AgentRef, ctx: Ctx) -> dict[str, int]:
-        return await self.store.agent_counts(req.agent_id if ctx.admin and req.agent_id else ctx.require_agent())
+        return await self.store.agent_counts(ctx.agent_or_named(req.agent_id))
 
     async def admin_messages(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:
         ctx.require_admin()

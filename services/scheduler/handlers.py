@@ -95,7 +95,7 @@ class SchedulerHandlers:
         return {"active_schedules": await self.store.count_active()}
 
     async def agent_stats(self, req: m.AgentRef, ctx: Ctx) -> dict[str, int]:
-        agent_id = req.agent_id if ctx.admin and req.agent_id else ctx.require_agent()
+        agent_id = ctx.agent_or_named(req.agent_id)
         return {"active_schedules": await self.store.count_active(agent_id)}
 
     async def purge_agent(self, req: m.AgentRef, ctx: Ctx) -> dict[str, Any]:
