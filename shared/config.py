@@ -10,6 +10,11 @@ VERSION = "0.6.0"
 API_VERSION = "0.5.0"  # the public contract we are compatible with (reported by /v1/health)
 
 
+def server_list(urls: str) -> list[str]:
+    """MOLTGRID_NATS_URL may list several servers of a cluster, comma-separated."""
+    return [u.strip() for u in urls.split(",") if u.strip()]
+
+
 class Settings(BaseSettings):
     """Settings shared by every process; services subclass it for their own fields."""
 
@@ -42,8 +47,7 @@ class Settings(BaseSettings):
 
     @property
     def nats_servers(self) -> list[str]:
-        """MOLTGRID_NATS_URL may list several servers of a cluster, comma-separated."""
-        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+        return server_list(self.nats_url)
 
     @property
     def encryption_enabled(self) -> bool:

@@ -22,6 +22,7 @@ from shared import envelope, subjects
 from shared.config import Settings
 from shared.db import SCHEMA_RE
 from shared.ids import new_id
+from shared.retry import until_available
 from shared.timeutil import iso, utcnow
 
 EVENT_VERSION = 1
@@ -36,14 +37,7 @@ JETSTREAM_UNAVAILABLE = (nats.errors.TimeoutError, nats.errors.NoRespondersError
 
 async def jetstream_retry(fn: Callable[[], Awaitable[T]], what: str) -> T:
     """Run a JetStream set-up call (stream, consumer, bucket), retrying while JetStream is unavailable."""
-    delay = 0.2
-    while True:
-        try:
-            return await fn()
-        except JETSTREAM_UNAVAILABLE as exc:
-            log.warning("jetstream_retry", what=what, error=str(exc) or type(exc).__name__)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 3)
+    return await until_available(fn, JETSTREAM_UNAVAILABLE, what)
 
 
 async def fetch_batch(sub: Any, batch: int, timeout: float, consumer: str) -> list[Any]:

@@ -25,6 +25,7 @@ from shared.config import Settings
 from shared.crypto import Cipher
 from shared.db import create_pool, migrate
 from shared.logging import configure_logging
+from shared.retry import until_available
 
 S = TypeVar("S", bound=Settings)
 log = structlog.get_logger("service")
@@ -32,27 +33,15 @@ log = structlog.get_logger("service")
 
 async def connect_nats(settings: Settings, name: str) -> NATS:
     """Connect, retrying until NATS is reachable; later outages are handled by reconnects."""
-    delay = 0.2
-    while True:
-        try:
-            return await nats.connect(settings.nats_servers, name=name, max_reconnect_attempts=-1,
-                                      reconnect_time_wait=0.5, connect_timeout=2, ping_interval=10,
-                                      max_outstanding_pings=3, drain_timeout=5)
-        except Exception as exc:
-            log.warning("nats_connect_retry", error=str(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 3)
+    return await until_available(
+        lambda: nats.connect(settings.nats_servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
+                             connect_timeout=2, ping_interval=10, max_outstanding_pings=3, drain_timeout=5),
+        (Exception,), "nats connect")
 
 
 async def open_pool(stack: AsyncExitStack, settings: Settings, **kw: Any) -> asyncpg.Pool:
-    delay = 0.2
-    while True:
-        try:
-            return await stack.enter_async_context(create_pool(settings, **kw))
-        except (OSError, asyncpg.PostgresError, asyncio.TimeoutError) as exc:
-            log.warning("postgres_connect_retry", error=str(exc))
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 3)
+    return await until_available(lambda: stack.enter_async_context(create_pool(settings, **kw)),
+                                 (OSError, asyncpg.PostgresError, asyncio.TimeoutError), "postgres connect")
 
 
 @dataclass
