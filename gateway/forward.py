@@ -19,7 +19,12 @@ BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 MAX_JSON_DEPTH = 64
 
 
-def too_deep(value: Any) -> bool:
+def too_deep(raw: bytes | str, value: Any) -> bool:
+    """Whether parsed JSON nests deeper than MAX_JSON_DEPTH; `raw` (its text) first rules out the common case
+    cheaply — fewer brackets than the limit cannot nest that deep."""
+    opening = ("[", "{") if isinstance(raw, str) else (b"[", b"{")
+    if sum(raw.count(c) for c in opening) <= MAX_JSON_DEPTH:  # type: ignore[arg-type]
+        return False
     stack = [(value, 1)]
     while stack:
         item, depth = stack.pop()
@@ -49,7 +54,7 @@ async def read_body(request: web.Request) -> dict[str, Any] | web.Response:
         return error_response("invalid", "invalid JSON", [{"type": "json_invalid", "loc": ["body", exc.pos],
                                                             "msg": "JSON decode error", "input": {},
                                                             "ctx": {"error": exc.msg}}])
-    if raw.count(b"[") + raw.count(b"{") > MAX_JSON_DEPTH and too_deep(body):
+    if too_deep(raw, body):
         return error_response("invalid", "JSON nested too deeply", [{
             "type": "json_invalid", "loc": ["body"], "input": {}, "ctx": {"error": "nested too deeply"},
             "msg": f"JSON nested deeper than {MAX_JSON_DEPTH} levels"}])

@@ -111,7 +111,7 @@ async def relay_socket(request: web.Request) -> web.WebSocketResponse:
             if not isinstance(body, dict):
                 await ws.send_json(_error_frame("expected an object {to_agent, channel?, payload}", 422))
                 continue
-            if too_deep(body):
+            if too_deep(frame.data, body):
                 await ws.send_json(_error_frame(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", 422))
                 continue
             reply = await call(request.app[NC], subjects.svc("relay", "send"), body, timeout=timeout, ctx=ctx)
