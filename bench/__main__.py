@@ -84,17 +84,12 @@ def main(argv: list[str] | None = None) -> None:
         a.json.write_text(json.dumps({"setup": setup, "at": time.time(), "results": rows}, indent=2))
 
 
-def _pids(stack: Stack, component: str) -> list[int]:
-    """Every replica of a component (the gateway's replicas are gateway-0, gateway-1, …)."""
-    return [stack.sup.children[name].proc.pid for name in stack.replicas_of(component)]
-
-
 def measure(stack: Stack, scenario: str, conc: int, a: argparse.Namespace, profiled: list[str],
             profile_dir: Path) -> dict:
     """One load run: its loadgen figures, the stack's memory, CPU by component, optional py-spy profiles."""
-    samplers = {c: profile.start(_pids(stack, c), a.duration, profile_dir, f"{scenario}-{conc}-{c}")
+    groups = stack.process_groups()
+    samplers = {c: profile.start(groups.get(c, []), a.duration, profile_dir, f"{scenario}-{conc}-{c}")
                 for c in profiled}
-    groups = _process_groups(stack)
     pushes_before = pushdelay.buckets(stack.base_url) if scenario == "ws_latency" else None
     cpu_before, started = profile.cpu_seconds(groups), time.monotonic()
     result = run_loadgen(stack.base_url, scenario, conc, a.duration, a.agents)
@@ -110,19 +105,6 @@ def measure(stack: Stack, scenario: str, conc: int, a: argparse.Namespace, profi
     for component, runs in samplers.items():
         print(f"  profile of {component}:\n{profile.summarize(runs)}", flush=True)
     return result
-
-
-def _process_groups(stack: Stack) -> dict[str, list[int]]:
-    """Stack processes by component (replicas together), plus the NATS and PostgreSQL servers."""
-    groups: dict[str, list[int]] = {}
-    for name, child in stack.sup.children.items():
-        if child.alive():
-            groups.setdefault(name.rpartition("-")[0] or name, []).append(child.proc.pid)
-    for server in stack.infra.servers:
-        if server.child and server.child.alive():
-            label = "postgres" if "postgres" in type(server).__name__.lower() else "nats"
-            groups.setdefault(label, []).append(server.child.proc.pid)
-    return groups
 
 
 def _row(r: dict) -> str:

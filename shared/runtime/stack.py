@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.config import server_list
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port, start_nats_cluster
 from shared.runtime.supervisor import Supervisor, components
 from shared.subjects import SERVICES
@@ -53,7 +54,7 @@ class Infra:
 
     @property
     def nats_servers(self) -> list[str]:
-        return [u.strip() for u in self.nats_url.split(",") if u.strip()]
+        return server_list(self.nats_url)
 
     async def wait_jetstream(self, timeout: float = 30) -> None:
         """Until JetStream answers API requests (a fresh cluster first elects its meta leader)."""
@@ -198,6 +199,18 @@ class Stack:
         for log in sorted(self.log_dir.glob("*.log")):
             print(f"===== {log.name}\n{log.read_text()[-3000:]}")
 
+    def process_groups(self) -> dict[str, list[int]]:
+        """Live processes by component (replicas together), plus the NATS and PostgreSQL servers we started."""
+        groups: dict[str, list[int]] = {}
+        for name, child in self.sup.children.items():
+            if child.alive():
+                groups.setdefault(name.rpartition("-")[0] or name, []).append(child.proc.pid)
+        for server in self.infra.servers:
+            if server.child and server.child.alive():
+                label = "postgres" if isinstance(server, EmbeddedPostgres) else "nats"
+                groups.setdefault(label, []).append(server.child.proc.pid)
+        return groups
+
     def memory_bytes(self) -> int:
         """Memory of every process of the stack, servers included, as proportional set size: PostgreSQL's
         backends map the same shared buffers, which plain RSS would count once per backend."""
@@ -209,10 +222,8 @@ class Stack:
             except (psutil.AccessDenied, AttributeError):  # no smaps access: RSS overcounts, but is available
                 return proc.memory_info().rss
 
-        pids = [c.proc.pid for c in self.sup.children.values() if c.alive()]
-        pids += [s.child.proc.pid for s in self.infra.servers if s.child and s.child.alive()]
         total = 0
-        for pid in pids:
+        for pid in (pid for pids in self.process_groups().values() for pid in pids):
             try:
                 proc = psutil.Process(pid)
                 total += own(proc) + sum(own(c) for c in proc.children(recursive=True))
