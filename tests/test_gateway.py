@@ -113,15 +113,21 @@ async def test_root_and_health(anon, stack):
 async def test_rate_limit_is_shared_by_two_gateways(register, stack):
     agent = await register("limited")
     first, second = agent.on(stack.url(0)), agent.on(stack.url(1))
-    statuses = []
-    last_headers = None
+    statuses: list[int] = []
+    started = time.monotonic()
     for i in range(125):
-        status, _, last_headers = await (first if i % 2 else second).request("GET", "/v1/memory")
+        status, _, _ = await (first if i % 2 else second).request("GET", "/v1/memory")
         statuses.append(status)
-    # 120 per rolling minute, counted across both gateway replicas.
+    elapsed = time.monotonic() - started
+    # 120 per rolling minute, counted across both gateway replicas: a burst of 120, then refusals, except that
+    # GCRA gives back one request every 0.5 s, so a slow machine may see one or two more allowed.
+    allowed = statuses.count(200)
     assert statuses[:120] == [200] * 120
-    assert statuses[120:] == [429] * 5
+    assert allowed <= 120 + int(elapsed * 2) + 1, (allowed, elapsed)
+    assert set(statuses[120:]) <= {200, 429} and 429 in statuses[120:]
     status, body, headers = await first.request("GET", "/v1/memory")
+    while status == 200 and time.monotonic() - started < 30:  # a token given back since; use it up
+        status, body, headers = await first.request("GET", "/v1/memory")
     assert status == 429 and body == {"detail": "Rate limit exceeded (120/min)"}
     assert 1 <= int(headers["Retry-After"]) <= 60
     assert headers["X-RateLimit-Limit"] == "120" and headers["X-RateLimit-Remaining"] == "0"
