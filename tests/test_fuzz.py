@@ -30,6 +30,7 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from gateway.routes import ROUTES
 from shared.runtime.stack import Infra, Stack, selected_components
 from tests.conftest import TEST_ENCRYPTION_KEY
+from tests.helpers import seed_view
 
 EXCLUDED = {("GET", "/v1/events"), ("POST", "/v1/testing/scenarios/{scenario_id}/run")}
 OPERATIONS = [("GET", "/"), ("GET", "/v1/health"),
@@ -124,8 +125,9 @@ def refused_by_http_parser(response: Any) -> bool:
         and response.headers.get("Content-Type", "").startswith("text/plain")
 
 
-def assert_error_shape(status: int, body: Any) -> None:
-    """Every 4xx answers in the contract's shape."""
+def assert_error_shape(status: int, body: Any, headers: Any) -> None:
+    """Every 4xx answers in the contract's shape (with 1.0's fields beside `detail`, checked by seed_view)."""
+    body = seed_view(status, body, headers)
     assert isinstance(body, dict) and set(body) == {"detail"}, body
     if status == 422 and isinstance(body["detail"], list):
         assert body["detail"] and all({"type", "loc", "msg"} <= set(e) for e in body["detail"]), body
@@ -153,7 +155,7 @@ def test_operation_survives_fuzzing(fuzz_env: dict[str, Any], fuzz_schema: Any, 
                                                                       response_schema_conformance])
                 statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
                 if 400 <= response.status_code < 500 and not refused_by_http_parser(response):
-                    assert_error_shape(response.status_code, response.json())
+                    assert_error_shape(response.status_code, response.json(), response.headers)
 
             try:
                 run()
