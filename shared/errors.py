@@ -75,9 +75,9 @@ class Timeout(ServiceError):
     code = "timeout"
 
 
-_ALL: tuple[type[ServiceError], ...] = (ServiceError, Invalid, BadRequest, Unauthorized, Forbidden, NotFound,
+SERVICE_ERRORS: tuple[type[ServiceError], ...] = (ServiceError, Invalid, BadRequest, Unauthorized, Forbidden, NotFound,
                                         Conflict, TooLarge, RateLimited, Unavailable, Timeout)
-_BY_CODE: dict[str, type[ServiceError]] = {cls.code: cls for cls in _ALL}
+_BY_CODE: dict[str, type[ServiceError]] = {cls.code: cls for cls in SERVICE_ERRORS}
 # The stable `error` code of HTTP error bodies (MoltGrid 1.0's names where 1.0 shows one), by internal code.
 PUBLIC_CODES: dict[str, str] = {
     "internal": "internal_error", "invalid": "validation_error", "bad_request": "bad_request",

@@ -243,3 +243,20 @@ async def test_templates_catalogue(anon):
     assert status == 200 and worker == body["templates"][0] and worker["category"] == "worker"
     assert orjson.loads(worker["starter_code"])["example_poll"] == "GET /v1/queue/claim?queue=default"
     assert await anon.get("/v1/templates/tmpl_nope") == (404, {"detail": "Template not found"})
+
+
+def test_one_error_body_for_every_internal_code():
+    """Every ServiceError code has a stable public code; 429/503 bodies carry the wait, others null."""
+    from shared.envelope import http_error_body
+    from shared.errors import PUBLIC_CODES, SERVICE_ERRORS
+
+    assert {cls.code for cls in SERVICE_ERRORS} == set(PUBLIC_CODES)
+    assert len(set(PUBLIC_CODES.values())) == len(PUBLIC_CODES)
+    assert http_error_body("rate_limited", "Rate limit exceeded (120/min)", "r1", 7) == {
+        "detail": "Rate limit exceeded (120/min)", "error": "rate_limit_exceeded",
+        "message": "Rate limit exceeded (120/min)", "request_id": "r1", "retry_after_seconds": 7}
+    invalid = http_error_body("invalid", [{"type": "missing", "loc": ["body", "items"], "msg": "Field required"}],
+                              "r2")
+    assert (invalid["error"], invalid["message"], invalid["detail"][0]["loc"]) == (
+        "validation_error", "Validation failed", ["body", "items"])
+    assert http_error_body("method_not_allowed", "Method Not Allowed", None)["error"] == "method_not_allowed"
