@@ -29,6 +29,7 @@ class Authenticator:
     def __init__(self, nc: NATS, ttl: float, timeout: float) -> None:
         self._nc, self._ttl, self._timeout = nc, ttl, timeout
         self._cache: dict[str, tuple[float, Agent]] = {}
+        self._reconnects = 0  # NATS reconnects seen: notices may have been missed while disconnected
 
     async def start(self) -> None:
         for subject in (subjects.AGENT_DELETED, subjects.KEY_REVOKED):
@@ -45,6 +46,10 @@ class Authenticator:
         if not api_key.startswith("af_") or len(api_key) > 128 or not api_key.isascii():
             raise Unauthorized("Invalid API key")
         key_hash = hash_api_key(api_key)
+        reconnects = self._nc.stats.get("reconnects", 0)
+        if reconnects != self._reconnects:  # a revocation notice may have been sent while we were away
+            self._cache.clear()
+            self._reconnects = reconnects
         hit = self._cache.get(key_hash)
         now = time.monotonic()
         if hit is not None and hit[0] > now:

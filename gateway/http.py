@@ -1,19 +1,26 @@
-"""Envelope/ServiceError → HTTP response in the contract's shape ({"detail": …})."""
+"""Envelope/ServiceError → HTTP response in the contract's shape ({"detail": …} plus 1.0's fields beside it)."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from contextvars import ContextVar
 from typing import Any
 
 import orjson
 from aiohttp import web
 
-from shared.envelope import Reply
+from shared.envelope import RETRY_STATUSES, Reply, http_error_body
 
 HTTP_STATUS: dict[str, int] = {
     "invalid": 422, "bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
     "conflict": 409, "too_large": 413, "rate_limited": 429, "internal": 500, "unavailable": 503,
     "timeout": 504,
 }
+# Public error codes of failures aiohttp raises itself (no route, wrong method, ...), by status.
+STATUS_CODES: dict[int, str] = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
+# Seconds a client should wait after a 503 when nothing more precise is known (a service restarting).
+UNAVAILABLE_RETRY_S = 1
+# The current request's id, set by the request-id middleware; error bodies carry it.
+REQUEST_ID: ContextVar[str | None] = ContextVar("moltgrid_request_id", default=None)
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -33,14 +40,31 @@ def _located(details: list[dict[str, Any]], sources: Mapping[str, str]) -> list[
     return out
 
 
+def error_body(code: str, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """The shared error body for this request; on 429/503 `retry_after_seconds` is the Retry-After header's
+    value (a 503 without one gets UNAVAILABLE_RETRY_S)."""
+    retry_after: float | None = None
+    if status in RETRY_STATUSES:
+        given = (headers or {}).get("Retry-After")
+        retry_after = int(given) if given and given.isdigit() else UNAVAILABLE_RETRY_S
+    return http_error_body(code, detail, REQUEST_ID.get(), retry_after)
+
+
 def error_response(code: str, message: str, details: Any = None, sources: Mapping[str, str] | None = None,
                    headers: Mapping[str, str] | None = None) -> web.Response:
     status = HTTP_STATUS.get(code, 500)
+    detail: Any = message
     if code == "invalid" and isinstance(details, list) and details:
-        body: Any = {"detail": _located(details, sources or {})}
-    else:
-        body = {"detail": message}
-    return json_response(body, status, headers)
+        detail = _located(details, sources or {})
+    if status == 503 and not (headers and "Retry-After" in headers):
+        headers = {**(headers or {}), "Retry-After": str(UNAVAILABLE_RETRY_S)}
+    return json_response(error_body(code, status, detail, headers), status, headers)
+
+
+def status_error_response(status: int, reason: str, headers: Mapping[str, str] | None = None) -> web.Response:
+    """An error aiohttp raised itself (no such route, method not allowed, ...), in the same body."""
+    code = STATUS_CODES.get(status, "bad_request" if status < 500 else "internal_error")
+    return json_response(error_body(code, status, reason, headers), status, headers)
 
 
 def reply_response(reply: Reply, status: int, sources: Mapping[str, str]) -> web.Response:

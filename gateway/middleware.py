@@ -11,7 +11,7 @@ import structlog
 from aiohttp import web
 
 from gateway.forward import ROUTE_ATTR
-from gateway.http import error_response
+from gateway.http import REQUEST_ID, error_response, status_error_response
 from gateway.ratelimit import Decision
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.admin import COOKIE as ADMIN_COOKIE, session_valid
@@ -50,6 +50,7 @@ async def request_id(request: web.Request, handler: Handler) -> web.StreamRespon
     if not SAFE_REQUEST_ID.match(rid):
         rid = f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
     request["ctx"] = Ctx(request_id=rid, client_addr=request.remote)
+    REQUEST_ID.set(rid)
     structlog.contextvars.bind_contextvars(request_id=rid, agent_id=None)
     response = await handler(request)
     response.headers["X-Request-ID"] = rid
@@ -65,7 +66,7 @@ async def errors(request: web.Request, handler: Handler) -> web.StreamResponse:
             raise
         if exc.status == 413:
             return error_response("too_large", "Request body too large")
-        return web.json_response({"detail": exc.reason}, status=exc.status, headers=_keep(exc))
+        return status_error_response(exc.status, exc.reason, _keep(exc))
     except ServiceError as exc:
         return error_response(exc.code, exc.message, exc.details)
     except Exception:

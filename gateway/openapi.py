@@ -27,13 +27,18 @@ COMPONENTS: dict[str, Any] = {
         "AdminSession": {"type": "apiKey", "in": "cookie", "name": "admin_token"},
     },
     "schemas": {
-        "ErrorResponse": {"type": "object", "required": ["detail"], "properties": {"detail": {"type": "string"}}},
+        "ErrorResponse": {"type": "object", "required": ["detail"], "properties": {
+            "detail": {"type": "string"}, "error": {"type": "string", "description": "stable error code (1.0)"},
+            "message": {"type": "string"}, "request_id": {"type": "string"},
+            "retry_after_seconds": {"type": ["integer", "null"], "description": "set on 429 and 503"}}},
         "ValidationError": {"type": "object", "required": ["type", "loc", "msg"], "properties": {
             "type": {"type": "string"}, "loc": {"type": "array", "items": {"anyOf": [{"type": "string"},
                                                                                      {"type": "integer"}]}},
             "msg": {"type": "string"}, "input": {}, "ctx": {"type": "object"}}},
         "HTTPValidationError": {"type": "object", "properties": {
-            "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}}}},
+            "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+            "error": {"type": "string", "enum": ["validation_error"]}, "message": {"type": "string"},
+            "request_id": {"type": "string"}, "retry_after_seconds": {"type": "null"}}},
     },
 }
 STATIC_PATHS: dict[str, Any] = {
@@ -65,7 +70,7 @@ def _operation(route: Route, schema: dict[str, Any] | None, components: dict[str
     body = {k: v for k, v in rest.items() if k not in in_query}
     operation: dict[str, Any] = {
         "tags": [service], "operationId": f"{service}_{op}_{route.method.lower()}",
-        "summary": schema.get("description") or schema.get("title") or op.replace("_", " "),
+        "summary": route.summary or schema.get("description") or schema.get("title") or op.replace("_", " "),
         "parameters": params,
         "responses": {str(route.status): _response("Successful response", {}),
                       "400": _response("Business rule violated", ERROR), "404": _response("Not found", ERROR),

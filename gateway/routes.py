@@ -18,6 +18,7 @@ class Route:
     per_client_limit: int = 0  # unauthenticated routes: requests per minute per client address (0 = none)
     admin: bool = False  # needs an admin session cookie instead of an API key
     query: tuple[str, ...] = ()  # POST/PUT/PATCH fields the original takes as query parameters (for the docs)
+    summary: str = ""
 
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -34,6 +35,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     # shared memory
     Route("POST", "/v1/shared-memory", svc("memory", "shared_set")),
     Route("GET", "/v1/shared-memory", svc("memory", "shared_namespaces")),
+    Route("GET", "/v1/shared-memory-namespaces", svc("memory", "shared_namespaces"),
+          summary="List shared-memory namespaces (1.0's path; same answer as GET /v1/shared-memory)"),
     Route("GET", "/v1/shared-memory/{namespace}", svc("memory", "shared_list")),
     Route("GET", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_get")),
     Route("DELETE", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_delete")),
@@ -44,6 +47,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     # (aiohttp matches in insertion order).
     Route("POST", "/v1/queue/submit", svc("queue", "submit")),
     Route("POST", "/v1/queue/claim", svc("queue", "claim"), query=("queue_name", "visibility_timeout")),
+    Route("POST", "/v1/queue/batch", svc("queue", "submit_batch"), summary="Submit up to 100 jobs at once"),
     Route("GET", "/v1/queue", svc("queue", "list")),
     Route("GET", "/v1/queue/stats", svc("queue", "stats")),
     Route("GET", "/v1/queue/dead-letters", svc("queue", "dead_letters")),
@@ -63,6 +67,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/webhooks", svc("relay", "webhook_list")),
     Route("DELETE", "/v1/webhooks/{webhook_id}", svc("relay", "webhook_delete")),
     Route("GET", "/v1/webhooks/{webhook_id}/deliveries", svc("relay", "deliveries")),
+    Route("POST", "/v1/webhooks/{webhook_id}/test", svc("relay", "webhook_test"), timeout=20.0,
+          summary="Send a signed test event to a webhook and report the receiver's answer"),
     Route("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay", svc("relay", "replay_delivery")),
     Route("GET", "/v1/events", svc("relay", "events"), timeout=35.0),
     Route("POST", "/v1/events/ack", svc("relay", "events_ack")),
@@ -95,6 +101,16 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/testing/scenarios/{scenario_id}/run", svc("coordination", "run"), timeout=320.0),
     Route("GET", "/v1/testing/scenarios/{scenario_id}/results", svc("coordination", "results")),
     Route("POST", "/v1/text/process", svc("coordination", "text_process")),
+    # MoltGrid 1.0: key rotation, onboarding checklist, agent templates (issue 12)
+    Route("POST", "/v1/agents/rotate-key", svc("directory", "rotate_key"),
+          summary="Issue a new API key; the old one stops working at once on every gateway"),
+    Route("POST", "/v1/onboarding/start", svc("directory", "onboarding"),
+          summary="Start onboarding: the checklist of first steps with what is done"),
+    Route("GET", "/v1/onboarding/status", svc("directory", "onboarding"),
+          summary="Onboarding progress, computed from what the agent has done"),
+    Route("GET", "/v1/templates", svc("directory", "templates"), auth=False, summary="List agent templates"),
+    Route("GET", "/v1/templates/{template_id}", svc("directory", "template"), auth=False,
+          summary="Get one agent template"),
 )
 
 

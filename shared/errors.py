@@ -75,10 +75,15 @@ class Timeout(ServiceError):
     code = "timeout"
 
 
-_BY_CODE: dict[str, type[ServiceError]] = {
-    cls.code: cls
-    for cls in (ServiceError, Invalid, BadRequest, Unauthorized, Forbidden, NotFound, Conflict,
-                TooLarge, RateLimited, Unavailable, Timeout)
+SERVICE_ERRORS: tuple[type[ServiceError], ...] = (ServiceError, Invalid, BadRequest, Unauthorized, Forbidden, NotFound,
+                                        Conflict, TooLarge, RateLimited, Unavailable, Timeout)
+_BY_CODE: dict[str, type[ServiceError]] = {cls.code: cls for cls in SERVICE_ERRORS}
+# The stable `error` code of HTTP error bodies (MoltGrid 1.0's names where 1.0 shows one), by internal code.
+PUBLIC_CODES: dict[str, str] = {
+    "internal": "internal_error", "invalid": "validation_error", "bad_request": "bad_request",
+    "unauthorized": "unauthorized", "forbidden": "forbidden", "not_found": "not_found", "conflict": "conflict",
+    "too_large": "payload_too_large", "rate_limited": "rate_limit_exceeded", "unavailable": "service_unavailable",
+    "timeout": "gateway_timeout",
 }
 
 

@@ -23,6 +23,36 @@ async def until(what: str, check: Callable[[], Awaitable[Any]], timeout: float =
         await asyncio.sleep(every)
 
 
+ERROR_FIELDS = {"detail", "error", "message", "request_id", "retry_after_seconds"}
+
+
+def seed_view(status: int, body: Any, headers: Any) -> Any:
+    """An error body seen as the seed's `{"detail": …}`, after checking MoltGrid 1.0's fields beside it: a stable
+    `error` code, `message` (the detail, or "Validation failed" beside FastAPI's 422 list), the request's id (the
+    X-Request-ID header, except on an idempotent replay, which repeats the first answer) and
+    `retry_after_seconds` (the Retry-After header on 429/503, null otherwise). Other bodies pass unchanged.
+    Without `headers` (a raw socket read) the id and the wait are only checked for their types."""
+    if status < 400 or not isinstance(body, dict) or "detail" not in body:
+        return body
+    assert set(body) == ERROR_FIELDS, body
+    detail = body["detail"]
+    assert isinstance(body["error"], str) and body["error"].isidentifier(), body
+    if isinstance(detail, list):
+        assert status == 422 and body["error"] == "validation_error" and body["message"] == "Validation failed", body
+    else:
+        assert body["message"] == detail, body
+    assert isinstance(body["request_id"], str) and body["request_id"], body
+    if headers is not None and headers.get("Idempotent-Replayed") != "true":
+        assert body["request_id"] == headers.get("X-Request-ID"), (body, dict(headers))
+    if status in (429, 503):
+        wait = body["retry_after_seconds"]
+        assert isinstance(wait, int) and wait >= 0, body
+        assert headers is None or wait == int(headers["Retry-After"]), (body, dict(headers))
+    else:
+        assert body["retry_after_seconds"] is None, body
+    return {"detail": detail}
+
+
 class Receiver:
     """An aiohttp server on 127.0.0.1 recording webhook deliveries, answering with a scripted status.
 

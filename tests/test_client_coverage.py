@@ -22,6 +22,8 @@ NOT_A_CLIENT_METHOD = {
     ("POST", "/v1/register"),
     # the PyPI SDK's spelling of GET /v1/queue/dead-letters, kept on the server for it (queue_dead_letters)
     ("GET", "/v1/queue/dead_letter"),
+    # MoltGrid 1.0's spelling of GET /v1/shared-memory (shared_namespaces)
+    ("GET", "/v1/shared-memory-namespaces"),
     # served by the gateway itself, not the routing table: a WebSocket and a server-sent-event stream are
     # connections, not request/response calls (events() is the polling equivalent)
     ("GET", "/v1/relay/ws"),
@@ -123,6 +125,22 @@ def _new_methods(base: str) -> None:
         assert bob.events_ack(found["cursor"]) == {"status": "acknowledged", "cursor": found["cursor"]}
         again = bob.events(types="message.received")
         assert again["events"] == [] and again["cursor"] == found["cursor"]
+
+        # MoltGrid 1.0's additions: batch submit, onboarding, templates, a webhook test, key rotation
+        batch = alice.queue_batch([{"payload": "b1"}, {"payload": "b2", "queue_name": "cov"}])
+        assert [r["queue_name"] for r in batch["results"]] == ["default", "cov"] and batch["succeeded"] == 2
+        assert alice.onboarding_status()["steps"][3] == {"id": "queue", "title": "Submit a job", "completed": True,
+                                                         "endpoint": "POST /v1/queue/submit"}
+        assert alice.onboarding_start()["total"] == 7
+        assert alice.template("tmpl_worker") == alice.templates()["templates"][0]
+        hook = alice.webhook_create("http://127.0.0.1:9/hook", ["job.completed"])
+        assert alice.webhook_test(hook["webhook_id"])["status"] == "failed"
+        rotated = bob.rotate_key()
+        with pytest.raises(MoltGridError) as err:
+            bob.directory_me()
+        assert err.value.status == 401
+        with MoltGridClient(base, rotated["api_key"]) as renewed:
+            assert renewed.directory_me()["agent_id"] == bob.agent_id
     finally:
         alice.close()
         bob.close()

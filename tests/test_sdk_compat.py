@@ -23,12 +23,15 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 import requests
 
 SDK_DIR = Path(sys.prefix) / "sdk-compat"
 if str(SDK_DIR) not in sys.path:
     sys.path.append(str(SDK_DIR))
+from tests.helpers import Receiver
+
 try:
     import moltgrid
     from moltgrid import MoltGrid, MoltGridError
@@ -56,18 +59,17 @@ IN_SCOPE = {
 OUT_OF_SCOPE = {
     "memory_set_visibility",  # PATCH /v1/memory/{key}/visibility
     "memory_read_agent",  # GET /v1/agents/{id}/memory/{key}
-    "shared_namespaces",  # GET /v1/shared-memory-namespaces (the seed lists namespaces at GET /v1/shared-memory)
     "vector_upsert", "vector_search", "vector_get", "vector_delete", "vector_list",  # /v1/vector/...
     "pubsub_subscribe", "pubsub_unsubscribe", "pubsub_publish", "pubsub_subscriptions",
     "pubsub_channels",  # /v1/pubsub/...
-    "queue_fail", "queue_replay", "queue_dead_letter",  # /v1/queue/{id}/fail, /{id}/replay, /dead_letter
     "leaderboard", "directory_stats", "heartbeat",  # /v1/leaderboard, /v1/directory/stats, /v1/agents/heartbeat
-    "webhook_test",  # POST /v1/webhooks/{id}/test
     "session_create", "session_list", "session_get", "session_append", "session_summarize",
     "session_delete",  # /v1/sessions/...
     "events", "events_ack",  # GET /v1/events, /v1/events/stream, POST /v1/events/ack
-    "onboarding_start", "onboarding_status",  # /v1/onboarding/...
 }
+# MoltGrid 1.0 methods of the package beyond the seed's routes, called unchanged in test_v1_rest_methods.
+V1_REST = {"shared_namespaces", "queue_fail", "queue_replay", "queue_dead_letter", "webhook_test",
+           "onboarding_start", "onboarding_status"}
 
 
 class SeedShim:
@@ -131,7 +133,8 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 def test_the_package_is_the_pinned_one_and_its_methods_are_all_accounted_for():
     assert moltgrid.__version__ == "0.2.0" and Path(moltgrid.__file__).is_relative_to(SDK_DIR)
     public = {n for n, f in vars(MoltGrid).items() if callable(f) and not n.startswith("_")}
-    assert public == IN_SCOPE | OUT_OF_SCOPE and not IN_SCOPE & OUT_OF_SCOPE
+    assert public == IN_SCOPE | OUT_OF_SCOPE | V1_REST and not IN_SCOPE & OUT_OF_SCOPE
+    assert not V1_REST & (IN_SCOPE | OUT_OF_SCOPE)
     for seed_name, package_name in RENAMED.items():  # a rename, not a missing method
         assert package_name in IN_SCOPE and not hasattr(MoltGrid, seed_name)
     # The shim only stands in where the package cannot make the reference's call.
@@ -399,3 +402,65 @@ def _package_defaults(base: str) -> None:
 async def test_package_defaults_and_errors(stack):
     """The package's own defaults (which differ from the seed SDK's) and its error mapping work too."""
     await asyncio.to_thread(_package_defaults, stack.base_url)
+
+
+def _v1_rest_methods(base: str, receiver_url: str) -> None:
+    keys = SeedShim.register(base, "compat-v1-rest")
+    mg, me_id = MoltGrid(api_key=keys["api_key"], base_url=base), keys["agent_id"]
+
+    # -- Onboarding: a fresh agent has only registered --
+    start = mg.onboarding_start()
+    assert (start["progress"], start["total"]) == (1, 7) and start["reward"].startswith("Complete all steps")
+    assert [(s["id"], s["completed"]) for s in start["steps"][:2]] == [("register", True), ("memory", False)]
+    mg.memory_set("first", "step")
+    status = mg.onboarding_status()
+    assert status["progress"] == 2 and status["steps"][1] == {
+        "id": "memory", "title": "Store something in memory", "completed": True, "endpoint": "POST /v1/memory"}
+
+    # -- Shared namespaces (1.0's path; the seed's GET /v1/shared-memory gives the same) --
+    mg.shared_set("compat-v1-ns", "k", "v")
+    namespaces = mg.shared_namespaces()["namespaces"]
+    entry = next(n for n in namespaces if n["namespace"] == "compat-v1-ns")
+    assert entry["entry_count"] == 1 and entry["contributor_count"] == 1
+
+    # -- Webhook test: a signed test event, and the receiver's answer --
+    hook = mg.webhook_create(receiver_url, ["job.completed"], secret="compat-secret")
+    sent = mg.webhook_test(hook["webhook_id"])
+    assert (sent["status"], sent["error"], sent["status_code"]) == ("delivered", None, 200)
+    assert sent["delivery_id"].startswith("dlv_")
+    with pytest.raises(MoltGridError) as missing:
+        mg.webhook_test("wh_missing")
+    assert missing.value.status_code == 404 and missing.value.detail == "Webhook not found"
+
+    # -- Queue failures, dead letters and replay (the package submits with max_attempts=1) --
+    job = mg.queue_submit("fragile", queue_name="compat-dl")
+    assert mg.queue_claim(queue_name="compat-dl")["job_id"] == job["job_id"]
+    failed = mg.queue_fail(job["job_id"], reason="upstream 502")
+    assert (failed["job_id"], failed["status"], failed["retry_at"]) == (job["job_id"], "dead_letter", None)
+    dead = mg.queue_dead_letter(queue_name="compat-dl")
+    assert [(j["job_id"], j["last_error"]) for j in dead["jobs"]] == [(job["job_id"], "upstream 502")]
+    assert mg.queue_dead_letter(queue_name="compat-dl", limit=1, offset=1)["jobs"] == []
+    assert mg.queue_replay(job["job_id"]) == {"job_id": job["job_id"], "status": "pending"}
+    assert mg.queue_status(job["job_id"])["status"] == "pending"
+    assert mg.queue_dead_letter(queue_name="compat-dl")["jobs"] == []
+    with pytest.raises(MoltGridError) as not_dead:
+        mg.queue_replay(job["job_id"])
+    assert not_dead.value.status_code == 409
+    # a job with attempts left goes back to pending with a retry time
+    retried = mg.queue_submit("retry me", queue_name="compat-retry", max_attempts=2)
+    mg.queue_claim(queue_name="compat-retry")
+    again = mg.queue_fail(retried["job_id"])
+    assert again["status"] == "pending" and again["retry_at"] and again["attempt"] == 1
+    assert mg.onboarding_status()["progress"] == 3  # register, memory, queue
+    assert me_id == mg.profile()["agent_id"]
+
+
+async def test_v1_rest_methods(stack):
+    """The package's 1.0 methods for onboarding, shared namespaces, webhook tests and queue failures."""
+    receiver = Receiver()
+    await receiver.start()
+    try:
+        await asyncio.to_thread(_v1_rest_methods, stack.base_url, receiver.url)
+    finally:
+        await receiver.stop()
+    assert [orjson.loads(body)["type"] for _, body in receiver.received] == ["webhook.test"]

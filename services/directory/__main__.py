@@ -13,6 +13,7 @@ from services.directory.discovery import DiscoveryHandlers
 from services.directory.discovery_store import DiscoveryStore
 from services.directory.handlers import DirectoryHandlers
 from services.directory.store import DirectoryStore
+from services.directory.templates import template_ops
 
 ENCRYPTED = {"directory.collaborations": (("collaboration_id",), ("task_type",))}
 
@@ -26,8 +27,8 @@ async def build(rt: Runtime) -> dict[str, Op]:
     balances = LedgerBalances(rt.nc)
     admin = DirectoryAdmin(store, rt.nc, rt.js, rt.settings.service_names())
     discovery = DiscoveryHandlers(DiscoveryStore(rt.pool, rt.cipher), rt.nc, balances, rt.settings.public_url)
-    return {**DirectoryHandlers(store, balances).ops(), **admin.ops(), **discovery.ops(),
-            **rotation_ops(rt.pool, rt.cipher, ENCRYPTED)}
+    return {**DirectoryHandlers(store, balances, rt.nc).ops(), **admin.ops(), **discovery.ops(),
+            **template_ops(), **rotation_ops(rt.pool, rt.cipher, ENCRYPTED)}
 
 
 if __name__ == "__main__":

@@ -3,18 +3,24 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+from nats.aio.client import Client as NATS
+
+from shared import subjects
 from shared.bus import Ctx, Op
 from shared.errors import NotFound, Unauthorized
 from shared.ids import hash_api_key, new_api_key, new_id
 from services.directory import models as m
 from services.directory.credits import LedgerBalances
+from services.directory.onboarding import checklist
 from services.directory.store import DirectoryStore
 
 
 class DirectoryHandlers:
-    def __init__(self, store: DirectoryStore, balances: LedgerBalances | None = None) -> None:
+    def __init__(self, store: DirectoryStore, balances: LedgerBalances | None = None, nc: NATS | None = None) -> None:
         self.store = store
         self.balances = balances  # credits come from the marketplace's ledger when it answers
+        self.nc = nc  # for the key-revoked notice
 
     async def register(self, req: m.Register, ctx: Ctx) -> dict[str, Any]:
         agent_id, api_key = new_id("agent"), new_api_key()
@@ -27,6 +33,28 @@ class DirectoryHandlers:
         if agent is None:
             raise Unauthorized("Invalid API key")
         return agent
+
+    async def rotate_key(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        """A new key replaces the old one in one UPDATE; then every gateway is told to drop its cached entries
+        for the agent (bus.directory.key_revoked), and the notice is flushed to NATS before the reply leaves,
+        so the old key is refused on every gateway from the moment the caller holds the new one."""
+        agent_id = ctx.require_agent()
+        api_key = new_api_key()
+        if not await self.store.set_key(agent_id, hash_api_key(api_key)):
+            raise NotFound("Agent not found")
+        if self.nc is not None:
+            await self.nc.publish(subjects.KEY_REVOKED, orjson.dumps({"agent_id": agent_id}))
+            await self.nc.flush()
+        return {"status": "rotated", "agent_id": agent_id, "api_key": api_key,
+                "message": "Store your new API key securely. The old key is now invalid."}
+
+    async def onboarding(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        """The onboarding checklist, with progress asked of the services that know (see onboarding.py)."""
+        profile = await self.store.profile(ctx.require_agent())
+        if profile is None:
+            raise NotFound("Agent not found")
+        assert self.nc is not None
+        return await checklist(self.nc, ctx, profile)
 
     async def me(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         profile = await self.store.profile(ctx.require_agent())
@@ -60,6 +88,8 @@ class DirectoryHandlers:
             "register": Op(self.register, m.Register),
             "authenticate": Op(self.authenticate, m.Authenticate),
             "me": Op(self.me, m.Empty),
+            "rotate_key": Op(self.rotate_key, m.Empty),
+            "onboarding": Op(self.onboarding, m.Empty),
             "update_me": Op(self.update_me, m.UpdateProfile),
             "browse": Op(self.browse, m.Browse),
             "global_stats": Op(self.global_stats, m.Empty),

@@ -34,6 +34,11 @@ class DirectoryStore:
             "SELECT agent_id, name FROM directory.agents WHERE api_key_hash = $1", key_hash)
         return dict(r) if r else None
 
+    async def set_key(self, agent_id: str, key_hash: str) -> bool:
+        """Replace the agent's key (the old hash stops matching at once)."""
+        return await self._pool.execute("UPDATE directory.agents SET api_key_hash = $2, updated_at = now()"
+                                        " WHERE agent_id = $1", agent_id, key_hash) != "UPDATE 0"
+
     async def profile(self, agent_id: str) -> dict[str, Any] | None:
         r = await self._pool.fetchrow(f"SELECT {PROFILE_COLUMNS} FROM directory.agents WHERE agent_id = $1",
                                       agent_id)

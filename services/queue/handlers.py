@@ -22,6 +22,13 @@ class QueueHandlers:
     async def submit(self, req: m.Submit, ctx: Ctx) -> dict[str, Any]:
         return await self.store.submit(ctx.require_agent(), req)
 
+    async def submit_batch(self, req: m.SubmitBatch, ctx: Ctx) -> dict[str, Any]:
+        """1.0's per-item result list; the items are validated together (one bad item: 422 naming its index)
+        and stored in one transaction, so every item succeeds or the request fails as a whole."""
+        jobs = await self.store.submit_batch(ctx.require_agent(), req.items)
+        results = [{**job, "success": True, "error": None} for job in jobs]
+        return {"results": results, "total": len(results), "succeeded": len(results), "failed": 0}
+
     async def get(self, req: m.JobRef, ctx: Ctx) -> dict[str, Any]:
         job = await self.store.get(ctx.require_agent(), req.job_id)
         if job is None:
@@ -53,8 +60,9 @@ class QueueHandlers:
         queues = await self.maint.stats(ctx.require_agent(), req.queue_name)
         return {"queues": queues, "count": len(queues)}
 
-    async def dead_letters(self, req: m.DeadLetterFilter, ctx: Ctx) -> dict[str, Any]:
-        jobs = await self.maint.dead_letters(ctx.require_agent(), req.queue_name, req.since, req.until, req.limit)
+    async def dead_letters(self, req: m.DeadLetterList, ctx: Ctx) -> dict[str, Any]:
+        jobs = await self.maint.dead_letters(ctx.require_agent(), req.queue_name, req.since, req.until, req.limit,
+                                             req.offset)
         return {"jobs": jobs, "count": len(jobs)}
 
     async def replay(self, req: m.JobRef, ctx: Ctx) -> dict[str, Any]:
@@ -103,10 +111,11 @@ class QueueHandlers:
 
     def ops(self) -> dict[str, Op]:
         return {
-            "submit": Op(self.submit, m.Submit), "get": Op(self.get, m.JobRef), "claim": Op(self.claim, m.Claim),
+            "submit": Op(self.submit, m.Submit), "submit_batch": Op(self.submit_batch, m.SubmitBatch),
+            "get": Op(self.get, m.JobRef), "claim": Op(self.claim, m.Claim),
             "complete": Op(self.complete, m.Complete), "list": Op(self.list, m.List),
             "fail": Op(self.fail, m.Fail), "heartbeat": Op(self.heartbeat, m.Heartbeat),
-            "stats": Op(self.stats, m.Stats), "dead_letters": Op(self.dead_letters, m.DeadLetterFilter),
+            "stats": Op(self.stats, m.Stats), "dead_letters": Op(self.dead_letters, m.DeadLetterList),
             "replay": Op(self.replay, m.JobRef), "replay_dead_letters": Op(self.replay_dead_letters, m.DeadLetterFilter),
             "purge_dead_letters": Op(self.purge_dead_letters, m.DeadLetterFilter),
             "global_stats": Op(self.global_stats, m.Empty), "agent_stats": Op(self.agent_stats, m.AgentRef),

@@ -55,11 +55,11 @@ class Maintenance:
         return rows
 
     async def dead_letters(self, agent_id: str, queue_name: str | None, since: datetime | None,
-                           until: datetime | None, limit: int) -> list[dict[str, Any]]:
+                           until: datetime | None, limit: int, offset: int = 0) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             f"SELECT job_id, queue_name, priority, attempts, max_attempts, last_error, created_at, dead_at"
-            f" FROM queue.jobs WHERE {FILTER} ORDER BY dead_at DESC LIMIT $5",
-            agent_id, queue_name, as_utc(since), as_utc(until), limit)
+            f" FROM queue.jobs WHERE {FILTER} ORDER BY dead_at DESC, job_id LIMIT $5 OFFSET $6",
+            agent_id, queue_name, as_utc(since), as_utc(until), limit, offset)
         return [{"job_id": r["job_id"], "queue_name": r["queue_name"], "status": "dead_letter",
                  "priority": r["priority"], "attempts": r["attempts"], "max_attempts": r["max_attempts"],
                  "last_error": r["last_error"], "created_at": iso(r["created_at"]),

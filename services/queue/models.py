@@ -37,6 +37,12 @@ class Submit(Request):
         return json_value(value, MAX_PAYLOAD, "payload")
 
 
+class SubmitBatch(Request):
+    """MoltGrid 1.0's POST /v1/queue/batch: 1 to 100 jobs, each item a submit's fields."""
+
+    items: Annotated[list[Submit], Field(min_length=1, max_length=100)]
+
+
 class Claim(Request):
     queue_name: QueueName = "default"
     visibility_timeout: LeaseSeconds | None = None  # additive: this claim's lease, overriding the job's
@@ -90,6 +96,10 @@ class DeadLetterFilter(Request):
     since: datetime | None = None  # dead-lettered at or after
     until: datetime | None = None  # dead-lettered before
     limit: Annotated[int, Field(ge=1, le=1000)] = 100
+
+
+class DeadLetterList(DeadLetterFilter):
+    offset: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0  # 1.0's paging (GET /v1/queue/dead_letter)
 
 
 class AgentRef(Request):

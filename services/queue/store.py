@@ -97,8 +97,17 @@ class QueueStore:
         return None if stored is None else orjson.loads(self.cipher.decrypt(stored))
 
     async def submit(self, agent_id: str, req: m.Submit) -> dict[str, Any]:
+        async with self.pool.acquire() as conn:
+            return await self._submit(conn, agent_id, req)
+
+    async def submit_batch(self, agent_id: str, items: list[m.Submit]) -> list[dict[str, Any]]:
+        """Every job of a batch in one transaction: all are stored, or none (a failure rolls back the lot)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            return [await self._submit(conn, agent_id, item) for item in items]
+
+    async def _submit(self, conn: asyncpg.Connection, agent_id: str, req: m.Submit) -> dict[str, Any]:
         d = self.defaults
-        row = await self.pool.fetchrow(
+        row = await conn.fetchrow(
             SUBMIT, new_id("job", 16), agent_id, req.queue_name, self.dump(req.payload), req.priority,
             req.max_attempts or d.max_attempts, req.visibility_timeout or d.visibility_timeout,
             d.backoff_base if req.backoff_base_seconds is None else req.backoff_base_seconds,
@@ -106,11 +115,11 @@ class QueueStore:
             as_utc(req.run_at), float(req.delay_seconds or 0), req.dedup_key)
         extra: dict[str, Any] = {}
         if row is None:  # the dedup key names a job submitted before (possibly concurrently)
-            row = await self.pool.fetchrow(
+            row = await conn.fetchrow(
                 "SELECT job_id, status, queue_name, available_at > now() AS delayed, available_at FROM queue.jobs"
                 " WHERE agent_id = $1 AND dedup_key = $2", agent_id, req.dedup_key)
             if row is None:  # purged between the two statements: submit afresh
-                return await self.submit(agent_id, req)
+                return await self._submit(conn, agent_id, req)
             extra["deduplicated"] = True
         if row["delayed"]:
             extra["available_at"] = iso(row["available_at"])

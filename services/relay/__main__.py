@@ -33,7 +33,7 @@ async def build(rt: Runtime) -> dict[str, Op]:
     rt.background(router.run, name="webhook_router")
     rt.background(deliverer.run, name="webhook_deliverer")
     rt.background(lambda: follow_agent_purges(rt.js, "relay", store.purge_agent), name="agent_purges")
-    return RelayHandlers(store, rt.nc, rt.js, publisher.kick, s.allow_private_webhooks).ops()
+    return RelayHandlers(store, rt.nc, rt.js, publisher.kick, s.allow_private_webhooks, deliverer).ops()
 
 
 if __name__ == "__main__":

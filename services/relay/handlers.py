@@ -25,9 +25,10 @@ KNOWN_AGENT_TTL_S = 60.0
 
 class RelayHandlers:
     def __init__(self, store: RelayStore, nc: NATS, js: JetStreamContext, kick: Callable[[], None],
-                 allow_private_webhooks: bool) -> None:
+                 allow_private_webhooks: bool, deliverer: webhooks.Deliverer) -> None:
         self.store, self.nc, self.js, self.kick = store, nc, js, kick
         self.allow_private = allow_private_webhooks
+        self.deliverer = deliverer  # its HTTP client (with the SSRF guard) also sends test events
         self._known: dict[str, float] = {}  # recipients the directory confirmed recently
 
     async def _recipient_exists(self, agent_id: str, ctx: Ctx) -> bool:
@@ -80,6 +81,16 @@ class RelayHandlers:
             raise NotFound("Webhook not found")
         return {"status": "deleted", "webhook_id": req.webhook_id}
 
+    async def webhook_test(self, req: m.WebhookRef, ctx: Ctx) -> dict[str, Any]:
+        """Send a signed `webhook.test` event to the caller's webhook now and report the receiver's answer.
+        The URL is checked again (it may resolve elsewhere today) and the send goes through the deliveries'
+        public-only resolver, so a test cannot reach a private address either."""
+        hook = await self.store.webhook(ctx.require_agent(), req.webhook_id)
+        if hook is None:
+            raise NotFound("Webhook not found")
+        await check_url(hook["url"], self.allow_private)
+        return await self.deliverer.send_test(hook)
+
     async def deliveries(self, req: m.Deliveries, ctx: Ctx) -> dict[str, Any]:
         if not await self.store.owns_webhook(ctx.require_agent(), req.webhook_id):
             raise NotFound("Webhook not found")
@@ -129,7 +140,8 @@ class RelayHandlers:
         return {
             "send": Op(self.send, m.Send), "inbox": Op(self.inbox, m.Inbox), "mark_read": Op(self.mark_read, m.MessageRef),
             "webhook_create": Op(self.webhook_create, m.WebhookCreate), "webhook_list": Op(self.webhook_list, m.Empty),
-            "webhook_delete": Op(self.webhook_delete, m.WebhookRef), "deliveries": Op(self.deliveries, m.Deliveries),
+            "webhook_delete": Op(self.webhook_delete, m.WebhookRef),
+            "webhook_test": Op(self.webhook_test, m.WebhookRef), "deliveries": Op(self.deliveries, m.Deliveries),
             "replay_delivery": Op(self.replay, m.DeliveryRef), "events": Op(self.events, m.Events),
             "events_ack": Op(self.events_ack, m.Ack), "global_stats": Op(self.global_stats, m.Empty),
             "agent_stats": Op(self.agent_stats, m.AgentRef), "admin_messages": Op(self.admin_messages, AdminPage),

@@ -81,6 +81,12 @@ class RelayStore:
                                          webhook_id, agent_id)
         return status != "DELETE 0"
 
+    async def webhook(self, agent_id: str, webhook_id: str) -> asyncpg.Record | None:
+        """One of the agent's webhooks with its (encrypted) secret, for a test send."""
+        return await self.pool.fetchrow(
+            "SELECT webhook_id, agent_id, url, secret, active FROM relay.webhooks WHERE webhook_id = $1"
+            " AND agent_id = $2", webhook_id, agent_id)
+
     async def owns_webhook(self, agent_id: str, webhook_id: str) -> bool:
         return bool(await self.pool.fetchval(
             "SELECT 1 FROM relay.webhooks WHERE webhook_id = $1 AND agent_id = $2", webhook_id, agent_id))

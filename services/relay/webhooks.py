@@ -16,6 +16,7 @@ import hashlib
 import hmac
 import random
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -28,7 +29,8 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from shared import metrics, subjects
 from shared.crypto import Cipher
 from shared.db import DB_UNAVAILABLE
-from shared.events import ensure_stream, fetch_batch, jetstream_retry
+from shared.events import ensure_stream, fetch_batch, jetstream_retry, make_event
+from shared.ids import new_id
 from services.relay.urlguard import PublicOnlyResolver
 
 log = structlog.get_logger("webhooks")
@@ -74,6 +76,39 @@ def sign(secret: str, event_id: str, timestamp: int, body: bytes) -> dict[str, s
 def payload(event: dict[str, Any]) -> bytes:
     """What receivers get: the event envelope, plus the original's `event` and `timestamp` keys."""
     return orjson.dumps({"event": event["type"], "timestamp": event["time"], **event})
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """What one POST to a receiver came to: its status code (None when no answer), error, latency."""
+
+    status_code: int | None
+    error: str | None
+    latency_ms: float
+    retry_after: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+async def post_event(http: aiohttp.ClientSession, url: str, secret: str | None, event: dict[str, Any]) -> Attempt:
+    """POST one event the way every delivery does: the same body, headers and signatures (`secret` in clear)."""
+    body = payload(event)
+    now = int(time.time())
+    headers = {"Content-Type": "application/json", "User-Agent": "MoltGrid-Webhooks/1",
+               "X-MoltGrid-Event": event["type"], "webhook-id": event["id"], "webhook-timestamp": str(now)}
+    if secret:
+        headers.update(sign(secret, event["id"], now, body))
+    started = time.perf_counter()
+    code, error, retry_after = None, None, None
+    try:
+        async with http.post(url, data=body, headers=headers, allow_redirects=False) as r:
+            code = r.status
+            retry_after = r.headers.get("Retry-After")
+    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        error = str(exc) or type(exc).__name__
+    return Attempt(code, error, round((time.perf_counter() - started) * 1000, 2), retry_after)
 
 
 class EventRouter:
@@ -132,10 +167,46 @@ class Deliverer:
         self.wake = asyncio.Event()
         self._http: aiohttp.ClientSession | None = None
 
+    def http(self) -> aiohttp.ClientSession:
+        """The one HTTP client of deliveries and test sends: unless private addresses are allowed, its resolver
+        refuses every non-public address (the SSRF guard at send time)."""
+        if self._http is None or self._http.closed:
+            resolver = None if self.allow_private else PublicOnlyResolver()
+            connector = aiohttp.TCPConnector(limit=self.concurrency, resolver=resolver)
+            self._http = aiohttp.ClientSession(connector=connector,
+                                               timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT_S))
+        return self._http
+
+    async def close(self) -> None:
+        if self._http is not None:
+            await self._http.close()
+
+    async def send_test(self, webhook: asyncpg.Record) -> dict[str, Any]:
+        """POST a `webhook.test` event to one webhook now, signed like every delivery, and keep it in the
+        delivery log as one finished delivery (never retried). Returns the receiver's answer."""
+        event = make_event(webhook["agent_id"], "webhook.test", {
+            "webhook_id": webhook["webhook_id"], "message": "Test event from MoltGrid: your webhook is reachable."})
+        secret = self.cipher.decrypt(webhook["secret"]) if webhook["secret"] else None
+        attempt = await post_event(self.http(), webhook["url"], secret, event)
+        DELIVERIES.labels(metrics.INSTANCE, "test_delivered" if attempt.ok else "test_failed").inc()
+        delivery_id, status = new_id("dlv", 16), "delivered" if attempt.ok else "failed"
+        error = attempt.error if attempt.status_code is None else (
+            None if attempt.ok else f"receiver answered {attempt.status_code}")
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(
+                "INSERT INTO relay.deliveries (delivery_id, webhook_id, event_id, event_type, body, status, attempts,"
+                " last_status_code, last_error, delivered_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, CASE WHEN $6 = 'delivered' THEN now() END)",
+                delivery_id, webhook["webhook_id"], event["id"], event["type"], event, status,
+                attempt.status_code, error)
+            await conn.execute(
+                "INSERT INTO relay.delivery_attempts (delivery_id, status_code, latency_ms, error)"
+                " VALUES ($1, $2, $3, $4)", delivery_id, attempt.status_code, attempt.latency_ms, error)
+        return {"delivery_id": delivery_id, "status": status, "error": error, "webhook_id": webhook["webhook_id"],
+                "event_id": event["id"], "status_code": attempt.status_code, "latency_ms": attempt.latency_ms}
+
     async def run(self) -> None:
-        resolver = None if self.allow_private else PublicOnlyResolver()
-        connector = aiohttp.TCPConnector(limit=self.concurrency, resolver=resolver)
-        self._http = aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT_S))
+        self.http()
         try:
             while True:
                 sent = await self.deliver_due()
@@ -146,7 +217,7 @@ class Deliverer:
                         pass
                     self.wake.clear()
         finally:
-            await self._http.close()
+            await self.close()
 
     async def deliver_due(self) -> int:
         try:
@@ -159,25 +230,11 @@ class Deliverer:
         return len(rows)
 
     async def _attempt(self, row: asyncpg.Record) -> None:
-        assert self._http is not None
-        event, attempt = row["body"], row["attempts"] + 1
-        body = payload(event)
-        now = int(time.time())
-        headers = {"Content-Type": "application/json", "User-Agent": "MoltGrid-Webhooks/1",
-                   "X-MoltGrid-Event": row["event_type"], "webhook-id": row["event_id"],
-                   "webhook-timestamp": str(now)}
-        if row["secret"]:
-            headers.update(sign(self.cipher.decrypt(row["secret"]), row["event_id"], now, body))
-        started = time.perf_counter()
-        code, error, retry_after = None, None, None
-        try:
-            async with self._http.post(row["url"], data=body, headers=headers, allow_redirects=False) as r:
-                code = r.status
-                retry_after = r.headers.get("Retry-After")
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-            error = str(exc) or type(exc).__name__
-        latency = round((time.perf_counter() - started) * 1000, 2)
-        await self._record(row, attempt, code, error, latency, retry_after)
+        event = row["body"]
+        secret = self.cipher.decrypt(row["secret"]) if row["secret"] else None
+        sent = await post_event(self.http(), row["url"], secret, {**event, "id": row["event_id"],
+                                                                   "type": row["event_type"]})
+        await self._record(row, row["attempts"] + 1, sent.status_code, sent.error, sent.latency_ms, sent.retry_after)
 
     async def _record(self, row: asyncpg.Record, attempt: int, code: int | None, error: str | None,
                       latency: float, retry_after: str | None) -> None:

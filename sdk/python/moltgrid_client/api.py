@@ -102,6 +102,11 @@ class Api:
                          "delay_seconds": delay_seconds, "run_at": run_at, "dedup_key": dedup_key,
                          "backoff_base_seconds": backoff_base_seconds, "backoff_max_seconds": backoff_max_seconds})
 
+    @endpoint("POST", "/v1/queue/batch")
+    def queue_batch(self, items: list[dict[str, Any]]) -> Any:
+        """Submit up to 100 jobs (each a dict of queue_submit's fields) in one all-or-nothing request."""
+        return Req(json={"items": items})
+
     @endpoint("POST", "/v1/queue/claim")
     def queue_claim(self, queue_name: str = "default", visibility_timeout: int | None = None) -> Any:
         return Req(params={"queue_name": queue_name, "visibility_timeout": visibility_timeout})
@@ -210,6 +215,11 @@ class Api:
     def webhook_delete(self, webhook_id: str) -> Any:
         return Req(path={"webhook_id": webhook_id})
 
+    @endpoint("POST", "/v1/webhooks/{webhook_id}/test")
+    def webhook_test(self, webhook_id: str) -> Any:
+        """Send a signed test event now; answers the receiver's status code, latency and error."""
+        return Req(path={"webhook_id": webhook_id})
+
     @endpoint("GET", "/v1/webhooks/{webhook_id}/deliveries")
     def webhook_deliveries(self, webhook_id: str, limit: int | None = None) -> Any:
         return Req(path={"webhook_id": webhook_id}, params={"limit": limit})
@@ -306,6 +316,28 @@ class Api:
     @endpoint("GET", "/v1/credits")
     def credits(self, limit: int | None = None) -> Any:
         return Req(params={"limit": limit})
+
+    # ── key rotation, onboarding, templates (MoltGrid 1.0) ──────────────────
+    @endpoint("POST", "/v1/agents/rotate-key")
+    def rotate_key(self) -> Any:
+        """A new API key (in the answer); this client's key stops working at once: build a new client with it."""
+        return Req()
+
+    @endpoint("POST", "/v1/onboarding/start")
+    def onboarding_start(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/onboarding/status")
+    def onboarding_status(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/templates")
+    def templates(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/templates/{template_id}")
+    def template(self, template_id: str) -> Any:
+        return Req(path={"template_id": template_id})
 
     # ── coordination testing ────────────────────────────────────────────────
     @endpoint("POST", "/v1/testing/scenarios")
