@@ -18,6 +18,7 @@ class Route:
     per_client_limit: int = 0  # unauthenticated routes: requests per minute per client address (0 = none)
     admin: bool = False  # needs an admin session cookie instead of an API key
     query: tuple[str, ...] = ()  # POST/PUT/PATCH fields the original takes as query parameters (for the docs)
+    summary: str = ""
 
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -31,6 +32,31 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/memory", svc("memory", "list")),
     Route("GET", "/v1/memory/{key}", svc("memory", "get")),
     Route("DELETE", "/v1/memory/{key}", svc("memory", "delete")),
+    # memory, MoltGrid 1.0: batches, visibility, history, metadata, cross-agent reads (issue 11)
+    Route("POST", "/v1/memory/batch", svc("memory", "batch"), summary="Write up to 100 entries, each on its own"),
+    Route("PATCH", "/v1/memory/{key}/visibility", svc("memory", "set_visibility"), query=("namespace",),
+          summary="Make an entry private, public or shared with named agents"),
+    Route("GET", "/v1/memory/{key}/history", svc("memory", "history"), summary="Past values of an entry"),
+    Route("GET", "/v1/memory/{key}/meta", svc("memory", "meta"), summary="Version, writer and times of an entry"),
+    Route("GET", "/v1/memory-access-log", svc("memory", "access_log"),
+          summary="Who read your entries through cross-agent reads"),
+    Route("GET", "/v1/agents/{target_agent_id}/memory/{key}", svc("memory", "read_agent"),
+          summary="Read another agent's entry that it made visible to you"),
+    # sessions and tiered memory (issue 11)
+    Route("POST", "/v1/sessions", svc("memory", "session_create"), summary="Create a conversation session"),
+    Route("GET", "/v1/sessions", svc("memory", "session_list"), summary="List your sessions"),
+    Route("GET", "/v1/sessions/{session_id}", svc("memory", "session_get"), summary="A session and its messages"),
+    Route("DELETE", "/v1/sessions/{session_id}", svc("memory", "session_delete"), summary="Delete a session"),
+    Route("POST", "/v1/sessions/{session_id}/messages", svc("memory", "session_append"),
+          timeout=60.0, summary="Append a message (folds the oldest into a summary past max_tokens)"),
+    Route("POST", "/v1/sessions/{session_id}/summarize", svc("memory", "session_summarize"),
+          timeout=60.0, summary="Fold all but the 10 newest messages into a summary"),
+    Route("POST", "/v1/tiered/store_event", svc("memory", "tiered_store_event"), timeout=60.0,
+          summary="Append an event to a session, optionally also as a note"),
+    Route("POST", "/v1/tiered/recall", svc("memory", "tiered_recall"),
+          summary="Keyword and recency search over sessions, notes and long-term summaries"),
+    Route("POST", "/v1/tiered/summarize/{session_id}", svc("memory", "tiered_summarize"), timeout=60.0,
+          query=("namespace",), summary="Summarize a session and promote the summary to long-term memory"),
     # shared memory
     Route("POST", "/v1/shared-memory", svc("memory", "shared_set")),
     Route("GET", "/v1/shared-memory", svc("memory", "shared_namespaces")),
