@@ -17,6 +17,7 @@ from services.memory.sessions_store import SessionStore, Snapshot, StoredMessage
 from services.memory.summarizer import Message, Summarizer, Summary
 
 NOT_FOUND = "Session not found"
+ROLES = frozenset({"user", "assistant", "system", "agent"})
 KEEP_ON_SUMMARIZE = 10  # messages an explicit summarize keeps as they are
 SUMMARY_SHARE = 4  # an automatic summary gets at most 1/SUMMARY_SHARE of max_tokens…
 SUMMARY_CAP = 4000  # …and never more than this many tokens
@@ -52,6 +53,19 @@ def keep_newest_prefix(messages: list[StoredMessage], keep: int = KEEP_ON_SUMMAR
     return max(len(messages) - keep, 0)
 
 
+def unfold(message: StoredMessage) -> list[Message]:
+    """What a message contributes to a new summary: a summary message gives back its lines (an extractive
+    summary's "- role: sentence" lines with their roles), so summaries of summaries stay flat."""
+    if not message.is_summary:
+        return [Message(message.role, message.content)]
+    out = []
+    for line in message.content.splitlines()[1:]:  # the first line is the HEADER
+        role, sep, text = line.removeprefix("- ").partition(": ")
+        out.append(Message(role, text) if line.startswith("- ") and sep and role in ROLES
+                   else Message("system", line))
+    return out
+
+
 def describe(summary: Summary | None) -> dict[str, Any]:
     """Which summarizer made the summary: "extractive" or "model" (with the model's name), "none" if none ran."""
     if summary is None:
@@ -69,7 +83,7 @@ class SessionHandlers:
         self.store, self.summarizer = store, summarizer
 
     async def summarize_messages(self, messages: list[StoredMessage], max_tokens: int) -> Summary:
-        return await self.summarizer.summarize([Message(m.role, m.content) for m in messages], max_tokens)
+        return await self.summarizer.summarize([part for m in messages for part in unfold(m)], max_tokens)
 
     async def fold(self, agent_id: str, session_id: str, how_many: PrefixRule) -> Folded:
         """Fold the prefix `how_many(snapshot.messages, max_tokens)` picks into a summary message, retrying on a
