@@ -63,6 +63,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/shared-memory/{namespace}", svc("memory", "shared_list")),
     Route("GET", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_get")),
     Route("DELETE", "/v1/shared-memory/{namespace}/{key}", svc("memory", "shared_delete")),
+    Route("GET", "/v1/shared-memory-namespaces", svc("memory", "shared_namespaces"),
+          summary="The PyPI SDK's path for listing shared namespaces (same as GET /v1/shared-memory)"),
     # sla: uptime and the contact form
     Route("GET", "/v1/sla", svc("sla", "report"), auth=False),
     Route("POST", "/v1/contact", svc("sla", "contact_submit"), auth=False, per_client_limit=5),

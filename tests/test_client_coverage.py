@@ -22,6 +22,8 @@ NOT_A_CLIENT_METHOD = {
     ("POST", "/v1/register"),
     # the PyPI SDK's spelling of GET /v1/queue/dead-letters, kept on the server for it (queue_dead_letters)
     ("GET", "/v1/queue/dead_letter"),
+    # the PyPI SDK's spelling of GET /v1/shared-memory (shared_namespaces)
+    ("GET", "/v1/shared-memory-namespaces"),
     # served by the gateway itself, not the routing table: a WebSocket and a server-sent-event stream are
     # connections, not request/response calls (events() is the polling equivalent)
     ("GET", "/v1/relay/ws"),
