@@ -7,6 +7,8 @@ import asyncio
 import re
 import time
 
+import pytest
+
 from shared.crypto import Cipher
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.test_admin import admin  # noqa: F401 - the admin session fixture, for the purge test
@@ -227,3 +229,44 @@ async def test_purge_removes_history_and_access_log(stack, admin, register, db):
         assert time.monotonic() < deadline, "history or access log not purged"
         await asyncio.sleep(0.2)
     assert await db.fetchval("SELECT count(*) FROM memory.history WHERE agent_id = $1", reader.agent_id) == 1
+
+
+def _client_methods(base: str) -> None:
+    from moltgrid_client import MoltGridClient, MoltGridError
+
+    owner = MoltGridClient.register(base, "client-owner")
+    reader = MoltGridClient.register(base, "client-reader")
+    try:
+        assert owner.memory_set("k", "v1", expected_version=0)["version"] == 1
+        with pytest.raises(MoltGridError) as err:
+            owner.memory_set("k", "v2", expected_version=0)
+        assert err.value.status == 409
+        owner.memory_set("k", "v2", visibility="shared", shared_agents=[reader.agent_id], expected_version=1)
+        assert [e["value"] for e in owner.memory_history("k")["history"]] == ["v2", "v1"]
+        assert owner.memory_meta("k")["shared_agents"] == [reader.agent_id]
+        assert reader.memory_read_agent(owner.agent_id, "k")["value"] == "v2"
+        assert owner.memory_set_visibility("k", "private")["visibility"] == "private"
+        with pytest.raises(MoltGridError) as err:
+            reader.memory_read_agent(owner.agent_id, "k")
+        assert err.value.status == 404
+        log = owner.memory_access_log(key="k")["reads"]
+        assert [(r["reader"], r["granted"]) for r in log] == [(reader.agent_id, False), (reader.agent_id, True)]
+        assert owner.memory_batch([{"key": "b", "value": "1"}])["succeeded"] == 1
+
+        sid = owner.session_create(title="client", max_tokens=2000)["session_id"]
+        assert owner.session_append(sid, "user", "remember the harbour code")["message_count"] == 1
+        assert owner.tiered_store_event(sid, {"code": 42}, persist=True, note_key="code")["persisted"] is True
+        assert owner.session_get(sid)["message_count"] == 2
+        assert [s["session_id"] for s in owner.session_list()["sessions"]] == [sid]
+        assert owner.session_summarize(sid)["summarizer"] == "none"
+        hits = owner.tiered_recall("harbour code", tiers=["short"], k=3)["results"]
+        assert [(h["key"], h["score"]) for h in hits] == [(f"{sid}#1", 1.0), (f"{sid}#2", 0.5)]
+        assert owner.tiered_summarize(sid, namespace="archive")["vector_namespace"] == "archive"
+        assert owner.session_delete(sid)["status"] == "deleted"
+    finally:
+        owner.close()
+        reader.close()
+
+
+async def test_our_client_methods_for_the_new_routes(stack):
+    await asyncio.to_thread(_client_methods, stack.url(1))
