@@ -149,31 +149,36 @@ class SessionStore:
             " metadata = EXCLUDED.metadata, updated_at = now()",
             agent_id, namespace, key, self._enc(text), self._json(metadata))
 
-    # ── recall candidates: the newest items of each tier, decrypted ─────────
+    # ── recall candidates: the newest items of each tier, still encrypted (see `reveal`) ─────────────────
     async def recent_messages(self, agent_id: str, session_id: str | None) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT m.session_id, m.seq, m.role, m.content, m.is_summary, m.created_at"
             " FROM memory.session_messages m JOIN memory.sessions s ON s.session_id = m.session_id"
             " WHERE s.agent_id = $1 AND ($2::text IS NULL OR s.session_id = $2)"
             " ORDER BY m.created_at DESC, m.seq DESC LIMIT $3", agent_id, session_id, RECALL_SCAN)
-        return [{"key": f"{r['session_id']}#{r['seq']}", "text": self._cipher.decrypt(r["content"]),
-                 "at": r["created_at"], "metadata": {"session_id": r["session_id"], "role": r["role"],
-                                                     "summary": r["is_summary"]}} for r in rows]
+        return [{"key": f"{r['session_id']}#{r['seq']}", "text": r["content"], "at": r["created_at"],
+                 "metadata": {"session_id": r["session_id"], "role": r["role"], "summary": r["is_summary"]}}
+                for r in rows]
 
     async def recent_notes(self, agent_id: str, namespace: str) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT key, value, updated_at FROM memory.entries WHERE agent_id = $1 AND namespace = $2"
             " AND (expires_at IS NULL OR expires_at > now()) ORDER BY updated_at DESC LIMIT $3",
             agent_id, namespace, RECALL_SCAN)
-        return [{"key": r["key"], "text": self._cipher.decrypt(r["value"]), "at": r["updated_at"], "metadata": None}
-                for r in rows]
+        return [{"key": r["key"], "text": r["value"], "at": r["updated_at"], "metadata": None} for r in rows]
 
     async def recent_long_term(self, agent_id: str, namespace: str) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT key, text, metadata, updated_at FROM memory.long_term WHERE agent_id = $1 AND namespace = $2"
             " ORDER BY updated_at DESC LIMIT $3", agent_id, namespace, RECALL_SCAN)
-        return [{"key": r["key"], "text": self._cipher.decrypt(r["text"]), "at": r["updated_at"],
-                 "metadata": self._unjson(r["metadata"])} for r in rows]
+        return [{"key": r["key"], "text": r["text"], "at": r["updated_at"], "metadata": r["metadata"],
+                 "metadata_stored": True} for r in rows]
+
+    def reveal(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A recall candidate with its text (and stored metadata) decrypted: slow enough (~0.1 ms with Fernet)
+        that recall does it off the event loop."""
+        metadata = self._unjson(item["metadata"]) if item.get("metadata_stored") else item["metadata"]
+        return {**item, "text": self._cipher.decrypt(item["text"]), "metadata": metadata}
 
     # ── housekeeping ────────────────────────────────────────────────────────
     async def delete_agent(self, agent_id: str) -> int:

@@ -10,6 +10,7 @@ equals, over the newest RECALL_SCAN items of each tier.
 """
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from shared.bus import Ctx, Op
@@ -59,13 +60,21 @@ class TieredHandlers:
             candidates += [("mid", i) for i in await self.store.recent_notes(agent_id, req.namespace)]
         if "long" in req.tiers:
             candidates += [("long", i) for i in await self.store.recent_long_term(agent_id, req.namespace)]
-        scored = [(keyword_score(query, item["text"]), tier, item) for tier, item in candidates]
-        if query:  # with words to match, an item must match at least one
-            scored = [s for s in scored if s[0] > 0 and s[0] >= req.min_similarity]
-        scored.sort(key=lambda s: (s[0], s[2]["at"]), reverse=True)
-        results = [{"tier": tier, "key": item["key"], "text": item["text"], "score": score,
-                    "metadata": item["metadata"]} for score, tier, item in scored[:req.k]]
+        results = await asyncio.to_thread(self.rank, query, candidates, req.k, req.min_similarity)
         return {"results": results, "count": len(results), "query": req.query}
+
+    def rank(self, query: set[str], candidates: list[tuple[str, dict[str, Any]]], k: int,
+             min_similarity: float) -> list[dict[str, Any]]:
+        """Decrypt and score every candidate; the best `k`, newest first among equal scores."""
+        scored = []
+        for tier, stored in candidates:
+            item = self.store.reveal(stored)
+            score = keyword_score(query, item["text"])
+            if not query or (score > 0 and score >= min_similarity):  # with words to match, match one
+                scored.append((score, tier, item))
+        scored.sort(key=lambda s: (s[0], s[2]["at"]), reverse=True)
+        return [{"tier": tier, "key": item["key"], "text": item["text"], "score": score,
+                 "metadata": item["metadata"]} for score, tier, item in scored[:k]]
 
     async def summarize(self, req: v.TieredSummarize, ctx: Ctx) -> dict[str, Any]:
         """Fold all but the newest messages (as /v1/sessions/{id}/summarize does), then summarize the whole
