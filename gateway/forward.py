@@ -78,9 +78,11 @@ def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], A
                 return parsed
             body = parsed
         path = dict(request.match_info)
-        payload = {**query, **body, **path}
-        sources = {"*": default_source, **{k: "query" for k in query}, **{k: "body" for k in body},
-                   **{k: "path" for k in path}}
+        # MoltGrid 1.0's compare-and-set header (POST /v1/memory); an explicit field wins over it
+        headers = {"if_match": request.headers["If-Match"]} if "If-Match" in request.headers else {}
+        payload = {**headers, **query, **body, **path}
+        sources = {"*": default_source, **{k: "header" for k in headers}, **{k: "query" for k in query},
+                   **{k: "body" for k in body}, **{k: "path" for k in path}}
         ctx: Ctx = request["ctx"]
         reply = await call(request.app[NC], route.subject, payload, timeout=timeout, ctx=ctx)
         return reply_response(reply, route.status, sources)

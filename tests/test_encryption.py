@@ -14,6 +14,8 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
     for i in range(30):
         await agent.post("/v1/memory", {"key": f"r{i}", "value": f"rotate-me-{i}"})
     await agent.post("/v1/shared-memory", {"namespace": "rot", "key": "k", "value": "shared-rotate"})
+    session = (await agent.post("/v1/sessions", {"title": "rotate-title"}))[1]["session_id"]
+    await agent.post(f"/v1/sessions/{session}/messages", {"role": "user", "content": "rotate-message"})
     await db.execute("INSERT INTO memory.entries (agent_id, namespace, key, value, size_bytes)"
                      " VALUES ($1, 'default', 'legacy-plain', 'was plaintext', 13)", agent.agent_id)
 
@@ -31,13 +33,18 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
         done = await rotate_all(nc, ["memory"], state, batch=7)
         assert done["memory.entries"] >= 31 and not state.exists()
         again = await rotate_all(nc, ["memory"], state, batch=7)
-        assert again == {"memory.entries": 0, "memory.shared_entries": 0}  # nothing left to rotate
+        assert set(again) == {"memory.entries", "memory.shared_entries", "memory.history", "memory.sessions",
+                              "memory.session_messages", "memory.long_term"}
+        assert set(again.values()) == {0}  # nothing left to rotate
     finally:
         await nc.close()
 
     newest_only = Cipher([new_key])
-    for table in ("memory.entries", "memory.shared_entries"):
+    for table in ("memory.entries", "memory.shared_entries", "memory.history"):
         for row in await db.fetch(f"SELECT value FROM {table}"):
             assert row["value"].startswith("ENC:") and newest_only.is_current(row["value"])
+    for row in await db.fetch("SELECT content FROM memory.session_messages"):
+        assert newest_only.is_current(row["content"])
     assert (await agent.get("/v1/memory/r3"))[1]["value"] == "rotate-me-3"
     assert (await agent.get("/v1/memory/legacy-plain"))[1]["value"] == "was plaintext"
+    assert (await agent.get(f"/v1/sessions/{session}"))[1]["messages"][0]["content"] == "rotate-message"

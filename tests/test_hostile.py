@@ -561,6 +561,10 @@ async def world(register) -> World:
     status, scen = await a.post("/v1/testing/scenarios", {"pattern": "leader_election", "agent_count": 2})
     assert status == 200, scen
     ids["scenario_id"] = scen["scenario_id"]
+    status, session = await a.post("/v1/sessions", {"title": "A-session"})
+    assert status == 200, session
+    ids["session_id"] = session["session_id"]
+    assert (await a.post(f"/v1/sessions/{ids['session_id']}/messages", {"role": "user", "content": "A-secret said"}))[0] == 200
     return World(a, b, c, ids)
 
 
@@ -584,6 +588,10 @@ async def _a_is_untouched(w: World) -> None:
     worked = (await a.get(f"/v1/marketplace/tasks/{ids['worked_task_id']}"))[1]
     assert (worked["status"], worked["claimed_by"], worked["result"]) == ("delivered", w.c.agent_id, "C-result")
     assert (await a.get(f"/v1/testing/scenarios/{ids['scenario_id']}/results"))[1]["status"] == "created"
+    meta = (await a.get("/v1/memory/private/meta"))[1]
+    assert (meta["version"], meta["visibility"], meta["shared_agents"]) == (1, "private", [])
+    session = (await a.get(f"/v1/sessions/{ids['session_id']}"))[1]
+    assert session["messages"] == [{"role": "user", "content": "A-secret said"}]
 
 
 def _leaks(body: Any) -> bool:
@@ -649,6 +657,25 @@ CROSS_AGENT: dict[tuple[str, str], tuple[int, str | None, Callable[[dict[str, st
         403, "Only the creator can run this scenario", lambda i: (f"/v1/testing/scenarios/{i['scenario_id']}/run", {})),
     ("GET", "/v1/testing/scenarios/{scenario_id}/results"): (
         404, "Scenario not found", lambda i: (f"/v1/testing/scenarios/{i['scenario_id']}/results", {})),
+    # MoltGrid 1.0 memory: a key path names the caller's own entry; another agent's entry is read only through
+    # the cross-agent route, where a private one is as absent as a missing one
+    ("PATCH", "/v1/memory/{key}/visibility"): (404, "Key not found or expired", lambda i: (
+        "/v1/memory/private/visibility", {"json": {"visibility": "shared", "shared_agents": ["agent_b"]}})),
+    ("GET", "/v1/memory/{key}/history"): (404, "Key not found or expired",
+                                          lambda i: ("/v1/memory/private/history", {})),
+    ("GET", "/v1/memory/{key}/meta"): (404, "Key not found or expired", lambda i: ("/v1/memory/private/meta", {})),
+    ("GET", "/v1/agents/{target_agent_id}/memory/{key}"): (
+        404, "Key not found or expired", lambda i: (f"/v1/agents/{i['agent_id']}/memory/private", {})),
+    ("GET", "/v1/sessions/{session_id}"): (404, "Session not found",
+                                           lambda i: (f"/v1/sessions/{i['session_id']}", {})),
+    ("DELETE", "/v1/sessions/{session_id}"): (404, "Session not found",
+                                              lambda i: (f"/v1/sessions/{i['session_id']}", {})),
+    ("POST", "/v1/sessions/{session_id}/messages"): (404, "Session not found", lambda i: (
+        f"/v1/sessions/{i['session_id']}/messages", {"json": {"role": "user", "content": "B-injected"}})),
+    ("POST", "/v1/sessions/{session_id}/summarize"): (404, "Session not found",
+                                                      lambda i: (f"/v1/sessions/{i['session_id']}/summarize", {})),
+    ("POST", "/v1/tiered/summarize/{session_id}"): (404, "Session not found",
+                                                    lambda i: (f"/v1/tiered/summarize/{i['session_id']}", {})),
 }
 
 
@@ -705,6 +732,13 @@ async def test_cross_agent_ids_in_bodies_and_queries(world: World):
     assert status == 200 and body["count"] == 0
     status, body = await w.b.get("/v1/shared-memory/a-ns/pub", params={"owner_agent": w.b.agent_id})
     assert status == 404
+    # sessions travel in bodies too (tiered memory), and recall searches only the caller's own memory
+    status, body = await w.b.post("/v1/tiered/store_event", {"session_id": w.ids["session_id"], "data": "B-event"})
+    assert (status, body) == (404, {"detail": "Session not found"})
+    status, body = await w.b.post("/v1/tiered/recall", {"query": "A-secret said", "session_id": w.ids["session_id"]})
+    assert status == 200 and body["results"] == []
+    status, body = await w.b.get("/v1/memory-access-log")
+    assert status == 200 and body["reads"] == []
     # B's event cursor is B's own: acknowledging far ahead does not hide A's events from A
     status, body = await w.b.post("/v1/events/ack", {"cursor": 1_000_000})
     assert status == 200 and body == {"status": "acknowledged", "cursor": 1_000_000}

@@ -9,8 +9,8 @@ ISO_UTC = r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$"
 
 
 async def test_set_get_update_list_delete(alice):
-    assert await alice.post("/v1/memory", {"key": "k1", "value": "v1"}) == (
-        200, {"status": "stored", "key": "k1", "namespace": "default"})
+    assert await alice.post("/v1/memory", {"key": "k1", "value": "v1"}) == (  # the seed's fields, then 1.0's
+        200, {"status": "stored", "key": "k1", "namespace": "default", "visibility": "private", "version": 1})
     assert (await alice.post("/v1/memory", {"key": "k1", "value": "v2"}))[0] == 200
     status, body = await alice.get("/v1/memory/k1")
     assert status == 200
@@ -32,7 +32,8 @@ async def test_set_get_update_list_delete(alice):
 async def test_namespace_ttl_and_prefix(alice):
     status, body = await alice.post("/v1/memory", {"key": "user:1", "value": "x", "namespace": "ns",
                                                    "ttl_seconds": 3600})
-    assert (status, body) == (200, {"status": "stored", "key": "user:1", "namespace": "ns"})
+    assert (status, body) == (200, {"status": "stored", "key": "user:1", "namespace": "ns", "visibility": "private",
+                                    "version": 1})
     await alice.post("/v1/memory", {"key": "other", "value": "y", "namespace": "ns"})
     status, body = await alice.get("/v1/memory/user:1", params={"namespace": "ns"})
     assert status == 200 and body["value"] == "x" and body["expires_at"] is not None

@@ -8,8 +8,9 @@ it is driven here UNCHANGED (hash-pinned in requirements-sdk-compat.lock, instal
 and with its literal arguments. A line whose method the package has (under the seed's name or a later one, see
 RENAMED) calls the package; a line it has no method for goes through `SeedShim`, a few lines of `requests` that
 call the route exactly as the seed README documents. Where a literal cannot work against any correct server the
-deviation is commented at that line. The package is a later SDK that also calls routes the seed never had
-(vector memory, pub/sub, sessions, ...); those are out of scope and enumerated in OUT_OF_SCOPE.
+deviation is commented at that line. The package is a later SDK that also calls routes the seed never had.
+Those this server serves (MoltGrid 1.0's memory visibility and sessions) are driven unchanged by
+`test_memory_visibility_and_session_methods`; the rest are enumerated in OUT_OF_SCOPE.
 """
 from __future__ import annotations
 
@@ -54,17 +55,16 @@ IN_SCOPE = {
     "directory_search", "update_status", "rate_collaboration", "match", "marketplace_create", "marketplace_claim",
     "marketplace_deliver", "marketplace_review", "test_scenario_create", "test_scenario_list", "test_scenario_run",
     "text_process", "stats",
+    # MoltGrid 1.0 memory and sessions (issue 11), driven by test_memory_visibility_and_session_methods
+    "memory_set_visibility", "memory_read_agent", "session_create", "session_list",
+    "session_get", "session_append", "session_summarize", "session_delete",
 }
 # Package methods calling routes the seed contract does not have (later versions of the original): not tested.
 OUT_OF_SCOPE = {
-    "memory_set_visibility",  # PATCH /v1/memory/{key}/visibility
-    "memory_read_agent",  # GET /v1/agents/{id}/memory/{key}
     "vector_upsert", "vector_search", "vector_get", "vector_delete", "vector_list",  # /v1/vector/...
     "pubsub_subscribe", "pubsub_unsubscribe", "pubsub_publish", "pubsub_subscriptions",
     "pubsub_channels",  # /v1/pubsub/...
     "leaderboard", "directory_stats", "heartbeat",  # /v1/leaderboard, /v1/directory/stats, /v1/agents/heartbeat
-    "session_create", "session_list", "session_get", "session_append", "session_summarize",
-    "session_delete",  # /v1/sessions/...
     "events", "events_ack",  # GET /v1/events, /v1/events/stream, POST /v1/events/ack
 }
 # MoltGrid 1.0 methods of the package beyond the seed's routes, called unchanged in test_v1_rest_methods.
@@ -163,7 +163,7 @@ def _reference(base: str) -> None:  # noqa: PLR0915 - one straight walk through 
 
     # -- Memory --
     assert mg.memory_set("portfolio", '{"BTC": 1.5}', namespace="trading", ttl_seconds=86400) == {
-        "status": "stored", "key": "portfolio", "namespace": "trading"}
+        "status": "stored", "key": "portfolio", "namespace": "trading", "visibility": "private", "version": 1}
     data = mg.memory_get("portfolio", namespace="trading")
     assert (data["key"], data["value"], data["namespace"]) == ("portfolio", '{"BTC": 1.5}', "trading")
     expires = datetime.fromisoformat(data["expires_at"])
@@ -464,3 +464,56 @@ async def test_v1_rest_methods(stack):
     finally:
         await receiver.stop()
     assert [orjson.loads(body)["type"] for _, body in receiver.received] == ["webhook.test"]
+
+
+def _memory_and_sessions(base: str) -> None:
+    owner_keys = SeedShim.register(base, "compat-owner")
+    owner, owner_id = MoltGrid(api_key=owner_keys["api_key"], base_url=base), owner_keys["agent_id"]
+    friend_keys = SeedShim.register(base, "compat-friend")
+    friend, friend_id = MoltGrid(api_key=friend_keys["api_key"], base_url=base), friend_keys["agent_id"]
+    stranger = MoltGrid(api_key=SeedShim.register(base, "compat-stranger")["api_key"], base_url=base)
+
+    # visibility: set on write, changed later, honoured by cross-agent reads (404 when hidden)
+    assert owner.memory_set("pub", "hello", visibility="public")["visibility"] == "public"
+    assert owner.memory_set("priv", "secret", namespace="notes")["visibility"] == "private"
+    read = stranger.memory_read_agent(owner_id, "pub")
+    assert (read["key"], read["value"], read["visibility"], read["namespace"]) == ("pub", "hello", "public", "default")
+    with pytest.raises(MoltGridError) as hidden:
+        friend.memory_read_agent(owner_id, "priv", namespace="notes")
+    assert hidden.value.status_code == 404 and hidden.value.detail == "Key not found or expired"
+    assert owner.memory_set_visibility("priv", "shared", namespace="notes", shared_agents=[friend_id]) == {
+        "status": "updated", "key": "priv", "visibility": "shared", "namespace": "notes"}
+    assert friend.memory_read_agent(owner_id, "priv", namespace="notes")["value"] == "secret"
+    with pytest.raises(MoltGridError) as hidden:
+        stranger.memory_read_agent(owner_id, "priv", namespace="notes")
+    assert hidden.value.status_code == 404
+
+    # shared namespaces at the package's own path
+    owner.shared_set("compat_ns", "k", "v")
+    assert "compat_ns" in {n["namespace"] for n in owner.shared_namespaces()["namespaces"]}
+
+    # sessions
+    created = owner.session_create(title="chat", max_tokens=1000)
+    sid = created["session_id"]
+    assert re.fullmatch(r"sess_[0-9a-f]{16}", sid) and created["title"] == "chat" and ISO.match(created["created_at"])
+    assert owner.session_append(sid, "user", "hello there") == {
+        "status": "appended", "message_count": 1, "token_count": 2, "summarized": False}
+    assert owner.session_append(sid, "assistant", "hi! how can I help?")["message_count"] == 2
+    session = owner.session_get(sid)
+    assert session["messages"] == [{"role": "user", "content": "hello there"},
+                                   {"role": "assistant", "content": "hi! how can I help?"}]
+    assert (session["title"], session["max_tokens"], session["token_count"]) == ("chat", 1000, 9)
+    assert [s["session_id"] for s in owner.session_list()["sessions"]] == [sid]
+    summary = owner.session_summarize(sid)
+    assert (summary["status"], summary["original_message_count"], summary["new_message_count"]) == (
+        "summarized", 2, 2)
+    with pytest.raises(MoltGridError) as other:
+        friend.session_get(sid)
+    assert other.value.status_code == 404 and other.value.detail == "Session not found"
+    assert owner.session_delete(sid) == {"status": "deleted", "session_id": sid}
+    assert owner.session_list()["sessions"] == []
+
+
+async def test_memory_visibility_and_session_methods(stack):
+    """The package's MoltGrid 1.0 memory and session methods, called unchanged."""
+    await asyncio.to_thread(_memory_and_sessions, stack.base_url)

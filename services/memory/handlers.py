@@ -1,4 +1,5 @@
-"""Memory operations: private key-value memory and public shared memory."""
+"""Memory operations: private key-value memory and public shared memory (POST /v1/memory, with versions and
+visibility, is in versioned_handlers.py)."""
 from __future__ import annotations
 
 from typing import Any
@@ -14,16 +15,17 @@ from services.memory.store import MemoryStore
 ENCRYPTED: EncryptedTables = {
     "memory.entries": (("agent_id", "namespace", "key"), ("value",)),
     "memory.shared_entries": (("namespace", "key", "owner_agent"), ("value",)),
+    # MoltGrid 1.0 memory (migrations 0003, 0004)
+    "memory.history": (("agent_id", "namespace", "key", "version"), ("value",)),
+    "memory.sessions": (("session_id",), ("title", "metadata")),
+    "memory.session_messages": (("session_id", "seq"), ("content",)),
+    "memory.long_term": (("agent_id", "namespace", "key"), ("text", "metadata")),
 }
 
 
 class MemoryHandlers:
     def __init__(self, store: MemoryStore) -> None:
         self.store = store
-
-    async def set(self, req: m.Set, ctx: Ctx) -> dict[str, Any]:
-        await self.store.set(ctx.require_agent(), req.namespace, req.key, req.value, req.ttl_seconds)
-        return {"status": "stored", "key": req.key, "namespace": req.namespace}
 
     async def get(self, req: m.KeyRef, ctx: Ctx) -> dict[str, Any]:
         entry = await self.store.get(ctx.require_agent(), req.namespace, req.key)
@@ -73,7 +75,6 @@ class MemoryHandlers:
 
     def ops(self) -> dict[str, Op]:
         return {
-            "set": Op(self.set, m.Set),
             "get": Op(self.get, m.KeyRef),
             "list": Op(self.list, m.List),
             "delete": Op(self.delete, m.KeyRef),

@@ -33,15 +33,6 @@ class MemoryStore:
         return self._cipher
 
     # ── private memory ──────────────────────────────────────────────────────
-    async def set(self, agent_id: str, namespace: str, key: str, value: str, ttl: int | None) -> None:
-        await self._pool.execute(
-            "INSERT INTO memory.entries AS e (agent_id, namespace, key, value, size_bytes, expires_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6)"
-            " ON CONFLICT (agent_id, namespace, key) DO UPDATE SET value = EXCLUDED.value,"
-            " size_bytes = EXCLUDED.size_bytes, expires_at = EXCLUDED.expires_at, updated_at = now(),"
-            " created_at = CASE WHEN e.expires_at <= now() THEN now() ELSE e.created_at END",
-            agent_id, namespace, key, self._cipher.encrypt(value), len(value.encode()), _expiry(ttl))
-
     async def get(self, agent_id: str, namespace: str, key: str) -> dict[str, Any] | None:
         r = await self._pool.fetchrow(
             f"SELECT value, updated_at, expires_at FROM memory.entries"

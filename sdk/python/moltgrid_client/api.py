@@ -53,8 +53,13 @@ class Api:
 
     # ── memory ──────────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/memory")
-    def memory_set(self, key: str, value: str, namespace: str = "default", ttl_seconds: int | None = None) -> Any:
-        return Req(json={"key": key, "value": value, "namespace": namespace, "ttl_seconds": ttl_seconds})
+    def memory_set(self, key: str, value: str, namespace: str = "default", ttl_seconds: int | None = None,
+                   visibility: str | None = None, shared_agents: list[str] | None = None,
+                   expected_version: int | None = None) -> Any:
+        """expected_version: compare-and-set (0 = create only); a mismatch raises a 409 MoltGridError."""
+        return Req(json={"key": key, "value": value, "namespace": namespace, "ttl_seconds": ttl_seconds,
+                         "visibility": visibility, "shared_agents": shared_agents,
+                         "expected_version": expected_version})
 
     @endpoint("GET", "/v1/memory/{key}")
     def memory_get(self, key: str, namespace: str = "default") -> Any:
@@ -67,6 +72,75 @@ class Api:
     @endpoint("DELETE", "/v1/memory/{key}")
     def memory_delete(self, key: str, namespace: str = "default") -> Any:
         return Req(path={"key": key}, params={"namespace": namespace})
+
+    @endpoint("POST", "/v1/memory/batch")
+    def memory_batch(self, items: list[dict[str, Any]]) -> Any:
+        return Req(json={"items": items})
+
+    @endpoint("PATCH", "/v1/memory/{key}/visibility")
+    def memory_set_visibility(self, key: str, visibility: str, namespace: str = "default",
+                              shared_agents: list[str] | None = None) -> Any:
+        return Req(path={"key": key}, params={"namespace": namespace},
+                   json={"visibility": visibility, "shared_agents": shared_agents})
+
+    @endpoint("GET", "/v1/memory/{key}/history")
+    def memory_history(self, key: str, namespace: str = "default", limit: int | None = None) -> Any:
+        return Req(path={"key": key}, params={"namespace": namespace, "limit": limit})
+
+    @endpoint("GET", "/v1/memory/{key}/meta")
+    def memory_meta(self, key: str, namespace: str = "default") -> Any:
+        return Req(path={"key": key}, params={"namespace": namespace})
+
+    @endpoint("GET", "/v1/memory-access-log")
+    def memory_access_log(self, namespace: str | None = None, key: str | None = None, reader: str | None = None,
+                          limit: int | None = None) -> Any:
+        return Req(params={"namespace": namespace, "key": key, "reader": reader, "limit": limit})
+
+    @endpoint("GET", "/v1/agents/{target_agent_id}/memory/{key}")
+    def memory_read_agent(self, target_agent_id: str, key: str, namespace: str = "default") -> Any:
+        return Req(path={"target_agent_id": target_agent_id, "key": key}, params={"namespace": namespace})
+
+    # ── sessions and tiered memory ──────────────────────────────────────────
+    @endpoint("POST", "/v1/sessions")
+    def session_create(self, title: str | None = None, max_tokens: int | None = None, metadata: Any = None) -> Any:
+        return Req(json={"title": title, "max_tokens": max_tokens, "metadata": metadata})
+
+    @endpoint("GET", "/v1/sessions")
+    def session_list(self, limit: int | None = None) -> Any:
+        return Req(params={"limit": limit})
+
+    @endpoint("GET", "/v1/sessions/{session_id}")
+    def session_get(self, session_id: str) -> Any:
+        return Req(path={"session_id": session_id})
+
+    @endpoint("DELETE", "/v1/sessions/{session_id}")
+    def session_delete(self, session_id: str) -> Any:
+        return Req(path={"session_id": session_id})
+
+    @endpoint("POST", "/v1/sessions/{session_id}/messages")
+    def session_append(self, session_id: str, role: str, content: str) -> Any:
+        return Req(path={"session_id": session_id}, json={"role": role, "content": content})
+
+    @endpoint("POST", "/v1/sessions/{session_id}/summarize")
+    def session_summarize(self, session_id: str) -> Any:
+        return Req(path={"session_id": session_id})
+
+    @endpoint("POST", "/v1/tiered/store_event")
+    def tiered_store_event(self, session_id: str, data: Any, role: str = "user", persist: bool = False,
+                           note_key: str | None = None, namespace: str | None = None) -> Any:
+        return Req(json={"session_id": session_id, "data": data, "role": role, "persist": persist,
+                         "note_key": note_key, "namespace": namespace})
+
+    @endpoint("POST", "/v1/tiered/recall")
+    def tiered_recall(self, query: str, k: int | None = None, namespace: str | None = None,
+                      tiers: list[str] | None = None, min_similarity: float | None = None,
+                      session_id: str | None = None) -> Any:
+        return Req(json={"query": query, "k": k, "namespace": namespace, "tiers": tiers,
+                         "min_similarity": min_similarity, "session_id": session_id})
+
+    @endpoint("POST", "/v1/tiered/summarize/{session_id}")
+    def tiered_summarize(self, session_id: str, namespace: str | None = None) -> Any:
+        return Req(path={"session_id": session_id}, params={"namespace": namespace})
 
     # ── shared memory ───────────────────────────────────────────────────────
     @endpoint("POST", "/v1/shared-memory")

@@ -1,0 +1,94 @@
+"""MoltGrid 1.0's private-memory operations: versioned set (compare-and-set), batches, visibility, metadata,
+history, cross-agent reads and the owner's access log."""
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.bus import Ctx, Op
+from shared.errors import Conflict, NotFound
+from services.memory import models as m
+from services.memory import v1_models as v
+from services.memory.versioned import VersionedStore, Write
+
+NOT_FOUND = "Key not found or expired"  # the seed's answer for a missing key, used for anything hidden too
+
+
+def write_of(req: m.Set) -> Write:
+    return Write(req.namespace, req.key, req.value, req.ttl_seconds, req.visibility, req.shared_agents,
+                 req.expected_version)
+
+
+def _error_text(exc: ValidationError) -> str:
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}"
+                     for e in exc.errors(include_url=False))
+
+
+class VersionedHandlers:
+    def __init__(self, store: VersionedStore) -> None:
+        self.store = store
+
+    async def set(self, req: m.Set, ctx: Ctx) -> dict[str, Any]:
+        """POST /v1/memory: the seed's answer plus 1.0's visibility and the new version (for compare-and-set)."""
+        written = await self.store.write(ctx.require_agent(), write_of(req))
+        return {"status": "stored", "key": req.key, "namespace": req.namespace, **written}
+
+    async def batch(self, req: v.Batch, ctx: Ctx) -> dict[str, Any]:
+        """Each item is validated and written on its own, in order; one failing item does not stop the rest."""
+        agent_id = ctx.require_agent()
+        results = []
+        for raw in req.items:
+            key = raw.get("key") if isinstance(raw, dict) and isinstance(raw.get("key"), str) else ""
+            try:
+                item = m.Set.model_validate(raw)
+                written = await self.store.write(agent_id, write_of(item))
+            except ValidationError as exc:
+                results.append({"key": key, "success": False, "status": "invalid", "error": _error_text(exc)})
+                continue
+            except Conflict as exc:
+                results.append({"key": key, "success": False, "status": "conflict", "error": exc.message})
+                continue
+            results.append({"key": item.key, "success": True, "status": "stored", "error": None,
+                            "namespace": item.namespace, **written})
+        succeeded = sum(r["success"] for r in results)
+        return {"results": results, "total": len(results), "succeeded": succeeded, "failed": len(results) - succeeded}
+
+    async def set_visibility(self, req: v.VisibilityChange, ctx: Ctx) -> dict[str, Any]:
+        if not await self.store.set_visibility(ctx.require_agent(), req.namespace, req.key, req.visibility,
+                                               req.shared_agents):
+            raise NotFound(NOT_FOUND)
+        return {"status": "updated", "key": req.key, "visibility": req.visibility, "namespace": req.namespace}
+
+    async def meta(self, req: m.KeyRef, ctx: Ctx) -> dict[str, Any]:
+        meta = await self.store.meta(ctx.require_agent(), req.namespace, req.key)
+        if meta is None:
+            raise NotFound(NOT_FOUND)
+        return meta
+
+    async def history(self, req: v.History, ctx: Ctx) -> dict[str, Any]:
+        history = await self.store.history(ctx.require_agent(), req.namespace, req.key, req.limit)
+        if history is None:
+            raise NotFound(NOT_FOUND)
+        return {"key": req.key, "namespace": req.namespace, "history": history, "count": len(history)}
+
+    async def read_agent(self, req: v.CrossAgentRead, ctx: Ctx) -> dict[str, Any]:
+        entry = await self.store.read_as(ctx.require_agent(), req.target_agent_id, req.namespace, req.key)
+        if entry is None:
+            raise NotFound(NOT_FOUND)
+        return entry
+
+    async def access_log(self, req: v.AccessLog, ctx: Ctx) -> dict[str, Any]:
+        reads = await self.store.access_log(ctx.require_agent(), req.namespace, req.key, req.reader, req.limit)
+        return {"reads": reads, "count": len(reads)}
+
+    def ops(self) -> dict[str, Op]:
+        return {
+            "set": Op(self.set, m.Set),
+            "batch": Op(self.batch, v.Batch),
+            "set_visibility": Op(self.set_visibility, v.VisibilityChange),
+            "meta": Op(self.meta, m.KeyRef),
+            "history": Op(self.history, v.History),
+            "read_agent": Op(self.read_agent, v.CrossAgentRead),
+            "access_log": Op(self.access_log, v.AccessLog),
+        }
