@@ -115,16 +115,15 @@ async def test_rate_limit_is_shared_by_two_gateways(register, stack):
     first, second = agent.on(stack.url(0)), agent.on(stack.url(1))
     statuses: list[int] = []
     started = time.monotonic()
-    for i in range(125):
-        status, _, _ = await (first if i % 2 else second).request("GET", "/v1/memory")
-        statuses.append(status)
+    while 429 not in statuses and len(statuses) < 400:
+        i = len(statuses)
+        statuses.append((await (first if i % 2 else second).request("GET", "/v1/memory"))[0])
     elapsed = time.monotonic() - started
     # 120 per rolling minute, counted across both gateway replicas: a burst of 120, then refusals, except that
-    # GCRA gives back one request every 0.5 s, so a slow machine may see one or two more allowed.
+    # GCRA gives back one request every 0.5 s, so a slow machine sees a few more allowed before the first 429.
     allowed = statuses.count(200)
-    assert statuses[:120] == [200] * 120
+    assert statuses[:120] == [200] * 120 and statuses[-1] == 429
     assert allowed <= 120 + int(elapsed * 2) + 1, (allowed, elapsed)
-    assert set(statuses[120:]) <= {200, 429} and 429 in statuses[120:]
     status, body, headers = await first.request("GET", "/v1/memory")
     while status == 200 and time.monotonic() - started < 30:  # a token given back since; use it up
         status, body, headers = await first.request("GET", "/v1/memory")
