@@ -331,7 +331,7 @@ async def test_one_claimer_wins_across_two_replicas(stack, alice, register, db, 
     t = tasks[0]
     winner = next(a for a in agents if a.agent_id == next(b["claimed_by"] for s, b in per_task[0] if s == 200))
     done = await asyncio.gather(*(winner.on(stack.url(i % 2)).post(f"/v1/tasks/{t['task_id']}/complete",
-                                                                    {"result": i}) for i in range(6)))
+                                                                    {"result": f"r{i}"}) for i in range(6)))
     assert sorted(s for s, _ in done) == [200] + [409] * 5
 
 

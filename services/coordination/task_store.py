@@ -145,7 +145,7 @@ class TaskStore:
     async def claim(self, conn: asyncpg.Connection, task_id: str, agent_id: str, lease_s: int) -> asyncpg.Record:
         return await conn.fetchrow(
             "UPDATE coordination.tasks SET status = 'running', claimed_by = $2, claimed_at = now(),"
-            " lease_seconds = $3, lease_expires_at = now() + make_interval(secs => $3), updated_at = now()"
+            " lease_seconds = $3::int, lease_expires_at = now() + make_interval(secs => $3::int), updated_at = now()"
             f" WHERE task_id = $1 RETURNING {COLUMNS}", task_id, agent_id, lease_s)
 
     async def release(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record:
@@ -165,9 +165,13 @@ class TaskStore:
             f"UPDATE coordination.tasks SET status = $2, result = coalesce($3, result), completed_at = {completed},"
             f" updated_at = now() WHERE task_id = $1 RETURNING {COLUMNS}", task_id, status, self._dump(result))
 
-    async def add_edge(self, conn: asyncpg.Connection, task_id: str, depends_on: str) -> str:
-        """'exists' (already there), 'cycle' (would close one) or 'added'. Holds the graph lock until commit."""
+    async def lock_graph(self, conn: asyncpg.Connection) -> None:
+        """Until commit, no other transaction adds an edge. Taken before any row lock, so that two adds on
+        the same pair of tasks queue up here instead of deadlocking on each other's rows."""
         await conn.execute("SELECT pg_advisory_xact_lock($1)", GRAPH_LOCK)
+
+    async def add_edge(self, conn: asyncpg.Connection, task_id: str, depends_on: str) -> str:
+        """'exists' (already there), 'cycle' (would close one) or 'added'; the caller holds the graph lock."""
         if await conn.fetchval("SELECT 1 FROM coordination.task_dependencies WHERE task_id = $1 AND depends_on = $2",
                                task_id, depends_on):
             return "exists"

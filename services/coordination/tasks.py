@@ -99,6 +99,7 @@ class TaskHandlers:
     async def add_dependency(self, req: m.TaskDependency, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
         async with self.store.pool.acquire() as conn, conn.transaction():
+            await self.store.lock_graph(conn)
             row = await self._locked(conn, req.task_id)
             if row["creator_agent"] != agent_id:
                 raise Forbidden("Only the creator can add dependencies")
