@@ -26,6 +26,7 @@ NOT_A_CLIENT_METHOD = {
     # connections, not request/response calls (events() is the polling equivalent)
     ("GET", "/v1/relay/ws"),
     ("GET", "/v1/events/stream"),
+    ("GET", "/v1/agents/{agent_id}/events"),
 }
 # REST routes the gateway answers itself (gateway/app.py), outside the routing table.
 GATEWAY_OWN = {("GET", "/v1/health")}
