@@ -19,6 +19,7 @@ import hashlib
 import inspect
 import re
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -52,6 +53,8 @@ IN_SCOPE = {
     "marketplace_deliver", "marketplace_review", "test_scenario_create", "test_scenario_list", "test_scenario_run",
     "text_process", "stats",
 }
+# Package methods calling MoltGrid 1.0 routes this server now serves (issue 12), each driven below.
+IN_SCOPE |= {"events", "events_ack"}
 # Package methods calling routes the seed contract does not have (later versions of the original): not tested.
 OUT_OF_SCOPE = {
     "memory_set_visibility",  # PATCH /v1/memory/{key}/visibility
@@ -65,7 +68,6 @@ OUT_OF_SCOPE = {
     "webhook_test",  # POST /v1/webhooks/{id}/test
     "session_create", "session_list", "session_get", "session_append", "session_summarize",
     "session_delete",  # /v1/sessions/...
-    "events", "events_ack",  # GET /v1/events, /v1/events/stream, POST /v1/events/ack
     "onboarding_start", "onboarding_status",  # /v1/onboarding/...
 }
 
@@ -399,3 +401,29 @@ def _package_defaults(base: str) -> None:
 async def test_package_defaults_and_errors(stack):
     """The package's own defaults (which differ from the seed SDK's) and its error mapping work too."""
     await asyncio.to_thread(_package_defaults, stack.base_url)
+
+
+def _events_as_in_1_0(base: str) -> None:
+    sender = MoltGrid(api_key=SeedShim.register(base, "compat-ev-sender")["api_key"], base_url=base)
+    keys = SeedShim.register(base, "compat-ev-recipient")
+    recipient = MoltGrid(api_key=keys["api_key"], base_url=base)
+    sent = [sender.send_message(keys["agent_id"], f"e{i}")["message_id"] for i in range(2)]
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=20)
+    while len(listed := recipient.events()["events"]) < 2 and datetime.now(timezone.utc) < deadline:
+        time.sleep(0.2)
+    assert [(e["event_type"], e["payload"]["message_id"]) for e in listed] == [("message.received", m) for m in sent]
+    assert all(ISO.match(e["created_at"]) and e["event_id"].startswith("evt_") for e in listed)
+    # events(stream=True): 1.0's long poll answers the first unacknowledged event as JSON
+    assert recipient.events(stream=True)["event_id"] == listed[0]["event_id"]
+    assert recipient.events_ack([listed[0]["event_id"]]) == {"acknowledged": 1}
+    assert recipient.events(stream=True)["event_id"] == listed[1]["event_id"]
+    assert [e["event_id"] for e in recipient.events()["events"]] == [listed[1]["event_id"]]
+    assert recipient.events_ack([e["event_id"] for e in listed]) == {"acknowledged": 1}  # one was already
+    assert recipient.events()["events"] == [] and recipient.events_ack([]) == {"acknowledged": 0}
+    assert sender.events()["events"] == []  # another agent's events are never visible
+
+
+async def test_events_and_events_ack_as_in_1_0(stack):
+    """The package's events / events_ack, unchanged, against GET /v1/events, /v1/events/stream and
+    POST /v1/events/ack."""
+    await asyncio.to_thread(_events_as_in_1_0, stack.base_url)
