@@ -88,11 +88,13 @@ async def fuzz_env(fuzz_stack: Stack) -> AsyncIterator[dict[str, Any]]:
         task = await call("POST", "/v1/marketplace/tasks", key, json={"title": "fuzz task", "reward_credits": 1})
         scenario = await call("POST", "/v1/testing/scenarios", key, json={"pattern": "leader_election",
                                                                           "agent_count": 2})
+        graph_task = await call("POST", "/v1/tasks", key, json={"title": "fuzz graph task"})
     real = {"key": "fuzz-key", "namespace": "fuzz-ns", "job_id": job["job_id"],
             "message_id": inbox["messages"][0]["message_id"], "webhook_id": hook["webhook_id"],
             "delivery_id": "dlv_000000000000", "agent_id": me["agent_id"], "scenario_id": scenario["scenario_id"]}
     yield {"doc": doc, "key": key, "base": base, "real": real,
-           "task_id": {"/v1/schedules": schedule["task_id"], "/v1/marketplace": task["task_id"]}}
+           "task_id": {"/v1/schedules": schedule["task_id"], "/v1/marketplace": task["task_id"],
+                       "/v1/tasks": graph_task["task_id"]}}
 
 
 @pytest.fixture(scope="module")
