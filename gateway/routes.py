@@ -97,7 +97,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/testing/scenarios/{scenario_id}/results", svc("coordination", "results")),
     Route("POST", "/v1/text/process", svc("coordination", "text_process")),
     # task graphs (MoltGrid 1.0): dependencies, leased claims, a state machine (docs/tasks.md)
-    Route("POST", "/v1/tasks", svc("coordination", "task_create"), summary="Create a task (optionally with dependencies)"),
+    Route("POST", "/v1/tasks", svc("coordination", "task_create"),
+          summary="Create a task (optionally with dependencies)"),
     Route("GET", "/v1/tasks", svc("coordination", "task_list"), summary="List tasks"),
     Route("GET", "/v1/tasks/{task_id}", svc("coordination", "task_get"), summary="Get a task with its history"),
     Route("PATCH", "/v1/tasks/{task_id}", svc("coordination", "task_update"), summary="Change a task's status"),

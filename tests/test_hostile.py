@@ -667,7 +667,8 @@ CROSS_AGENT: dict[tuple[str, str], tuple[int, str | None, Callable[[dict[str, st
         lambda i: (f"/v1/tasks/{i['running_graph_task']}/complete", {"json": {"result": "B-result"}})),
     ("POST", "/v1/tasks/{task_id}/dependencies"): (
         403, "Only the creator can add dependencies",
-        lambda i: (f"/v1/tasks/{i['pending_graph_task']}/dependencies", {"json": {"depends_on": i["done_graph_task"]}})),
+        lambda i: (f"/v1/tasks/{i['pending_graph_task']}/dependencies",
+                   {"json": {"depends_on": i["done_graph_task"]}})),
     # a message's status and trace are its sender's and recipient's (C sent it to A)
     ("GET", "/v1/messages/{message_id}/status"): (404, "Message not found",
                                                   lambda i: (f"/v1/messages/{i['message_id']}/status", {})),

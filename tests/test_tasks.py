@@ -178,7 +178,8 @@ async def test_a_lease_that_runs_out_returns_the_task(alice, bob, register):
     async def expired_event() -> list[dict[str, Any]]:
         return [e for e in await events_of(bob) if e["type"] == "task.lease_expired"]
 
-    assert (await until("task.lease_expired to the old claimer", expired_event))[0]["data"]["task_id"] == task["task_id"]
+    expired = await until("task.lease_expired to the old claimer", expired_event)
+    assert expired[0]["data"]["task_id"] == task["task_id"]
 
 
 async def test_a_claim_on_an_expired_lease_takes_over_at_once(stack, alice, bob):
@@ -333,6 +334,20 @@ async def test_one_claimer_wins_across_two_replicas(stack, alice, register, db, 
     done = await asyncio.gather(*(winner.on(stack.url(i % 2)).post(f"/v1/tasks/{t['task_id']}/complete",
                                                                     {"result": f"r{i}"}) for i in range(6)))
     assert sorted(s for s, _ in done) == [200] + [409] * 5
+    # leases run out once: both replicas sweep, each expired lease is ended by exactly one of them
+    short = [await create(alice, f"short {i}") for i in range(6)]
+    for i, t in enumerate(short):
+        assert (await agents[i].post(f"/v1/tasks/{t['task_id']}/claim", params={"lease_seconds": 1}))[0] == 200
+
+    async def all_returned() -> bool:
+        return not await db.fetchval("SELECT count(*) FROM coordination.tasks WHERE task_id = ANY($1::text[])"
+                                     " AND status <> 'pending'", [t["task_id"] for t in short])
+
+    await until("the short leases to run out", all_returned)
+    expiries = await db.fetch("SELECT task_id, count(*) AS n FROM coordination.task_history"
+                              " WHERE change = 'lease_expired' AND task_id = ANY($1::text[]) GROUP BY task_id",
+                              [t["task_id"] for t in short])
+    assert sorted(r["n"] for r in expiries) == [1] * len(short)
 
 
 async def test_a_purged_agent_leaves_no_tasks(stack, register, db):

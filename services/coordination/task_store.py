@@ -192,7 +192,8 @@ class TaskStore:
                      recipients: Iterable[str | None], detail: dict[str, Any] | None = None) -> None:
         """The change's history entry and its `task.<change>` event for each recipient (creator, claimer…)."""
         await conn.execute(
-            "INSERT INTO coordination.task_history (task_id, change, status, actor, detail) VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO coordination.task_history (task_id, change, status, actor, detail)"
+            " VALUES ($1, $2, $3, $4, $5)",
             row["task_id"], change, row["status"], actor, detail)
         data = {"task_id": row["task_id"], "title": row["title"], "status": row["status"], "actor": actor,
                 "claimed_by": row["claimed_by"], "lease_expires_at": iso(row["lease_expires_at"]), **(detail or {})}

@@ -71,8 +71,8 @@ async def ack_ids(pool: asyncpg.Pool, agent_id: str, event_ids: list[str]) -> in
     """Record events acknowledged by id (1.0); returns how many were not acknowledged before. Ids older than
     the stream keeps events are dropped on the way."""
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("DELETE FROM relay.acked_events WHERE agent_id = $1 AND acked_at < now() - interval '7 days'",
-                           agent_id)
+        await conn.execute("DELETE FROM relay.acked_events WHERE agent_id = $1"
+                           " AND acked_at < now() - interval '7 days'", agent_id)
         status = await conn.execute(
             "INSERT INTO relay.acked_events (agent_id, event_id) SELECT $1, unnest($2::text[])"
             " ON CONFLICT DO NOTHING", agent_id, list(dict.fromkeys(event_ids)))
@@ -80,6 +80,6 @@ async def ack_ids(pool: asyncpg.Pool, agent_id: str, event_ids: list[str]) -> in
 
 
 async def acked_among(pool: asyncpg.Pool, agent_id: str, event_ids: list[str]) -> set[str]:
-    rows = await pool.fetch("SELECT event_id FROM relay.acked_events WHERE agent_id = $1 AND event_id = ANY($2::text[])",
-                            agent_id, event_ids)
+    rows = await pool.fetch("SELECT event_id FROM relay.acked_events"
+                            " WHERE agent_id = $1 AND event_id = ANY($2::text[])", agent_id, event_ids)
     return {r["event_id"] for r in rows}
