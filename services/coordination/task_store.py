@@ -72,10 +72,8 @@ class TaskStore:
         return None if stored is None else self.cipher.decrypt(stored)
 
     # ── reads ───────────────────────────────────────────────────────────────
-    async def get(self, conn: asyncpg.Connection | asyncpg.Pool, task_id: str, *,
-                  lock: bool = False) -> asyncpg.Record | None:
-        return await conn.fetchrow(f"SELECT {COLUMNS} FROM coordination.tasks WHERE task_id = $1"
-                                   + (" FOR UPDATE" if lock else ""), task_id)
+    async def get(self, conn: asyncpg.Connection | asyncpg.Pool, task_id: str) -> asyncpg.Record | None:
+        return await conn.fetchrow(f"SELECT {COLUMNS} FROM coordination.tasks WHERE task_id = $1", task_id)
 
     async def details(self, conn: asyncpg.Connection | asyncpg.Pool,
                       task_ids: list[str]) -> tuple[dict[str, list[dict[str, Any]]], dict[str, list[str]]]:
@@ -134,14 +132,6 @@ class TaskStore:
                                " SELECT $1, unnest($2::text[])", task_id, depends_on)
         return row
 
-    async def set_state(self, conn: asyncpg.Connection, task_id: str, **fields: Any) -> asyncpg.Record:
-        """Update the named columns (and updated_at) of a locked task; returns the new row."""
-        names = list(fields)
-        sets = ", ".join(f"{name} = ${i + 2}" for i, name in enumerate(names))
-        return await conn.fetchrow(
-            f"UPDATE coordination.tasks SET {sets}, updated_at = now() WHERE task_id = $1 RETURNING {COLUMNS}",
-            task_id, *(fields[n] for n in names))
-
     async def claim(self, conn: asyncpg.Connection, task_id: str, agent_id: str, lease_s: int) -> asyncpg.Record:
         return await conn.fetchrow(
             "UPDATE coordination.tasks SET status = 'running', claimed_by = $2, claimed_at = now(),"
@@ -149,9 +139,10 @@ class TaskStore:
             f" WHERE task_id = $1 RETURNING {COLUMNS}", task_id, agent_id, lease_s)
 
     async def release(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record:
-        """Back to pending, unclaimed (a lease ran out, or the claimer was deleted)."""
-        return await self.set_state(conn, task_id, status="pending", claimed_by=None, claimed_at=None,
-                                    lease_expires_at=None)
+        """Back to pending, unclaimed (a lease ran out, the claimer was deleted, or the creator reopened it)."""
+        return await conn.fetchrow(
+            "UPDATE coordination.tasks SET status = 'pending', claimed_by = NULL, claimed_at = NULL,"
+            f" lease_expires_at = NULL, updated_at = now() WHERE task_id = $1 RETURNING {COLUMNS}", task_id)
 
     async def renew(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record:
         return await conn.fetchrow(
