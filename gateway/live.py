@@ -22,7 +22,7 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from gateway.forward import MAX_JSON_DEPTH, too_deep
-from gateway.http import HTTP_STATUS
+from gateway.http import HTTP_STATUS, error_response, json_response, reply_response
 from gateway.state import NC, SETTINGS
 from shared import subjects
 from shared.bus import Ctx, call
@@ -31,6 +31,7 @@ from shared.events import follow
 
 log = structlog.get_logger("live")
 SSE_HEARTBEAT_S = 15.0
+LONG_POLL_S = 25.0  # below the 1.0 SDK's 30 s client timeout
 
 
 class PushHub:
@@ -68,17 +69,35 @@ class PushHub:
     def _fan_out(self, agent_id: str) -> Any:
         async def deliver(msg: Msg) -> None:
             text = msg.data.decode()
+            written = 0
             for ws in list(self.sockets.get(agent_id, ())):
                 if not ws.closed:
                     try:
                         await ws.send_str(text)
+                        written += 1
                     except ConnectionError:
                         pass
             stored_at = (msg.headers or {}).get(subjects.PUSH_STORED_AT)
             if stored_at:  # same clock when relay and gateway share a host; NTP-close otherwise
                 PUSH_SECONDS.labels(INSTANCE).observe(max(0.0, time.time() - float(stored_at)))
+            if written:
+                await self._report_push(msg.data, written)
 
         return deliver
+
+    async def _report_push(self, data: bytes, sockets: int) -> None:
+        """Tell the relay (fire and forget) that a message reached sockets here: a hop of its trace."""
+        try:
+            frame = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            return
+        if not isinstance(frame, dict) or frame.get("event") != "message.received" or "message_id" not in frame:
+            return
+        try:
+            await self.nc.publish(subjects.svc("relay", "record_push"), orjson.dumps(
+                {"message_id": frame["message_id"], "gateway": INSTANCE, "sockets": sockets, "at": time.time()}))
+        except Exception:  # NATS away: the trace misses this hop, the message itself is unaffected
+            log.warning("push_hop_not_reported", message_id=frame["message_id"])
 
 
 HUB = web.AppKey("push_hub", PushHub)
@@ -125,9 +144,45 @@ async def relay_socket(request: web.Request) -> web.WebSocketResponse:
     return ws
 
 
+def wants_json(request: web.Request) -> bool:
+    """A client asking for JSON and not for an event stream (MoltGrid 1.0's SDK sends Accept: application/json)
+    gets 1.0's long poll on /v1/events/stream; everyone else (EventSource, curl, */*) gets Server-Sent Events."""
+    accept = request.headers.get("Accept", "")
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
 async def event_stream(request: web.Request) -> web.StreamResponse:
     ctx: Ctx = request["ctx"]
     agent_id = ctx.require_agent()
+    if wants_json(request):
+        return await first_unacked_event(request, ctx)
+    return await _sse(request, agent_id)
+
+
+async def agent_event_stream(request: web.Request) -> web.StreamResponse:
+    """1.0's `GET /v1/agents/{agent_id}/events`: the same stream, for the agent's own id only."""
+    ctx: Ctx = request["ctx"]
+    agent_id = ctx.require_agent()
+    if request.match_info["agent_id"] != agent_id:
+        return error_response("forbidden", "Agents can only subscribe to their own event stream")
+    return await _sse(request, agent_id)
+
+
+async def first_unacked_event(request: web.Request, ctx: Ctx) -> web.StreamResponse:
+    """1.0's long poll: the first event not yet acknowledged (by cursor or by id), waiting up to 25 s (or
+    `?wait=` seconds, additive), or 204."""
+    body: dict[str, Any] = {"limit": 1, "wait": request.query.get("wait", LONG_POLL_S)}
+    if request.query.get("after"):
+        body["after"] = request.query["after"]
+    reply = await call(request.app[NC], subjects.svc("relay", "events"), body, timeout=LONG_POLL_S + 10, ctx=ctx)
+    if not reply.ok:
+        return reply_response(reply, 200, {"*": "query"})
+    if not reply.data["events"]:
+        return web.Response(status=204)
+    return json_response(reply.data["events"][0])
+
+
+async def _sse(request: web.Request, agent_id: str) -> web.StreamResponse:
     start = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
     if not start.isdigit():
         raise web.HTTPBadRequest(reason="Last-Event-ID / after must be a stream sequence number")
@@ -162,8 +217,10 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
 
 relay_socket.auth = True  # type: ignore[attr-defined]
 event_stream.auth = True  # type: ignore[attr-defined]
+agent_event_stream.auth = True  # type: ignore[attr-defined]
 
 
 def setup(app: web.Application) -> None:
     app.router.add_get("/v1/relay/ws", relay_socket)
     app.router.add_get("/v1/events/stream", event_stream)
+    app.router.add_get("/v1/agents/{agent_id}/events", agent_event_stream)

@@ -136,6 +136,24 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/templates", svc("directory", "templates"), auth=False, summary="List agent templates"),
     Route("GET", "/v1/templates/{template_id}", svc("directory", "template"), auth=False,
           summary="Get one agent template"),
+    # task graphs (MoltGrid 1.0): dependencies, leased claims, a state machine (docs/tasks.md)
+    Route("POST", "/v1/tasks", svc("coordination", "task_create"),
+          summary="Create a task (optionally with dependencies)"),
+    Route("GET", "/v1/tasks", svc("coordination", "task_list"), summary="List tasks"),
+    Route("GET", "/v1/tasks/{task_id}", svc("coordination", "task_get"), summary="Get a task with its history"),
+    Route("PATCH", "/v1/tasks/{task_id}", svc("coordination", "task_update"), summary="Change a task's status"),
+    Route("POST", "/v1/tasks/{task_id}/claim", svc("coordination", "task_claim"), query=("lease_seconds",),
+          summary="Claim a task (a lease)"),
+    Route("POST", "/v1/tasks/{task_id}/complete", svc("coordination", "task_complete"),
+          summary="Complete a claimed task"),
+    Route("POST", "/v1/tasks/{task_id}/dependencies", svc("coordination", "task_add_dependency"),
+          summary="Add a dependency to a task"),
+    # message status and trace, dead letters (MoltGrid 1.0)
+    Route("GET", "/v1/messages/dead-letter", svc("relay", "dead_letters"),
+          summary="Messages you sent whose webhook delivery was given up"),
+    Route("GET", "/v1/messages/{message_id}/status", svc("relay", "message_status"), summary="A message's status"),
+    Route("GET", "/v1/messages/{message_id}/trace", svc("relay", "message_trace"),
+          summary="Every hop of a message, with its time"),
 )
 
 

@@ -28,6 +28,7 @@ NOT_A_CLIENT_METHOD = {
     # connections, not request/response calls (events() is the polling equivalent)
     ("GET", "/v1/relay/ws"),
     ("GET", "/v1/events/stream"),
+    ("GET", "/v1/agents/{agent_id}/events"),
 }
 # REST routes the gateway answers itself (gateway/app.py), outside the routing table.
 GATEWAY_OWN = {("GET", "/v1/health")}
@@ -125,6 +126,33 @@ def _new_methods(base: str) -> None:
         assert bob.events_ack(found["cursor"]) == {"status": "acknowledged", "cursor": found["cursor"]}
         again = bob.events(types="message.received")
         assert again["events"] == [] and again["cursor"] == found["cursor"]
+        assert bob.events_ack(event_ids=[received[0]["event_id"]]) == {"acknowledged": 1}
+
+        # messages: status, trace, dead letters, the inbox cursor
+        assert bob.message_status(sent["message_id"])["status"] == "delivered"
+        assert [h["hop"] for h in alice.message_trace(sent["message_id"])["hops"]][:2] == ["accepted", "stored"]
+        assert alice.message_dead_letters(limit=5) == {"messages": [], "count": 0}
+        later = alice.send_message(bob.agent_id, "pong")
+        page = bob.inbox(channel="*", after=sent["message_id"])
+        assert [m["message_id"] for m in page["messages"]] == [later["message_id"]]
+        assert page["next_cursor"] == later["message_id"]
+
+        # task graphs: a dependency gates the claim; complete, then update the second task
+        first = alice.task_create("fetch", description="step 1", priority=2)
+        second = alice.task_create("analyse", metadata={"k": 1})
+        added = alice.task_add_dependency(second["task_id"], first["task_id"])
+        assert added["dependencies"] == [first["task_id"]]
+        claimable = alice.task_list(creator=alice.agent_id, claimable=True)
+        assert [t["task_id"] for t in claimable["tasks"]] == [first["task_id"]]
+        with pytest.raises(MoltGridError) as err:
+            bob.task_claim(second["task_id"])
+        assert err.value.status == 409
+        assert bob.task_claim(first["task_id"], lease_seconds=60)["claimed_by"] == bob.agent_id
+        assert bob.task_complete(first["task_id"], result={"rows": 3})["status"] == "completed"
+        assert bob.task_claim(second["task_id"])["status"] == "running"
+        assert bob.task_update(second["task_id"], "failed", result="no data")["status"] == "failed"
+        got = alice.task_get(second["task_id"])
+        assert (got["status"], got["result"], got["depends_on"]) == ("failed", "no data", [first["task_id"]])
 
         # MoltGrid 1.0's additions: batch submit, onboarding, templates, a webhook test, key rotation
         batch = alice.queue_batch([{"payload": "b1"}, {"payload": "b2", "queue_name": "cov"}])

@@ -94,12 +94,14 @@ async def fuzz_env(fuzz_stack: Stack) -> AsyncIterator[dict[str, Any]]:
         session = await call("POST", "/v1/sessions", key, json={"title": "fuzz"})
         await call("POST", f"/v1/sessions/{session['session_id']}/messages", key,
                    json={"role": "user", "content": "fuzz message"})
+        graph_task = await call("POST", "/v1/tasks", key, json={"title": "fuzz graph task"})
     real = {"key": "fuzz-key", "namespace": "fuzz-ns", "job_id": job["job_id"],
             "message_id": inbox["messages"][0]["message_id"], "webhook_id": hook["webhook_id"],
             "delivery_id": "dlv_000000000000", "agent_id": me["agent_id"], "scenario_id": scenario["scenario_id"],
             "template_id": "tmpl_worker", "session_id": session["session_id"], "target_agent_id": me["agent_id"]}
     yield {"doc": doc, "key": key, "base": base, "real": real,
-           "task_id": {"/v1/schedules": schedule["task_id"], "/v1/marketplace": task["task_id"]}}
+           "task_id": {"/v1/schedules": schedule["task_id"], "/v1/marketplace": task["task_id"],
+                       "/v1/tasks": graph_task["task_id"]}}
 
 
 @pytest.fixture(scope="module")

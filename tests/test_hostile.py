@@ -565,6 +565,14 @@ async def world(register) -> World:
     assert status == 200, session
     ids["session_id"] = session["session_id"]
     assert (await a.post(f"/v1/sessions/{ids['session_id']}/messages", {"role": "user", "content": "A-secret said"}))[0] == 200
+    # task graphs: a pending task, one C is running, one C completed with a result
+    for name in ("pending_graph_task", "running_graph_task", "done_graph_task"):
+        status, task = await a.post("/v1/tasks", {"title": name, "description": "a public board entry"})
+        assert status == 200, task
+        ids[name] = task["task_id"]
+    for name in ("running_graph_task", "done_graph_task"):
+        assert (await c.post(f"/v1/tasks/{ids[name]}/claim"))[0] == 200
+    assert (await c.post(f"/v1/tasks/{ids['done_graph_task']}/complete", {"result": "C-result"}))[0] == 200
     return World(a, b, c, ids)
 
 
@@ -592,6 +600,14 @@ async def _a_is_untouched(w: World) -> None:
     assert (meta["version"], meta["visibility"], meta["shared_agents"]) == (1, "private", [])
     session = (await a.get(f"/v1/sessions/{ids['session_id']}"))[1]
     assert session["messages"] == [{"role": "user", "content": "A-secret said"}]
+    pending = (await a.get(f"/v1/tasks/{ids['pending_graph_task']}"))[1]
+    assert (pending["status"], pending["depends_on"], len(pending["history"])) == ("pending", [], 1)
+    running = (await a.get(f"/v1/tasks/{ids['running_graph_task']}"))[1]
+    assert (running["status"], running["claimed_by"]) == ("running", w.c.agent_id)
+    done = (await a.get(f"/v1/tasks/{ids['done_graph_task']}"))[1]
+    assert (done["status"], done["result"]) == ("completed", "C-result")
+    message = (await a.get(f"/v1/messages/{ids['message_id']}/status"))[1]
+    assert (message["status"], message["to_agent"]) == ("delivered", a.agent_id)
 
 
 def _leaks(body: Any) -> bool:
@@ -676,6 +692,26 @@ CROSS_AGENT: dict[tuple[str, str], tuple[int, str | None, Callable[[dict[str, st
                                                       lambda i: (f"/v1/sessions/{i['session_id']}/summarize", {})),
     ("POST", "/v1/tiered/summarize/{session_id}"): (404, "Session not found",
                                                     lambda i: (f"/v1/tiered/summarize/{i['session_id']}", {})),
+    # task graphs are a shared board (any agent reads and claims); the result is the creator's and claimer's,
+    # and only they move a task on
+    ("GET", "/v1/tasks/{task_id}"): (200, None, lambda i: (f"/v1/tasks/{i['done_graph_task']}", {})),
+    ("PATCH", "/v1/tasks/{task_id}"): (403, "Only the creator can move a pending task to cancelled",
+                                       lambda i: (f"/v1/tasks/{i['pending_graph_task']}",
+                                                  {"json": {"status": "cancelled"}})),
+    ("POST", "/v1/tasks/{task_id}/claim"): (409, "Task is not pending (status: running)",
+                                            lambda i: (f"/v1/tasks/{i['running_graph_task']}/claim", {})),
+    ("POST", "/v1/tasks/{task_id}/complete"): (
+        403, "Only the agent that claimed the task can move it to completed",
+        lambda i: (f"/v1/tasks/{i['running_graph_task']}/complete", {"json": {"result": "B-result"}})),
+    ("POST", "/v1/tasks/{task_id}/dependencies"): (
+        403, "Only the creator can add dependencies",
+        lambda i: (f"/v1/tasks/{i['pending_graph_task']}/dependencies",
+                   {"json": {"depends_on": i["done_graph_task"]}})),
+    # a message's status and trace are its sender's and recipient's (C sent it to A)
+    ("GET", "/v1/messages/{message_id}/status"): (404, "Message not found",
+                                                  lambda i: (f"/v1/messages/{i['message_id']}/status", {})),
+    ("GET", "/v1/messages/{message_id}/trace"): (404, "Message not found",
+                                                 lambda i: (f"/v1/messages/{i['message_id']}/trace", {})),
 }
 
 
@@ -707,6 +743,8 @@ async def test_cross_agent_matrix(world: World):
     assert status == 200 and task["result"] is None and task["status"] == "delivered"
     status, entry = await w.b.get("/v1/shared-memory/a-ns/pub")
     assert status == 200 and entry["value"] == "A-shared"
+    status, task = await w.b.get(f"/v1/tasks/{w.ids['done_graph_task']}")
+    assert status == 200 and task["result"] is None and task["status"] == "completed"
     await _a_is_untouched(w)
 
 
@@ -739,6 +777,15 @@ async def test_cross_agent_ids_in_bodies_and_queries(world: World):
     assert status == 200 and body["results"] == []
     status, body = await w.b.get("/v1/memory-access-log")
     assert status == 200 and body["reads"] == []
+    # B lists A's tasks (a shared board) without their results; B's task filters name no one else's results
+    status, body = await w.b.get("/v1/tasks", params={"creator": w.a.agent_id})
+    assert status == 200 and body["count"] == 3 and not _leaks(body)
+    status, body = await w.b.get("/v1/tasks", params={"claimed_by": w.c.agent_id})
+    assert status == 200 and all(t["result"] is None for t in body["tasks"]) and not _leaks(body)
+    # B acknowledging A's event ids by id only records them for B
+    a_events = (await w.a.get("/v1/events", params={"after": 0}))[1]["events"]
+    assert (await w.b.post("/v1/events/ack", {"event_ids": [e["id"] for e in a_events]}))[0] == 200
+    assert [e["id"] for e in (await w.a.get("/v1/events"))[1]["events"]][:len(a_events)] == [e["id"] for e in a_events]
     # B's event cursor is B's own: acknowledging far ahead does not hide A's events from A
     status, body = await w.b.post("/v1/events/ack", {"cursor": 1_000_000})
     assert status == 200 and body == {"status": "acknowledged", "cursor": 1_000_000}

@@ -20,6 +20,7 @@ import hashlib
 import inspect
 import re
 import sys
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -59,13 +60,14 @@ IN_SCOPE = {
     "memory_set_visibility", "memory_read_agent", "session_create", "session_list",
     "session_get", "session_append", "session_summarize", "session_delete",
 }
+# Package methods calling MoltGrid 1.0 routes this server now serves (issue 12), each driven below.
+IN_SCOPE |= {"events", "events_ack"}
 # Package methods calling routes the seed contract does not have (later versions of the original): not tested.
 OUT_OF_SCOPE = {
     "vector_upsert", "vector_search", "vector_get", "vector_delete", "vector_list",  # /v1/vector/...
     "pubsub_subscribe", "pubsub_unsubscribe", "pubsub_publish", "pubsub_subscriptions",
     "pubsub_channels",  # /v1/pubsub/...
     "leaderboard", "directory_stats", "heartbeat",  # /v1/leaderboard, /v1/directory/stats, /v1/agents/heartbeat
-    "events", "events_ack",  # GET /v1/events, /v1/events/stream, POST /v1/events/ack
 }
 # MoltGrid 1.0 methods of the package beyond the seed's routes, called unchanged in test_v1_rest_methods.
 V1_REST = {"shared_namespaces", "queue_fail", "queue_replay", "queue_dead_letter", "webhook_test",
@@ -517,3 +519,29 @@ def _memory_and_sessions(base: str) -> None:
 async def test_memory_visibility_and_session_methods(stack):
     """The package's MoltGrid 1.0 memory and session methods, called unchanged."""
     await asyncio.to_thread(_memory_and_sessions, stack.base_url)
+
+
+def _events_as_in_1_0(base: str) -> None:
+    sender = MoltGrid(api_key=SeedShim.register(base, "compat-ev-sender")["api_key"], base_url=base)
+    keys = SeedShim.register(base, "compat-ev-recipient")
+    recipient = MoltGrid(api_key=keys["api_key"], base_url=base)
+    sent = [sender.send_message(keys["agent_id"], f"e{i}")["message_id"] for i in range(2)]
+    deadline = datetime.now(timezone.utc) + timedelta(seconds=20)
+    while len(listed := recipient.events()["events"]) < 2 and datetime.now(timezone.utc) < deadline:
+        time.sleep(0.2)
+    assert [(e["event_type"], e["payload"]["message_id"]) for e in listed] == [("message.received", m) for m in sent]
+    assert all(ISO.match(e["created_at"]) and e["event_id"].startswith("evt_") for e in listed)
+    # events(stream=True): 1.0's long poll answers the first unacknowledged event as JSON
+    assert recipient.events(stream=True)["event_id"] == listed[0]["event_id"]
+    assert recipient.events_ack([listed[0]["event_id"]]) == {"acknowledged": 1}
+    assert recipient.events(stream=True)["event_id"] == listed[1]["event_id"]
+    assert [e["event_id"] for e in recipient.events()["events"]] == [listed[1]["event_id"]]
+    assert recipient.events_ack([e["event_id"] for e in listed]) == {"acknowledged": 1}  # one was already
+    assert recipient.events()["events"] == [] and recipient.events_ack([]) == {"acknowledged": 0}
+    assert sender.events()["events"] == []  # another agent's events are never visible
+
+
+async def test_events_and_events_ack_as_in_1_0(stack):
+    """The package's events / events_ack, unchanged, against GET /v1/events, /v1/events/stream and
+    POST /v1/events/ack."""
+    await asyncio.to_thread(_events_as_in_1_0, stack.base_url)

@@ -2,6 +2,8 @@
 (the cursor), optionally waiting for the first one (long poll); acknowledged cursors are kept here."""
 from __future__ import annotations
 
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -12,23 +14,42 @@ from shared import subjects
 from shared.events import follow
 
 
+Acknowledged = Callable[[list[str]], Awaitable[set[str]]]
+
+
+def item(cursor: int, event: dict[str, Any]) -> dict[str, Any]:
+    """An event as GET /v1/events lists it: the envelope with its cursor, plus MoltGrid 1.0's field names."""
+    return {"cursor": cursor, **event, "event_id": event.get("id"), "event_type": event.get("type"),
+            "payload": event.get("data"), "created_at": event.get("time")}
+
+
 async def read_events(js: JetStreamContext, agent_id: str, after: int, limit: int, wait: float,
-                      types: set[str] | None) -> list[dict[str, Any]]:
-    """Events of `agent_id` with stream sequence > after (oldest first), each with its `cursor`."""
+                      types: set[str] | None, acknowledged: Acknowledged | None = None) -> list[dict[str, Any]]:
+    """Events of `agent_id` with stream sequence > after (oldest first), each with its `cursor`; those whose
+    ids `acknowledged` names are left out (checked in batches, one query each)."""
     out: list[dict[str, Any]] = []
+    deadline = time.monotonic() + wait
     sub = await follow(js, subjects.agent_events(agent_id), after_seq=after)
     try:
-        idle = max(wait, 0.05)
-        while len(out) < limit:
-            try:
-                msg = await sub.next_msg(timeout=idle)
-            except Exception:  # nothing more right now
-                break
-            idle = 0.05  # after the first event, collect only what is already there
-            event = orjson.loads(msg.data)
-            if types and event.get("type") not in types:
-                continue
-            out.append({"cursor": msg.metadata.sequence.stream, **event})
+        more = True
+        while more and len(out) < limit:
+            batch: list[dict[str, Any]] = []
+            while len(batch) < limit - len(out):
+                # until the first event to return: wait (long poll); then collect only what is already there
+                idle = 0.05 if out or batch else max(0.05, deadline - time.monotonic())
+                try:
+                    msg = await sub.next_msg(timeout=idle)
+                except Exception:  # nothing more right now
+                    more = False
+                    break
+                event = orjson.loads(msg.data)
+                if types and event.get("type") not in types:
+                    continue
+                batch.append(item(msg.metadata.sequence.stream, event))
+            if batch and acknowledged is not None:
+                done = await acknowledged([e["id"] for e in batch])
+                batch = [e for e in batch if e["id"] not in done]
+            out.extend(batch)
     finally:
         await sub.unsubscribe()
     return out
@@ -44,3 +65,21 @@ async def ack(pool: asyncpg.Pool, agent_id: str, cursor: int) -> None:
         " DO UPDATE SET cursor = greatest(relay.event_cursors.cursor, EXCLUDED.cursor), updated_at = now()",
         agent_id, cursor)
 
+
+
+async def ack_ids(pool: asyncpg.Pool, agent_id: str, event_ids: list[str]) -> int:
+    """Record events acknowledged by id (1.0); returns how many were not acknowledged before. Ids older than
+    the stream keeps events are dropped on the way."""
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute("DELETE FROM relay.acked_events WHERE agent_id = $1"
+                           " AND acked_at < now() - interval '7 days'", agent_id)
+        status = await conn.execute(
+            "INSERT INTO relay.acked_events (agent_id, event_id) SELECT $1, unnest($2::text[])"
+            " ON CONFLICT DO NOTHING", agent_id, list(dict.fromkeys(event_ids)))
+    return int(status.split()[-1])
+
+
+async def acked_among(pool: asyncpg.Pool, agent_id: str, event_ids: list[str]) -> set[str]:
+    rows = await pool.fetch("SELECT event_id FROM relay.acked_events"
+                            " WHERE agent_id = $1 AND event_id = ANY($2::text[])", agent_id, event_ids)
+    return {r["event_id"] for r in rows}

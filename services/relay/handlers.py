@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -14,7 +15,8 @@ from shared.admin import AdminPage, page
 from shared.bus import Ctx, Op, call
 from shared.errors import BadRequest, NotFound
 from shared.rotation import EncryptedTables, rotation_ops
-from services.relay import events, models as m, webhooks
+from shared.timeutil import utcnow
+from services.relay import events, models as m, trace, webhooks
 from services.relay.store import RelayStore
 from services.relay.urlguard import check_url
 
@@ -44,18 +46,49 @@ class RelayHandlers:
 
     async def send(self, req: m.Send, ctx: Ctx) -> dict[str, Any]:
         sender = ctx.require_agent()
+        accepted_at = utcnow()
         if not await self._recipient_exists(req.to_agent, ctx):
             raise NotFound("Recipient agent not found")
-        frame = await self.store.send(sender, req.to_agent, req.channel, req.payload)
+        frame = await self.store.send(sender, req.to_agent, req.channel, req.payload, accepted_at)
         await self.nc.publish(subjects.push(req.to_agent), envelope.dumps(frame),  # live sockets, any gateway
                               headers={subjects.PUSH_STORED_AT: repr(time.time())})
         self.kick()
         return {"message_id": frame["message_id"], "status": "delivered"}
 
     async def inbox(self, req: m.Inbox, ctx: Ctx) -> dict[str, Any]:
-        channel = None if req.channel == "*" else req.channel
-        messages = await self.store.inbox(ctx.require_agent(), channel, req.unread_only, req.limit, req.offset)
-        return {"channel": req.channel, "messages": messages, "count": len(messages)}
+        channel = None if req.channel in ("*", "") else req.channel
+        messages = await self.store.inbox(ctx.require_agent(), channel, req.unread_only, req.limit, req.offset,
+                                          req.after)
+        if messages is None:
+            raise BadRequest("Invalid cursor: no such message in your inbox")
+        # where to continue forward from: the newest message returned (1.0's next_cursor)
+        newest = max(messages, key=lambda msg: (msg["created_at"], msg["message_id"]), default=None)
+        return {"channel": req.channel or None, "messages": messages, "count": len(messages),
+                "next_cursor": newest["message_id"] if newest else None}
+
+    async def message_status(self, req: m.MessageRef, ctx: Ctx) -> dict[str, Any]:
+        viewer = ctx.require_agent()
+        msg = await trace.message(self.store.pool, req.message_id, viewer)
+        if msg is None:
+            raise NotFound("Message not found")
+        return trace.status(msg, await trace.hops(self.store.pool, msg, viewer))
+
+    async def message_trace(self, req: m.MessageRef, ctx: Ctx) -> dict[str, Any]:
+        viewer = ctx.require_agent()
+        msg = await trace.message(self.store.pool, req.message_id, viewer)
+        if msg is None:
+            raise NotFound("Message not found")
+        return {"message_id": req.message_id, "hops": await trace.hops(self.store.pool, msg, viewer)}
+
+    async def dead_letters(self, req: m.DeadLetters, ctx: Ctx) -> dict[str, Any]:
+        found = await trace.dead_letters(self.store.pool, ctx.require_agent(), req.limit)
+        return {"messages": found, "count": len(found)}
+
+    async def record_push(self, req: m.PushedHop, ctx: Ctx) -> dict[str, Any]:
+        """From gateways (fan-out notice `bus.relay.message_pushed`, queue group relay): a trace hop."""
+        at = datetime.fromtimestamp(req.at, timezone.utc)
+        await trace.record_push(self.store.pool, req.message_id, req.gateway, req.sockets, at)
+        return {"message_id": req.message_id, "status": "recorded"}
 
     async def mark_read(self, req: m.MessageRef, ctx: Ctx) -> dict[str, Any]:
         if not await self.store.mark_read(ctx.require_agent(), req.message_id):
@@ -105,15 +138,30 @@ class RelayHandlers:
         return {"status": "queued", "delivery_id": req.delivery_id}
 
     async def events(self, req: m.Events, ctx: Ctx) -> dict[str, Any]:
+        """From `after`, or else from the acknowledged cursor leaving out events acknowledged by id."""
         agent_id = ctx.require_agent()
-        after = req.after if req.after is not None else await events.acked_cursor(self.store.pool, agent_id)
-        types = {t.strip() for t in req.types.split(",") if t.strip()} if req.types else None
-        found = await events.read_events(self.js, agent_id, after, req.limit, req.wait, types)
+        pool = self.store.pool
+        after = req.after if req.after is not None else await events.acked_cursor(pool, agent_id)
+        types = {t.strip() for t in (req.types or "").split(",") if t.strip()} | (
+            {req.event_type} if req.event_type else set())
+
+        async def acknowledged(ids: list[str]) -> set[str]:
+            return await events.acked_among(pool, agent_id, ids)
+
+        found = await events.read_events(self.js, agent_id, after, req.limit, req.wait, types or None,
+                                         acknowledged if req.after is None else None)
         return {"events": found, "count": len(found), "cursor": found[-1]["cursor"] if found else after}
 
     async def events_ack(self, req: m.Ack, ctx: Ctx) -> dict[str, Any]:
-        await events.ack(self.store.pool, ctx.require_agent(), req.cursor)
-        return {"status": "acknowledged", "cursor": req.cursor}
+        """Our cursor (everything up to it), 1.0's event ids (those events), or both."""
+        agent_id = ctx.require_agent()
+        out: dict[str, Any] = {}
+        if req.cursor is not None:
+            await events.ack(self.store.pool, agent_id, req.cursor)
+            out.update(status="acknowledged", cursor=req.cursor)
+        if req.event_ids is not None:
+            out["acknowledged"] = await events.ack_ids(self.store.pool, agent_id, req.event_ids)
+        return out
 
     # ── internal ────────────────────────────────────────────────────────────
     async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
@@ -144,6 +192,9 @@ class RelayHandlers:
             "webhook_test": Op(self.webhook_test, m.WebhookRef), "deliveries": Op(self.deliveries, m.Deliveries),
             "replay_delivery": Op(self.replay, m.DeliveryRef), "events": Op(self.events, m.Events),
             "events_ack": Op(self.events_ack, m.Ack), "global_stats": Op(self.global_stats, m.Empty),
+            "message_status": Op(self.message_status, m.MessageRef),
+            "message_trace": Op(self.message_trace, m.MessageRef),
+            "dead_letters": Op(self.dead_letters, m.DeadLetters), "record_push": Op(self.record_push, m.PushedHop),
             "agent_stats": Op(self.agent_stats, m.AgentRef), "admin_messages": Op(self.admin_messages, AdminPage),
             "admin_webhooks": Op(self.admin_webhooks, AdminPage), "admin_stats": Op(self.admin_stats, m.Empty),
             **rotation_ops(self.store.pool, self.store.cipher, ENCRYPTED),

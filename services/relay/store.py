@@ -1,6 +1,7 @@
 """SQL of the relay schema: messages and webhook registrations (deliveries are in delivery_store.py)."""
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -15,8 +16,8 @@ from shared.timeutil import iso
 
 # The message and its outbox event in one statement (a single implicit transaction, one round trip).
 SEND = """
-WITH m AS (INSERT INTO relay.messages (message_id, from_agent, to_agent, channel, payload)
-           VALUES ($1, $2, $3, $4, $5) RETURNING created_at),
+WITH m AS (INSERT INTO relay.messages (message_id, from_agent, to_agent, channel, payload, event_id, accepted_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $9) RETURNING created_at),
      e AS (INSERT INTO relay.outbox (event_id, subject, body) SELECT $6, $7, $8 FROM m)
 SELECT created_at FROM m
 """
@@ -33,22 +34,38 @@ class RelayStore:
         return orjson.loads(self.cipher.decrypt(stored))
 
     # ── messages ────────────────────────────────────────────────────────────
-    async def send(self, sender: str, recipient: str, channel: str, payload: Any) -> dict[str, Any]:
-        """Store the message and its message.received event atomically (one statement); returns the push frame."""
+    async def send(self, sender: str, recipient: str, channel: str, payload: Any,
+                   accepted_at: datetime | None = None) -> dict[str, Any]:
+        """Store the message and its message.received event atomically (one statement); returns the push frame.
+        `accepted_at` (when the relay took the request) is the first hop of the message's trace."""
         message_id = new_id("msg", 16)
         event = make_event(recipient, "message.received",
                            {"message_id": message_id, "from_agent": sender, "channel": channel})
         created = await self.pool.fetchval(SEND, message_id, sender, recipient, channel, self._dump(payload),
-                                           event["id"], subjects.event(recipient, "message.received"), event)
+                                           event["id"], subjects.event(recipient, "message.received"), event,
+                                           accepted_at)
         return {"event": "message.received", "message_id": message_id, "from_agent": sender, "to_agent": recipient,
                 "channel": channel, "payload": payload, "created_at": iso(created)}
 
     async def inbox(self, agent_id: str, channel: str | None, unread_only: bool, limit: int,
-                    offset: int) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(
-            "SELECT message_id, from_agent, channel, payload, created_at, read_at FROM relay.messages"
-            " WHERE to_agent = $1 AND ($2::text IS NULL OR channel = $2) AND (NOT $3 OR read_at IS NULL)"
-            " ORDER BY created_at DESC LIMIT $4 OFFSET $5", agent_id, channel, unread_only, limit, offset)
+                    offset: int, after: str | None = None) -> list[dict[str, Any]] | None:
+        """Newest first; with `after` (a message id of this inbox, 1.0's cursor) the messages stored after it,
+        oldest first. None when the cursor is not a message of this inbox."""
+        if after is not None:
+            cursor = await self.pool.fetchrow("SELECT created_at, message_id FROM relay.messages"
+                                              " WHERE message_id = $1 AND to_agent = $2", after, agent_id)
+            if cursor is None:
+                return None
+            rows = await self.pool.fetch(
+                "SELECT message_id, from_agent, channel, payload, created_at, read_at FROM relay.messages"
+                " WHERE to_agent = $1 AND ($2::text IS NULL OR channel = $2) AND (NOT $3 OR read_at IS NULL)"
+                " AND (created_at, message_id) > ($6, $7) ORDER BY created_at, message_id LIMIT $4 OFFSET $5",
+                agent_id, channel, unread_only, limit, offset, cursor["created_at"], cursor["message_id"])
+        else:
+            rows = await self.pool.fetch(
+                "SELECT message_id, from_agent, channel, payload, created_at, read_at FROM relay.messages"
+                " WHERE to_agent = $1 AND ($2::text IS NULL OR channel = $2) AND (NOT $3 OR read_at IS NULL)"
+                " ORDER BY created_at DESC LIMIT $4 OFFSET $5", agent_id, channel, unread_only, limit, offset)
         return [{"message_id": r["message_id"], "from_agent": r["from_agent"], "channel": r["channel"],
                  "payload": self._load(r["payload"]), "created_at": iso(r["created_at"]),
                  "read_at": iso(r["read_at"])} for r in rows]
@@ -122,4 +139,5 @@ class RelayStore:
         async with self.pool.acquire() as conn, conn.transaction():
             a = await conn.execute("DELETE FROM relay.messages WHERE from_agent = $1 OR to_agent = $1", agent_id)
             b = await conn.execute("DELETE FROM relay.webhooks WHERE agent_id = $1", agent_id)
-        return int(a.split()[-1]) + int(b.split()[-1])
+            c = await conn.execute("DELETE FROM relay.acked_events WHERE agent_id = $1", agent_id)
+        return int(a.split()[-1]) + int(b.split()[-1]) + int(c.split()[-1])

@@ -269,12 +269,26 @@ class Api:
 
     @endpoint("GET", "/v1/relay/inbox")
     def inbox(self, channel: str | None = None, unread_only: bool | None = None, limit: int | None = None,
-              offset: int | None = None) -> Any:
-        return Req(params={"channel": channel, "unread_only": unread_only, "limit": limit, "offset": offset})
+              offset: int | None = None, after: str | None = None) -> Any:
+        """`after` (a message id): the messages stored after it, oldest first; continue from `next_cursor`."""
+        return Req(params={"channel": channel, "unread_only": unread_only, "limit": limit, "offset": offset,
+                           "after": after})
 
     @endpoint("POST", "/v1/relay/{message_id}/read")
     def mark_read(self, message_id: str) -> Any:
         return Req(path={"message_id": message_id})
+
+    @endpoint("GET", "/v1/messages/{message_id}/status")
+    def message_status(self, message_id: str) -> Any:
+        return Req(path={"message_id": message_id})
+
+    @endpoint("GET", "/v1/messages/{message_id}/trace")
+    def message_trace(self, message_id: str) -> Any:
+        return Req(path={"message_id": message_id})
+
+    @endpoint("GET", "/v1/messages/dead-letter")
+    def message_dead_letters(self, limit: int | None = None) -> Any:
+        return Req(params={"limit": limit})
 
     # ── webhooks ────────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/webhooks")
@@ -310,8 +324,9 @@ class Api:
                            "types": ",".join(types) if isinstance(types, list) else types})
 
     @endpoint("POST", "/v1/events/ack")
-    def events_ack(self, cursor: int) -> Any:
-        return Req(json={"cursor": cursor})
+    def events_ack(self, cursor: int | None = None, event_ids: list[str] | None = None) -> Any:
+        """Everything up to `cursor`, and/or the events named by id."""
+        return Req(json={"cursor": cursor, "event_ids": event_ids})
 
     # ── directory and discovery ─────────────────────────────────────────────
     @endpoint("GET", "/v1/directory/me")
@@ -412,6 +427,38 @@ class Api:
     @endpoint("GET", "/v1/templates/{template_id}")
     def template(self, template_id: str) -> Any:
         return Req(path={"template_id": template_id})
+    # ── task graphs ─────────────────────────────────────────────────────────
+    @endpoint("POST", "/v1/tasks")
+    def task_create(self, title: str, description: str | None = None, priority: int | None = None,
+                    metadata: dict[str, Any] | None = None, depends_on: list[str] | None = None) -> Any:
+        return Req(json={"title": title, "description": description, "priority": priority, "metadata": metadata,
+                         "depends_on": depends_on})
+
+    @endpoint("GET", "/v1/tasks")
+    def task_list(self, status: str | None = None, creator: str | None = None, claimed_by: str | None = None,
+                  claimable: bool | None = None, limit: int | None = None, offset: int | None = None) -> Any:
+        return Req(params={"status": status, "creator": creator, "claimed_by": claimed_by, "claimable": claimable,
+                           "limit": limit, "offset": offset})
+
+    @endpoint("GET", "/v1/tasks/{task_id}")
+    def task_get(self, task_id: str) -> Any:
+        return Req(path={"task_id": task_id})
+
+    @endpoint("PATCH", "/v1/tasks/{task_id}")
+    def task_update(self, task_id: str, status: str, result: Any = None) -> Any:
+        return Req(path={"task_id": task_id}, json={"status": status, "result": result})
+
+    @endpoint("POST", "/v1/tasks/{task_id}/claim")
+    def task_claim(self, task_id: str, lease_seconds: int | None = None) -> Any:
+        return Req(path={"task_id": task_id}, params={"lease_seconds": lease_seconds})
+
+    @endpoint("POST", "/v1/tasks/{task_id}/complete")
+    def task_complete(self, task_id: str, result: Any = None) -> Any:
+        return Req(path={"task_id": task_id}, json={"result": result})
+
+    @endpoint("POST", "/v1/tasks/{task_id}/dependencies")
+    def task_add_dependency(self, task_id: str, depends_on: str) -> Any:
+        return Req(path={"task_id": task_id}, json={"depends_on": depends_on})
 
     # ── coordination testing ────────────────────────────────────────────────
     @endpoint("POST", "/v1/testing/scenarios")
