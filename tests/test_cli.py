@@ -40,17 +40,19 @@ async def test_tail_events_prints_new_events(stack, register):
 
     env = {**os.environ, "MOLTGRID_NATS_URL": stack.infra.nats_url}
     agent = await register("tailed")
+    # --since replays the stream from before the CLI subscribed, so no wait for the subscription is needed
     proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "shared.runtime.cli", "tail-events",
-                                                "--agent", agent.agent_id, env=env,
+                                                "--agent", agent.agent_id, "--since", "600", env=env,
                                                 stdout=asyncio.subprocess.PIPE)
     try:
-        await asyncio.sleep(1.5)  # subscribed
         job = (await agent.post("/v1/queue/submit", {"payload": "p", "queue_name": "tail"}))[1]
         claimed = (await agent.post("/v1/queue/claim", params={"queue_name": "tail"}))[1]
         await agent.post(f"/v1/queue/{job['job_id']}/complete", params={"result": "ok"})
-        line = await asyncio.wait_for(proc.stdout.readline(), 15)
-        event = json.loads(line)
-        assert event["type"] == "job.completed" and event["agent_id"] == agent.agent_id
+        seen = []
+        while not seen or seen[-1]["type"] != "job.completed":
+            seen.append(json.loads(await asyncio.wait_for(proc.stdout.readline(), 30)))
+        event = seen[-1]
+        assert all(e["agent_id"] == agent.agent_id for e in seen)
         assert event["data"]["job_id"] == job["job_id"] == claimed["job_id"]
     finally:
         proc.terminate()
