@@ -33,14 +33,18 @@ def _located(details: list[dict[str, Any]], sources: Mapping[str, str]) -> list[
     return out
 
 
+def error_detail(code: str, message: str, details: Any = None,
+                 sources: Mapping[str, str] | None = None) -> tuple[int, Any]:
+    """An error's HTTP status and the `detail` of its body (validation errors located, else the message)."""
+    if code == "invalid" and isinstance(details, list) and details:
+        return HTTP_STATUS[code], _located(details, sources or {})
+    return HTTP_STATUS.get(code, 500), message
+
+
 def error_response(code: str, message: str, details: Any = None, sources: Mapping[str, str] | None = None,
                    headers: Mapping[str, str] | None = None) -> web.Response:
-    status = HTTP_STATUS.get(code, 500)
-    if code == "invalid" and isinstance(details, list) and details:
-        body: Any = {"detail": _located(details, sources or {})}
-    else:
-        body = {"detail": message}
-    return json_response(body, status, headers)
+    status, detail = error_detail(code, message, details, sources)
+    return json_response({"detail": detail}, status, headers)
 
 
 def reply_response(reply: Reply, status: int, sources: Mapping[str, str]) -> web.Response:

@@ -125,6 +125,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             return await _client_limited(request, handler, route.per_client_limit)
         return await handler(request)
     api_key = request.headers.get("X-API-Key") or request.query.get("api_key")
+    if not api_key and getattr(request.match_info.handler, "bearer", False):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        api_key = token.strip() if scheme.lower() == "bearer" else None
     if not api_key:
         return error_response("unauthorized", "Missing X-API-Key header")
     ctx: Ctx = request["ctx"]
