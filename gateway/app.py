@@ -16,7 +16,7 @@ from gateway.routes import ADMIN_ROUTES, ROUTES
 from gateway.state import NC, SETTINGS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import metrics, subjects
+from shared import metrics, subjects, tracing
 from shared.bus import call
 from shared.config import API_VERSION, VERSION
 from shared.timeutil import iso, utcnow
@@ -115,6 +115,7 @@ async def prometheus(request: web.Request) -> web.Response:
 
 def create_app(settings: Any) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
+        *([middleware.trace] if tracing.ENABLED else []),
         middleware.observe, middleware.request_id, middleware.errors, middleware.cors, middleware.guard])
     app[SETTINGS] = settings
     app[HEALTH_CACHE] = {}

@@ -25,7 +25,7 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from shared import metrics, subjects
+from shared import metrics, subjects, tracing
 from shared.crypto import Cipher
 from shared.db import DB_UNAVAILABLE
 from shared.events import ensure_stream, fetch_batch, jetstream_retry
@@ -103,6 +103,8 @@ class EventRouter:
                 if not messages:
                     continue
                 events = [orjson.loads(msg.data) for msg in messages]
+                if tracing.ENABLED:
+                    events = [self._traced(msg, e) for msg, e in zip(messages, events)]
                 try:
                     status = await self.pool.execute(RECORD, [e["agent_id"] for e in events],
                                                      [e["id"] for e in events], [e["type"] for e in events], events)
@@ -122,6 +124,18 @@ class EventRouter:
                 await sub.unsubscribe()
             except Exception:
                 pass
+
+
+    @staticmethod
+    def _traced(msg: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """A CONSUMER span continuing the event's trace; its context is kept with the deliveries (under the
+        body's TRACE_KEY, stripped before sending) so each delivery attempt continues the trace too."""
+        if not msg.headers or "traceparent" not in msg.headers:
+            return event
+        with tracing.span(f"route {event.get('type')}", "CONSUMER", msg.headers,
+                          {"messaging.system": "nats", "messaging.destination.name": msg.subject,
+                           "messaging.operation.type": "receive", "moltgrid.event_id": event.get("id")}):
+            return {**event, tracing.TRACE_KEY: tracing.carrier()}
 
 
 class Deliverer:
@@ -160,12 +174,26 @@ class Deliverer:
 
     async def _attempt(self, row: asyncpg.Record) -> None:
         assert self._http is not None
-        event, attempt = row["body"], row["attempts"] + 1
+        event, attempt = dict(row["body"]), row["attempts"] + 1
+        trace = event.pop(tracing.TRACE_KEY, None)
+        if tracing.ENABLED and trace:
+            with tracing.span(f"deliver {row['event_type']}", "CLIENT", trace,
+                              {"http.request.method": "POST", "moltgrid.delivery_id": row["delivery_id"],
+                               "moltgrid.attempt": attempt}) as current:
+                # the receiver may continue the trace from this attempt's span
+                code = await self._send(row, event, attempt, tracing.carrier())
+                current.set_attribute("http.response.status_code", code or 0)
+            return
+        await self._send(row, event, attempt, {})
+
+    async def _send(self, row: asyncpg.Record, event: dict[str, Any], attempt: int,
+                    trace_headers: dict[str, str]) -> int | None:
+        assert self._http is not None
         body = payload(event)
         now = int(time.time())
         headers = {"Content-Type": "application/json", "User-Agent": "MoltGrid-Webhooks/1",
                    "X-MoltGrid-Event": row["event_type"], "webhook-id": row["event_id"],
-                   "webhook-timestamp": str(now)}
+                   "webhook-timestamp": str(now), **trace_headers}
         if row["secret"]:
             headers.update(sign(self.cipher.decrypt(row["secret"]), row["event_id"], now, body))
         started = time.perf_counter()
@@ -178,6 +206,7 @@ class Deliverer:
             error = str(exc) or type(exc).__name__
         latency = round((time.perf_counter() - started) * 1000, 2)
         await self._record(row, attempt, code, error, latency, retry_after)
+        return code
 
     async def _record(self, row: asyncpg.Record, attempt: int, code: int | None, error: str | None,
                       latency: float, retry_after: str | None) -> None:
