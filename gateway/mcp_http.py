@@ -72,12 +72,18 @@ class McpEndpoint:
         self._task = asyncio.create_task(self._run())
 
     async def _run(self) -> None:
-        async with self.manager.run():
-            self._ready.set()
-            await self._stop.wait()
+        try:
+            async with self.manager.run():
+                self._ready.set()
+                await self._stop.wait()
+        finally:
+            self._ready.set()  # never leave a request waiting on a manager that failed to start
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         await self._ready.wait()
+        if self._task.done():  # the manager failed: its exception becomes the errors middleware's 500
+            self._task.result()
+            raise RuntimeError("MCP endpoint stopped")
         settings = request.app[SETTINGS]
         backend = BusBackend(request.app[NC], request["ctx"], settings.request_timeout)
 

@@ -392,3 +392,25 @@ async def test_both_gateways_serve_mcp_statelessly(alice: Api, stack) -> None:
         async with connect(alice.on(stack.url(i)), "http") as c:
             data(await c.call_tool("memory_set", {"key": f"g{i}", "value": "x"}))
     assert [(await alice.get(f"/v1/memory/g{i}"))[0] for i in range(2)] == [200, 200]
+
+
+@pytest.mark.parametrize("transport", ("http", "stdio"))
+async def test_tools_act_only_as_the_authenticated_agent(transport: str, alice: Api, bob: Api) -> None:
+    q = f"q{uid()}"
+    await alice.post("/v1/memory", {"key": "secret", "value": "alice only"})
+    job_id = (await alice.post("/v1/queue/submit", {"payload": "p", "queue_name": q}))[1]["job_id"]
+    await alice.post("/v1/queue/claim", {"queue_name": q})
+    task_id = (await alice.post("/v1/marketplace/tasks", {"title": "t"}))[1]["task_id"]
+    await alice.post(f"/v1/marketplace/tasks/{task_id}/claim")  # refused (own task): stays open
+    schedule_id = (await alice.post("/v1/schedules", {"cron_expr": "0 * * * *", "payload": 1}))[1]["task_id"]
+    async with connect(bob, transport) as c:
+        assert error(await c.call_tool("memory_get", {"key": "secret"})).startswith("HTTP 404: ")
+        assert error(await c.call_tool("queue_complete", {"job_id": job_id})).startswith("HTTP 404: ")
+        assert error(await c.call_tool("queue_fail", {"job_id": job_id})).startswith("HTTP 404: ")
+        assert error(await c.call_tool("schedule_delete", {"task_id": schedule_id})).startswith("HTTP 404: ")
+        assert error(await c.call_tool("marketplace_deliver", {"task_id": task_id, "result": "x"})).startswith(
+            "HTTP 4")
+        extra = error(await c.call_tool("memory_get", {"key": "secret", "agent_id": alice.agent_id}))
+        assert extra.startswith("HTTP 4")  # no argument names another agent
+    assert (await alice.get(f"/v1/queue/{job_id}"))[1]["status"] == "processing"
+    assert (await alice.get(f"/v1/schedules/{schedule_id}"))[0] == 200
