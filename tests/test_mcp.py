@@ -414,3 +414,15 @@ async def test_tools_act_only_as_the_authenticated_agent(transport: str, alice: 
         assert extra.startswith("HTTP 4")  # no argument names another agent
     assert (await alice.get(f"/v1/queue/{job_id}"))[1]["status"] == "processing"
     assert (await alice.get(f"/v1/schedules/{schedule_id}"))[0] == 200
+
+
+def test_an_idle_gateway_imports_neither_the_sdk_nor_opentelemetry() -> None:
+    """The gateway loads the MCP SDK on the first /mcp request and OpenTelemetry only when tracing is on."""
+    import subprocess
+
+    code = ("import sys, gateway.__main__, gateway.app; "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'starlette', 'opentelemetry'}))")
+    env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OTEL_")}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                         check=True)
+    assert out.stdout.strip() == "[]"
