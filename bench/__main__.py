@@ -3,6 +3,7 @@
     python3 run.py bench                                   # memory_set + memory_get at concurrency 16 and 64
     python3 run.py bench --scenarios all --replicas gateway=2,memory=2
     python3 run.py bench --scenarios mixed,ws_latency --concurrency 64 --duration 15
+    python3 run.py bench --scenarios mixed --tracing both   # the cost of OpenTelemetry tracing (off, then on)
 
 bench/loadgen.py is the shared load generator (a verbatim copy of the one the original was measured with),
 run as its own process on the same machine. The stack uses the embedded NATS and a durable embedded
@@ -19,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import profile, pushdelay
+from bench import profile, pushdelay, tracesink
 from shared.runtime.embedded import free_port
 from shared.runtime.stack import Infra, Stack
 from shared.runtime.supervisor import components, parse_replicas
@@ -54,6 +55,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--replicas", default="", help="e.g. gateway=2,memory=2")
     p.add_argument("--json", type=Path, help="also write the results here")
     p.add_argument("--profile", default="", help="components to sample with py-spy during each run, e.g. gateway,queue")
+    p.add_argument("--tracing", choices=("off", "on", "both"), default="off",
+                   help="OpenTelemetry tracing: on = every span exported over OTLP/HTTP to a local sink; "
+                        "both = each scenario on a stack without tracing, then on one with it")
     a = p.parse_args(argv)
     built = set(components())
     wanted = ALL if a.scenarios == "all" else tuple(s.strip() for s in a.scenarios.split(",") if s.strip())
@@ -63,25 +67,41 @@ def main(argv: list[str] | None = None) -> None:
     gateways = replicas.pop("gateway", 1)
     profiled = [c.strip() for c in a.profile.split(",") if c.strip()]
 
-    with tempfile.TemporaryDirectory(prefix="moltgrid-bench-") as tmp:
-        infra = Infra.start(Path(tmp))
-        stack = Stack(infra, infra.create_database_sync("bench"), log_dir=Path(tmp) / "logs",
-                      env={"MOLTGRID_RATE_LIMIT_PER_MINUTE": "100000000", "MOLTGRID_LOG_LEVEL": "warning"})
-        try:
-            port = free_port()
-            stack.start(replicas, gateways=gateways, ports=[port] * gateways)
-            stack.wait_ready_blocking()
-            rows = []
-            for scenario in scenarios:
-                for conc in (int(c) for c in a.concurrency.split(",")):
-                    rows.append(measure(stack, scenario, conc, a, profiled, Path(tmp) / "profiles"))
-        finally:
-            stack.stop()
-            infra.stop()
+    rows = []
+    for traced in {"off": (False,), "on": (True,), "both": (False, True)}[a.tracing]:
+        if a.tracing != "off":
+            print(f"tracing {'on (every span exported over OTLP/HTTP)' if traced else 'off'}:", flush=True)
+        rows += run_stack(scenarios, replicas, gateways, a, profiled, traced)
     setup = f"replicas: gateway={gateways} " + " ".join(f"{k}={v}" for k, v in replicas.items())
     print(f"\n{setup}; duration {a.duration}s per run; skipped (not built yet): {', '.join(skipped) or 'none'}")
     if a.json:
         a.json.write_text(json.dumps({"setup": setup, "at": time.time(), "results": rows}, indent=2))
+
+
+def run_stack(scenarios: list[str], replicas: dict[str, int], gateways: int, a: argparse.Namespace,
+              profiled: list[str], traced: bool) -> list[dict]:
+    """Start a private stack (tracing on or off), measure every scenario at every concurrency, stop it."""
+    with tempfile.TemporaryDirectory(prefix="moltgrid-bench-") as tmp, tracesink.running(traced) as sink:
+        infra = Infra.start(Path(tmp))
+        env = {"MOLTGRID_RATE_LIMIT_PER_MINUTE": "100000000", "MOLTGRID_LOG_LEVEL": "warning"}
+        if sink is not None:
+            env["OTEL_EXPORTER_OTLP_ENDPOINT"] = sink.endpoint
+        stack = Stack(infra, infra.create_database_sync("bench"), log_dir=Path(tmp) / "logs", env=env)
+        rows = []
+        try:
+            port = free_port()
+            stack.start(replicas, gateways=gateways, ports=[port] * gateways)
+            stack.wait_ready_blocking()
+            for scenario in scenarios:
+                for conc in (int(c) for c in a.concurrency.split(",")):
+                    row = measure(stack, scenario, conc, a, profiled, Path(tmp) / "profiles")
+                    rows.append({**row, "tracing": traced})
+                    if sink is not None:
+                        print(f"  spans exported so far: {sink.spans_received}", flush=True)
+        finally:
+            stack.stop()
+            infra.stop()
+        return rows
 
 
 def measure(stack: Stack, scenario: str, conc: int, a: argparse.Namespace, profiled: list[str],

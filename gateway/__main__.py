@@ -22,6 +22,7 @@ from gateway.state import AUTH, IDEMPOTENCY, LIMITER, NC, POOL, USAGE
 from gateway.usage import Usage
 from shared.db import migrate
 from shared.logging import configure_logging
+from shared import tracing
 from shared.service import connect_nats, open_pool
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -31,6 +32,7 @@ log = structlog.get_logger("gateway")
 async def run() -> None:
     settings = GatewaySettings()
     configure_logging(settings, service="gateway")
+    tracing.setup("gateway")
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
@@ -63,6 +65,7 @@ async def run() -> None:
         log.info("gateway_stopping")
         stopping_at = time.monotonic()
     log.info("gateway_stopped", seconds=round(time.monotonic() - stopping_at, 3))
+    tracing.shutdown()
 
 
 async def _every(seconds: float, fn: Callable[[], Awaitable[None]]) -> None:

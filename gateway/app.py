@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +16,7 @@ from gateway.routes import ADMIN_ROUTES, ROUTES
 from gateway.state import NC, SETTINGS
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import metrics, subjects
+from shared import metrics, subjects, tracing
 from shared.bus import call
 from shared.config import API_VERSION, VERSION
 from shared.timeutil import iso, utcnow
@@ -89,6 +90,22 @@ async def health(request: web.Request) -> web.Response:
     })
 
 
+async def mcp_endpoint(request: web.Request) -> web.StreamResponse:
+    """The MCP server (Streamable HTTP). Its module and the SDK load on first use: idle gateways stay small."""
+    from gateway import mcp_http
+
+    return await mcp_http.handle(request)
+
+
+mcp_endpoint.auth = True  # type: ignore[attr-defined]  # the guard authenticates and rate-limits it
+mcp_endpoint.bearer = True  # type: ignore[attr-defined]  # MCP clients often send `Authorization: Bearer <key>`
+
+
+async def _close_mcp(app: web.Application) -> None:
+    if "gateway.mcp_http" in sys.modules:
+        await sys.modules["gateway.mcp_http"].close(app)
+
+
 async def prometheus(request: web.Request) -> web.Response:
     """Metrics of every gateway and service replica, merged (scraped over NATS)."""
     # Every gateway replica (this one included) and every service replica answers the scrape.
@@ -98,6 +115,7 @@ async def prometheus(request: web.Request) -> web.Response:
 
 def create_app(settings: Any) -> web.Application:
     app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
+        *([middleware.trace] if tracing.ENABLED else []),
         middleware.observe, middleware.request_id, middleware.errors, middleware.cors, middleware.guard])
     app[SETTINGS] = settings
     app[HEALTH_CACHE] = {}
@@ -105,6 +123,8 @@ def create_app(settings: Any) -> web.Application:
     app.router.add_get("/v1/health", health)
     app.router.add_get("/metrics", prometheus)
     app.router.add_get("/contact", contact_page)
+    app.router.add_route("*", "/mcp", mcp_endpoint)
+    app.on_cleanup.append(_close_mcp)
     admin.setup(app)
     openapi.setup(app)
     live.setup(app)

@@ -50,12 +50,17 @@ def error_body(code: str, status: int, detail: Any, headers: Mapping[str, str] |
     return http_error_body(code, detail, REQUEST_ID.get(), retry_after)
 
 
+def error_detail(code: str, message: str, details: Any = None,
+                 sources: Mapping[str, str] | None = None) -> tuple[int, Any]:
+    """An error's HTTP status and the `detail` of its body (validation errors located, else the message)."""
+    if code == "invalid" and isinstance(details, list) and details:
+        return HTTP_STATUS[code], _located(details, sources or {})
+    return HTTP_STATUS.get(code, 500), message
+
+
 def error_response(code: str, message: str, details: Any = None, sources: Mapping[str, str] | None = None,
                    headers: Mapping[str, str] | None = None) -> web.Response:
-    status = HTTP_STATUS.get(code, 500)
-    detail: Any = message
-    if code == "invalid" and isinstance(details, list) and details:
-        detail = _located(details, sources or {})
+    status, detail = error_detail(code, message, details, sources)
     if status == 503 and not (headers and "Retry-After" in headers):
         headers = {**(headers or {}), "Retry-After": str(UNAVAILABLE_RETRY_S)}
     return json_response(error_body(code, status, detail, headers), status, headers)

@@ -16,7 +16,7 @@ from gateway.ratelimit import Decision
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.admin import COOKIE as ADMIN_COOKIE, session_valid
 from gateway.state import AUTH, IDEMPOTENCY, LIMITER, POOL, SETTINGS, USAGE
-from shared import metrics
+from shared import metrics, tracing
 from shared.bus import Ctx
 from shared.errors import ServiceError
 
@@ -42,6 +42,22 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
         route = resource.canonical if resource is not None else "unmatched"
         metrics.HTTP_REQUESTS.labels(metrics.INSTANCE, route, request.method, str(status)).inc()
         metrics.HTTP_SECONDS.labels(metrics.INSTANCE, route, request.method).observe(time.perf_counter() - started)
+
+
+@web.middleware
+async def trace(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """The request's SERVER span, the root of its trace (or a child of the caller's `traceparent`); installed
+    only when tracing is on."""
+    resource = request.match_info.route.resource
+    route = resource.canonical if resource is not None else "unmatched"
+    with tracing.span(f"{request.method} {route}", "SERVER", request.headers,
+                      {"http.request.method": request.method, "http.route": route,
+                       "url.path": request.path}) as current:
+        response = await handler(request)
+        current.set_attribute("http.response.status_code", response.status)
+        if response.status >= 500:
+            tracing.fail(current, str(response.status))
+        return response
 
 
 @web.middleware
@@ -126,6 +142,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
             return await _client_limited(request, handler, route.per_client_limit)
         return await handler(request)
     api_key = request.headers.get("X-API-Key") or request.query.get("api_key")
+    if not api_key and getattr(request.match_info.handler, "bearer", False):
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        api_key = token.strip() if scheme.lower() == "bearer" else None
     if not api_key:
         return error_response("unauthorized", "Missing X-API-Key header")
     ctx: Ctx = request["ctx"]

@@ -19,7 +19,7 @@ from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
 from pydantic import BaseModel, ValidationError
 
-from shared import envelope, metrics, subjects
+from shared import envelope, metrics, subjects, tracing
 from shared.db import DB_UNAVAILABLE
 from shared.errors import Invalid, ServiceError, Timeout, Unavailable
 
@@ -102,6 +102,14 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     return out
 
 
+async def _run_traced(service: str, name: str, op: Op, msg: Msg) -> None:
+    """`_run` inside a SERVER span that continues the caller's trace (its `traceparent` NATS header)."""
+    with tracing.span(f"{service}.{name}", "SERVER", msg.headers or {},
+                      {"messaging.system": "nats", "messaging.destination.name": msg.subject,
+                       "messaging.operation.type": "process"}):
+        await _run(service, name, op, msg)
+
+
 async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     headers = msg.headers or {}
     ctx = Ctx(headers.get(REQUEST_ID, ""), headers.get(AGENT_ID) or None, headers.get(CLIENT_ADDR) or None,
@@ -155,10 +163,12 @@ async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int
     all_ops.setdefault("health", Op(health))
     all_ops.setdefault("describe", Op(describe))
 
+    run = _run_traced if tracing.ENABLED else _run
+
     def make_cb(name: str, op: Op) -> Callable[[Msg], Awaitable[None]]:
         async def dispatch(msg: Msg) -> None:
             await sem.acquire()  # backpressure: further messages wait in the subscription's queue
-            task = asyncio.create_task(_run(service, name, op, msg))
+            task = asyncio.create_task(run(service, name, op, msg))
             inflight.add(task)
             task.add_done_callback(lambda t: (inflight.discard(t), sem.release()))
 
@@ -185,9 +195,25 @@ async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int
 
 async def call(nc: NATS, subject: str, payload: Any, *, timeout: float, ctx: Ctx | None = None) -> envelope.Reply:
     """Send one request and return its envelope; no responders → unavailable, no reply → timeout."""
+    headers = ctx.headers() if ctx else None
+    if not tracing.ENABLED:
+        return await _request(nc, subject, payload, timeout, headers)
+    headers = dict(headers or {})
+    with tracing.span(subject, "CLIENT", attributes={"messaging.system": "nats", "messaging.destination.name":
+                                                     subject, "messaging.operation.type": "send"}) as current:
+        tracing.inject(headers)  # the service's span continues this trace
+        reply = await _request(nc, subject, payload, timeout, headers)
+        if not reply.ok:
+            current.set_attribute("moltgrid.error_code", reply.code)
+            if reply.code in ("internal", "unavailable", "timeout"):
+                tracing.fail(current, reply.message)
+        return reply
+
+
+async def _request(nc: NATS, subject: str, payload: Any, timeout: float,
+                   headers: dict[str, str] | None) -> envelope.Reply:
     try:
-        msg = await nc.request(subject, envelope.dumps(payload), timeout=timeout,
-                               headers=ctx.headers() if ctx else None)
+        msg = await nc.request(subject, envelope.dumps(payload), timeout=timeout, headers=headers)
     except nats.errors.NoRespondersError:
         return envelope.Reply(False, code=Unavailable.code, message="Service unavailable")
     except nats.errors.TimeoutError:

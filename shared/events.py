@@ -18,7 +18,7 @@ from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
-from shared import envelope, subjects
+from shared import envelope, subjects, tracing
 from shared.config import Settings
 from shared.db import SCHEMA_RE
 from shared.ids import new_id
@@ -101,8 +101,14 @@ async def add_event(conn: asyncpg.Connection, schema: str, agent_id: str, event_
     assert SCHEMA_RE.fullmatch(schema)
     event = make_event(agent_id, event_type, data)
     await conn.execute(f"INSERT INTO {schema}.outbox (event_id, subject, body) VALUES ($1, $2, $3)",
-                       event["id"], subjects.event(agent_id, event_type), event)
+                       event["id"], subjects.event(agent_id, event_type), outbox_body(event))
     return event
+
+
+def outbox_body(event: dict[str, Any]) -> dict[str, Any]:
+    """What an outbox row stores for `event`: with tracing on, the request's trace context rides along, and the
+    OutboxPublisher moves it into the published message's headers."""
+    return {**event, tracing.TRACE_KEY: tracing.carrier()} if tracing.ENABLED else event
 
 
 class OutboxPublisher:
@@ -142,6 +148,14 @@ class OutboxPublisher:
             except Exception as exc:  # NATS or Postgres away: retry on the next tick
                 log.warning("outbox_publish_failed", schema=self._schema, error=str(exc))
 
+    async def _publish(self, row: asyncpg.Record) -> None:
+        body = row["body"]
+        headers = {"Nats-Msg-Id": row["event_id"]}
+        if isinstance(body, dict) and tracing.TRACE_KEY in body:  # never part of the published event
+            body = dict(body)
+            headers.update(body.pop(tracing.TRACE_KEY) or {})
+        await self._js.publish(row["subject"], envelope.dumps(body), timeout=5, headers=headers)
+
     async def flush(self, batch: int = 200) -> int:
         sent = 0
         while True:
@@ -151,10 +165,7 @@ class OutboxPublisher:
                     f"LIMIT {batch} FOR UPDATE SKIP LOCKED")
                 if not rows:
                     return sent
-                await asyncio.gather(*(
-                    self._js.publish(r["subject"], envelope.dumps(r["body"]), timeout=5,
-                                     headers={"Nats-Msg-Id": r["event_id"]})
-                    for r in rows))
+                await asyncio.gather(*(self._publish(r) for r in rows))
                 await conn.execute(f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
                                    [r["id"] for r in rows])
                 sent += len(rows)

@@ -12,7 +12,7 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
 
-from shared import subjects
+from shared import subjects, tracing
 from shared.config import Settings
 from shared.events import fetch_batch, jetstream_retry
 
@@ -42,8 +42,10 @@ async def request_agent_purge(js: JetStreamContext, agent_id: str) -> None:
     """Publish the durable purge command (deduplicated per agent for two minutes); an admin request, so a
     JetStream outage fails it rather than retrying."""
     await _ensure_admin_stream(js, None)
-    await js.publish(subjects.AGENT_PURGE, orjson.dumps({"agent_id": agent_id}), timeout=5,
-                     headers={"Nats-Msg-Id": f"purge-{agent_id}"})
+    headers = {"Nats-Msg-Id": f"purge-{agent_id}"}
+    if tracing.ENABLED:
+        tracing.inject(headers)  # each service's purge continues the admin request's trace
+    await js.publish(subjects.AGENT_PURGE, orjson.dumps({"agent_id": agent_id}), timeout=5, headers=headers)
 
 
 async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) -> None:
@@ -58,7 +60,12 @@ async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) 
             for msg in await fetch_batch(sub, 10, 5, durable):
                 agent_id = orjson.loads(msg.data)["agent_id"]
                 try:
-                    removed = await purge(agent_id)
+                    if tracing.ENABLED:
+                        with tracing.span(f"purge {service}", "CONSUMER", msg.headers or {},
+                                          {"messaging.system": "nats", "moltgrid.agent_id": agent_id}):
+                            removed = await purge(agent_id)
+                    else:
+                        removed = await purge(agent_id)
                 except Exception as exc:
                     log.warning("purge_failed", agent_id=agent_id, error=str(exc))
                     await msg.nak(delay=5)

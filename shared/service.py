@@ -20,6 +20,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from shared import tracing
 from shared.bus import Op, serve
 from shared.config import Settings
 from shared.crypto import Cipher
@@ -114,6 +115,7 @@ async def run_service(name: str, build: Build, *, migrations: Path | None,
                       settings_cls: type[Settings] = Settings, schema: str | None = None) -> None:
     settings = settings_cls()
     configure_logging(settings, service=name)
+    tracing.setup(name)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -135,6 +137,7 @@ async def run_service(name: str, build: Build, *, migrations: Path | None,
         log.info("service_stopping")
         stopping_at = time.monotonic()
     log.info("service_stopped", seconds=round(time.monotonic() - stopping_at, 3))
+    tracing.shutdown()
 
 
 def _dump_tasks() -> None:

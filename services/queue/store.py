@@ -16,7 +16,7 @@ import orjson
 from shared import subjects
 from shared.crypto import Cipher
 from shared.errors import Conflict, NotFound
-from shared.events import add_event, make_event
+from shared.events import add_event, make_event, outbox_body
 from shared.ids import new_id
 from shared.timeutil import iso
 from services.queue import models as m
@@ -137,7 +137,7 @@ class QueueStore:
         event = make_event(agent_id, "job.completed",
                            {"job_id": job_id, "queue_name": None, "status": "completed", "result": result})
         row = await self.pool.fetchrow(COMPLETE, job_id, agent_id, self.dump(result), attempt, event["id"],
-                                       subjects.event(agent_id, "job.completed"), event)
+                                       subjects.event(agent_id, "job.completed"), outbox_body(event))
         if row is None or not row["done"]:
             refuse(row, attempt)
 

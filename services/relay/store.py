@@ -9,7 +9,7 @@ import orjson
 
 from shared.crypto import Cipher
 from shared import subjects
-from shared.events import make_event
+from shared.events import make_event, outbox_body
 from shared.ids import new_id
 from shared.timeutil import iso
 
@@ -42,8 +42,8 @@ class RelayStore:
         event = make_event(recipient, "message.received",
                            {"message_id": message_id, "from_agent": sender, "channel": channel})
         created = await self.pool.fetchval(SEND, message_id, sender, recipient, channel, self._dump(payload),
-                                           event["id"], subjects.event(recipient, "message.received"), event,
-                                           accepted_at)
+                                           event["id"], subjects.event(recipient, "message.received"),
+                                           outbox_body(event), accepted_at)
         return {"event": "message.received", "message_id": message_id, "from_agent": sender, "to_agent": recipient,
                 "channel": channel, "payload": payload, "created_at": iso(created)}
 

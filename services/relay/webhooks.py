@@ -26,7 +26,7 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from shared import metrics, subjects
+from shared import metrics, subjects, tracing
 from shared.crypto import Cipher
 from shared.db import DB_UNAVAILABLE
 from shared.events import ensure_stream, fetch_batch, jetstream_retry, make_event
@@ -92,12 +92,15 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-async def post_event(http: aiohttp.ClientSession, url: str, secret: str | None, event: dict[str, Any]) -> Attempt:
-    """POST one event the way every delivery does: the same body, headers and signatures (`secret` in clear)."""
+async def post_event(http: aiohttp.ClientSession, url: str, secret: str | None, event: dict[str, Any],
+                     trace_headers: dict[str, str] | None = None) -> Attempt:
+    """POST one event the way every delivery does: the same body, headers and signatures (`secret` in clear);
+    `trace_headers` (W3C traceparent) let the receiver continue the delivery's trace."""
     body = payload(event)
     now = int(time.time())
     headers = {"Content-Type": "application/json", "User-Agent": "MoltGrid-Webhooks/1",
-               "X-MoltGrid-Event": event["type"], "webhook-id": event["id"], "webhook-timestamp": str(now)}
+               "X-MoltGrid-Event": event["type"], "webhook-id": event["id"], "webhook-timestamp": str(now),
+               **(trace_headers or {})}
     if secret:
         headers.update(sign(secret, event["id"], now, body))
     started = time.perf_counter()
@@ -138,6 +141,8 @@ class EventRouter:
                 if not messages:
                     continue
                 events = [orjson.loads(msg.data) for msg in messages]
+                if tracing.ENABLED:
+                    events = [self._traced(msg, e) for msg, e in zip(messages, events)]
                 try:
                     status = await self.pool.execute(RECORD, [e["agent_id"] for e in events],
                                                      [e["id"] for e in events], [e["type"] for e in events], events)
@@ -157,6 +162,18 @@ class EventRouter:
                 await sub.unsubscribe()
             except Exception:
                 pass
+
+
+    @staticmethod
+    def _traced(msg: Any, event: dict[str, Any]) -> dict[str, Any]:
+        """A CONSUMER span continuing the event's trace; its context is kept with the deliveries (under the
+        body's TRACE_KEY, stripped before sending) so each delivery attempt continues the trace too."""
+        if not msg.headers or "traceparent" not in msg.headers:
+            return event
+        with tracing.span(f"route {event.get('type')}", "CONSUMER", msg.headers,
+                          {"messaging.system": "nats", "messaging.destination.name": msg.subject,
+                           "messaging.operation.type": "receive", "moltgrid.event_id": event.get("id")}):
+            return {**event, tracing.TRACE_KEY: tracing.carrier()}
 
 
 class Deliverer:
@@ -230,11 +247,25 @@ class Deliverer:
         return len(rows)
 
     async def _attempt(self, row: asyncpg.Record) -> None:
-        event = row["body"]
+        event, attempt = dict(row["body"]), row["attempts"] + 1
+        trace = event.pop(tracing.TRACE_KEY, None)
+        if tracing.ENABLED and trace:
+            with tracing.span(f"deliver {row['event_type']}", "CLIENT", trace,
+                              {"http.request.method": "POST", "moltgrid.delivery_id": row["delivery_id"],
+                               "moltgrid.attempt": attempt}) as current:
+                # the receiver may continue the trace from this attempt's span
+                code = await self._send(row, event, attempt, tracing.carrier())
+                current.set_attribute("http.response.status_code", code or 0)
+            return
+        await self._send(row, event, attempt, {})
+
+    async def _send(self, row: asyncpg.Record, event: dict[str, Any], attempt: int,
+                    trace_headers: dict[str, str]) -> int | None:
         secret = self.cipher.decrypt(row["secret"]) if row["secret"] else None
         sent = await post_event(self.http(), row["url"], secret, {**event, "id": row["event_id"],
-                                                                   "type": row["event_type"]})
-        await self._record(row, row["attempts"] + 1, sent.status_code, sent.error, sent.latency_ms, sent.retry_after)
+                                                                   "type": row["event_type"]}, trace_headers)
+        await self._record(row, attempt, sent.status_code, sent.error, sent.latency_ms, sent.retry_after)
+        return sent.status_code
 
     async def _record(self, row: asyncpg.Record, attempt: int, code: int | None, error: str | None,
                       latency: float, retry_after: str | None) -> None:

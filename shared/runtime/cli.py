@@ -1,4 +1,4 @@
-"""The `moltgrid` command: up, migrate, status, ping, rotate-keys, create-agent, tail-events, version."""
+"""The `moltgrid` command: up, migrate, status, ping, rotate-keys, create-agent, tail-events, mcp, version."""
 from __future__ import annotations
 
 import asyncio
@@ -175,6 +175,22 @@ def create_agent(name: str | None, url: str) -> None:
             click.echo(json.dumps(json.load(r), indent=2))
     except OSError as exc:
         raise click.ClickException(f"registration failed: {exc}")
+
+
+@main.command("mcp")
+@click.option("--url", envvar="MOLTGRID_URL", default="http://127.0.0.1:8000", show_default=True,
+              help="the MoltGrid API (env MOLTGRID_URL)")
+def mcp_stdio(url: str) -> None:
+    """Serve MCP over stdio for an MCP client; the agent's API key comes from MOLTGRID_API_KEY."""
+    api_key = os.environ.get("MOLTGRID_API_KEY", "")
+    if not api_key:
+        raise click.ClickException("set MOLTGRID_API_KEY to the agent's API key")
+    from shared.logging import configure_logging  # logs to stderr: stdout carries the protocol
+
+    configure_logging(Settings(), "mcp")
+    from gateway.mcp_stdio import serve
+
+    asyncio.run(serve(url, api_key))
 
 
 @main.command("tail-events")
