@@ -83,7 +83,7 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/stats", svc("directory", "stats")),
     Route("POST", "/v1/marketplace/tasks", svc("marketplace", "create")),
     Route("GET", "/v1/marketplace/tasks", svc("marketplace", "browse"), auth=False),
-    Route("GET", "/v1/marketplace/tasks/{task_id}", svc("marketplace", "get")),
+    Route("GET", "/v1/marketplace/tasks/{task_id}", svc("marketplace", "get"), auth=False),
     Route("POST", "/v1/marketplace/tasks/{task_id}/claim", svc("marketplace", "claim")),
     Route("POST", "/v1/marketplace/tasks/{task_id}/deliver", svc("marketplace", "deliver")),
     Route("POST", "/v1/marketplace/tasks/{task_id}/review", svc("marketplace", "review")),
