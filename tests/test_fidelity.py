@@ -3,12 +3,27 @@
 The contract is the original's recorded behaviour, copied into tests/contract/ (see its module docstring)."""
 from __future__ import annotations
 
+import asyncio
+import json
+import os
+import pty
 import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
 
+import nats
 import pytest
+import structlog
 
 from gateway.routes import ADMIN_ROUTES, ROUTES
+from shared.events import fetch_batch
+from shared.runtime.supervisor import ROOT, module_of
 from tests import contract
+from tests.helpers import until
 
 
 def _filled(path: str) -> str:
@@ -110,3 +125,86 @@ async def test_a_message_sent_right_after_the_handshake_is_pushed(register, stac
             assert status == 200, body
             frame = await ws.receive_json(timeout=10)
             assert (frame["event"], frame["payload"]) == ("message.received", f"n{i}")
+
+
+# ── 4. logs a person can read; idle consumers are quiet ────────────────────────────────────────────────────
+
+def _first_log_line(stack, log_format: str, stdout_tty: bool) -> str:
+    """Start one extra sla replica with stdout on a pseudo-terminal or a pipe; its first log line (stderr)."""
+    master, slave = pty.openpty() if stdout_tty else (None, None)
+    env = {**os.environ, **stack.sup.env, "MOLTGRID_LOG_FORMAT": log_format,
+           "MOLTGRID_INSTANCE": f"sla-logtest-{log_format}-{stdout_tty}"}
+    proc = subprocess.Popen([sys.executable, "-m", module_of("sla")], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                            stdout=slave if stdout_tty else subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        if slave is not None:
+            os.close(slave)
+        deadline = time.monotonic() + 60
+        assert proc.stderr is not None
+        os.set_blocking(proc.stderr.fileno(), False)
+        buffered = b""
+        while b"service_started" not in buffered:
+            assert time.monotonic() < deadline and proc.poll() is None, buffered.decode(errors="replace")
+            buffered += proc.stderr.read() or b""
+            time.sleep(0.05)
+        return next(line for line in buffered.decode().splitlines() if "service_started" in line)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        if master is not None:
+            os.close(master)
+
+
+def test_logs_are_readable_on_a_terminal_and_json_otherwise(stack):
+    line = _first_log_line(stack, "auto", stdout_tty=True)
+    assert re.match(r"^sla\s+\d{4}-\d\d-\d\dT[\d:.]+Z \[info\s*\] service_started\b", _plain(line)), line
+    for log_format, tty in (("auto", False), ("json", True)):
+        record = json.loads(_first_log_line(stack, log_format, stdout_tty=tty))
+        assert (record["event"], record["service"], record["level"]) == ("service_started", "sla", "info")
+
+
+def _plain(line: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", line)  # colour codes, when stderr is a terminal too
+
+
+async def test_an_empty_fetch_is_not_a_failure_but_a_real_failure_is_logged(stack):
+    nc = await nats.connect(stack.infra.nats_url)
+    js = nc.jetstream()
+    stream = f"FIDELITY_{uuid.uuid4().hex[:8]}"
+    await js.add_stream(name=stream, subjects=[f"{stream.lower()}.>"])
+    try:
+        sub = await js.pull_subscribe(f"{stream.lower()}.>", durable="idle", stream=stream)
+        with structlog.testing.capture_logs() as logs:
+            for timeout in (0.2, 0.5, 1.0):  # nats-py ends an empty fetch with either kind of timeout
+                assert await fetch_batch(sub, 10, timeout, "idle") == []
+        assert logs == []
+        await js.publish(f"{stream.lower()}.one", b"1")
+        assert [m.data for m in await fetch_batch(sub, 10, 2, "idle")] == [b"1"]
+        await js.delete_consumer(stream, "idle")
+        with structlog.testing.capture_logs() as logs:
+            await fetch_batch(sub, 10, 1, "idle")  # the consumer is gone: a real failure
+        assert [(r["event"], r["consumer"]) for r in logs] == [("consumer_fetch_failed", "idle")]
+        assert logs[0]["error_type"] and logs[0]["error"], logs
+    finally:
+        await js.delete_stream(stream)
+        await nc.close()
+
+
+async def test_relay_and_marketplace_do_not_log_idle_fetches_as_failures(stack):
+    """Their pull consumers (webhook router, purge followers) idle through empty fetches every few seconds."""
+    first_log = stack.sup.children[stack.replicas_of("relay")[0]].log
+
+    async def up_long_enough() -> bool:  # several fetch timeouts (2 s and 5 s) have passed since the start
+        started = json.loads(first_log.read_text().splitlines()[0])["timestamp"]
+        return time.time() - datetime.fromisoformat(started.replace("Z", "+00:00")).timestamp() > 11
+
+    await until("the relay to have idled through several fetches", up_long_enough, timeout=30, every=0.5)
+    for component in ("relay", "marketplace"):
+        for name in stack.replicas_of(component):
+            log = stack.sup.children[name].log
+            failures = [json.loads(line) for line in log.read_text().splitlines()
+                        if '"consumer_fetch_failed"' in line]
+            assert all(f.get("error_type") and f.get("error") for f in failures), failures
