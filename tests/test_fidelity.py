@@ -8,6 +8,7 @@ import json
 import os
 import pty
 import re
+import select
 import signal
 import subprocess
 import sys
@@ -15,12 +16,15 @@ import time
 import uuid
 from datetime import datetime
 
+import aiohttp
 import nats
 import pytest
 import structlog
 
 from gateway.routes import ADMIN_ROUTES, ROUTES
 from shared.events import fetch_batch
+from shared.passwords import verify_password
+from shared.runtime.embedded import free_port
 from shared.runtime.supervisor import ROOT, module_of
 from tests import contract
 from tests.helpers import until
@@ -208,3 +212,68 @@ async def test_relay_and_marketplace_do_not_log_idle_fetches_as_failures(stack):
             failures = [json.loads(line) for line in log.read_text().splitlines()
                         if '"consumer_fetch_failed"' in line]
             assert all(f.get("error_type") and f.get("error") for f in failures), failures
+
+
+# ── 5. the admin panel as an operator meets it ────────────────────────────────────────────────────────────
+
+def _admin_hash_from_a_pipe(password: str) -> str:
+    result = subprocess.run([sys.executable, "-m", "shared.runtime.cli", "admin-hash"], input=password + "\n",
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_admin_hash_prompts_without_echo_on_a_terminal():
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "shared.runtime.cli", "admin-hash"], cwd=ROOT,
+                            stdin=slave, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    seen = b""
+
+    def read_until(text: bytes) -> None:
+        nonlocal seen
+        deadline = time.monotonic() + 30
+        while text not in seen:
+            assert time.monotonic() < deadline, seen
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if ready:
+                seen += os.read(master, 1024)
+
+    try:
+        read_until(b"Admin password: ")
+        os.write(master, b"tty secret 9\n")
+        read_until(b"Repeat for confirmation: ")
+        os.write(master, b"tty secret 9\n")
+        out, _ = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+    assert proc.returncode == 0 and b"tty secret 9" not in seen  # never echoed
+    assert verify_password("tty secret 9", out.decode().strip())
+    assert not verify_password("tty secret", out.decode().strip())
+
+
+async def test_admin_hash_logs_in_to_a_gateway_configured_with_it(stack, http):
+    """`moltgrid admin-hash` → MOLTGRID_ADMIN_PASSWORD_HASH of a gateway → that password opens /admin."""
+    password = "operator's own password"
+    port = free_port()
+    env = {**os.environ, **stack.sup.env, "MOLTGRID_PORT": str(port), "MOLTGRID_INSTANCE": "gateway-admin-hash",
+           "MOLTGRID_ADMIN_PASSWORD_HASH": _admin_hash_from_a_pipe(password)}
+    proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async def login(attempt: str) -> int | None:
+            try:
+                async with http.post(base + "/admin/api/login", json={"password": attempt}) as r:
+                    return r.status
+            except aiohttp.ClientConnectionError:
+                return None
+
+        assert await until("the extra gateway to answer", lambda: login(password), timeout=60, every=0.3) == 200
+        assert await login("not it") == 401
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -1,4 +1,4 @@
-"""The `moltgrid` command: up, migrate, status, ping, rotate-keys, create-agent, tail-events, version."""
+"""The `moltgrid` command: up, migrate, status, ping, rotate-keys, create-agent, tail-events, admin-hash, version."""
 from __future__ import annotations
 
 import asyncio
@@ -175,6 +175,24 @@ def create_agent(name: str | None, url: str) -> None:
             click.echo(json.dumps(json.load(r), indent=2))
     except OSError as exc:
         raise click.ClickException(f"registration failed: {exc}")
+
+
+@main.command("admin-hash")
+def admin_hash() -> None:
+    """Print a password hash for MOLTGRID_ADMIN_PASSWORD_HASH (the admin panel at /admin).
+
+    On a terminal the password is asked for twice, without echo; otherwise it is read from the first line of
+    standard input (`echo "$PASSWORD" | moltgrid admin-hash`). Only the hash goes to standard output.
+    """
+    from shared.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = click.prompt("Admin password", hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.ClickException("the password is empty")
+    click.echo(hash_password(password))
 
 
 @main.command("tail-events")
