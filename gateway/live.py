@@ -3,6 +3,8 @@
 WebSocket: every message to an agent — sent over REST or over a socket, through any gateway — is
 published by the relay on `push.<agent_id>`; each gateway subscribes once per agent it holds sockets for
 and fans the frame out to them. Frames a client sends are forwarded to `svc.relay.send` like REST calls.
+As in the original, the server sends nothing first: the first frame a client reads after sending is that
+send's confirmation or error. `?hello=1` asks for a `{"event": "connected", "agent_id"}` frame first.
 
 SSE: `GET /v1/events/stream` follows the agent's events in JetStream from a cursor (`Last-Event-ID` or
 `?after=`), so a client that reconnects to any gateway replica resumes without a gap.
@@ -50,7 +52,7 @@ class PushHub:
         self.sockets[agent_id].add(ws)
         if agent_id not in self.subs:
             self.subs[agent_id] = await self.nc.subscribe(subjects.push(agent_id), cb=self._fan_out(agent_id))
-            try:  # the server has the subscription before the client hears "connected" and starts sending
+            try:  # the server has the subscription before the handshake completes and the client sends
                 await self.nc.flush(timeout=2)
             except Exception:  # NATS away: the subscription is (re)sent when the connection is back
                 pass
@@ -71,7 +73,7 @@ class PushHub:
             text = msg.data.decode()
             written = 0
             for ws in list(self.sockets.get(agent_id, ())):
-                if not ws.closed:
+                if ws.prepared and not ws.closed:  # a socket mid-handshake has not been promised anything yet
                     try:
                         await ws.send_str(text)
                         written += 1
@@ -107,14 +109,26 @@ def _error_frame(message: str, status: int) -> dict[str, Any]:
     return {"event": "error", "error": message, "status": status}
 
 
+def wants_hello(request: web.Request) -> bool:
+    """`?hello=1` (or true/yes/on): the client opts in to a first `connected` frame."""
+    return request.query.get("hello", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 async def relay_socket(request: web.Request) -> web.WebSocketResponse:
     ctx: Ctx = request["ctx"]
     agent_id = ctx.require_agent()
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
-    await ws.prepare(request)
     hub = request.app[HUB]
+    # Subscribed (and flushed to the NATS server) BEFORE the handshake completes: once the client sees the
+    # socket open, every message sent to it is pushed, though the server sends nothing first.
     await hub.add(agent_id, ws)
-    await ws.send_json({"event": "connected", "agent_id": agent_id})
+    try:
+        await ws.prepare(request)
+        if wants_hello(request):
+            await ws.send_json({"event": "connected", "agent_id": agent_id})
+    except BaseException:
+        await hub.remove(agent_id, ws)
+        raise
     timeout = request.app[SETTINGS].request_timeout
     try:
         async for frame in ws:

@@ -138,6 +138,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         return await handler(request)
     needs_auth = route.auth if route is not None else getattr(request.match_info.handler, "auth", False)
     if not needs_auth:
+        if route is not None:
+            await _identify_if_keyed(request)
         if route is not None and route.per_client_limit:
             return await _client_limited(request, handler, route.per_client_limit)
         return await handler(request)
@@ -173,6 +175,21 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if decision is not None and not response.prepared:
         response.headers.update(_rate_headers(decision))
     return response
+
+
+async def _identify_if_keyed(request: web.Request) -> None:
+    """A public route needs no key, but one that comes with a valid key knows who asks (e.g. a marketplace task's
+    creator and worker see its delivered result). Like the original, a public route ignores a bad key: the
+    request simply stays anonymous, and it is neither counted nor rate limited."""
+    api_key = request.headers.get("X-API-Key") or request.query.get("api_key")
+    if not api_key:
+        return
+    ctx: Ctx = request["ctx"]
+    try:
+        agent = await request.app[AUTH].authenticate(api_key, ctx)
+    except ServiceError:
+        return
+    request["ctx"] = Ctx(request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr)
 
 
 async def _client_limited(request: web.Request, handler: Handler, per_minute: int) -> web.StreamResponse:

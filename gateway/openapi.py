@@ -70,13 +70,15 @@ def _operation(route: Route, schema: dict[str, Any] | None, components: dict[str
     body = {k: v for k, v in rest.items() if k not in in_query}
     operation: dict[str, Any] = {
         "tags": [service], "operationId": f"{service}_{op}_{route.method.lower()}",
-        "summary": route.summary or schema.get("description") or schema.get("title") or op.replace("_", " "),
+        "summary": route.summary or op.replace("_", " ").capitalize(),
         "parameters": params,
         "responses": {str(route.status): _response("Successful response", {}),
                       "400": _response("Business rule violated", ERROR), "404": _response("Not found", ERROR),
                       "422": _response("Validation error", {"$ref": "#/components/schemas/HTTPValidationError"}),
                       "503": _response("Service unavailable", ERROR), "504": _response("Service timed out", ERROR)},
     }
+    if schema.get("description"):  # the request model's docstring, when it explains something
+        operation["description"] = schema["description"]
     if body:
         body_schema = {"type": "object", "properties": body, "required": sorted(required & set(body))}
         operation["requestBody"] = {"required": bool(required & set(body)),

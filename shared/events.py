@@ -42,17 +42,26 @@ async def jetstream_retry(fn: Callable[[], Awaitable[T]], what: str) -> T:
 
 async def fetch_batch(sub: Any, batch: int, timeout: float, consumer: str) -> list[Any]:
     """The next messages of a pull consumer, or [] when none came within `timeout` or NATS is reconnecting
-    (logged, after a pause). A cancellation of the calling task is never swallowed."""
+    (logged, after a pause). A cancellation of the calling task is never swallowed.
+
+    An empty fetch is not a failure: nats-py ends it with `nats.errors.TimeoutError` or, near the deadline,
+    with a bare `asyncio.TimeoutError` (whose message is empty); both are the normal idle outcome."""
     try:
         return await sub.fetch(batch, timeout=timeout)
     except Exception as exc:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
             raise asyncio.CancelledError from exc
-        if not isinstance(exc, nats.errors.TimeoutError):
-            log.warning("consumer_fetch_failed", consumer=consumer, error=str(exc))
+        if not is_empty_fetch(exc):
+            log.warning("consumer_fetch_failed", consumer=consumer, error_type=type(exc).__name__,
+                        error=str(exc) or repr(exc))
             await asyncio.sleep(1)
         return []
+
+
+def is_empty_fetch(exc: BaseException) -> bool:
+    """Whether a pull consumer's fetch ended only because no message came in time."""
+    return isinstance(exc, (asyncio.TimeoutError, nats.errors.TimeoutError))
 
 
 def make_event(agent_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:

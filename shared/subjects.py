@@ -12,6 +12,7 @@ EVENTS_WILDCARD = "events.>"
 ADMIN_STREAM = "ADMIN"
 ADMIN_WILDCARD = "admin.>"
 AGENT_PURGE = "admin.agent_purge"  # data: {"agent_id"}; every service deletes what the agent owns
+AGENT_REGISTERED = "admin.agent_registered"  # data: {"agent_id"}; the marketplace records the starting grant
 
 # Fan-out notices (plain NATS, every subscriber gets a copy, no queue group).
 AGENT_DELETED = "bus.directory.agent_deleted"  # data: {"agent_id"}; gateways drop cached keys

@@ -63,13 +63,16 @@ def check_pattern(pattern: str, n: int, r: dict) -> None:
         assert sum(r["initial_proposals"].values()) == n
     elif pattern == "load_balancing":
         assert set(r["tasks_per_agent"]) == agents and sum(r["tasks_per_agent"].values()) == r["total_tasks"]
-        assert r["tasks_completed"] == r["total_tasks"] == 100 * n and r["imbalance"] < 0.2
+        assert r["tasks_completed"] == r["total_tasks"] == 100 and r["imbalance"] < 0.2  # 100 whatever n
         assert r["max_load"] == max(r["tasks_per_agent"].values())
+        assert r["min_load"] == min(r["tasks_per_agent"].values())
+        assert r["balance_score"] == round(r["min_load"] / r["max_load"], 4)  # the original's meaning
     elif pattern == "pub_sub_fanout":
         assert r["subscriber_count"] == n - 1 and r["total_deliveries"] == 10 * (n - 1)
         assert r["delivery_rate"] == 1.0 and r["failed_deliveries"] == 0
     else:
-        assert r["tasks_auctioned"] == n and r["total_bids"] == n * n and r["single_winner"] is True
+        assert r["tasks_auctioned"] == 5 and r["total_bids"] == 5 * n and r["single_winner"] is True  # 5 whatever n
+        assert [a["task"] for a in r["auctions"]] == list(range(5))
         assert all(a["winner"] in agents and 1 <= a["winning_bid"] <= 100 for a in r["auctions"])
 
 
@@ -78,6 +81,17 @@ def check_pattern(pattern: str, n: int, r: dict) -> None:
 async def test_each_pattern_runs_for_real(alice, pattern, n):
     scenario_id = await create(alice, pattern, n, success_criteria=None)
     check_pattern(pattern, n, (await run(alice, scenario_id))["results"])
+
+
+async def test_sizes_asked_for_replace_the_originals_defaults(alice):
+    """The original auctions 5 tasks and balances 100, whatever the agent count; a request may ask otherwise."""
+    scenario_id = await create(alice, "task_auction", 3, success_criteria={"tasks": 7})
+    r = (await run(alice, scenario_id))["results"]
+    assert r["success"] is True and r["tasks_auctioned"] == 7 and r["total_bids"] == 21
+    scenario_id = await create(alice, "load_balancing", 4, success_criteria={"total_tasks": 10})
+    r = (await run(alice, scenario_id))["results"]
+    assert r["total_tasks"] == r["tasks_completed"] == 10 and sum(r["tasks_per_agent"].values()) == 10
+    assert (r["min_load"], r["max_load"]) == (2, 3) and r["balance_score"] == round(2 / 3, 4)
 
 
 async def test_rerun_runs_again_and_only_the_creator_may_run(alice, bob):

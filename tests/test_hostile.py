@@ -799,7 +799,7 @@ async def test_cross_agent_ids_in_bodies_and_queries(world: World):
 
 async def test_websocket_frames_nested_too_deep_or_malformed_keep_the_socket(alice, bob, http, stack):
     """The relay socket answers hostile frames with an error frame and stays usable."""
-    ws = await http.ws_connect(f"{stack.base_url}/v1/relay/ws", params={"api_key": alice.key})
+    ws = await http.ws_connect(f"{stack.base_url}/v1/relay/ws", params={"api_key": alice.key, "hello": "1"})
     try:
         assert (await ws.receive_json(timeout=5))["event"] == "connected"
         deep = '{"to_agent": "' + bob.agent_id + '", "payload": ' + "[" * 300 + "]" * 300 + "}"

@@ -66,10 +66,10 @@ async def test_inbox_pagination_and_isolation(alice, bob, register):
 async def test_rest_send_is_pushed_to_sockets_on_another_gateway(stack, register):
     sender, receiver = await register("ws-sender"), await register("ws-receiver")
     async with aiohttp.ClientSession() as http:
+        # The same agent on two sockets; nothing is read before sending: the push subscription exists once
+        # the handshake completes, and (as in the original) the server sends no frame first.
         sockets = [await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": receiver.key})
-                   for _ in range(2)]  # the same agent on two sockets
-        for ws in sockets:
-            assert (await ws.receive_json(timeout=5))["event"] == "connected"
+                   for _ in range(2)]
         status, body = await sender.on(stack.url(0)).post("/v1/relay/send", {"to_agent": receiver.agent_id,
                                                                              "payload": {"n": 1}})
         assert status == 200
@@ -85,9 +85,8 @@ async def test_socket_send_and_malformed_frames(stack, register):
     a, b = await register("ws-a"), await register("ws-b")
     async with aiohttp.ClientSession() as http:
         ws_a = await http.ws_connect(f"{stack.url(0)}/v1/relay/ws", params={"api_key": a.key})
-        ws_b = await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": b.key})
-        await ws_a.receive_json(timeout=5)
-        await ws_b.receive_json(timeout=5)
+        ws_b = await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": b.key, "hello": "1"})
+        assert (await ws_b.receive_json(timeout=5)) == {"event": "connected", "agent_id": b.agent_id}
         await ws_a.send_str("{not json")
         assert (await ws_a.receive_json(timeout=5)) == {"event": "error", "error": "invalid JSON", "status": 400}
         await ws_a.send_json([1, 2])

@@ -363,7 +363,7 @@ async def test_websocket_push_across_gateways(topo: Topology, phase: str):
         sender = await topo.register("ws-sender", send_gw)
         recipient = await topo.register("ws-recipient", sock_gw)
         async with topo.http.ws_connect(f"{topo.stack.url(sock_gw)}/v1/relay/ws",
-                                        params={"api_key": recipient.key}) as ws:
+                                        params={"api_key": recipient.key, "hello": "1"}) as ws:
             assert (await ws.receive_json(timeout=5))["event"] == "connected"
             status, body = await sender.post("/v1/relay/send", {"to_agent": recipient.agent_id,
                                                                 "payload": phase})

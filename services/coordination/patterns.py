@@ -7,6 +7,8 @@ import statistics
 from collections import Counter
 from typing import Any
 
+import orjson
+
 from nats.js.errors import KeyWrongLastSequenceError
 
 from services.coordination.protocol import Mailbox, Pattern, now_ms
@@ -132,25 +134,29 @@ class Consensus(Pattern):
 
 
 class LoadBalancing(Pattern):
-    """The coordinator publishes total_tasks (default 100 per agent) on coord.<run>.lb.tasks; the agents
-    share them through one NATS queue group (the server hands each task to one member) and report each
-    task done on coord.<run>.lb.done. Balanced when the standard deviation of tasks per agent is below
-    max_imbalance (default 20%) of the mean. latency: task published → its completion reported."""
+    """The coordinator holds total_tasks (default 100, whatever the agent count, as in the original) and hands
+    them out on request: each agent asks for work on coord.<run>.lb.next (request/reply), does it, reports it
+    on coord.<run>.lb.done and asks again; the coordinator answers requests in arrival order, so idle agents
+    are served in turn (the original's round-robin, earned by the agents instead of imposed). Balanced when
+    the standard deviation of tasks per agent is below max_imbalance (default 20%) of the mean.
+    latency: task handed out → its completion reported."""
 
     name = "load_balancing"
 
     async def run(self) -> None:
-        self.total = self.param("total_tasks", 100 * len(self.agents), 1, 1_000_000)
+        self.total = self.param("total_tasks", 100, 1, 1_000_000)
         self.per_agent = dict.fromkeys(self.agents, 0)
         self.completed = 0
+        handed_out = 0
         all_done = asyncio.Event()
 
-        def worker(name: str):  # type: ignore[no-untyped-def]
-            async def on_task(d: dict[str, Any], _: Any) -> None:
-                self.per_agent[name] += 1
-                self.participants.add(name)
-                await self.publish(self.subject("lb", "done"), {"agent": name, "t0": d["t0"]})
-            return on_task
+        async def on_next(d: dict[str, Any], msg: Any) -> None:
+            nonlocal handed_out
+            if handed_out < self.total:
+                await self.publish(msg.reply, {"task": handed_out, "t0": now_ms()})
+                handed_out += 1
+            else:
+                await self.publish(msg.reply, {"task": None})
 
         def on_done(d: dict[str, Any], _: Any) -> None:
             self.completed += 1
@@ -158,14 +164,28 @@ class LoadBalancing(Pattern):
             if self.completed >= self.total:
                 all_done.set()
 
-        for a in self.agents:
-            await self.subscribe(self.subject("lb", "tasks"), worker(a), queue=f"coord_lb_{self.run_id}")
+        async def worker(name: str) -> None:
+            while True:
+                self.messages += 1
+                reply = await self.nc.request(self.subject("lb", "next"), orjson.dumps({"agent": name}), timeout=5)
+                task = orjson.loads(reply.data)
+                if task["task"] is None:
+                    return
+                self.per_agent[name] += 1
+                self.participants.add(name)
+                await self.publish(self.subject("lb", "done"), {"agent": name, "t0": task["t0"]})
+
+        await self.subscribe(self.subject("lb", "next"), on_next)
         await self.subscribe(self.subject("lb", "done"), on_done)
         await self.ready()
         self.rounds = 1
-        for i in range(self.total):
-            await self.publish(self.subject("lb", "tasks"), {"task": i, "t0": now_ms()})
-        await all_done.wait()
+        workers = [asyncio.create_task(worker(a)) for a in self.agents]
+        try:
+            await all_done.wait()
+        finally:
+            for w in workers:
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
 
     def outcome(self) -> tuple[dict[str, Any], list[str]]:
         loads = list(self.per_agent.values())
@@ -178,9 +198,11 @@ class LoadBalancing(Pattern):
             failures.append(f"{self.completed} of {self.total} tasks completed")
         if imbalance >= limit:
             failures.append(f"standard deviation is {imbalance:.1%} of the mean (limit {limit:.0%})")
+        # balance_score means what it meant in the original: the least loaded agent's share of the most loaded's
+        balance = min(loads) / max(loads) if max(loads) else 0.0
         return {"total_tasks": self.total, "tasks_completed": self.completed, "tasks_per_agent": self.per_agent,
                 "max_load": max(loads), "min_load": min(loads), "std_deviation": round(std, 3),
-                "balance_score": round(max(0.0, 1 - imbalance), 3), "imbalance": round(imbalance, 4)}, failures
+                "balance_score": round(balance, 4), "imbalance": round(imbalance, 4)}, failures
 
 
 class PubSubFanout(Pattern):
@@ -227,7 +249,7 @@ class PubSubFanout(Pattern):
 
 
 class TaskAuction(Pattern):
-    """For each of `tasks` (default: one per agent) the auctioneer calls for sealed bids on
+    """For each of `tasks` (default 5, whatever the agent count, as in the original) the auctioneer calls for sealed bids on
     coord.<run>.auction.call with a private reply inbox (request-many: it collects every agent's reply
     within bid_window_ms); the lowest bid wins (ties: the earliest name, counted as collisions), the award
     is announced on coord.<run>.auction.award and only the winner accepts it. latency: call → accepted."""
@@ -235,7 +257,7 @@ class TaskAuction(Pattern):
     name = "task_auction"
 
     async def run(self) -> None:
-        n, tasks = len(self.agents), self.param("tasks", len(self.agents), 1, 1000)
+        n, tasks = len(self.agents), self.param("tasks", 5, 1, 1000)
         window = self.param("bid_window_ms", 2000, 10, 60_000) / 1000
         self.auctions: list[dict[str, Any]] = []
         self.bid_counts: Counter[str] = Counter()

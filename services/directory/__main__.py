@@ -5,6 +5,8 @@ from pathlib import Path
 
 from shared.bus import Op
 from shared.config import Settings
+from shared.purge import ensure_admin_stream
+from shared.registrations import announce_registration
 from shared.rotation import rotation_ops
 from shared.service import Runtime, main
 from services.directory.admin import DirectoryAdmin
@@ -25,9 +27,14 @@ class DirectorySettings(Settings):
 async def build(rt: Runtime) -> dict[str, Op]:
     store = DirectoryStore(rt.pool)
     balances = LedgerBalances(rt.nc)
-    admin = DirectoryAdmin(store, rt.nc, rt.js, rt.settings.service_names())
+    admin = DirectoryAdmin(store, rt.nc, rt.js, rt.settings.service_names(), balances)
     discovery = DiscoveryHandlers(DiscoveryStore(rt.pool, rt.cipher), rt.nc, balances, rt.settings.public_url)
-    return {**DirectoryHandlers(store, balances, rt.nc).ops(), **admin.ops(), **discovery.ops(),
+    await ensure_admin_stream(rt.js)
+
+    async def announce(agent_id: str) -> bool:
+        return await announce_registration(rt.js, agent_id)
+
+    return {**DirectoryHandlers(store, balances, rt.nc, announce).ops(), **admin.ops(), **discovery.ops(),
             **template_ops(), **rotation_ops(rt.pool, rt.cipher, ENCRYPTED)}
 
 

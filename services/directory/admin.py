@@ -14,6 +14,7 @@ from shared.bus import Ctx, Op, call
 from shared.errors import NotFound
 from shared.models import AgentId, Request
 from shared.purge import request_agent_purge
+from services.directory.credits import LedgerBalances
 from services.directory.store import DirectoryStore
 
 
@@ -22,12 +23,16 @@ class AgentRef(Request):
 
 
 class DirectoryAdmin:
-    def __init__(self, store: DirectoryStore, nc: NATS, js: JetStreamContext, services: list[str]) -> None:
+    def __init__(self, store: DirectoryStore, nc: NATS, js: JetStreamContext, services: list[str],
+                 balances: LedgerBalances | None = None) -> None:
         self.store, self.nc, self.js, self.services = store, nc, js, services
+        self.balances = balances  # the panel shows the ledger's balances, as the API does
 
     async def agents(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:
         ctx.require_admin()
         items, total = await self.store.admin_agents(req.limit, req.offset)
+        if self.balances is not None:
+            await self.balances.fill(items, ctx)
         return page(items, total, req)
 
     async def agent(self, req: AgentRef, ctx: Ctx) -> dict[str, Any]:
@@ -36,6 +41,8 @@ class DirectoryAdmin:
         profile = await self.store.profile(req.agent_id)
         if profile is None:
             raise NotFound("Agent not found")
+        if self.balances is not None:
+            await self.balances.fill([profile], ctx)
         others = [s for s in self.services if s != "directory"]
         replies = await asyncio.gather(*(call(self.nc, subjects.svc(s, "agent_stats"), {"agent_id": req.agent_id},
                                               timeout=1.0, ctx=ctx) for s in others))

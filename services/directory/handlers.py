@@ -1,6 +1,7 @@
 """Directory operations: registration, the gateway's key lookup, profiles and the public browse."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -17,14 +18,18 @@ from services.directory.store import DirectoryStore
 
 
 class DirectoryHandlers:
-    def __init__(self, store: DirectoryStore, balances: LedgerBalances | None = None, nc: NATS | None = None) -> None:
+    def __init__(self, store: DirectoryStore, balances: LedgerBalances | None = None, nc: NATS | None = None,
+                 announce: Callable[[str], Awaitable[bool]] | None = None) -> None:
         self.store = store
         self.balances = balances  # credits come from the marketplace's ledger when it answers
         self.nc = nc  # for the key-revoked notice
+        self.announce = announce  # publishes the registration (the marketplace records the starting grant)
 
     async def register(self, req: m.Register, ctx: Ctx) -> dict[str, Any]:
         agent_id, api_key = new_id("agent"), new_api_key()
         await self.store.create_agent(agent_id, hash_api_key(api_key), req.name)
+        if self.announce is not None:
+            await self.announce(agent_id)
         return {"agent_id": agent_id, "api_key": api_key,
                 "message": "Store your API key securely. It cannot be recovered."}
 

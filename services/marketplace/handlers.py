@@ -27,7 +27,8 @@ class MarketplaceHandlers:
         return {"tasks": tasks, "count": len(tasks)}
 
     async def get(self, req: m.TaskRef, ctx: Ctx) -> dict[str, Any]:
-        return await self.tasks.get(ctx.require_agent(), req.task_id)
+        """Public, as in the original; the delivered result shows only when its creator or worker asks."""
+        return await self.tasks.get(ctx.agent_id, req.task_id)
 
     async def claim(self, req: m.TaskRef, ctx: Ctx) -> dict[str, Any]:
         out = await self.tasks.claim(ctx.require_agent(), req.task_id)

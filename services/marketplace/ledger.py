@@ -83,6 +83,11 @@ class Ledger:
     def __init__(self, pool: asyncpg.Pool, starting_credits: int) -> None:
         self.pool, self.starting_credits = pool, starting_credits
 
+    async def open_account(self, agent_id: str) -> None:
+        """Open a newly registered agent's account with the starting grant (a no-op when it is open)."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await ensure_account(conn, agent_id, self.starting_credits)
+
     async def balances(self, agent_ids: list[str]) -> dict[str, int]:
         """Balances; an agent without an account yet shows the grant it receives at first use."""
         rows = await self.pool.fetch("SELECT agent_id, balance FROM marketplace.accounts WHERE agent_id = ANY($1)",

@@ -57,7 +57,7 @@ class TaskStore:
             req.status, req.category, req.tag, req.min_reward, req.limit)
         return [self._task(r, None) for r in rows]
 
-    async def get(self, viewer: str, task_id: str) -> dict[str, Any]:
+    async def get(self, viewer: str | None, task_id: str) -> dict[str, Any]:
         r = await self.pool.fetchrow(f"SELECT {COLUMNS} FROM marketplace.tasks WHERE task_id = $1", task_id)
         if r is None:
             raise NotFound("Task not found")

@@ -1,4 +1,5 @@
-"""The `moltgrid` command: up, migrate, status, ping, rotate-keys, create-agent, tail-events, mcp, version."""
+"""The `moltgrid` command: up, migrate, status, ping, rotate-keys, create-agent, tail-events, mcp, admin-hash,
+version."""
 from __future__ import annotations
 
 import asyncio
@@ -191,6 +192,22 @@ def mcp_stdio(url: str) -> None:
     from gateway.mcp_stdio import serve
 
     asyncio.run(serve(url, api_key))
+@main.command("admin-hash")
+def admin_hash() -> None:
+    """Print a password hash for MOLTGRID_ADMIN_PASSWORD_HASH (the admin panel at /admin).
+
+    On a terminal the password is asked for twice, without echo; otherwise it is read from the first line of
+    standard input (`echo "$PASSWORD" | moltgrid admin-hash`). Only the hash goes to standard output.
+    """
+    from shared.passwords import hash_password
+
+    if sys.stdin.isatty():
+        password = click.prompt("Admin password", hide_input=True, confirmation_prompt=True, err=True)
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise click.ClickException("the password is empty")
+    click.echo(hash_password(password))
 
 
 @main.command("tail-events")
