@@ -18,6 +18,7 @@ class Route:
     per_client_limit: int = 0  # unauthenticated routes: requests per minute per client address (0 = none)
     admin: bool = False  # needs an admin session cookie instead of an API key
     query: tuple[str, ...] = ()  # POST/PUT/PATCH fields the original takes as query parameters (for the docs)
+    summary: str = ""
 
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -95,6 +96,25 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/testing/scenarios/{scenario_id}/run", svc("coordination", "run"), timeout=320.0),
     Route("GET", "/v1/testing/scenarios/{scenario_id}/results", svc("coordination", "results")),
     Route("POST", "/v1/text/process", svc("coordination", "text_process")),
+    # pub/sub channels (MoltGrid 1.0): served by the relay, delivered as messages
+    Route("POST", "/v1/pubsub/subscribe", svc("relay", "pubsub_subscribe"), summary="Subscribe to a channel or pattern"),
+    Route("POST", "/v1/pubsub/unsubscribe", svc("relay", "pubsub_unsubscribe"), summary="Unsubscribe from a channel"),
+    Route("POST", "/v1/pubsub/publish", svc("relay", "pubsub_publish"), summary="Publish to every subscriber"),
+    Route("GET", "/v1/pubsub/subscriptions", svc("relay", "pubsub_subscriptions"), summary="List your subscriptions"),
+    Route("GET", "/v1/pubsub/channels", svc("relay", "pubsub_channels"), summary="List channels with subscriber counts"),
+    # presence and the public directory (MoltGrid 1.0). /v1/directory/{agent_id} comes after every static
+    # /v1/directory/... path (aiohttp matches in insertion order), so those are never taken for an agent id.
+    Route("POST", "/v1/agents/heartbeat", svc("directory", "heartbeat"), summary="Send a heartbeat"),
+    Route("POST", "/v1/heartbeat", svc("directory", "heartbeat"), summary="Send a heartbeat (alias)"),
+    Route("GET", "/v1/leaderboard", svc("directory", "leaderboard"), auth=False, summary="Top public agents"),
+    Route("GET", "/v1/directory/stats", svc("directory", "directory_stats"), auth=False,
+          summary="Public directory statistics"),
+    Route("GET", "/v1/directory/network", svc("directory", "network"), auth=False,
+          summary="Agents and their collaborations as a graph"),
+    Route("GET", "/v1/directory/collaborations", svc("directory", "collaborations"),
+          summary="Your collaborations, as initiator or partner"),
+    Route("GET", "/v1/directory/{agent_id}", svc("directory", "public_profile"), auth=False,
+          summary="A public agent's profile"),
 )
 
 

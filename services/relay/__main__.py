@@ -9,6 +9,8 @@ from shared.events import OutboxPublisher, ensure_stream
 from shared.purge import follow_agent_purges
 from shared.service import Runtime, main
 from services.relay.handlers import RelayHandlers
+from services.relay.pubsub import PubSubHandlers
+from services.relay.pubsub_store import PubSubStore
 from services.relay.store import RelayStore
 from services.relay.webhooks import Deliverer, EventRouter
 
@@ -33,7 +35,8 @@ async def build(rt: Runtime) -> dict[str, Op]:
     rt.background(router.run, name="webhook_router")
     rt.background(deliverer.run, name="webhook_deliverer")
     rt.background(lambda: follow_agent_purges(rt.js, "relay", store.purge_agent), name="agent_purges")
-    return RelayHandlers(store, rt.nc, rt.js, publisher.kick, s.allow_private_webhooks).ops()
+    pubsub = PubSubHandlers(PubSubStore(rt.pool, rt.cipher), rt.nc, publisher.kick)
+    return {**RelayHandlers(store, rt.nc, rt.js, publisher.kick, s.allow_private_webhooks).ops(), **pubsub.ops()}
 
 
 if __name__ == "__main__":

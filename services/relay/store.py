@@ -116,4 +116,5 @@ class RelayStore:
         async with self.pool.acquire() as conn, conn.transaction():
             a = await conn.execute("DELETE FROM relay.messages WHERE from_agent = $1 OR to_agent = $1", agent_id)
             b = await conn.execute("DELETE FROM relay.webhooks WHERE agent_id = $1", agent_id)
-        return int(a.split()[-1]) + int(b.split()[-1])
+            c = await conn.execute("DELETE FROM relay.pubsub_subscriptions WHERE agent_id = $1", agent_id)
+        return int(a.split()[-1]) + int(b.split()[-1]) + int(c.split()[-1])
