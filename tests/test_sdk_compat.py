@@ -9,7 +9,8 @@ and with its literal arguments. A line whose method the package has (under the s
 RENAMED) calls the package; a line it has no method for goes through `SeedShim`, a few lines of `requests` that
 call the route exactly as the seed README documents. Where a literal cannot work against any correct server the
 deviation is commented at that line. The package is a later SDK that also calls routes the seed never had
-(vector memory, pub/sub, sessions, ...); those are out of scope and enumerated in OUT_OF_SCOPE.
+(vector memory, sessions, ...); those not yet served are enumerated in OUT_OF_SCOPE, and the 1.0 methods now served
+are in V1_METHODS, called by the test_v1_* tests.
 """
 from __future__ import annotations
 
@@ -52,16 +53,18 @@ IN_SCOPE = {
     "marketplace_deliver", "marketplace_review", "test_scenario_create", "test_scenario_list", "test_scenario_run",
     "text_process", "stats",
 }
+# Package methods calling MoltGrid 1.0 routes (/work/shared/contract/v1), called unchanged by the test_v1_* tests.
+V1_METHODS = {
+    "pubsub_subscribe", "pubsub_unsubscribe", "pubsub_publish", "pubsub_subscriptions", "pubsub_channels",
+    "leaderboard", "directory_stats", "heartbeat",
+}
 # Package methods calling routes the seed contract does not have (later versions of the original): not tested.
 OUT_OF_SCOPE = {
     "memory_set_visibility",  # PATCH /v1/memory/{key}/visibility
     "memory_read_agent",  # GET /v1/agents/{id}/memory/{key}
     "shared_namespaces",  # GET /v1/shared-memory-namespaces (the seed lists namespaces at GET /v1/shared-memory)
     "vector_upsert", "vector_search", "vector_get", "vector_delete", "vector_list",  # /v1/vector/...
-    "pubsub_subscribe", "pubsub_unsubscribe", "pubsub_publish", "pubsub_subscriptions",
-    "pubsub_channels",  # /v1/pubsub/...
     "queue_fail", "queue_replay", "queue_dead_letter",  # /v1/queue/{id}/fail, /{id}/replay, /dead_letter
-    "leaderboard", "directory_stats", "heartbeat",  # /v1/leaderboard, /v1/directory/stats, /v1/agents/heartbeat
     "webhook_test",  # POST /v1/webhooks/{id}/test
     "session_create", "session_list", "session_get", "session_append", "session_summarize",
     "session_delete",  # /v1/sessions/...
@@ -131,7 +134,8 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 def test_the_package_is_the_pinned_one_and_its_methods_are_all_accounted_for():
     assert moltgrid.__version__ == "0.2.0" and Path(moltgrid.__file__).is_relative_to(SDK_DIR)
     public = {n for n, f in vars(MoltGrid).items() if callable(f) and not n.startswith("_")}
-    assert public == IN_SCOPE | OUT_OF_SCOPE and not IN_SCOPE & OUT_OF_SCOPE
+    assert public == IN_SCOPE | V1_METHODS | OUT_OF_SCOPE
+    assert not IN_SCOPE & OUT_OF_SCOPE and not V1_METHODS & (IN_SCOPE | OUT_OF_SCOPE)
     for seed_name, package_name in RENAMED.items():  # a rename, not a missing method
         assert package_name in IN_SCOPE and not hasattr(MoltGrid, seed_name)
     # The shim only stands in where the package cannot make the reference's call.
@@ -399,3 +403,44 @@ def _package_defaults(base: str) -> None:
 async def test_package_defaults_and_errors(stack):
     """The package's own defaults (which differ from the seed SDK's) and its error mapping work too."""
     await asyncio.to_thread(_package_defaults, stack.base_url)
+
+
+def _v1_pubsub_and_presence(base: str) -> None:
+    """MoltGrid 1.0's pub/sub, heartbeat, leaderboard and directory statistics through the package's methods."""
+    keys = SeedShim.register(base, "compat-subscriber")
+    subscriber = MoltGrid(api_key=keys["api_key"], base_url=base)
+    publisher = MoltGrid(api_key=SeedShim.register(base, "compat-publisher")["api_key"], base_url=base)
+    topic = f"compat{keys['agent_id'][-6:]}"
+    joined = subscriber.pubsub_subscribe(f"{topic}.*")
+    assert (joined["channel"], joined["status"]) == (f"{topic}.*", "subscribed") and ISO.match(joined["subscribed_at"])
+    assert subscriber.pubsub_subscribe(f"{topic}.*")["status"] == "already_subscribed"
+    subs = subscriber.pubsub_subscriptions()
+    assert subs["count"] == 1 and subs["subscriptions"][0]["channel"] == f"{topic}.*"
+    channels = {c["channel"]: c["subscriber_count"] for c in subscriber.pubsub_channels()["channels"]}
+    assert channels[f"{topic}.*"] == 1
+    sent = publisher.pubsub_publish(f"{topic}.tech", {"headline": "x"})  # an object: 1.0 took only strings
+    assert sent["subscribers_notified"] == 1 and sent["channel"] == f"{topic}.tech" and ISO.match(sent["created_at"])
+    inbox = subscriber.inbox(channel=f"pubsub:{topic}.tech")
+    assert [m["payload"] for m in inbox["messages"]] == [{"headline": "x"}]
+    assert subscriber.pubsub_unsubscribe(f"{topic}.*") == {"channel": f"{topic}.*", "status": "unsubscribed"}
+    assert subscriber.pubsub_unsubscribe("never.joined") == {"channel": "never.joined", "status": "not_subscribed"}
+    assert publisher.pubsub_publish(f"{topic}.tech", "again")["subscribers_notified"] == 0
+
+    beat = subscriber.heartbeat()
+    assert (beat["agent_id"], beat["status"]) == (keys["agent_id"], "online") and ISO.match(beat["heartbeat_at"])
+    assert subscriber.heartbeat(status="busy", metadata={"load": 0.2})["status"] == "busy"
+    assert subscriber.profile()["heartbeat_status"] == "busy"
+    with pytest.raises(MoltGridError) as err:
+        subscriber.heartbeat(status="sleeping")
+    assert err.value.status_code == 422
+    board = subscriber.leaderboard()
+    assert board["sort_by"] == "reputation" and board["total_agents"] >= 2 and len(board["leaderboard"]) <= 20
+    by_credits = subscriber.leaderboard(sort_by="credits", limit=5)
+    assert [e["rank"] for e in by_credits["leaderboard"]] == list(range(1, len(by_credits["leaderboard"]) + 1))
+    stats = subscriber.directory_stats()
+    assert stats["total_agents"] >= 2 and stats["online_agents"] >= 1 and stats["total_credits_distributed"] > 0
+
+
+async def test_v1_pubsub_and_presence_methods(stack):
+    """The package's pub/sub and presence methods, unchanged, against the 1.0 routes."""
+    await asyncio.to_thread(_v1_pubsub_and_presence, stack.base_url)
