@@ -105,7 +105,7 @@ class PublicDirectory:
     async def network(self, req: Empty, ctx: Ctx) -> dict[str, Any]:
         rows = await self.pool.fetch(
             "SELECT agent_id, name, description, capabilities, reputation, credits, available, created_at"
-            " FROM directory.agents WHERE public ORDER BY reputation DESC, created_at LIMIT $1", NETWORK_NODES)
+            " FROM directory.agents WHERE public ORDER BY reputation DESC, created_at DESC LIMIT $1", NETWORK_NODES)
         agents = [dict(r) for r in rows]
         await self._numbers(agents, ctx)
         await self.presence.fill(agents)
