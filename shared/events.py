@@ -108,9 +108,11 @@ async def add_event(conn: asyncpg.Connection, schema: str, agent_id: str, event_
 class OutboxPublisher:
     """Publishes a service's outbox rows to JetStream; safe with many replicas (SKIP LOCKED)."""
 
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, schema: str, poll_interval: float = 1.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, schema: str, poll_interval: float = 1.0,
+                 batch: int = 200) -> None:
         assert SCHEMA_RE.fullmatch(schema)
         self._pool, self._js, self._schema, self._poll = pool, js, schema, poll_interval
+        self._batch = batch  # events published concurrently per transaction
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -142,7 +144,8 @@ class OutboxPublisher:
             except Exception as exc:  # NATS or Postgres away: retry on the next tick
                 log.warning("outbox_publish_failed", schema=self._schema, error=str(exc))
 
-    async def flush(self, batch: int = 200) -> int:
+    async def flush(self, batch: int | None = None) -> int:
+        batch = batch or self._batch
         sent = 0
         while True:
             async with self._pool.acquire() as conn, conn.transaction():

@@ -25,7 +25,8 @@ async def build(rt: Runtime) -> dict[str, Op]:
     s: RelaySettings = rt.settings
     store = RelayStore(rt.pool, rt.cipher)
     await ensure_stream(rt.js)
-    publisher = OutboxPublisher(rt.pool, rt.js, "relay", poll_interval=0.5)
+    # larger batches: a pub/sub publication puts one event per subscriber in the outbox at once
+    publisher = OutboxPublisher(rt.pool, rt.js, "relay", poll_interval=0.5, batch=1000)
     publisher.start()
     rt.on_stop(publisher.stop)
     deliverer = Deliverer(rt.pool, rt.cipher, s.webhook_retry_base_seconds, s.allow_private_webhooks,
