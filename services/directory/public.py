@@ -25,6 +25,7 @@ from shared.timeutil import iso
 from services.directory.presence import Presence
 
 BATCH = 500  # agents per question to another service (their batch limit)
+PARALLEL_BATCHES = 4  # questions in flight at once for a long list
 MAX_RANKED = 10_000  # public agents considered for a leaderboard not sorted by reputation
 NETWORK_NODES = 200
 ASK_TIMEOUT = 1.0
@@ -57,22 +58,30 @@ class PublicDirectory:
         reply = await call(self.nc, subject, body, timeout=ASK_TIMEOUT, ctx=ctx)
         return reply.data if reply.ok and isinstance(reply.data, dict) else None
 
-    async def _numbers(self, agents: list[dict[str, Any]], ctx: Ctx, requests: bool = False) -> None:
-        """Fill credits, tasks_completed (and requests) of each agent in place, batch by batch."""
-        for start in range(0, len(agents), BATCH):
-            chunk = agents[start:start + BATCH]
+    async def _numbers(self, agents: list[dict[str, Any]], ctx: Ctx, *, tasks: bool = True,
+                       requests: bool = False) -> None:
+        """Fill each agent's credits (and tasks_completed, requests) in place: batches asked a few at a time."""
+        gate = asyncio.Semaphore(PARALLEL_BATCHES)
+
+        async def batch(chunk: list[dict[str, Any]]) -> None:
             ids = [a["agent_id"] for a in chunk]
-            asks = [self._ask(svc("marketplace", "balances"), {"agent_ids": ids}, ctx),
-                    self._ask(svc("marketplace", "public_activity"), {"agent_ids": ids}, ctx)]
+            asks = [self._ask(svc("marketplace", "balances"), {"agent_ids": ids}, ctx)]
+            if tasks:
+                asks.append(self._ask(svc("marketplace", "public_activity"), {"agent_ids": ids}, ctx))
             if requests:
                 asks.append(self._ask(svc("gateway", "request_counts"), {"agent_ids": ids}, ctx))
-            balances, activity, *counts = await asyncio.gather(*asks)
-            done = (activity or {}).get("tasks_completed", {})
+            async with gate:
+                balances, *more = await asyncio.gather(*asks)
+            done = (more.pop(0) or {}).get("tasks_completed", {}) if tasks else {}
+            counts = (more.pop(0) or {}) if requests else {}
             for agent in chunk:
                 agent["credits"] = (balances or {}).get(agent["agent_id"], agent["credits"])
-                agent["tasks_completed"] = done.get(agent["agent_id"], 0)
+                if tasks:
+                    agent["tasks_completed"] = done.get(agent["agent_id"], 0)
                 if requests:
-                    agent["requests"] = (counts[0] or {}).get(agent["agent_id"], 0)
+                    agent["requests"] = counts.get(agent["agent_id"], 0)
+
+        await asyncio.gather(*(batch(agents[i:i + BATCH]) for i in range(0, len(agents), BATCH)))
 
     async def leaderboard(self, req: Leaderboard, ctx: Ctx) -> dict[str, Any]:
         total = int(await self.pool.fetchval("SELECT count(*) FROM directory.agents WHERE public"))
@@ -93,7 +102,7 @@ class PublicDirectory:
         rows = await self.pool.fetch("SELECT agent_id, capabilities, credits FROM directory.agents WHERE public")
         caps = Counter(c for r in rows for c in set(r["capabilities"]))
         agents = [{"agent_id": r["agent_id"], "credits": r["credits"]} for r in rows]
-        await self._numbers(agents, ctx)
+        await self._numbers(agents, ctx, tasks=False)
         activity = await self._ask(svc("marketplace", "public_activity"), {"agent_ids": []}, ctx)
         return {"total_agents": len(rows), "online_agents": await self.presence.online_count(),
                 "total_capabilities": sorted(caps),
@@ -107,7 +116,7 @@ class PublicDirectory:
             "SELECT agent_id, name, description, capabilities, reputation, credits, available, created_at"
             " FROM directory.agents WHERE public ORDER BY reputation DESC, created_at DESC LIMIT $1", NETWORK_NODES)
         agents = [dict(r) for r in rows]
-        await self._numbers(agents, ctx)
+        await self._numbers(agents, ctx, tasks=False)
         await self.presence.fill(agents)
         nodes = [{"id": a["agent_id"], "name": a["name"], "status": a["heartbeat_status"],
                   "reputation": float(a["reputation"]), "description": a["description"],
