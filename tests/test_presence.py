@@ -58,12 +58,15 @@ async def test_heartbeat_contract(directories, register, anon, db):
     status, beat = await agent.post("/v1/heartbeat", {"status": "busy"})
     assert status == 200 and beat["status"] == "busy"
     assert (await agent.post("/v1/heartbeat"))[1]["status"] == "online"  # the body is optional
+    # (the timeout here is 2 s: each status check follows a fresh beat, so a slow machine cannot time it out)
     await agent.post("/v1/heartbeat", {"status": "busy", "metadata": {"task": "crawl", "load": 0.9}})
     me = (await agent.get("/v1/directory/me"))[1]
     assert (me["heartbeat_status"], me["heartbeat_metadata"]) == ("busy", {"task": "crawl", "load": 0.9})
     assert me["heartbeat_at"].endswith("+00:00")
+    await agent.post("/v1/heartbeat", {"status": "busy", "metadata": {"task": "crawl", "load": 0.9}})
     public = (await anon.get(f"/v1/directory/{agent.agent_id}"))[1]
     assert public["heartbeat_status"] == "busy" and "heartbeat_metadata" not in public  # metadata is one's own
+    await agent.post("/v1/heartbeat", {"status": "busy", "metadata": {"task": "crawl", "load": 0.9}})
     listed = (await anon.get("/v1/directory", params={"limit": 200}))[1]["agents"]
     assert next(a for a in listed if a["agent_id"] == agent.agent_id)["heartbeat_status"] == "busy"
     raw = await db.fetchval("SELECT metadata FROM directory.presence WHERE agent_id = $1", agent.agent_id)
@@ -149,6 +152,7 @@ async def test_public_directory_views(directories, register, anon):
     for params in ({"sort_by": "nope"}, {"limit": 0}, {"limit": 101}):
         assert (await anon.get("/v1/leaderboard", params=params))[0] == 422
 
+    await worker.post("/v1/heartbeat", {"status": "online"})  # fresh: the timeout is 2 s here
     status, stats = await anon.get("/v1/directory/stats")
     assert status == 200 and stats["total_agents"] >= 2 and stats["online_agents"] >= 1
     assert {"lb-cap-a", "lb-cap-b"} <= set(stats["total_capabilities"])
@@ -156,6 +160,7 @@ async def test_public_directory_views(directories, register, anon):
     assert stats["total_marketplace_tasks"] >= 1 and stats["total_credits_distributed"] >= 2 * 200
     assert all(set(c) == {"name", "count"} for c in stats["top_capabilities"])
 
+    await worker.post("/v1/heartbeat", {"status": "online"})  # fresh: the timeout is 2 s here
     status, net = await anon.get("/v1/directory/network")
     assert status == 200 and net["stats"]["total_agents"] == len(net["nodes"])
     node = next(n for n in net["nodes"] if n["id"] == worker.agent_id)
@@ -164,6 +169,7 @@ async def test_public_directory_views(directories, register, anon):
     assert (edge["target"], edge["type"], edge["weight"]) == (worker.agent_id, "collaboration", 1)
     assert private.agent_id not in {n["id"] for n in net["nodes"]}
 
+    await worker.post("/v1/heartbeat", {"status": "online"})  # fresh: the timeout is 2 s here
     status, profile = await anon.get(f"/v1/directory/{worker.agent_id}")
     assert status == 200 and profile["agent_id"] == worker.agent_id and profile["name"] == "lb-worker"
     assert (profile["tasks_completed"], profile["credits"], profile["heartbeat_status"]) == (1, 230, "online")
@@ -191,3 +197,21 @@ async def test_static_directory_paths_are_not_agent_ids(directories, alice, anon
     assert "edges" in (await anon.get("/v1/directory/network"))[1]
     assert "collaborations" in (await alice.get("/v1/directory/collaborations"))[1]
     assert (await alice.patch("/v1/directory/me/status", {"available": True}))[0] == 200
+
+
+async def test_a_heartbeat_racing_the_sweeps_still_gives_one_event(directories, register, db):
+    """Silences that the sweeps and a fresh heartbeat discover at the same moment: whichever decides first
+    writes the event, and there is exactly one per agent."""
+    agents = [await register(f"racer{i}") for i in range(10)]
+    for agent in agents:
+        await agent.post("/v1/heartbeat", {"status": "busy"})
+    await db.execute("UPDATE directory.presence SET heartbeat_at = now() - interval '1 hour'"
+                     " WHERE agent_id = ANY($1)", [a.agent_id for a in agents])
+    beats = await asyncio.gather(*(a.post("/v1/heartbeat", {"status": "online"}) for a in agents))
+    assert all(status == 200 for status, _ in beats)
+    assert await status_of(agents[-1]) == "online"  # (each will time out again 2 s later: a new silence)
+    await asyncio.sleep(1.0)
+    for agent in agents:
+        events = await until("agent.offline", lambda agent=agent: offline_events(agent))
+        first_silence = [e for e in events if e["data"]["last_status"] == "busy"]
+        assert [e["data"]["reason"] for e in first_silence] == ["timeout"], events

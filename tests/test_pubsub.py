@@ -13,7 +13,9 @@ import aiohttp
 import nats
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from shared import metrics
 from services.relay.channels import ChannelError, matches, parse_channel, parse_pattern
 from shared.purge import request_agent_purge
 from tests.conftest import Api
@@ -219,6 +221,7 @@ async def test_exactly_one_delivery_per_subscriber_with_two_relay_replicas(stack
                               list(publication_ids))
         assert len(rows) == 24 * 12
         assert set(Counter((r["publication_id"], r["to_agent"]) for r in rows).values()) == {1}
+        assert await publishes_by_replica(stack) >= {"relay-0", "relay-1"}  # both replicas fanned out
         await until("the relay outbox to drain", lambda: db.fetchval("SELECT count(*) = 0 FROM relay.outbox"))
         await receiver.wait_for(24, timeout=30)
 
@@ -237,3 +240,15 @@ async def test_exactly_one_delivery_per_subscriber_with_two_relay_replicas(stack
 async def _at_least(coro: Any, n: int) -> Any:
     items = await coro
     return items if len(items) >= n else None
+
+
+async def publishes_by_replica(stack: Any) -> set[str]:
+    """The relay replicas that have served a publish (from every process's metrics, scraped over NATS)."""
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        texts = await metrics.scrape_all(nc, wait=0.5)
+    finally:
+        await nc.close()
+    return {sample.labels["instance"] for text in texts for family in text_string_to_metric_families(text.decode())
+            for sample in family.samples if sample.name == "moltgrid_operations_total"
+            and sample.labels["op"] == "pubsub_publish" and sample.value > 0}
