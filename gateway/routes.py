@@ -99,7 +99,9 @@ ROUTES: Final[tuple[Route, ...]] = (
     # pub/sub channels (MoltGrid 1.0): served by the relay, delivered as messages
     Route("POST", "/v1/pubsub/subscribe", svc("relay", "pubsub_subscribe"), summary="Subscribe to a channel or pattern"),
     Route("POST", "/v1/pubsub/unsubscribe", svc("relay", "pubsub_unsubscribe"), summary="Unsubscribe from a channel"),
-    Route("POST", "/v1/pubsub/publish", svc("relay", "pubsub_publish"), summary="Publish to every subscriber"),
+    # one publication stores a copy per subscriber before answering: seconds for 10,000 subscribers
+    Route("POST", "/v1/pubsub/publish", svc("relay", "pubsub_publish"), timeout=30.0,
+          summary="Publish to every subscriber"),
     Route("GET", "/v1/pubsub/subscriptions", svc("relay", "pubsub_subscriptions"), summary="List your subscriptions"),
     Route("GET", "/v1/pubsub/channels", svc("relay", "pubsub_channels"), summary="List channels with subscriber counts"),
     # presence and the public directory (MoltGrid 1.0). /v1/directory/{agent_id} comes after every static
