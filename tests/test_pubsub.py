@@ -5,6 +5,7 @@ replicas."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from collections import Counter
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import metrics
+from shared.events import make_event
 from services.relay.channels import ChannelError, matches, parse_channel, parse_pattern
 from shared.purge import request_agent_purge
 from tests.conftest import Api
@@ -146,6 +148,11 @@ async def test_a_publication_reaches_every_subscriber_every_way(stack, register,
     events = await until("bob's message.broadcast event", lambda: broadcast_events(bob))
     assert [e["data"]["message_id"] for e in events] == [frame["message_id"]]
     assert events[0]["data"]["publication_id"] == pub["message_id"] and events[0]["agent_id"] == bob.agent_id
+    # the envelope (built in SQL for the fan-out) is every other event's
+    assert set(events[0]) - {"cursor"} == set(make_event(bob.agent_id, "x", {})) and events[0]["version"] == 1
+    assert re.fullmatch(r"evt_[0-9a-f]{24}", events[0]["id"]) and re.fullmatch(r"msg_[0-9a-f]{16}", frame["message_id"])
+    assert events[0]["data"] == {"message_id": frame["message_id"], "publication_id": pub["message_id"],
+                                 "from_agent": publisher.agent_id, "channel": channel}
     assert len(await until("carol's event", lambda: broadcast_events(carol))) == 1
     await receiver.wait_for(1)
     hooked = orjson.loads(receiver.received[0][1])
