@@ -7,8 +7,11 @@ import asyncio
 from collections.abc import AsyncIterator
 from typing import Any
 
+import nats
 import pytest
 
+from shared.bus import Ctx, call
+from shared.subjects import svc
 from tests.conftest import Api
 from tests.helpers import until
 from tests.queue_fixtures import log_size, wait_started
@@ -215,3 +218,17 @@ async def test_a_heartbeat_racing_the_sweeps_still_gives_one_event(directories, 
         events = await until("agent.offline", lambda agent=agent: offline_events(agent))
         first_silence = [e for e in events if e["data"]["last_status"] == "busy"]
         assert [e["data"]["reason"] for e in first_silence] == ["timeout"], events
+
+
+async def test_presence_goes_with_a_deleted_agent(directories, register, stack, db):
+    agent = await register("deleted-beater")
+    await agent.post("/v1/heartbeat", {"status": "busy", "metadata": {"k": "v"}})
+    assert await db.fetchval("SELECT count(*) FROM directory.presence WHERE agent_id = $1", agent.agent_id) == 1
+    nc = await nats.connect(stack.infra.nats_url)
+    try:  # what the admin panel's DELETE /admin/api/agents/{agent_id} sends, once the gateway checked the session
+        reply = await call(nc, svc("directory", "admin_delete_agent"), {"agent_id": agent.agent_id}, timeout=5,
+                           ctx=Ctx(admin=True))
+        assert reply.ok, reply
+    finally:
+        await nc.close()
+    assert await db.fetchval("SELECT count(*) FROM directory.presence WHERE agent_id = $1", agent.agent_id) == 0
