@@ -176,6 +176,27 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("GET", "/v1/messages/{message_id}/status", svc("relay", "message_status"), summary="A message's status"),
     Route("GET", "/v1/messages/{message_id}/trace", svc("relay", "message_trace"),
           summary="Every hop of a message, with its time"),
+    # pub/sub channels (MoltGrid 1.0): served by the relay, delivered as messages
+    Route("POST", "/v1/pubsub/subscribe", svc("relay", "pubsub_subscribe"), summary="Subscribe to a channel or pattern"),
+    Route("POST", "/v1/pubsub/unsubscribe", svc("relay", "pubsub_unsubscribe"), summary="Unsubscribe from a channel"),
+    # one publication stores a copy per subscriber before answering: seconds for 10,000 subscribers
+    Route("POST", "/v1/pubsub/publish", svc("relay", "pubsub_publish"), timeout=30.0,
+          summary="Publish to every subscriber"),
+    Route("GET", "/v1/pubsub/subscriptions", svc("relay", "pubsub_subscriptions"), summary="List your subscriptions"),
+    Route("GET", "/v1/pubsub/channels", svc("relay", "pubsub_channels"), summary="List channels with subscriber counts"),
+    # presence and the public directory (MoltGrid 1.0). /v1/directory/{agent_id} comes after every static
+    # /v1/directory/... path (aiohttp matches in insertion order), so those are never taken for an agent id.
+    Route("POST", "/v1/agents/heartbeat", svc("directory", "heartbeat"), summary="Send a heartbeat"),
+    Route("POST", "/v1/heartbeat", svc("directory", "heartbeat"), summary="Send a heartbeat (alias)"),
+    Route("GET", "/v1/leaderboard", svc("directory", "leaderboard"), auth=False, summary="Top public agents"),
+    Route("GET", "/v1/directory/stats", svc("directory", "directory_stats"), auth=False,
+          summary="Public directory statistics"),
+    Route("GET", "/v1/directory/network", svc("directory", "network"), auth=False,
+          summary="Agents and their collaborations as a graph"),
+    Route("GET", "/v1/directory/collaborations", svc("directory", "collaborations"),
+          summary="Your collaborations, as initiator or partner"),
+    Route("GET", "/v1/directory/{agent_id}", svc("directory", "public_profile"), auth=False,
+          summary="A public agent's profile"),
 )
 
 

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import structlog
 from nats.aio.client import Client as NATS
+from pydantic import Field
 
 from shared.bus import Ctx, Op, Served, serve
 from shared.models import AgentId, Request
@@ -23,6 +24,10 @@ ON CONFLICT (agent_id) DO UPDATE SET requests = c.requests + EXCLUDED.requests, 
 
 class AgentRef(Request):
     agent_id: AgentId
+
+
+class AgentIds(Request):
+    agent_ids: Annotated[list[AgentId], Field(max_length=500)]
 
 
 class Usage:
@@ -53,6 +58,14 @@ class Usage:
                                           req.agent_id)
         return {"total_requests": (total or 0) + self._pending.get(req.agent_id, 0)}
 
+    async def request_counts(self, req: AgentIds, ctx: Ctx) -> dict[str, int]:
+        """Requests so far of several agents at once (the public leaderboard sorts by them)."""
+        rows = await self._pool.fetch("SELECT agent_id, requests FROM gateway.request_counts WHERE agent_id = ANY($1)",
+                                      req.agent_ids)
+        found = {r["agent_id"]: int(r["requests"]) for r in rows}
+        return {a: found.get(a, 0) + self._pending.get(a, 0) for a in req.agent_ids}
+
     async def serve(self, nc: NATS) -> Served:
         """Answer svc.gateway.agent_stats (queue group `gateway`: any gateway replica may answer)."""
-        return await serve(nc, "gateway", {"agent_stats": Op(self.agent_stats, AgentRef)})
+        return await serve(nc, "gateway", {"agent_stats": Op(self.agent_stats, AgentRef),
+                                            "request_counts": Op(self.request_counts, AgentIds)})

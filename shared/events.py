@@ -123,9 +123,11 @@ def outbox_body(event: dict[str, Any]) -> dict[str, Any]:
 class OutboxPublisher:
     """Publishes a service's outbox rows to JetStream; safe with many replicas (SKIP LOCKED)."""
 
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, schema: str, poll_interval: float = 1.0) -> None:
+    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, schema: str, poll_interval: float = 1.0,
+                 batch: int = 200) -> None:
         assert SCHEMA_RE.fullmatch(schema)
         self._pool, self._js, self._schema, self._poll = pool, js, schema, poll_interval
+        self._batch = batch  # events published concurrently per transaction
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -165,7 +167,8 @@ class OutboxPublisher:
             headers.update(body.pop(tracing.TRACE_KEY) or {})
         await self._js.publish(row["subject"], envelope.dumps(body), timeout=5, headers=headers)
 
-    async def flush(self, batch: int = 200) -> int:
+    async def flush(self, batch: int | None = None) -> int:
+        batch = batch or self._batch
         sent = 0
         while True:
             async with self._pool.acquire() as conn, conn.transaction():

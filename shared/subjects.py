@@ -57,3 +57,11 @@ def push(agent_id: str) -> str:
 
 # Header of a push message: when the relay committed it (Unix seconds), so gateways can measure push delay.
 PUSH_STORED_AT = "MoltGrid-Stored-At"
+
+
+def pubsub(channel: str) -> str:
+    """A pub/sub channel's publications (plain NATS): pubsub.<channel>, e.g. pubsub.news.tech. Outside
+    subscribers may use NATS wildcards with the same meaning as subscription patterns (pubsub.news.*)."""
+    for part in channel.split("."):
+        _check_token(part)
+    return f"pubsub.{channel}"

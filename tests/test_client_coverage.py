@@ -24,6 +24,8 @@ NOT_A_CLIENT_METHOD = {
     ("GET", "/v1/queue/dead_letter"),
     # MoltGrid 1.0's spelling of GET /v1/shared-memory (shared_namespaces)
     ("GET", "/v1/shared-memory-namespaces"),
+    # 1.0's short spelling of POST /v1/agents/heartbeat (heartbeat)
+    ("POST", "/v1/heartbeat"),
     # served by the gateway itself, not the routing table: a WebSocket and a server-sent-event stream are
     # connections, not request/response calls (events() is the polling equivalent)
     ("GET", "/v1/relay/ws"),
@@ -180,3 +182,33 @@ async def test_the_methods_for_the_newer_routes_work_against_the_server(stack):
         statement = await client.credits()
         assert statement["agent_id"] == client.agent_id and re.fullmatch(r"agent_[0-9a-f]{12}", client.agent_id)
         assert (await client.events())["events"] == []
+
+
+def _pubsub_and_presence_methods(base: str) -> None:
+    alice = MoltGridClient.register(base, "coverage-pub")
+    bob = MoltGridClient.register(base, "coverage-sub")
+    try:
+        channel = f"cov{bob.agent_id[-6:]}"
+        assert bob.pubsub_subscribe(f"{channel}.>")["status"] == "subscribed"
+        assert [s["channel"] for s in bob.pubsub_subscriptions()["subscriptions"]] == [f"{channel}.>"]
+        assert {"channel": f"{channel}.>", "subscriber_count": 1} in bob.pubsub_channels(limit=1000)["channels"]
+        assert alice.pubsub_publish(f"{channel}.a.b", {"k": 1})["subscribers_notified"] == 1
+        assert bob.inbox(channel=f"pubsub:{channel}.a.b")["messages"][0]["payload"] == {"k": 1}
+        assert bob.pubsub_unsubscribe(f"{channel}.>")["status"] == "unsubscribed"
+        assert bob.heartbeat("idle", {"q": 1})["status"] == "idle"
+        assert alice.directory_profile(bob.agent_id)["heartbeat_status"] == "idle"
+        with pytest.raises(MoltGridError) as err:
+            alice.directory_profile("agent_000000000000")
+        assert err.value.status == 404
+        assert alice.leaderboard(sort_by="requests", limit=3)["sort_by"] == "requests"
+        assert alice.directory_stats()["total_agents"] >= 2
+        alice.collaboration_log(bob.agent_id, "success", 5)
+        assert any(n["id"] == bob.agent_id for n in alice.directory_network()["nodes"])
+        assert bob.collaborations(limit=5, offset=0)["collaborations"][0]["agent_id"] == alice.agent_id
+    finally:
+        alice.close()
+        bob.close()
+
+
+async def test_the_pubsub_and_presence_methods_work_against_the_server(stack):
+    await asyncio.to_thread(_pubsub_and_presence_methods, stack.base_url)

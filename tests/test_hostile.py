@@ -573,6 +573,8 @@ async def world(register) -> World:
     for name in ("running_graph_task", "done_graph_task"):
         assert (await c.post(f"/v1/tasks/{ids[name]}/claim"))[0] == 200
     assert (await c.post(f"/v1/tasks/{ids['done_graph_task']}/complete", {"result": "C-result"}))[0] == 200
+    assert (await a.post("/v1/agents/heartbeat", {"status": "busy", "metadata": {"note": "A-secret"}}))[0] == 200
+    assert (await a.post("/v1/pubsub/subscribe", {"channel": f"a-only.{a.agent_id}"}))[0] == 200
     return World(a, b, c, ids)
 
 
@@ -656,6 +658,8 @@ CROSS_AGENT: dict[tuple[str, str], tuple[int, str | None, Callable[[dict[str, st
     ("GET", "/v1/schedules/{task_id}/runs"): (404, None, lambda i: (f"/v1/schedules/{i['schedule_id']}/runs", {})),
     # an agent card is public by design (only public agents have one)
     ("GET", "/v1/agents/{agent_id}/card"): (200, None, lambda i: (f"/v1/agents/{i['agent_id']}/card", {})),
+    # a public profile is public by design; A's heartbeat metadata (one's own) is not in it
+    ("GET", "/v1/directory/{agent_id}"): (200, None, lambda i: (f"/v1/directory/{i['agent_id']}", {})),
     # marketplace tasks are public listings; the delivered result is shown only to creator and worker
     ("GET", "/v1/marketplace/tasks/{task_id}"): (200, None,
                                                  lambda i: (f"/v1/marketplace/tasks/{i['worked_task_id']}", {})),
@@ -786,6 +790,17 @@ async def test_cross_agent_ids_in_bodies_and_queries(world: World):
     a_events = (await w.a.get("/v1/events", params={"after": 0}))[1]["events"]
     assert (await w.b.post("/v1/events/ack", {"event_ids": [e["id"] for e in a_events]}))[0] == 200
     assert [e["id"] for e in (await w.a.get("/v1/events"))[1]["events"]][:len(a_events)] == [e["id"] for e in a_events]
+    # B sees, and can drop, only B's own pub/sub subscriptions; A's heartbeat is A's
+    status, body = await w.b.get("/v1/pubsub/subscriptions", params={"agent_id": w.a.agent_id})
+    assert status == 200 and body["count"] == 0
+    status, body = await w.b.post("/v1/pubsub/unsubscribe", {"channel": f"a-only.{w.a.agent_id}",
+                                                             "agent_id": w.a.agent_id})
+    assert status == 200 and body["status"] == "not_subscribed"
+    assert (await w.a.get("/v1/pubsub/subscriptions"))[1]["count"] == 1
+    status, body = await w.b.post("/v1/heartbeat", {"status": "offline", "agent_id": w.a.agent_id})
+    assert status == 200 and body["agent_id"] == w.b.agent_id
+    me = (await w.a.get("/v1/directory/me"))[1]
+    assert (me["heartbeat_status"], me["heartbeat_metadata"]) == ("busy", {"note": "A-secret"})
     # B's event cursor is B's own: acknowledging far ahead does not hide A's events from A
     status, body = await w.b.post("/v1/events/ack", {"cursor": 1_000_000})
     assert status == 200 and body == {"status": "acknowledged", "cursor": 1_000_000}

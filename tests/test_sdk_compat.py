@@ -8,9 +8,9 @@ it is driven here UNCHANGED (hash-pinned in requirements-sdk-compat.lock, instal
 and with its literal arguments. A line whose method the package has (under the seed's name or a later one, see
 RENAMED) calls the package; a line it has no method for goes through `SeedShim`, a few lines of `requests` that
 call the route exactly as the seed README documents. Where a literal cannot work against any correct server the
-deviation is commented at that line. The package is a later SDK that also calls routes the seed never had.
-Those this server serves (MoltGrid 1.0's memory visibility and sessions) are driven unchanged by
-`test_memory_visibility_and_session_methods`; the rest are enumerated in OUT_OF_SCOPE.
+deviation is commented at that line. The package is a later SDK that also calls routes the seed never had
+(MoltGrid 1.0's); those this server serves are driven unchanged by the tests below (IN_SCOPE's 1.0 part,
+V1_REST, V1_METHODS), and any not served yet are enumerated in OUT_OF_SCOPE.
 """
 from __future__ import annotations
 
@@ -62,12 +62,14 @@ IN_SCOPE = {
 }
 # Package methods calling MoltGrid 1.0 routes this server now serves (issue 12), each driven below.
 IN_SCOPE |= {"events", "events_ack"}
+# Package methods calling MoltGrid 1.0 routes (/work/shared/contract/v1), called unchanged by the test_v1_* tests.
+V1_METHODS = {
+    "pubsub_subscribe", "pubsub_unsubscribe", "pubsub_publish", "pubsub_subscriptions", "pubsub_channels",
+    "leaderboard", "directory_stats", "heartbeat",
+}
 # Package methods calling routes the seed contract does not have (later versions of the original): not tested.
 OUT_OF_SCOPE = {
     "vector_upsert", "vector_search", "vector_get", "vector_delete", "vector_list",  # /v1/vector/...
-    "pubsub_subscribe", "pubsub_unsubscribe", "pubsub_publish", "pubsub_subscriptions",
-    "pubsub_channels",  # /v1/pubsub/...
-    "leaderboard", "directory_stats", "heartbeat",  # /v1/leaderboard, /v1/directory/stats, /v1/agents/heartbeat
 }
 # MoltGrid 1.0 methods of the package beyond the seed's routes, called unchanged in test_v1_rest_methods.
 V1_REST = {"shared_namespaces", "queue_fail", "queue_replay", "queue_dead_letter", "webhook_test",
@@ -135,8 +137,9 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 def test_the_package_is_the_pinned_one_and_its_methods_are_all_accounted_for():
     assert moltgrid.__version__ == "0.2.0" and Path(moltgrid.__file__).is_relative_to(SDK_DIR)
     public = {n for n, f in vars(MoltGrid).items() if callable(f) and not n.startswith("_")}
-    assert public == IN_SCOPE | OUT_OF_SCOPE | V1_REST and not IN_SCOPE & OUT_OF_SCOPE
-    assert not V1_REST & (IN_SCOPE | OUT_OF_SCOPE)
+    sets = (IN_SCOPE, OUT_OF_SCOPE, V1_REST, V1_METHODS)
+    assert public == set().union(*sets)
+    assert sum(len(s) for s in sets) == len(set().union(*sets))  # no method counted twice
     for seed_name, package_name in RENAMED.items():  # a rename, not a missing method
         assert package_name in IN_SCOPE and not hasattr(MoltGrid, seed_name)
     # The shim only stands in where the package cannot make the reference's call.
@@ -545,3 +548,44 @@ async def test_events_and_events_ack_as_in_1_0(stack):
     """The package's events / events_ack, unchanged, against GET /v1/events, /v1/events/stream and
     POST /v1/events/ack."""
     await asyncio.to_thread(_events_as_in_1_0, stack.base_url)
+
+
+def _v1_pubsub_and_presence(base: str) -> None:
+    """MoltGrid 1.0's pub/sub, heartbeat, leaderboard and directory statistics through the package's methods."""
+    keys = SeedShim.register(base, "compat-subscriber")
+    subscriber = MoltGrid(api_key=keys["api_key"], base_url=base)
+    publisher = MoltGrid(api_key=SeedShim.register(base, "compat-publisher")["api_key"], base_url=base)
+    topic = f"compat{keys['agent_id'][-6:]}"
+    joined = subscriber.pubsub_subscribe(f"{topic}.*")
+    assert (joined["channel"], joined["status"]) == (f"{topic}.*", "subscribed") and ISO.match(joined["subscribed_at"])
+    assert subscriber.pubsub_subscribe(f"{topic}.*")["status"] == "already_subscribed"
+    subs = subscriber.pubsub_subscriptions()
+    assert subs["count"] == 1 and subs["subscriptions"][0]["channel"] == f"{topic}.*"
+    channels = {c["channel"]: c["subscriber_count"] for c in subscriber.pubsub_channels()["channels"]}
+    assert channels[f"{topic}.*"] == 1
+    sent = publisher.pubsub_publish(f"{topic}.tech", {"headline": "x"})  # an object: 1.0 took only strings
+    assert sent["subscribers_notified"] == 1 and sent["channel"] == f"{topic}.tech" and ISO.match(sent["created_at"])
+    inbox = subscriber.inbox(channel=f"pubsub:{topic}.tech")
+    assert [m["payload"] for m in inbox["messages"]] == [{"headline": "x"}]
+    assert subscriber.pubsub_unsubscribe(f"{topic}.*") == {"channel": f"{topic}.*", "status": "unsubscribed"}
+    assert subscriber.pubsub_unsubscribe("never.joined") == {"channel": "never.joined", "status": "not_subscribed"}
+    assert publisher.pubsub_publish(f"{topic}.tech", "again")["subscribers_notified"] == 0
+
+    beat = subscriber.heartbeat()
+    assert (beat["agent_id"], beat["status"]) == (keys["agent_id"], "online") and ISO.match(beat["heartbeat_at"])
+    assert subscriber.heartbeat(status="busy", metadata={"load": 0.2})["status"] == "busy"
+    assert subscriber.profile()["heartbeat_status"] == "busy"
+    with pytest.raises(MoltGridError) as err:
+        subscriber.heartbeat(status="sleeping")
+    assert err.value.status_code == 422
+    board = subscriber.leaderboard()
+    assert board["sort_by"] == "reputation" and board["total_agents"] >= 2 and len(board["leaderboard"]) <= 20
+    by_credits = subscriber.leaderboard(sort_by="credits", limit=5)
+    assert [e["rank"] for e in by_credits["leaderboard"]] == list(range(1, len(by_credits["leaderboard"]) + 1))
+    stats = subscriber.directory_stats()
+    assert stats["total_agents"] >= 2 and stats["online_agents"] >= 1 and stats["total_credits_distributed"] > 0
+
+
+async def test_v1_pubsub_and_presence_methods(stack):
+    """The package's pub/sub and presence methods, unchanged, against the 1.0 routes."""
+    await asyncio.to_thread(_v1_pubsub_and_presence, stack.base_url)

@@ -15,18 +15,23 @@ from shared.timeutil import iso
 from services.directory import discovery_models as m
 from services.directory.credits import LedgerBalances
 from services.directory.discovery_store import DiscoveryStore
+from services.directory.presence import Presence
 from services.directory.stats import gather_stats
 
 OUTCOMES = ("success", "failure", "partial")
 
 
 class DiscoveryHandlers:
-    def __init__(self, store: DiscoveryStore, nc: NATS, balances: LedgerBalances, public_url: str) -> None:
+    def __init__(self, store: DiscoveryStore, nc: NATS, balances: LedgerBalances, public_url: str,
+                 presence: Presence | None = None) -> None:
         self.store, self.nc, self.balances, self.public_url = store, nc, balances, public_url.rstrip("/")
+        self.presence = presence
 
     async def search(self, req: m.Search, ctx: Ctx) -> dict[str, Any]:
         agents = await self.store.search(req.capability, req.available, req.min_reputation, req.limit)
         await self.balances.fill(agents, ctx)
+        if self.presence is not None:
+            await self.presence.fill(agents)
         return {"agents": agents, "count": len(agents)}
 
     async def update_status(self, req: m.StatusUpdate, ctx: Ctx) -> dict[str, Any]:

@@ -14,16 +14,18 @@ from shared.ids import hash_api_key, new_api_key, new_id
 from services.directory import models as m
 from services.directory.credits import LedgerBalances
 from services.directory.onboarding import checklist
+from services.directory.presence import Presence
 from services.directory.store import DirectoryStore
 
 
 class DirectoryHandlers:
     def __init__(self, store: DirectoryStore, balances: LedgerBalances | None = None, nc: NATS | None = None,
-                 announce: Callable[[str], Awaitable[bool]] | None = None) -> None:
+                 announce: Callable[[str], Awaitable[bool]] | None = None, presence: Presence | None = None) -> None:
         self.store = store
         self.balances = balances  # credits come from the marketplace's ledger when it answers
         self.nc = nc  # for the key-revoked notice
         self.announce = announce  # publishes the registration (the marketplace records the starting grant)
+        self.presence = presence  # heartbeat status (and, on one's own profile, the last metadata)
 
     async def register(self, req: m.Register, ctx: Ctx) -> dict[str, Any]:
         agent_id, api_key = new_id("agent"), new_api_key()
@@ -67,6 +69,8 @@ class DirectoryHandlers:
             raise NotFound("Agent not found")
         if self.balances is not None:
             await self.balances.fill([profile], ctx)
+        if self.presence is not None:
+            profile.update(await self.presence.own(profile["agent_id"]))
         return profile
 
     async def update_me(self, req: m.UpdateProfile, ctx: Ctx) -> dict[str, Any]:
@@ -79,6 +83,8 @@ class DirectoryHandlers:
         agents = await self.store.browse(req.capability, req.limit)
         if self.balances is not None:
             await self.balances.fill(agents, ctx)
+        if self.presence is not None:
+            await self.presence.fill(agents)
         return {"agents": agents, "count": len(agents)}
 
     async def exists(self, req: m.AgentRef, ctx: Ctx) -> dict[str, bool]:

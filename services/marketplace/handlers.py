@@ -55,6 +55,9 @@ class MarketplaceHandlers:
     async def balances(self, req: m.Balances, ctx: Ctx) -> dict[str, int]:
         return await self.ledger.balances(req.agent_ids)
 
+    async def public_activity(self, req: m.PublicActivity, ctx: Ctx) -> dict[str, Any]:
+        return await self.tasks.public_activity(req.agent_ids, req.recent_for)
+
     async def agent_stats(self, req: m.AgentRef, ctx: Ctx) -> dict[str, int]:
         agent_id = ctx.agent_or_named(req.agent_id)
         balance = (await self.ledger.balances([agent_id]))[agent_id]
@@ -80,6 +83,7 @@ class MarketplaceHandlers:
             "claim": Op(self.claim, m.TaskRef), "deliver": Op(self.deliver, m.Deliver),
             "review": Op(self.review, m.Review), "cancel": Op(self.cancel, m.TaskRef),
             "credits": Op(self.credits, m.Statement), "balances": Op(self.balances, m.Balances),
+            "public_activity": Op(self.public_activity, m.PublicActivity),
             "agent_stats": Op(self.agent_stats, m.AgentRef), "global_stats": Op(self.global_stats, m.Empty),
             "admin_tasks": Op(self.admin_tasks, AdminPage), "admin_stats": Op(self.admin_stats, m.Empty),
             **rotation_ops(self.tasks.pool, self.tasks.cipher, ENCRYPTED),

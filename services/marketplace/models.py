@@ -69,3 +69,7 @@ class AgentRef(Request):
 
 class Empty(Request):
     pass
+
+
+class PublicActivity(Balances):
+    recent_for: AgentId | None = None

@@ -191,6 +191,21 @@ class TaskStore:
             " FROM marketplace.tasks WHERE creator_agent = $1 OR claimed_by = $1", agent_id)
         return dict(r)
 
+    async def public_activity(self, agent_ids: list[str], recent_for: str | None) -> dict[str, Any]:
+        """Completed (accepted) tasks per worker, the number of tasks ever posted, and one worker's latest
+        completed tasks (titles only: task listings are public) — for the public directory."""
+        rows = await self.pool.fetch("SELECT claimed_by, count(*) AS n FROM marketplace.tasks"
+                                     " WHERE claimed_by = ANY($1) AND status = 'completed' GROUP BY claimed_by",
+                                     agent_ids)
+        counts = {r["claimed_by"]: int(r["n"]) for r in rows}
+        recent = await self.pool.fetch(
+            "SELECT task_id, title, delivered_at FROM marketplace.tasks WHERE claimed_by = $1 AND status = 'completed'"
+            " ORDER BY delivered_at DESC NULLS LAST LIMIT 5", recent_for) if recent_for else []
+        return {"tasks_completed": {a: counts.get(a, 0) for a in agent_ids},
+                "total_tasks": int(await self.pool.fetchval("SELECT count(*) FROM marketplace.tasks")),
+                "recent": [{"task_id": r["task_id"], "title": r["title"], "delivered_at": iso(r["delivered_at"])}
+                           for r in recent]}
+
     async def admin_tasks(self, status: str | None, agent_id: str | None, limit: int,
                           offset: int) -> tuple[list[dict[str, Any]], int]:
         where = "($1::text IS NULL OR status = $1) AND ($2::text IS NULL OR creator_agent = $2 OR claimed_by = $2)"

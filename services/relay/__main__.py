@@ -9,6 +9,8 @@ from shared.events import OutboxPublisher, ensure_stream
 from shared.purge import follow_agent_purges
 from shared.service import Runtime, main
 from services.relay.handlers import RelayHandlers
+from services.relay.pubsub import PubSubHandlers
+from services.relay.pubsub_store import PubSubStore
 from services.relay.store import RelayStore
 from services.relay.webhooks import Deliverer, EventRouter
 
@@ -23,7 +25,8 @@ async def build(rt: Runtime) -> dict[str, Op]:
     s: RelaySettings = rt.settings
     store = RelayStore(rt.pool, rt.cipher)
     await ensure_stream(rt.js)
-    publisher = OutboxPublisher(rt.pool, rt.js, "relay", poll_interval=0.5)
+    # larger batches: a pub/sub publication puts one event per subscriber in the outbox at once
+    publisher = OutboxPublisher(rt.pool, rt.js, "relay", poll_interval=0.5, batch=1000)
     publisher.start()
     rt.on_stop(publisher.stop)
     deliverer = Deliverer(rt.pool, rt.cipher, s.webhook_retry_base_seconds, s.allow_private_webhooks,
@@ -33,7 +36,9 @@ async def build(rt: Runtime) -> dict[str, Op]:
     rt.background(router.run, name="webhook_router")
     rt.background(deliverer.run, name="webhook_deliverer")
     rt.background(lambda: follow_agent_purges(rt.js, "relay", store.purge_agent), name="agent_purges")
-    return RelayHandlers(store, rt.nc, rt.js, publisher.kick, s.allow_private_webhooks, deliverer).ops()
+    pubsub = PubSubHandlers(PubSubStore(rt.pool, rt.cipher), rt.nc, publisher.kick)
+    return {**RelayHandlers(store, rt.nc, rt.js, publisher.kick, s.allow_private_webhooks, deliverer).ops(),
+            **pubsub.ops()}
 
 
 if __name__ == "__main__":

@@ -12,7 +12,8 @@ from shared.models import INT64_MAX, AgentId, Request, Text, json_value
 MAX_PAYLOAD = 10_000
 # The seed's catalogue, plus the job events the queue publishes.
 EVENT_TYPES = ("message.received", "job.completed", "job.failed", "job.dead_lettered",
-               "marketplace.task_claimed", "marketplace.task_delivered", "marketplace.task_reviewed")
+               "marketplace.task_claimed", "marketplace.task_delivered", "marketplace.task_reviewed",
+               "message.broadcast", "agent.offline")
 # Task graphs (coordination service): one event per change of a task (docs/events.md).
 EVENT_TYPES += tuple(f"task.{change}" for change in (
     "created", "claimed", "completed", "failed", "cancelled", "rejected", "waiting_input", "resumed", "reopened",
@@ -22,6 +23,8 @@ EVENT_ALIASES = {"marketplace.task.claimed": "marketplace.task_claimed",
                  "marketplace.task.delivered": "marketplace.task_delivered",
                  "marketplace.task.completed": "marketplace.task_reviewed"}
 Channel = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
+# A publication's inbox channel is "pubsub:" + its pub/sub channel (up to 128 characters).
+InboxChannel = Annotated[Text, StringConstraints(min_length=1, max_length=136)]
 MessageId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 
 
@@ -39,7 +42,7 @@ class Send(Request):
 class Inbox(Request):
     # as the original: "direct"; "*" or an empty value = every channel (1.0 omits it for every channel, but the
     # seed's default wins)
-    channel: Annotated[Text, StringConstraints(max_length=64)] = "direct"
+    channel: Annotated[Text, StringConstraints(max_length=136)] = "direct"
     unread_only: bool = True
     limit: Annotated[int, Field(ge=1, le=100)] = 20
     offset: Annotated[int, Field(ge=0, le=INT64_MAX)] = 0
@@ -114,3 +117,26 @@ class PushedHop(Request):
     gateway: Annotated[Text, StringConstraints(max_length=128)]
     sockets: Annotated[int, Field(ge=0, le=INT64_MAX)]
     at: float  # Unix seconds
+
+
+# ── pub/sub (MoltGrid 1.0) ──────────────────────────────────────────────────
+MAX_PUBLICATION = 50_000  # 1.0's limit; any JSON value, not only strings
+PubSubChannel = Annotated[Text, StringConstraints(min_length=1, max_length=128)]
+
+
+class Subscribe(Request):
+    channel: PubSubChannel
+
+
+class Publish(Request):
+    channel: PubSubChannel
+    payload: Any
+
+    @field_validator("payload")
+    @classmethod
+    def _payload(cls, value: Any) -> Any:
+        return json_value(value, MAX_PUBLICATION, "payload")
+
+
+class Channels(Request):
+    limit: Annotated[int, Field(ge=1, le=1000)] = 200

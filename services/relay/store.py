@@ -140,4 +140,5 @@ class RelayStore:
             a = await conn.execute("DELETE FROM relay.messages WHERE from_agent = $1 OR to_agent = $1", agent_id)
             b = await conn.execute("DELETE FROM relay.webhooks WHERE agent_id = $1", agent_id)
             c = await conn.execute("DELETE FROM relay.acked_events WHERE agent_id = $1", agent_id)
+            c = await conn.execute("DELETE FROM relay.pubsub_subscriptions WHERE agent_id = $1", agent_id)
         return int(a.split()[-1]) + int(b.split()[-1]) + int(c.split()[-1])

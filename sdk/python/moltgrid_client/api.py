@@ -366,6 +366,52 @@ class Api:
     def agent_card(self, agent_id: str) -> Any:
         return Req(path={"agent_id": agent_id})
 
+    @endpoint("GET", "/v1/directory/collaborations")
+    def collaborations(self, limit: int | None = None, offset: int | None = None) -> Any:
+        return Req(params={"limit": limit, "offset": offset})
+
+    # ── presence and the public directory (MoltGrid 1.0) ────────────────────
+    @endpoint("POST", "/v1/agents/heartbeat")
+    def heartbeat(self, status: str = "online", metadata: dict[str, Any] | None = None) -> Any:
+        return Req(json={"status": status, "metadata": metadata})
+
+    @endpoint("GET", "/v1/leaderboard")
+    def leaderboard(self, sort_by: str | None = None, limit: int | None = None) -> Any:
+        return Req(params={"sort_by": sort_by, "limit": limit})
+
+    @endpoint("GET", "/v1/directory/stats")
+    def directory_stats(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/directory/network")
+    def directory_network(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/directory/{agent_id}")
+    def directory_profile(self, agent_id: str) -> Any:
+        return Req(path={"agent_id": agent_id})
+
+    # ── pub/sub channels (MoltGrid 1.0) ─────────────────────────────────────
+    @endpoint("POST", "/v1/pubsub/subscribe")
+    def pubsub_subscribe(self, channel: str) -> Any:
+        return Req(json={"channel": channel})
+
+    @endpoint("POST", "/v1/pubsub/unsubscribe")
+    def pubsub_unsubscribe(self, channel: str) -> Any:
+        return Req(json={"channel": channel})
+
+    @endpoint("POST", "/v1/pubsub/publish")
+    def pubsub_publish(self, channel: str, payload: Any) -> Any:
+        return Req(json={"channel": channel, "payload": payload})
+
+    @endpoint("GET", "/v1/pubsub/subscriptions")
+    def pubsub_subscriptions(self) -> Any:
+        return Req()
+
+    @endpoint("GET", "/v1/pubsub/channels")
+    def pubsub_channels(self, limit: int | None = None) -> Any:
+        return Req(params={"limit": limit})
+
     # ── marketplace ─────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/marketplace/tasks")
     def marketplace_create(self, title: str, reward_credits: int, description: str | None = None,

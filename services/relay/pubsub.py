@@ -1,0 +1,79 @@
+"""Pub/sub operations (MoltGrid 1.0's /v1/pubsub/*) on the relay's own machinery.
+
+A publication becomes one ordinary relay message per subscriber (inbox channel `pubsub:<channel>`), written
+with its `message.broadcast` event in one transaction, then pushed on `push.<agent_id>` to the subscriber's
+sockets on every gateway; the outbox carries the events to JetStream (the event stream, webhooks). The
+publication is also published once on the NATS subject `pubsub.<channel>` for outside NATS subscribers.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from nats.aio.client import Client as NATS
+
+from shared import envelope, subjects
+from shared.bus import Ctx, Op
+from shared.errors import BadRequest, RateLimited
+from shared.ids import new_id
+from shared.timeutil import iso, utcnow
+from services.relay import channels, models as m
+from services.relay.pubsub_store import MAX_SUBSCRIPTIONS, PubSubStore
+
+
+class PubSubHandlers:
+    def __init__(self, store: PubSubStore, nc: NATS, kick: Callable[[], None]) -> None:
+        self.store, self.nc, self.kick = store, nc, kick
+
+    async def subscribe(self, req: m.Subscribe, ctx: Ctx) -> dict[str, Any]:
+        try:
+            pattern = channels.parse_pattern(req.channel)
+        except channels.ChannelError as exc:
+            raise BadRequest(str(exc)) from None
+        done = await self.store.subscribe(ctx.require_agent(), pattern)
+        if done is None:
+            raise RateLimited(f"Subscription limit reached ({MAX_SUBSCRIPTIONS} max per agent).")
+        subscribed_at, new = done
+        return {"channel": req.channel, "status": "subscribed" if new else "already_subscribed",
+                "subscribed_at": iso(subscribed_at)}
+
+    async def unsubscribe(self, req: m.Subscribe, ctx: Ctx) -> dict[str, Any]:
+        removed = await self.store.unsubscribe(ctx.require_agent(), req.channel)
+        return {"channel": req.channel, "status": "unsubscribed" if removed else "not_subscribed"}
+
+    async def subscriptions(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        subs = await self.store.subscriptions(ctx.require_agent())
+        return {"subscriptions": subs, "count": len(subs)}
+
+    async def channels(self, req: m.Channels, ctx: Ctx) -> dict[str, Any]:
+        ctx.require_agent()
+        found = await self.store.channels(req.limit)
+        return {"channels": found, "count": len(found)}
+
+    async def publish(self, req: m.Publish, ctx: Ctx) -> dict[str, Any]:
+        sender = ctx.require_agent()
+        try:
+            tokens = channels.parse_channel(req.channel)
+        except channels.ChannelError as exc:
+            raise BadRequest(str(exc)) from None
+        publication_id = new_id("pub", 16)
+        frames = await self.store.publish(publication_id, sender, req.channel, tokens, req.payload)
+        created_at = frames[0]["created_at"] if frames else iso(utcnow())
+        stored_at = {subjects.PUSH_STORED_AT: repr(time.time())}
+        for frame in frames:  # every subscriber's sockets, on whichever gateway holds them
+            await self.nc.publish(subjects.push(frame["to_agent"]), envelope.dumps(frame), headers=stored_at)
+        await self.nc.publish(channels.subject(req.channel), envelope.dumps({
+            "publication_id": publication_id, "channel": req.channel, "from_agent": sender, "payload": req.payload,
+            "created_at": created_at, "subscribers_notified": len(frames)}))
+        if frames:
+            self.kick()
+        return {"message_id": publication_id, "channel": req.channel, "subscribers_notified": len(frames),
+                "created_at": created_at}
+
+    def ops(self) -> dict[str, Op]:
+        return {"pubsub_subscribe": Op(self.subscribe, m.Subscribe),
+                "pubsub_unsubscribe": Op(self.unsubscribe, m.Subscribe),
+                "pubsub_subscriptions": Op(self.subscriptions, m.Empty),
+                "pubsub_channels": Op(self.channels, m.Channels),
+                "pubsub_publish": Op(self.publish, m.Publish)}
