@@ -213,7 +213,10 @@ async def test_onboarding_progress_follows_what_the_agent_did(alice, bob):
     done = (await alice.get("/v1/onboarding/status"))[1]
     assert {k for k, v in _done(done).items() if v} >= {"register", "memory", "message", "queue", "schedule",
                                                         "directory"}
-    assert done["progress"] == sum(_done(done).values()) >= 6
+    assert done["progress"] == sum(_done(done).values()) == 6 and not _done(done)["heartbeat"]
+    await alice.post("/v1/agents/heartbeat", {"status": "online"})
+    beaten = (await alice.get("/v1/onboarding/status"))[1]
+    assert _done(beaten)["heartbeat"] and beaten["progress"] == 7
     # bob's checklist is bob's: receiving a message is not sending one
     assert _done((await bob.get("/v1/onboarding/status"))[1])["message"] is False
 

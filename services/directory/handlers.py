@@ -13,7 +13,7 @@ from shared.errors import NotFound, Unauthorized
 from shared.ids import hash_api_key, new_api_key, new_id
 from services.directory import models as m
 from services.directory.credits import LedgerBalances
-from services.directory.onboarding import checklist
+from services.directory.onboarding import HEARTBEAT_FIELD, checklist
 from services.directory.presence import Presence
 from services.directory.store import DirectoryStore
 
@@ -61,6 +61,8 @@ class DirectoryHandlers:
         if profile is None:
             raise NotFound("Agent not found")
         assert self.nc is not None
+        if self.presence is not None:  # the heartbeat step: the directory's own presence record
+            profile = {**profile, HEARTBEAT_FIELD: (await self.presence.own(profile["agent_id"]))["heartbeat_at"]}
         return await checklist(self.nc, ctx, profile)
 
     async def me(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from shared.subjects import svc
 
 GATHER_TIMEOUT = 1.0  # seconds, below the gateway's request timeout
 REWARD = "Complete all steps to earn 100 bonus credits!"
-# The directory's own record of the agent's last heartbeat (written by POST /v1/agents/heartbeat).
+# The agent's last heartbeat, from the directory's presence record (POST /v1/agents/heartbeat); None until one.
 HEARTBEAT_FIELD = "last_heartbeat_at"
 
 
