@@ -65,7 +65,7 @@ def _operation(route: Route, schema: dict[str, Any] | None, components: dict[str
     body = {k: v for k, v in rest.items() if k not in in_query}
     operation: dict[str, Any] = {
         "tags": [service], "operationId": f"{service}_{op}_{route.method.lower()}",
-        "summary": schema.get("description") or schema.get("title") or op.replace("_", " "),
+        "summary": route.summary or schema.get("description") or schema.get("title") or op.replace("_", " "),
         "parameters": params,
         "responses": {str(route.status): _response("Successful response", {}),
                       "400": _response("Business rule violated", ERROR), "404": _response("Not found", ERROR),

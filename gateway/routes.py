@@ -18,6 +18,7 @@ class Route:
     per_client_limit: int = 0  # unauthenticated routes: requests per minute per client address (0 = none)
     admin: bool = False  # needs an admin session cookie instead of an API key
     query: tuple[str, ...] = ()  # POST/PUT/PATCH fields the original takes as query parameters (for the docs)
+    summary: str = ""
 
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -95,6 +96,15 @@ ROUTES: Final[tuple[Route, ...]] = (
     Route("POST", "/v1/testing/scenarios/{scenario_id}/run", svc("coordination", "run"), timeout=320.0),
     Route("GET", "/v1/testing/scenarios/{scenario_id}/results", svc("coordination", "results")),
     Route("POST", "/v1/text/process", svc("coordination", "text_process")),
+    # vector memory (MoltGrid 1.0): the memory service embeds through svc.embedder.embed, whose first call
+    # loads the local model, hence the longer timeouts
+    Route("POST", "/v1/vector/upsert", svc("memory", "vector_upsert"), timeout=30.0,
+          summary="Upsert a vector memory (text embedded server-side)"),
+    Route("POST", "/v1/vector/search", svc("memory", "vector_search"), timeout=30.0,
+          summary="Semantic search over your vector memories"),
+    Route("GET", "/v1/vector", svc("memory", "vector_list"), summary="List vector memory keys"),
+    Route("GET", "/v1/vector/{key}", svc("memory", "vector_get"), summary="Get one vector memory"),
+    Route("DELETE", "/v1/vector/{key}", svc("memory", "vector_delete"), summary="Delete one vector memory"),
 )
 
 

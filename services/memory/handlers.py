@@ -14,6 +14,7 @@ from services.memory.store import MemoryStore
 ENCRYPTED: EncryptedTables = {
     "memory.entries": (("agent_id", "namespace", "key"), ("value",)),
     "memory.shared_entries": (("namespace", "key", "owner_agent"), ("value",)),
+    "memory.vectors": (("agent_id", "namespace", "key"), ("text", "metadata")),
 }
 
 
