@@ -14,6 +14,7 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
     for i in range(30):
         await agent.post("/v1/memory", {"key": f"r{i}", "value": f"rotate-me-{i}"})
     await agent.post("/v1/shared-memory", {"namespace": "rot", "key": "k", "value": "shared-rotate"})
+    await agent.post("/v1/vector/upsert", {"key": "v", "text": "vector-rotate", "metadata": {"m": "rotate"}})
     await db.execute("INSERT INTO memory.entries (agent_id, namespace, key, value, size_bytes)"
                      " VALUES ($1, 'default', 'legacy-plain', 'was plaintext', 13)", agent.agent_id)
 
@@ -31,7 +32,9 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
         done = await rotate_all(nc, ["memory"], state, batch=7)
         assert done["memory.entries"] >= 31 and not state.exists()
         again = await rotate_all(nc, ["memory"], state, batch=7)
-        assert again == {"memory.entries": 0, "memory.shared_entries": 0}  # nothing left to rotate
+        assert done["memory.vectors"] >= 1
+        assert {"memory.entries", "memory.shared_entries", "memory.vectors"} <= set(again)
+        assert set(again.values()) == {0}  # nothing left to rotate
     finally:
         await nc.close()
 
@@ -39,5 +42,8 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
     for table in ("memory.entries", "memory.shared_entries"):
         for row in await db.fetch(f"SELECT value FROM {table}"):
             assert row["value"].startswith("ENC:") and newest_only.is_current(row["value"])
+    for row in await db.fetch("SELECT text, metadata FROM memory.vectors WHERE metadata IS NOT NULL"):
+        assert newest_only.is_current(row["text"]) and newest_only.is_current(row["metadata"])
+    assert (await agent.get("/v1/vector/v"))[1]["metadata"] == {"m": "rotate"}
     assert (await agent.get("/v1/memory/r3"))[1]["value"] == "rotate-me-3"
     assert (await agent.get("/v1/memory/legacy-plain"))[1]["value"] == "was plaintext"
