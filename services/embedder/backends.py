@@ -11,12 +11,14 @@ from __future__ import annotations
 import asyncio
 import math
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import aiohttp
 import structlog
 
 from shared.errors import Unavailable
+
+if TYPE_CHECKING:
+    import aiohttp
 
 log = structlog.get_logger("embedder")
 Vectors = list[list[float]]
@@ -85,7 +87,7 @@ class RemoteBackend:
         self.endpoint = base if base.endswith("/embeddings") else base + "/embeddings"
         self.model, self.dimensions = model, dimensions
         self._headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._timeout = timeout
         self._send_dimensions = send_dimensions
         self._session: aiohttp.ClientSession | None = None
 
@@ -94,8 +96,11 @@ class RemoteBackend:
         return True
 
     async def embed(self, texts: list[str]) -> Vectors:
+        import aiohttp  # only a remote embedder needs an HTTP client
+
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout, headers=self._headers)
+            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout),
+                                                  headers=self._headers)
         body: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
         if self._send_dimensions:
             body["dimensions"] = self.dimensions
