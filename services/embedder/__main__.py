@@ -23,6 +23,7 @@ class EmbedderSettings(Settings):
     embedder_backend: Literal["local", "remote"] = "local"
     embedder_model_path: Path | None = None  # local: a directory or zip with the model's files (default: the package)
     embedder_preload: bool = False  # local: load the model at start instead of on the first request
+    embedder_threads: int = 1  # local: BLAS threads per replica (scale with replicas rather than threads)
     embedder_url: str = ""  # remote: OpenAI-compatible base URL (…/v1) or the full …/v1/embeddings URL
     embedder_model: str = "all-MiniLM-L6-v2"  # remote: the model name sent to the endpoint
     embedder_api_key: SecretStr | None = None  # remote: sent as "Authorization: Bearer …"
@@ -41,7 +42,7 @@ def make_backend(s: EmbedderSettings) -> Backend:
 
         return RemoteBackend(s.embedder_url, s.embedder_model, key, DIMENSIONS, s.embedder_timeout,
                              s.embedder_send_dimensions)
-    return LocalBackend(s.embedder_model_path)
+    return LocalBackend(s.embedder_model_path, s.embedder_threads)
 
 
 async def build(rt: Runtime) -> dict[str, Op]:

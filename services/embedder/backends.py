@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -42,11 +44,11 @@ class LocalBackend:
 
     name = "local"
 
-    def __init__(self, model_path: Path | None = None) -> None:
+    def __init__(self, model_path: Path | None = None, threads: int = 1) -> None:
         from services.embedder.minilm import DIMENSIONS, MODEL_NAME
 
         self.model, self.dimensions = MODEL_NAME, DIMENSIONS
-        self._model_path = model_path
+        self._model_path, self._threads = model_path, threads
         self._encoder: Any = None
         self._loading = asyncio.Lock()
         self._compute = asyncio.Lock()  # one forward pass at a time: BLAS already uses every core
@@ -58,6 +60,7 @@ class LocalBackend:
     async def _load(self) -> Any:
         async with self._loading:
             if self._encoder is None:
+                limit_blas_threads(self._threads)
                 from services.embedder.minilm import MiniLM
 
                 loop = asyncio.get_running_loop()
@@ -132,6 +135,16 @@ class RemoteBackend:
     async def aclose(self) -> None:
         if self._session is not None:
             await self._session.close()
+
+
+def limit_blas_threads(threads: int) -> None:
+    """Set the BLAS thread count before numpy is first imported (it is read once, at import). OpenBLAS'
+    threads spin while they wait: on a busy machine several of them per process make small matrix products
+    many times slower, so a replica uses one thread by default and embedding scales with replicas."""
+    if "numpy" in sys.modules:
+        return  # already imported here (as in the test process): its thread pool is fixed
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[name] = str(threads)
 
 
 def normalized(vector: list[float]) -> list[float]:
