@@ -164,17 +164,17 @@ async def search(infra: Infra, size: int, queries: int) -> dict[str, Any]:
         await pool.execute("DROP INDEX IF EXISTS memory.vectors_embedding")
         started = time.perf_counter()
         for lo in range(1, size + 1, 10_000):
-            await pool.execute(SEED, AGENT, NAMESPACE, lo, min(lo + 9_999, size))
+            await pool.execute(SEED, AGENT, NAMESPACE, lo, min(lo + 9_999, size), timeout=600)
         # another agent's rows, which every search must skip
-        await pool.execute(SEED, "agent_other00000", NAMESPACE, 1, max(size // 10, 1))
+        await pool.execute(SEED, "agent_other00000", NAMESPACE, 1, max(size // 10, 1), timeout=600)
         loaded = time.perf_counter() - started
         started = time.perf_counter()
         async with pool.acquire() as conn:
             await conn.execute("SET maintenance_work_mem = '1GB'")
             await conn.execute("CREATE INDEX vectors_embedding ON memory.vectors"
-                               " USING hnsw (embedding vector_cosine_ops)")
+                               " USING hnsw (embedding vector_cosine_ops)", timeout=3600)
         indexed = time.perf_counter() - started
-        await pool.execute("ANALYZE memory.vectors")
+        await pool.execute("ANALYZE memory.vectors", timeout=600)
 
         store = VectorStore(pool, Cipher(None))
         rng = random.Random(size)
@@ -203,7 +203,7 @@ async def search(infra: Infra, size: int, queries: int) -> dict[str, Any]:
                                 AGENT, NAMESPACE, vector_literal(probes[0]))
         # An agent with a handful of entries among all these must still get every one of them back.
         await pool.execute(SEED, "agent_tiny000000", NAMESPACE, 1, 7)
-        await pool.execute("ANALYZE memory.vectors")
+        await pool.execute("ANALYZE memory.vectors", timeout=600)
         small = [await store.search("agent_tiny000000", NAMESPACE, probe, limit=10, min_similarity=0.0,
                                     composite=False, metadata_filter=None) for probe in probes[:20]]
         # random vectors: about half of an agent's 7 entries point away from a query (cosine < 0, left out)

@@ -197,3 +197,18 @@ async def test_concurrent_upserts_of_one_key_leave_one_row(alice, db):
     assert await db.fetchval("SELECT count(*) FROM memory.vectors WHERE agent_id = $1 AND key = 'race'",
                              alice.agent_id) == 1
     assert (await alice.get("/v1/vector/race"))[1]["text"].startswith("version ")
+
+
+async def test_embedder_down_is_503_and_stores_nothing(alice, stack, db):
+    """No embedder replica answering: the write is refused with 503 (retryable), never half-stored."""
+    stack.stop_component("embedder")
+    try:
+        status, body = await alice.post("/v1/vector/upsert", {"key": "k", "text": "while the embedder is down"})
+        assert (status, body) == (503, {"detail": "Service unavailable"})
+        assert (await alice.post("/v1/vector/search", {"query": "anything"}))[0] == 503
+        assert (await alice.get("/v1/vector"))[1]["count"] == 0  # reads need no embedding
+    finally:
+        stack.start_component("embedder")
+        await stack.wait_ready()
+    assert await db.fetchval("SELECT count(*) FROM memory.vectors WHERE agent_id = $1", alice.agent_id) == 0
+    assert (await alice.post("/v1/vector/upsert", {"key": "k", "text": "after it is back"}))[0] == 200
