@@ -10,9 +10,10 @@
 - throughput: texts per second through the embedder service over NATS (one replica, its own process), sent
   as concurrent one-text requests (what vector upserts and searches send; the service micro-batches them) and
   as 32-text requests; also the replica's memory before and after the model loads.
-- search: VectorStore.search (the memory service's SQL: HNSW, iterative scan) over N random unit vectors in
-  one agent's namespace, seeded in SQL (generate_series + l2_normalize), index built after the load; p50 and
+- search: VectorStore.search (the memory service's SQL: HNSW, iterative scan) over N unit vectors in one
+  agent's namespace, seeded in SQL (generate_series + l2_normalize), index built after the load; p50 and
   p99 of `--queries` searches with limit 5, and the index's recall@5 against an exact scan.
+  The vectors are clustered (1,000 random centres plus noise), shaped like real embeddings.
 
 The stack is embedded NATS and PostgreSQL in a temporary directory. Figures depend on the machine: on a
 shared 2-core box they vary from run to run.
@@ -22,7 +23,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import random
 import statistics
 import tempfile
 import time
@@ -141,17 +141,22 @@ async def throughput(stack: Stack, total: int, replicas: int) -> dict[str, Any]:
 
 
 # ── search ───────────────────────────────────────────────────────────────────────────────────────────────
+# Clustered unit vectors, shaped like real embeddings: 1,000 random "topic" centres, each row its centre plus
+# noise (noise norm ≈ 1.1, so a row's cosine to its centre is ≈ 0.67 and to a sibling ≈ 0.45; unrelated rows
+# ≈ 0). Uniformly random vectors would have no near neighbours at all, the one case no ANN index handles.
+CENTRES = """
+CREATE TEMP TABLE centres AS
+SELECT c, l2_normalize((SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) WHERE c >= 0)::vector) AS v
+  FROM generate_series(0, 999) AS c"""
 SEED = """
 INSERT INTO memory.vectors (agent_id, namespace, key, text, embedding)
 SELECT $1, $2, 'k' || g, 'bench text ' || g,
-       l2_normalize((SELECT array_agg(random() - 0.5) FROM generate_series(1, 384) WHERE g > 0)::vector)
-  FROM generate_series($3::int, $4::int) AS g"""
-
-
-def unit_vector(rng: random.Random) -> list[float]:
-    v = [rng.gauss(0.0, 1.0) for _ in range(384)]
-    norm = sum(x * x for x in v) ** 0.5
-    return [x / norm for x in v]
+       l2_normalize(centres.v + (SELECT array_agg((random() - 0.5) * 0.2) FROM generate_series(1, 384)
+                                  WHERE g > 0)::vector)
+  FROM generate_series($3::int, $4::int) AS g JOIN centres ON centres.c = (g * 7919) % 1000"""
+QUERIES = """
+SELECT l2_normalize(v + (SELECT array_agg((random() - 0.5) * 0.2) FROM generate_series(1, 384) WHERE c >= 0)
+                    ::vector)::text AS q FROM centres ORDER BY random() LIMIT $1"""
 
 
 async def search(infra: Infra, size: int, queries: int) -> dict[str, Any]:
@@ -163,10 +168,14 @@ async def search(infra: Infra, size: int, queries: int) -> dict[str, Any]:
         await pool.execute("TRUNCATE memory.vectors")
         await pool.execute("DROP INDEX IF EXISTS memory.vectors_embedding")
         started = time.perf_counter()
-        for lo in range(1, size + 1, 10_000):
-            await pool.execute(SEED, AGENT, NAMESPACE, lo, min(lo + 9_999, size), timeout=600)
-        # another agent's rows, which every search must skip
-        await pool.execute(SEED, "agent_other00000", NAMESPACE, 1, max(size // 10, 1), timeout=600)
+        async with pool.acquire() as conn:  # the centres are a temporary table: one connection
+            await conn.execute(CENTRES)
+            for lo in range(1, size + 1, 10_000):
+                await conn.execute(SEED, AGENT, NAMESPACE, lo, min(lo + 9_999, size), timeout=600)
+            # another agent's rows, which every search must skip
+            await conn.execute(SEED, "agent_other00000", NAMESPACE, 1, max(size // 10, 1), timeout=600)
+            await conn.execute(SEED, "agent_tiny000000", NAMESPACE, 1, 7)  # and an agent with 7 entries
+            probes = [json.loads(r["q"]) for r in await conn.fetch(QUERIES, min(queries, 1000))]
         loaded = time.perf_counter() - started
         started = time.perf_counter()
         async with pool.acquire() as conn:
@@ -177,8 +186,7 @@ async def search(infra: Infra, size: int, queries: int) -> dict[str, Any]:
         await pool.execute("ANALYZE memory.vectors", timeout=600)
 
         store = VectorStore(pool, Cipher(None))
-        rng = random.Random(size)
-        probes = [unit_vector(rng) for _ in range(queries)]
+        probes = (probes * (queries // len(probes) + 1))[:queries]
         for probe in probes[:10]:  # warm caches and plans
             await store.search(AGENT, NAMESPACE, probe, limit=5, min_similarity=0.0, composite=False,
                                metadata_filter=None)
@@ -202,11 +210,9 @@ async def search(infra: Infra, size: int, queries: int) -> dict[str, Any]:
                                 " ORDER BY embedding <=> $3::text::vector LIMIT 5",
                                 AGENT, NAMESPACE, vector_literal(probes[0]))
         # An agent with a handful of entries among all these must still get every one of them back.
-        await pool.execute(SEED, "agent_tiny000000", NAMESPACE, 1, 7)
-        await pool.execute("ANALYZE memory.vectors", timeout=600)
         small = [await store.search("agent_tiny000000", NAMESPACE, probe, limit=10, min_similarity=0.0,
                                     composite=False, metadata_filter=None) for probe in probes[:20]]
-        # random vectors: about half of an agent's 7 entries point away from a query (cosine < 0, left out)
+        # unrelated entries point away from a query about half the time (cosine < 0: left out)
         tiny_found = sum(len(hits) for hits in small) / len(small)
         tiny_exact = 0
         for probe in probes[:20]:

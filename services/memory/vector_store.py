@@ -3,7 +3,7 @@ configured; the embedding cannot be (the index compares it). Every statement is 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -35,6 +35,11 @@ def matches(metadata: Any, wanted: dict[str, Any] | None) -> bool:
 def recency(updated_at: datetime, now: datetime) -> float:
     hours = max((now - updated_at).total_seconds() / 3600.0, 0.0)
     return 0.5 ** (hours / RECENCY_HALF_LIFE_HOURS)
+
+
+async def _each(records: list[asyncpg.Record]) -> AsyncIterator[asyncpg.Record]:
+    for record in records:
+        yield record
 
 
 class VectorStore:
@@ -94,13 +99,16 @@ class VectorStore:
             await conn.execute("SELECT set_config('hnsw.ef_search', $1, true),"
                                " set_config('hnsw.iterative_scan', 'strict_order', true)",
                                str(min(max(40, wanted), 1000)))
-            cursor = conn.cursor(
-                "SELECT key, text, metadata, importance, updated_at, 1 - (embedding <=> $3::text::vector) AS similarity"
-                " FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
-                " ORDER BY embedding <=> $3::text::vector LIMIT $4",
-                agent_id, namespace, vector_literal(embedding), SCAN_LIMIT if metadata_filter else wanted,
-                prefetch=min(wanted * 2, 200))
-            async for r in cursor:
+            query = ("SELECT key, text, metadata, importance, updated_at,"
+                     " 1 - (embedding <=> $3::text::vector) AS similarity"
+                     " FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
+                     " ORDER BY embedding <=> $3::text::vector LIMIT $4")
+            args = (agent_id, namespace, vector_literal(embedding), SCAN_LIMIT if metadata_filter else wanted)
+            # With a filter, rows are read in chunks until enough match; without, the first `wanted` suffice.
+            rows: AsyncIterator[asyncpg.Record] = (
+                conn.cursor(query, *args, prefetch=min(wanted * 2, 200)).__aiter__() if metadata_filter
+                else _each(await conn.fetch(query, *args)))
+            async for r in rows:
                 similarity = max(min(float(r["similarity"]), 1.0), -1.0)
                 if similarity < min_similarity:
                     break  # rows come nearest first: none further on can reach the threshold
