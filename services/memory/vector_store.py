@@ -87,48 +87,53 @@ class VectorStore:
                      metadata_filter: dict[str, Any] | None) -> list[dict[str, Any]]:
         """Nearest entries by cosine similarity, best first.
 
-        The HNSW index is read with pgvector's iterative scan in strict order, so rows of other agents or
-        namespaces (and rows failing the metadata filter, checked here after decryption, at most SCAN_LIMIT
-        of them) do not cut the answer short, and the first row below min_similarity ends the scan. Composite scoring re-ranks the nearest candidates (4× the limit) by
+        The HNSW index is read with pgvector's iterative scan (≥ 0.8) in strict order, so rows of other agents
+        or namespaces (and rows failing the metadata filter, checked here after decryption, at most SCAN_LIMIT
+        of them) do not cut the answer short, and the first row below min_similarity ends the scan.
+        Composite scoring re-ranks the nearest candidates (4× the limit, at least 40) by
         0.4·recency + 0.2·importance + 0.4·cosine, as 1.0 defines it.
         """
         wanted = max(limit * 4, 40) if composite else limit
-        found: list[dict[str, Any]] = []
-        now = utcnow()
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute("SELECT set_config('hnsw.ef_search', $1, true),"
-                               " set_config('hnsw.iterative_scan', 'strict_order', true)",
-                               str(min(max(40, wanted), 1000)))
-            query = ("SELECT key, text, metadata, importance, updated_at,"
-                     " 1 - (embedding <=> $3::text::vector) AS similarity"
-                     " FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
-                     " ORDER BY embedding <=> $3::text::vector LIMIT $4")
-            args = (agent_id, namespace, vector_literal(embedding), SCAN_LIMIT if metadata_filter else wanted)
-            # With a filter, rows are read in chunks until enough match; without, the first `wanted` suffice.
-            rows: AsyncIterator[asyncpg.Record] = (
-                conn.cursor(query, *args, prefetch=min(wanted * 2, 200)).__aiter__() if metadata_filter
-                else _each(await conn.fetch(query, *args)))
-            async for r in rows:
-                similarity = max(min(float(r["similarity"]), 1.0), -1.0)
-                if similarity < min_similarity:
-                    break  # rows come nearest first: none further on can reach the threshold
-                metadata = self._metadata_out(r["metadata"])
-                if not matches(metadata, metadata_filter):
-                    continue
-                importance = float(r["importance"])
-                score = (0.4 * recency(r["updated_at"], now) + 0.2 * importance + 0.4 * similarity
-                         if composite else similarity)
-                found.append({"key": r["key"], "text": self._cipher.decrypt(r["text"]), "score": round(score, 6),
-                              "similarity": round(similarity, 6), "metadata": metadata})
-                if len(found) >= wanted:
-                    break
+        query = ("SELECT key, text, metadata, importance, updated_at,"
+                 " 1 - (embedding <=> $3::text::vector) AS similarity"
+                 " FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
+                 " ORDER BY embedding <=> $3::text::vector LIMIT $4")
+        args = (agent_id, namespace, vector_literal(embedding), SCAN_LIMIT if metadata_filter else wanted)
+        async with self._pool.acquire() as conn:
+            # One round trip. Session-level on purpose (no transaction needed): only HNSW scans read these, and
+            # every search sets them first on whichever pooled connection it gets.
+            await conn.execute(f"SET hnsw.ef_search = {min(max(40, wanted), 1000)};"
+                               " SET hnsw.iterative_scan = strict_order")
+            if metadata_filter:  # read in chunks until enough rows match (a cursor lives in a transaction)
+                async with conn.transaction():
+                    rows = conn.cursor(query, *args, prefetch=min(wanted * 2, 200))
+                    found = await self._collect(rows.__aiter__(), wanted, min_similarity, composite, metadata_filter)
+            else:  # the first `wanted` rows are all there is to read
+                found = await self._collect(_each(await conn.fetch(query, *args)), wanted, min_similarity,
+                                            composite, None)
         if composite:
             found.sort(key=lambda item: item["score"], reverse=True)
         return found[:limit]
 
+    async def _collect(self, rows: AsyncIterator[asyncpg.Record], wanted: int, min_similarity: float,
+                       composite: bool, metadata_filter: dict[str, Any] | None) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        now = utcnow()
+        async for r in rows:
+            similarity = max(min(float(r["similarity"]), 1.0), -1.0)
+            if similarity < min_similarity:
+                break  # rows come nearest first: none further on can reach the threshold
+            metadata = self._metadata_out(r["metadata"])
+            if not matches(metadata, metadata_filter):
+                continue
+            score = (0.4 * recency(r["updated_at"], now) + 0.2 * float(r["importance"]) + 0.4 * similarity
+                     if composite else similarity)
+            found.append({"key": r["key"], "text": self._cipher.decrypt(r["text"]), "score": round(score, 6),
+                          "similarity": round(similarity, 6), "metadata": metadata})
+            if len(found) >= wanted:
+                break
+        return found
+
     async def delete_agent(self, agent_id: str) -> int:
         status = await self._pool.execute("DELETE FROM memory.vectors WHERE agent_id = $1", agent_id)
         return int(status.split()[-1])
-
-    async def agent_count(self, agent_id: str) -> int:
-        return int(await self._pool.fetchval("SELECT count(*) FROM memory.vectors WHERE agent_id = $1", agent_id))
