@@ -5,8 +5,8 @@ FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 MOLTGRID_LOG_FORMAT=json
 WORKDIR /app
 
-COPY requirements.lock pyproject.toml ./
-RUN pip install --no-cache-dir -r requirements.lock
+COPY requirements.lock requirements-nodeps.lock pyproject.toml ./
+RUN pip install --no-cache-dir -r requirements.lock && pip install --no-cache-dir --no-deps -r requirements-nodeps.lock
 COPY gateway ./gateway
 COPY services ./services
 COPY shared ./shared

@@ -6,7 +6,7 @@
     python3 run.py bench   # run the benchmark and print its figures
     python3 run.py <any moltgrid sub-command>   # e.g. migrate, version, status
 
-Needs only Python 3.11+. The virtualenv is rebuilt when requirements.lock or pyproject.toml change.
+Needs only Python 3.11+. The virtualenv is rebuilt when the requirements*.lock files or pyproject.toml change.
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("MOLTGRID_VENV", ROOT / ".venv"))
 STAMP = VENV / ".moltgrid-stamp"
 SDK_COMPAT = VENV / "sdk-compat"  # the PyPI SDK for tests/test_sdk_compat.py (requirements-sdk-compat.lock)
+LOCKS = ("requirements.lock", "requirements-nodeps.lock", "requirements-sdk-compat.lock")
 
 
 def _bin(name: str) -> Path:
@@ -29,8 +30,7 @@ def _bin(name: str) -> Path:
 
 def _fingerprint() -> str:
     h = hashlib.sha256()
-    for name in ("requirements.lock", "requirements-sdk-compat.lock", "pyproject.toml",
-                 "sdk/python/pyproject.toml"):
+    for name in (*LOCKS, "pyproject.toml", "sdk/python/pyproject.toml"):
         h.update((ROOT / name).read_bytes())
     return h.hexdigest()
 
@@ -47,6 +47,8 @@ def ensure_venv() -> None:
         venv.EnvBuilder(with_pip=True).create(VENV)
     pip = [str(_bin("python")), "-m", "pip", "--disable-pip-version-check", "-q"]
     subprocess.run([*pip, "install", "-r", str(ROOT / "requirements.lock")], check=True)
+    # packages whose declared dependencies MoltGrid must not pull in (torch, …): see the file's comments
+    subprocess.run([*pip, "install", "--no-deps", "-r", str(ROOT / "requirements-nodeps.lock")], check=True)
     subprocess.run([*pip, "install", "--no-deps", "-e", str(ROOT), "-e", str(ROOT / "sdk" / "python")], check=True)
     subprocess.run([*pip, "install", "--no-deps", "--upgrade", "--target", str(SDK_COMPAT),
                     "-r", str(ROOT / "requirements-sdk-compat.lock")], check=True)

@@ -4,6 +4,7 @@
     python3 run.py bench --scenarios all --replicas gateway=2,memory=2
     python3 run.py bench --scenarios mixed,ws_latency --concurrency 64 --duration 15
     python3 run.py bench --scenarios mixed --tracing both   # the cost of OpenTelemetry tracing (off, then on)
+    python3 run.py bench vectors    # vector memory: retrieval quality, embed throughput, search latency
 
 bench/loadgen.py is the shared load generator (a verbatim copy of the one the original was measured with),
 run as its own process on the same machine. The stack uses the embedded NATS and a durable embedded
@@ -47,6 +48,11 @@ def run_loadgen(base: str, scenario: str, concurrency: int, duration: float, age
 
 
 def main(argv: list[str] | None = None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["vectors"]:  # a sub-command with its own stack and options (bench/vectors.py)
+        from bench import vectors
+
+        return vectors.main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--scenarios", default="memory_set,memory_get", help=f"comma list or 'all' ({', '.join(ALL)})")
     p.add_argument("--concurrency", default="16,64")

@@ -197,6 +197,15 @@ ROUTES: Final[tuple[Route, ...]] = (
           summary="Your collaborations, as initiator or partner"),
     Route("GET", "/v1/directory/{agent_id}", svc("directory", "public_profile"), auth=False,
           summary="A public agent's profile"),
+    # vector memory (MoltGrid 1.0): the memory service embeds through svc.embedder.embed, whose first call
+    # loads the local model, hence the longer timeouts
+    Route("POST", "/v1/vector/upsert", svc("memory", "vector_upsert"), timeout=30.0,
+          summary="Upsert a vector memory (text embedded server-side)"),
+    Route("POST", "/v1/vector/search", svc("memory", "vector_search"), timeout=30.0,
+          summary="Semantic search over your vector memories"),
+    Route("GET", "/v1/vector", svc("memory", "vector_list"), summary="List vector memory keys"),
+    Route("GET", "/v1/vector/{key}", svc("memory", "vector_get"), summary="Get one vector memory"),
+    Route("DELETE", "/v1/vector/{key}", svc("memory", "vector_delete"), summary="Delete one vector memory"),
 )
 
 

@@ -1,4 +1,5 @@
 """The one shape of every service process: settings → logging → Postgres (migrated) → NATS → serve ops.
+A service without tables (the embedder) passes database=False and opens no pool at all.
 
 Shutdown (SIGINT/SIGTERM) runs in reverse: stop intake and answer in-flight requests, stop background
 loops, drain and close NATS, then close the pool.
@@ -53,10 +54,16 @@ class Runtime:
     settings: Any
     nc: NATS
     js: JetStreamContext
-    pool: asyncpg.Pool
+    db: asyncpg.Pool | None  # None for a service started with database=False
     cipher: Cipher
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self.db is None:
+            raise RuntimeError(f"{self.name} runs without a database (database=False)")
+        return self.db
 
     def every(self, seconds: float, fn: Callable[[], Awaitable[Any]], name: str) -> None:
         """Run fn periodically until shutdown; failures are logged and retried next period."""
@@ -112,7 +119,8 @@ Build = Callable[[Runtime], Awaitable[Mapping[str, Op]]]
 
 
 async def run_service(name: str, build: Build, *, migrations: Path | None,
-                      settings_cls: type[Settings] = Settings, schema: str | None = None) -> None:
+                      settings_cls: type[Settings] = Settings, schema: str | None = None,
+                      database: bool = True) -> None:
     settings = settings_cls()
     configure_logging(settings, service=name)
     tracing.setup(name)
@@ -122,8 +130,8 @@ async def run_service(name: str, build: Build, *, migrations: Path | None,
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
     async with AsyncExitStack() as stack:
-        pool = await open_pool(stack, settings)  # closed last
-        if migrations is not None:
+        pool = await open_pool(stack, settings) if database else None  # closed last
+        if pool is not None and migrations is not None:
             await migrate(pool, schema or name, migrations)
         nc = await connect_nats(settings, name)
         stack.push_async_callback(nc.drain)
@@ -151,9 +159,10 @@ def _dump_tasks() -> None:
 
 
 def main(name: str, build: Build, *, migrations: Path | None, settings_cls: type[Settings] = Settings,
-         schema: str | None = None) -> None:
+         schema: str | None = None, database: bool = True) -> None:
     """Entry point used by each `python -m services.<name>`."""
-    coro = run_service(name, build, migrations=migrations, settings_cls=settings_cls, schema=schema)
+    coro = run_service(name, build, migrations=migrations, settings_cls=settings_cls, schema=schema,
+                       database=database)
     try:
         import uvloop
     except ImportError:

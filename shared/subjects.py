@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import re
 
-SERVICES = ("directory", "memory", "queue", "relay", "scheduler", "marketplace", "coordination", "sla")
+SERVICES = ("directory", "memory", "queue", "relay", "scheduler", "marketplace", "coordination", "sla",
+            "embedder")
 
 EVENTS_STREAM = "EVENTS"
 EVENTS_WILDCARD = "events.>"

@@ -212,3 +212,26 @@ def _pubsub_and_presence_methods(base: str) -> None:
 
 async def test_the_pubsub_and_presence_methods_work_against_the_server(stack):
     await asyncio.to_thread(_pubsub_and_presence_methods, stack.base_url)
+
+
+def _vector_methods(base: str) -> None:
+    client = MoltGridClient.register(base, "coverage-vectors")
+    try:
+        assert client.vector_upsert("v1", "the cat sat on the mat", metadata={"kind": "pet"},
+                                    importance=0.9)["dimensions"] == 384
+        client.vector_upsert("v2", "stock markets fell sharply today", metadata={"kind": "news"})
+        found = client.vector_search("a kitten on a rug", limit=2, scoring="composite")
+        assert found["scoring"] == "composite" and found["results"][0]["key"] == "v1"
+        assert [r["key"] for r in client.vector_search("cat", metadata_filter={"kind": "news"})["results"]] == ["v2"]
+        assert client.vector_get("v1")["importance"] == 0.9
+        assert client.vector_list(limit=5)["count"] == 2
+        assert client.vector_delete("v2")["status"] == "deleted"
+        with pytest.raises(MoltGridError) as err:
+            client.vector_get("v2")
+        assert err.value.status == 404
+    finally:
+        client.close()
+
+
+async def test_the_vector_memory_methods_work_against_the_server(stack):
+    await asyncio.to_thread(_vector_methods, stack.base_url)

@@ -91,3 +91,13 @@ def test_env_example_documents_every_setting():
     missing = sorted({f"MOLTGRID_{name.upper()}" for cls in classes for name in cls.model_fields}
                      - {line.split("=")[0] for line in documented.splitlines() if line.startswith("MOLTGRID_")})
     assert missing == []
+
+
+def test_postgres_images_ship_pgvector():
+    """Vector memory's migration creates the pgvector extension: the PostgreSQL of both deployments has it."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert compose["postgres"]["image"].startswith("pgvector/pgvector:")
+    postgres = next(d for _, d in _manifests() if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "postgres")
+    assert postgres["spec"]["template"]["spec"]["containers"][0]["image"].startswith("pgvector/pgvector:")
+    embedder = compose["embedder"]
+    assert embedder["command"] == ["services.embedder"] and "ports" not in embedder

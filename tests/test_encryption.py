@@ -16,6 +16,7 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
     await agent.post("/v1/shared-memory", {"namespace": "rot", "key": "k", "value": "shared-rotate"})
     session = (await agent.post("/v1/sessions", {"title": "rotate-title"}))[1]["session_id"]
     await agent.post(f"/v1/sessions/{session}/messages", {"role": "user", "content": "rotate-message"})
+    await agent.post("/v1/vector/upsert", {"key": "v", "text": "vector-rotate", "metadata": {"m": "rotate"}})
     await db.execute("INSERT INTO memory.entries (agent_id, namespace, key, value, size_bytes)"
                      " VALUES ($1, 'default', 'legacy-plain', 'was plaintext', 13)", agent.agent_id)
 
@@ -33,8 +34,9 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
         done = await rotate_all(nc, ["memory"], state, batch=7)
         assert done["memory.entries"] >= 31 and not state.exists()
         again = await rotate_all(nc, ["memory"], state, batch=7)
+        assert done["memory.vectors"] >= 1
         assert set(again) == {"memory.entries", "memory.shared_entries", "memory.history", "memory.sessions",
-                              "memory.session_messages", "memory.long_term"}
+                              "memory.session_messages", "memory.long_term", "memory.vectors"}
         assert set(again.values()) == {0}  # nothing left to rotate
     finally:
         await nc.close()
@@ -45,6 +47,9 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
             assert row["value"].startswith("ENC:") and newest_only.is_current(row["value"])
     for row in await db.fetch("SELECT content FROM memory.session_messages"):
         assert newest_only.is_current(row["content"])
+    for row in await db.fetch("SELECT text, metadata FROM memory.vectors WHERE metadata IS NOT NULL"):
+        assert newest_only.is_current(row["text"]) and newest_only.is_current(row["metadata"])
+    assert (await agent.get("/v1/vector/v"))[1]["metadata"] == {"m": "rotate"}
     assert (await agent.get("/v1/memory/r3"))[1]["value"] == "rotate-me-3"
     assert (await agent.get("/v1/memory/legacy-plain"))[1]["value"] == "was plaintext"
     assert (await agent.get(f"/v1/sessions/{session}"))[1]["messages"][0]["content"] == "rotate-message"

@@ -536,6 +536,7 @@ async def world(register) -> World:
     ids: dict[str, str] = {"agent_id": a.agent_id}
     assert (await a.post("/v1/memory", {"key": "private", "value": "A-secret"}))[0] == 200
     assert (await a.post("/v1/shared-memory", {"namespace": "a-ns", "key": "pub", "value": "A-shared"}))[0] == 200
+    assert (await a.post("/v1/vector/upsert", {"key": "a-vec", "text": "A-secret vector memory"}))[0] == 200
     ids["job_id"] = (await a.post("/v1/queue/submit", {"payload": "A-job", "queue_name": "a-q"}))[1]["job_id"]
     ids["claimed_job_id"] = (await a.post("/v1/queue/submit", {"payload": "A-job2", "queue_name": "a-q2"}))[1]["job_id"]
     assert (await a.post("/v1/queue/claim", params={"queue_name": "a-q2"}))[1]["job_id"] == ids["claimed_job_id"]
@@ -583,6 +584,7 @@ async def _a_is_untouched(w: World) -> None:
     a, ids = w.a, w.ids
     assert (await a.get("/v1/memory/private"))[1]["value"] == "A-secret"
     assert (await a.get("/v1/shared-memory/a-ns/pub"))[1]["value"] == "A-shared"
+    assert (await a.get("/v1/vector/a-vec"))[1]["text"] == "A-secret vector memory"
     job = (await a.get(f"/v1/queue/{ids['job_id']}"))[1]
     assert (job["status"], job["attempts"], job["result"]) == ("pending", 0, None)
     claimed = (await a.get(f"/v1/queue/{ids['claimed_job_id']}"))[1]
@@ -629,6 +631,8 @@ CROSS_AGENT: dict[tuple[str, str], tuple[int, str | None, Callable[[dict[str, st
     ("GET", "/v1/shared-memory/{namespace}/{key}"): (200, None, lambda i: ("/v1/shared-memory/a-ns/pub", {})),
     ("DELETE", "/v1/shared-memory/{namespace}/{key}"): (404, "Key not found",
                                                         lambda i: ("/v1/shared-memory/a-ns/pub", {})),
+    ("GET", "/v1/vector/{key}"): (404, "Vector entry not found", lambda i: ("/v1/vector/a-vec", {})),
+    ("DELETE", "/v1/vector/{key}"): (404, "Vector entry not found", lambda i: ("/v1/vector/a-vec", {})),
     ("GET", "/v1/queue/{job_id}"): (404, "Job not found", lambda i: (f"/v1/queue/{i['job_id']}", {})),
     ("POST", "/v1/queue/{job_id}/complete"): (404, None, lambda i: (f"/v1/queue/{i['claimed_job_id']}/complete",
                                                                     {"params": {"result": "B"}})),
@@ -769,6 +773,14 @@ async def test_cross_agent_ids_in_bodies_and_queries(world: World):
     status, body = await w.b.get("/v1/memory/private", params={"agent_id": w.a.agent_id})
     assert status == 404
     status, body = await w.b.post("/v1/memory", {"key": "private", "value": "B-overwrite", "agent_id": w.a.agent_id})
+    assert status == 200
+    # vector memory: B's search and listing never reach A's entries, whatever agent_id B sends
+    status, body = await w.b.post("/v1/vector/search", {"query": "A-secret vector memory", "limit": 100,
+                                                        "agent_id": w.a.agent_id})
+    assert status == 200 and body["count"] == 0 and not _leaks(body)
+    status, body = await w.b.get("/v1/vector", params={"agent_id": w.a.agent_id})
+    assert status == 200 and body["count"] == 0
+    status, body = await w.b.post("/v1/vector/upsert", {"key": "a-vec", "text": "B-overwrite", "agent_id": w.a.agent_id})
     assert status == 200
     status, body = await w.b.get("/v1/relay/inbox", params={"agent_id": w.a.agent_id, "unread_only": "false"})
     assert status == 200 and body["count"] == 0

@@ -53,3 +53,30 @@ async def test_bad_names_are_refused(infra, tmp_path):
             await migrate(pool, "demo", tmp_path)
         with pytest.raises(ValueError):
             await migrate(pool, "demo; DROP SCHEMA public", tmp_path)
+
+
+@pytest.mark.parametrize("schema", ["public", "extensions"])
+async def test_memory_migrates_where_pgvector_already_exists(infra, schema):
+    """An operator's database may have pgvector already (in public, or a schema of its own on the search
+    path): 0002_vectors.sql's CREATE EXTENSION IF NOT EXISTS leaves it be, and the vector store works."""
+    from services.memory.vector_store import VectorStore
+    from shared.crypto import Cipher
+
+    dsn = await infra.create_database()
+    name = dsn.rpartition("/")[2]
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE EXTENSION vector WITH SCHEMA {schema};"
+                           f" ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, {schema}")
+    finally:
+        await conn.close()
+    async with create_pool(Settings(database_url=dsn)) as pool:
+        assert await migrate(pool, "memory", _folder("memory")) == ["0001_memory", "0002_vectors"]
+        assert await pool.fetchval("SELECT extnamespace::regnamespace::text FROM pg_extension"
+                                   " WHERE extname = 'vector'") == schema
+        store = VectorStore(pool, Cipher(None))
+        await store.upsert("agent_x", "ns", "near", "near", None, 0.5, [1.0] + [0.0] * 383)
+        await store.upsert("agent_x", "ns", "far", "far", {"m": 1}, 0.5, [0.0] * 383 + [1.0])
+        found = await store.search("agent_x", "ns", [0.9, 0.1] + [0.0] * 382, limit=2, min_similarity=0.0,
+                                   composite=False, metadata_filter=None)
+        assert [r["key"] for r in found] == ["near", "far"] and found[1]["similarity"] == 0.0

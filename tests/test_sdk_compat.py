@@ -68,12 +68,15 @@ V1_METHODS = {
     "leaderboard", "directory_stats", "heartbeat",
 }
 # Package methods calling routes the seed contract does not have (later versions of the original): not tested.
-OUT_OF_SCOPE = {
-    "vector_upsert", "vector_search", "vector_get", "vector_delete", "vector_list",  # /v1/vector/...
-}
+OUT_OF_SCOPE: set[str] = set()  # none left: every method of the package is driven by a test
 # MoltGrid 1.0 methods of the package beyond the seed's routes, called unchanged in test_v1_rest_methods.
 V1_REST = {"shared_namespaces", "queue_fail", "queue_replay", "queue_dead_letter", "webhook_test",
            "onboarding_start", "onboarding_status"}
+
+# Package methods calling MoltGrid 1.0 routes this server now serves (shared/contract/v1): tested below.
+V1_IN_SCOPE = {
+    "vector_upsert", "vector_search", "vector_get", "vector_delete", "vector_list",  # /v1/vector/... (issue 11)
+}
 
 
 class SeedShim:
@@ -137,8 +140,8 @@ ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00$")
 def test_the_package_is_the_pinned_one_and_its_methods_are_all_accounted_for():
     assert moltgrid.__version__ == "0.2.0" and Path(moltgrid.__file__).is_relative_to(SDK_DIR)
     public = {n for n, f in vars(MoltGrid).items() if callable(f) and not n.startswith("_")}
-    sets = (IN_SCOPE, OUT_OF_SCOPE, V1_REST, V1_METHODS)
-    assert public == set().union(*sets)
+    sets = (IN_SCOPE, OUT_OF_SCOPE, V1_REST, V1_METHODS, V1_IN_SCOPE)
+    assert public == set().union(*sets) and not OUT_OF_SCOPE
     assert sum(len(s) for s in sets) == len(set().union(*sets))  # no method counted twice
     for seed_name, package_name in RENAMED.items():  # a rename, not a missing method
         assert package_name in IN_SCOPE and not hasattr(MoltGrid, seed_name)
@@ -589,3 +592,33 @@ def _v1_pubsub_and_presence(base: str) -> None:
 async def test_v1_pubsub_and_presence_methods(stack):
     """The package's pub/sub and presence methods, unchanged, against the 1.0 routes."""
     await asyncio.to_thread(_v1_pubsub_and_presence, stack.base_url)
+
+
+def _vector_memory(base: str) -> None:
+    mg = MoltGrid(api_key=SeedShim.register(base, "compat-vectors")["api_key"], base_url=base)
+    assert mg.vector_upsert("doc1", "the cat sat on the mat", metadata={"t": 1}) == {
+        "key": "doc1", "namespace": "default", "dimensions": 384, "status": "upserted"}
+    assert mg.vector_upsert("doc2", "stock markets fell sharply today")["status"] == "upserted"
+    assert mg.vector_upsert("n1", "notes about gardening", namespace="notes")["namespace"] == "notes"
+    found = mg.vector_search("a kitten resting on a rug", limit=2)
+    assert found["scoring"] == "cosine" and found["results"][0]["key"] == "doc1"
+    assert found["results"][0]["metadata"] == {"t": 1} and found["count"] == len(found["results"]) <= 2
+    assert mg.vector_search("a kitten resting on a rug", min_similarity=0.99)["results"] == []
+    assert [r["key"] for r in mg.vector_search("plants", namespace="notes")["results"]] == ["n1"]
+    entry = mg.vector_get("doc1")
+    assert (entry["key"], entry["text"], entry["metadata"]) == ("doc1", "the cat sat on the mat", {"t": 1})
+    assert ISO.match(entry["created_at"]) and ISO.match(entry["updated_at"])
+    listing = mg.vector_list()
+    assert listing["namespace"] == "default" and [k["key"] for k in listing["keys"]] == ["doc2", "doc1"]
+    assert mg.vector_list(namespace="notes", limit=1)["count"] == 1
+    assert mg.vector_delete("doc2") == {"status": "deleted", "key": "doc2", "namespace": "default"}
+    with pytest.raises(MoltGridError) as err:
+        mg.vector_get("doc2")
+    assert err.value.status_code == 404 and err.value.detail == "Vector entry not found"
+    assert mg.vector_get("n1", namespace="notes")["text"] == "notes about gardening"
+    assert mg.vector_delete("n1", namespace="notes")["namespace"] == "notes"
+
+
+async def test_vector_memory_methods(stack):
+    """The package's vector memory methods (1.0's /v1/vector routes), called unchanged."""
+    await asyncio.to_thread(_vector_memory, stack.base_url)

@@ -19,6 +19,9 @@ from services.memory.tiered import TieredHandlers
 from services.memory.tokens import warm_up
 from services.memory.versioned import VersionedStore
 from services.memory.versioned_handlers import VersionedHandlers
+from services.memory.vector_store import VectorStore
+from services.memory.vectors import VectorHandlers
+
 
 
 class MemorySettings(Settings):
@@ -29,6 +32,8 @@ class MemorySettings(Settings):
     chat_model: str | None = None
     chat_api_key: SecretStr | None = None
     chat_timeout: float = 30.0
+
+    memory_embed_timeout: float = 25.0  # seconds to wait for the embedder (its first call loads the model)
 
 
 async def build(rt: Runtime) -> dict[str, Op]:
@@ -42,15 +47,18 @@ async def build(rt: Runtime) -> dict[str, Op]:
     sessions = SessionHandlers(sessions_store, summarizer)
     await warm_up()
 
+    vectors = VectorStore(rt.pool, rt.cipher)
+
     async def purge(agent_id: str) -> int:
         return (await store.delete_agent(agent_id) + await versioned.delete_agent(agent_id)
-                + await sessions_store.delete_agent(agent_id))
+                + await sessions_store.delete_agent(agent_id) + await vectors.delete_agent(agent_id))
 
     rt.every(rt.settings.memory_sweep_seconds, store.sweep_expired, name="sweep_expired")
     rt.every(3600.0, versioned.sweep_access_log, name="sweep_access_log")
     rt.background(lambda: follow_agent_purges(rt.js, "memory", purge), name="agent_purges")
     return {**MemoryHandlers(store).ops(), **MemoryAdmin(store).ops(), **VersionedHandlers(versioned).ops(),
-            **sessions.ops(), **TieredHandlers(sessions, sessions_store, versioned).ops()}
+            **sessions.ops(), **TieredHandlers(sessions, sessions_store, versioned).ops(),
+            **VectorHandlers(vectors, rt.nc, rt.settings.memory_embed_timeout).ops()}
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ ENCRYPTED: EncryptedTables = {
     "memory.sessions": (("session_id",), ("title", "metadata")),
     "memory.session_messages": (("session_id", "seq"), ("content",)),
     "memory.long_term": (("agent_id", "namespace", "key"), ("text", "metadata")),
+    "memory.vectors": (("agent_id", "namespace", "key"), ("text", "metadata")),
 }
 
 

@@ -165,6 +165,31 @@ class Api:
     def shared_delete(self, namespace: str, key: str) -> Any:
         return Req(path={"namespace": namespace, "key": key})
 
+    # ── vector memory (semantic search; embedded server-side) ───────────────
+    @endpoint("POST", "/v1/vector/upsert")
+    def vector_upsert(self, key: str, text: str, namespace: str = "default", metadata: Any = None,
+                      importance: float | None = None) -> Any:
+        return Req(json={"key": key, "text": text, "namespace": namespace, "metadata": metadata,
+                         "importance": importance})
+
+    @endpoint("POST", "/v1/vector/search")
+    def vector_search(self, query: str, namespace: str = "default", limit: int = 5, min_similarity: float = 0.0,
+                      scoring: str | None = None, metadata_filter: dict[str, Any] | None = None) -> Any:
+        return Req(json={"query": query, "namespace": namespace, "limit": limit, "min_similarity": min_similarity,
+                         "scoring": scoring, "metadata_filter": metadata_filter})
+
+    @endpoint("GET", "/v1/vector/{key}")
+    def vector_get(self, key: str, namespace: str = "default") -> Any:
+        return Req(path={"key": key}, params={"namespace": namespace})
+
+    @endpoint("GET", "/v1/vector")
+    def vector_list(self, namespace: str = "default", limit: int | None = None) -> Any:
+        return Req(params={"namespace": namespace, "limit": limit})
+
+    @endpoint("DELETE", "/v1/vector/{key}")
+    def vector_delete(self, key: str, namespace: str = "default") -> Any:
+        return Req(path={"key": key}, params={"namespace": namespace})
+
     # ── queue ───────────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/queue/submit")
     def queue_submit(self, payload: Any, queue_name: str = "default", priority: int = 0,

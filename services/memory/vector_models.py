@@ -1,0 +1,45 @@
+"""Request models of vector memory (fields, limits and defaults as MoltGrid 1.0's /v1/vector routes)."""
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, StringConstraints, field_validator
+
+from shared.models import Namespace, Request, Text, json_value
+
+VectorKey = Annotated[Text, StringConstraints(min_length=1, max_length=256)]
+METADATA_LIMIT = 10_000  # characters of serialised JSON
+FILTER_FIELDS = 20
+
+
+class VectorUpsert(Request):
+    key: VectorKey
+    text: Annotated[Text, StringConstraints(min_length=1, max_length=10_000)]
+    namespace: Namespace = "default"
+    metadata: Any = None  # any JSON (1.0 takes objects only; values here stay any JSON), or null
+    importance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+
+    @field_validator("metadata")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        return None if value is None else json_value(value, METADATA_LIMIT, "metadata")
+
+
+class VectorSearch(Request):
+    query: Annotated[Text, StringConstraints(max_length=10_000)]
+    namespace: Namespace = "default"
+    limit: Annotated[int, Field(ge=1, le=100)] = 5
+    min_similarity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    scoring: Literal["cosine", "composite"] = "cosine"
+    # Additive: only entries whose metadata (an object) has every one of these fields with an equal value.
+    metadata_filter: Annotated[dict[str, Any], Field(max_length=FILTER_FIELDS)] | None = None
+
+
+class VectorKeyRef(Request):
+    key: VectorKey
+    namespace: Namespace = "default"
+
+
+class VectorList(Request):
+    namespace: Namespace = "default"
+    limit: Annotated[int, Field(ge=1, le=1000)] = 100
