@@ -42,11 +42,15 @@ def _located(details: list[dict[str, Any]], sources: Mapping[str, str]) -> list[
 
 def error_body(code: str, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
     """The shared error body for this request; on 429/503 `retry_after_seconds` is the Retry-After header's
-    value (a 503 without one gets UNAVAILABLE_RETRY_S)."""
+    value (a 503 without one gets UNAVAILABLE_RETRY_S; a 429 without one is a quota that waiting does not
+    restore, such as 1.0's subscription limit, and says null)."""
     retry_after: float | None = None
     if status in RETRY_STATUSES:
         given = (headers or {}).get("Retry-After")
-        retry_after = int(given) if given and given.isdigit() else UNAVAILABLE_RETRY_S
+        if given and given.isdigit():
+            retry_after = int(given)
+        elif status == 503:
+            retry_after = UNAVAILABLE_RETRY_S
     return http_error_body(code, detail, REQUEST_ID.get(), retry_after)
 
 

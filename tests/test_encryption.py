@@ -9,6 +9,14 @@ from shared.runtime.rotate import rotate_all
 from tests.conftest import TEST_ENCRYPTION_KEY
 
 
+async def _restart_memory(stack, keys: str) -> None:
+    for name in stack.replicas_of("memory"):
+        stack.sup.children[name].stop()
+        index = int(name.rpartition("-")[2])
+        stack.sup.spawn("memory", index, {**stack.sup._env_of.get(name, {}), "MOLTGRID_ENCRYPTION_KEYS": keys})
+    await stack.wait_ready()
+
+
 async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, register, db, tmp_path):
     agent = await register("rotation")
     for i in range(30):
@@ -21,12 +29,7 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
                      " VALUES ($1, 'default', 'legacy-plain', 'was plaintext', 13)", agent.agent_id)
 
     new_key = Fernet.generate_key().decode()
-    keys = f"{new_key},{TEST_ENCRYPTION_KEY}"
-    for name in stack.replicas_of("memory"):  # operators restart with the new key list first
-        stack.sup.children[name].stop()
-        index = int(name.rpartition("-")[2])
-        stack.sup.spawn("memory", index, {**stack.sup._env_of.get(name, {}), "MOLTGRID_ENCRYPTION_KEYS": keys})
-    await stack.wait_ready()
+    await _restart_memory(stack, f"{new_key},{TEST_ENCRYPTION_KEY}")  # operators restart with the new key first
 
     nc = await nats.connect(stack.infra.nats_url)
     try:
@@ -53,3 +56,15 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
     assert (await agent.get("/v1/memory/r3"))[1]["value"] == "rotate-me-3"
     assert (await agent.get("/v1/memory/legacy-plain"))[1]["value"] == "was plaintext"
     assert (await agent.get(f"/v1/sessions/{session}"))[1]["messages"][0]["content"] == "rotate-message"
+
+    # Rotate back to the suite's key, so the tests after this one find the stack as the fixture made it.
+    await _restart_memory(stack, f"{TEST_ENCRYPTION_KEY},{new_key}")
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        await rotate_all(nc, ["memory"], tmp_path / "back.json", batch=100)
+    finally:
+        await nc.close()
+    suite_key_only = Cipher([TEST_ENCRYPTION_KEY])
+    for row in await db.fetch("SELECT value FROM memory.entries WHERE value LIKE 'ENC:%'"):
+        assert suite_key_only.is_current(row["value"])
+    assert (await agent.get("/v1/memory/r3"))[1]["value"] == "rotate-me-3"

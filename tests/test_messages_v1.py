@@ -58,7 +58,7 @@ async def test_status_and_trace_follow_the_message(alice, bob, register):
 
 
 async def test_a_push_to_a_socket_on_another_gateway_is_a_hop(stack, http, alice, bob):
-    ws = await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": bob.key})
+    ws = await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": bob.key, "hello": "1"})
     try:
         assert (await ws.receive_json(timeout=10))["event"] == "connected"
         mid = await send(alice.on(stack.url(0)), bob, "live")
