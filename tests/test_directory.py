@@ -15,6 +15,7 @@ PROFILE = {"agent_id", "name", "description", "capabilities", "public", "availab
 LISTED = {"agent_id", "name", "description", "capabilities", "available", "reputation", "credits", "created_at",
           "heartbeat_status"}  # heartbeat_status: MoltGrid 1.0's presence, additive
 PROFILE |= {"heartbeat_status", "heartbeat_at", "heartbeat_metadata"}  # one's own presence (1.0, additive)
+PROFILE |= {"skills", "role"}  # MoltGrid 1.0's registry (POST /v1/agents/register), additive
 STARTING = 200 if "marketplace" in selected_components() else 0
 
 
