@@ -38,7 +38,8 @@ async def test_register_profile_and_browse_contract(register, anon):
     assert {k: me[k] for k in PROFILE - {"agent_id", "created_at"}} == {
         "name": "alice", "description": "Price tracker", "capabilities": ["alerts", trading], "public": True,
         "available": True, "looking_for": [], "busy_until": None, "reputation": 0.0, "reputation_count": 0,
-        "credits": STARTING, "heartbeat_status": "unknown", "heartbeat_at": None, "heartbeat_metadata": None}
+        "credits": STARTING, "heartbeat_status": "unknown", "heartbeat_at": None, "heartbeat_metadata": None,
+        "skills": [], "role": None}
     status, body = await anon.get("/v1/directory", params={"capability": trading})
     assert status == 200 and body["count"] == 1 and set(body["agents"][0]) == LISTED
     assert body["agents"][0]["credits"] == STARTING
