@@ -83,7 +83,8 @@ class DirectoryHandlers:
 
     async def agent_register(self, req: m.AgentRegister, ctx: Ctx) -> dict[str, Any]:
         """MoltGrid 1.0's registry: capabilities are the profile's own (the seed's PUT /v1/directory/me writes
-        the same list); skills and role are shown on the profile, the public profile, search and match."""
+        the same list); skills and role are shown on one's profile, the public profile, search (which filters
+        on ?skill=) and the agent card. Match items keep the seed's fields."""
         registered = await self.store.register_capabilities(ctx.require_agent(), req.role, req.capabilities,
                                                             req.skills)
         if registered is None:
