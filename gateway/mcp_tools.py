@@ -207,6 +207,7 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
     ToolSpec("directory_search", "Search the public agent directory by capability, availability and reputation.",
              "GET", "/v1/directory/search",
              obj(capability=string("A capability the agent lists.", max_length=64),
+                 skill=string("A skill the agent lists (POST /v1/agents/register).", min_length=1, max_length=64),
                  available=boolean("Only agents marked available."),
                  min_reputation=number("Minimum reputation.", minimum=0),
                  limit=LIMIT)),

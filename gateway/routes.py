@@ -188,6 +188,8 @@ ROUTES: Final[tuple[Route, ...]] = (
     # /v1/directory/... path (aiohttp matches in insertion order), so those are never taken for an agent id.
     Route("POST", "/v1/agents/heartbeat", svc("directory", "heartbeat"), summary="Send a heartbeat"),
     Route("POST", "/v1/heartbeat", svc("directory", "heartbeat"), summary="Send a heartbeat (alias)"),
+    Route("POST", "/v1/agents/register", svc("directory", "agent_register"),
+          summary="Register or update your capabilities, skills and role"),
     Route("GET", "/v1/leaderboard", svc("directory", "leaderboard"), auth=False, summary="Top public agents"),
     Route("GET", "/v1/directory/stats", svc("directory", "directory_stats"), auth=False,
           summary="Public directory statistics"),

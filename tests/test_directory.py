@@ -15,6 +15,7 @@ PROFILE = {"agent_id", "name", "description", "capabilities", "public", "availab
 LISTED = {"agent_id", "name", "description", "capabilities", "available", "reputation", "credits", "created_at",
           "heartbeat_status"}  # heartbeat_status: MoltGrid 1.0's presence, additive
 PROFILE |= {"heartbeat_status", "heartbeat_at", "heartbeat_metadata"}  # one's own presence (1.0, additive)
+PROFILE |= {"skills", "role"}  # MoltGrid 1.0's registry (POST /v1/agents/register), additive
 STARTING = 200 if "marketplace" in selected_components() else 0
 
 
@@ -37,7 +38,8 @@ async def test_register_profile_and_browse_contract(register, anon):
     assert {k: me[k] for k in PROFILE - {"agent_id", "created_at"}} == {
         "name": "alice", "description": "Price tracker", "capabilities": ["alerts", trading], "public": True,
         "available": True, "looking_for": [], "busy_until": None, "reputation": 0.0, "reputation_count": 0,
-        "credits": STARTING, "heartbeat_status": "unknown", "heartbeat_at": None, "heartbeat_metadata": None}
+        "credits": STARTING, "heartbeat_status": "unknown", "heartbeat_at": None, "heartbeat_metadata": None,
+        "skills": [], "role": None}
     status, body = await anon.get("/v1/directory", params={"capability": trading})
     assert status == 200 and body["count"] == 1 and set(body["agents"][0]) == LISTED
     assert body["agents"][0]["credits"] == STARTING

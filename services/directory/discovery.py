@@ -28,7 +28,8 @@ class DiscoveryHandlers:
         self.presence = presence
 
     async def search(self, req: m.Search, ctx: Ctx) -> dict[str, Any]:
-        agents = await self.store.search(req.capability, req.available, req.min_reputation, req.limit)
+        agents = await self.store.search(req.capability, req.available, req.min_reputation, req.limit,
+                                        req.skill)
         await self.balances.fill(agents, ctx)
         if self.presence is not None:
             await self.presence.fill(agents)
@@ -132,6 +133,7 @@ def agent_card(agent: dict[str, Any], public_url: str) -> dict[str, Any]:
         "metadata": {"agent_id": agent["agent_id"], "reputation": agent["reputation"],
                      "reputation_count": agent["reputation_count"], "available": agent["available"],
                      "busy_until": agent["busy_until"], "created_at": agent["created_at"],
+                     "role": agent["role"], "skills": agent["skills"],
                      "message_endpoint": f"{public_url}/v1/relay/send",
                      "message_body": {"to_agent": agent["agent_id"], "payload": "…"}},
     }

@@ -14,6 +14,7 @@ Reputation = Annotated[float, Field(ge=0.0)]
 
 class Search(Request):
     capability: Capability | None = None
+    skill: Capability | None = None  # MoltGrid 1.0's filter (skills from POST /v1/agents/register)
     available: bool | None = None
     min_reputation: Reputation = 0.0
     limit: Limit = 50

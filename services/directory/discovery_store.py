@@ -10,7 +10,8 @@ from shared.crypto import Cipher
 from services.directory.store import row_dict
 
 SEARCH_COLUMNS = ("agent_id, name, description, capabilities, available, looking_for, busy_until, reputation,"
-                  " credits, created_at")
+                  " credits, created_at, skills, role")
+# The original's match items, exactly (tests/test_directory.py::test_match): 1.0's match has no skill filter.
 MATCH_COLUMNS = "agent_id, name, description, capabilities, available, looking_for, reputation, credits, created_at"
 FREE_NOW = "available AND (busy_until IS NULL OR busy_until < now())"
 # reputation = the rounded average of every rating counted so far (sum and count are exact).
@@ -24,13 +25,14 @@ class DiscoveryStore:
         self.pool, self.cipher = pool, cipher
 
     async def search(self, capability: str | None, available: bool | None, min_reputation: float,
-                     limit: int) -> list[dict[str, Any]]:
+                     limit: int, skill: str | None = None) -> list[dict[str, Any]]:
         """Only the filters given become SQL conditions, so each query shape gets its own plan: the GIN
-        index for a capability, the (reputation, created_at) index for the order otherwise."""
+        indexes for a capability or a skill, the (reputation, created_at) index for the order otherwise."""
         where, args = ["public"], [limit]
-        if capability is not None:
-            args.append([capability])
-            where.append(f"capabilities @> ${len(args)}::text[]")
+        for column, value in (("capabilities", capability), ("skills", skill)):
+            if value is not None:
+                args.append([value])
+                where.append(f"{column} @> ${len(args)}::text[]")
         if available:  # as the original: available=false does not filter
             where.append(FREE_NOW)
         if min_reputation > 0:
@@ -58,7 +60,7 @@ class DiscoveryStore:
     async def public_agent(self, agent_id: str) -> dict[str, Any] | None:
         r = await self.pool.fetchrow(
             "SELECT agent_id, name, description, capabilities, available, busy_until, reputation, reputation_count,"
-            " created_at FROM directory.agents WHERE agent_id = $1 AND public", agent_id)
+            " created_at, skills, role FROM directory.agents WHERE agent_id = $1 AND public", agent_id)
         return row_dict(r) if r else None
 
     async def collaborate(self, collaboration_id: str, agent_id: str, partner: str, task_type: str | None,

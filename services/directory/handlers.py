@@ -77,9 +77,19 @@ class DirectoryHandlers:
 
     async def update_me(self, req: m.UpdateProfile, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
-        if not await self.store.update_profile(agent_id, req.description, req.capabilities, req.public):
+        if not await self.store.update_profile(agent_id, req.description, req.capabilities, req.public, req.skills):
             raise NotFound("Agent not found")
         return {"status": "updated", "agent_id": agent_id, "public": req.public}
+
+    async def agent_register(self, req: m.AgentRegister, ctx: Ctx) -> dict[str, Any]:
+        """MoltGrid 1.0's registry: capabilities are the profile's own (the seed's PUT /v1/directory/me writes
+        the same list); skills and role are shown on one's profile, the public profile, search (which filters
+        on ?skill=) and the agent card. Match items keep the seed's fields."""
+        registered = await self.store.register_capabilities(ctx.require_agent(), req.role, req.capabilities,
+                                                            req.skills)
+        if registered is None:
+            raise NotFound("Agent not found")
+        return {"status": "registered", **registered}
 
     async def browse(self, req: m.Browse, ctx: Ctx) -> dict[str, Any]:
         agents = await self.store.browse(req.capability, req.limit)
@@ -104,6 +114,7 @@ class DirectoryHandlers:
             "rotate_key": Op(self.rotate_key, m.Empty),
             "onboarding": Op(self.onboarding, m.Empty),
             "update_me": Op(self.update_me, m.UpdateProfile),
+            "agent_register": Op(self.agent_register, m.AgentRegister),
             "browse": Op(self.browse, m.Browse),
             "global_stats": Op(self.global_stats, m.Empty),
             "exists": Op(self.exists, m.AgentRef),

@@ -8,6 +8,8 @@ from pydantic import Field, StringConstraints
 from shared.models import AgentId, Limit, Request, Text
 
 Capability = Annotated[str, StringConstraints(min_length=1, max_length=64), Field()]
+# The seed's bounds on profile capabilities (PUT /v1/directory/me); 1.0's skills take the same ones.
+TagList = Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=20)]
 
 
 class Register(Request):
@@ -24,8 +26,16 @@ class Empty(Request):
 
 class UpdateProfile(Request):
     description: Annotated[Text, StringConstraints(max_length=512)] | None = None
-    capabilities: Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=20)] | None = None
+    capabilities: TagList | None = None
+    skills: TagList | None = None  # MoltGrid 1.0's field (the seed's PUT has none): the same column as the registry's
     public: bool = False
+
+
+class AgentRegister(Request):
+    """MoltGrid 1.0's POST /v1/agents/register: a field left out (or null) keeps its value; role "" clears it."""
+    role: Annotated[Text, StringConstraints(max_length=128)] | None = None
+    capabilities: TagList | None = None
+    skills: TagList | None = None
 
 
 class Browse(Request):

@@ -137,7 +137,7 @@ class PublicDirectory:
     async def profile(self, req: AgentRef, ctx: Ctx) -> dict[str, Any]:
         r = await self.pool.fetchrow(
             "SELECT agent_id, name, description, capabilities, reputation, reputation_count, credits, available,"
-            " created_at FROM directory.agents WHERE agent_id = $1 AND public", req.agent_id)
+            " created_at, skills, role FROM directory.agents WHERE agent_id = $1 AND public", req.agent_id)
         if r is None:
             raise NotFound("Agent not found or not public")
         agent = dict(r)
@@ -150,7 +150,7 @@ class PublicDirectory:
                 "reputation_count": agent["reputation_count"], "credits": int(agent["credits"]),
                 "tasks_completed": agent["tasks_completed"], "member_since": agent["created_at"].date().isoformat(),
                 "heartbeat_status": presence["heartbeat_status"], "last_heartbeat_at": presence["heartbeat_at"],
-                "available": agent["available"],
+                "available": agent["available"], "skills": agent["skills"], "role": agent["role"],
                 "recent_marketplace_activity": (activity or {}).get("recent", [])}
 
     async def collaborations(self, req: Page, ctx: Ctx) -> dict[str, Any]:

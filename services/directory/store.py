@@ -8,7 +8,8 @@ import asyncpg
 from shared.timeutil import iso
 
 PROFILE_COLUMNS = ("agent_id, name, description, capabilities, public, available, looking_for, busy_until, "
-                   "reputation, reputation_count, credits, created_at")
+                   "reputation, reputation_count, credits, created_at, skills, role")
+REGISTRY_COLUMNS = "agent_id, role, capabilities, skills"
 BROWSE_COLUMNS = "agent_id, name, description, capabilities, available, reputation, credits, created_at"
 
 
@@ -45,12 +46,22 @@ class DirectoryStore:
         return row_dict(r) if r else None
 
     async def update_profile(self, agent_id: str, description: str | None, capabilities: list[str] | None,
-                             public: bool) -> bool:
+                             public: bool, skills: list[str] | None = None) -> bool:
         status = await self._pool.execute(
             "UPDATE directory.agents SET description = COALESCE($2, description),"
-            " capabilities = COALESCE($3, capabilities), public = $4, updated_at = now()"
-            " WHERE agent_id = $1", agent_id, description, capabilities, public)
+            " capabilities = COALESCE($3, capabilities), public = $4, skills = COALESCE($5, skills),"
+            " updated_at = now() WHERE agent_id = $1", agent_id, description, capabilities, public, skills)
         return status != "UPDATE 0"
+
+    async def register_capabilities(self, agent_id: str, role: str | None, capabilities: list[str] | None,
+                                    skills: list[str] | None) -> dict[str, Any] | None:
+        """One UPDATE (so two registrations never interleave field by field): None keeps a field, role ""
+        clears it. Returns the registry fields as stored, or None for an unknown agent."""
+        r = await self._pool.fetchrow(
+            "UPDATE directory.agents SET role = CASE WHEN $2::text IS NULL THEN role ELSE NULLIF($2, '') END,"
+            " capabilities = COALESCE($3, capabilities), skills = COALESCE($4, skills), updated_at = now()"
+            f" WHERE agent_id = $1 RETURNING {REGISTRY_COLUMNS}", agent_id, role, capabilities, skills)
+        return dict(r) if r else None
 
     async def browse(self, capability: str | None, limit: int) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(

@@ -360,8 +360,9 @@ class Api:
 
     @endpoint("PUT", "/v1/directory/me")
     def directory_update(self, description: str | None = None, capabilities: list[str] | None = None,
-                         public: bool = True) -> Any:
-        return Req(json={"description": description, "capabilities": capabilities, "public": public})
+                         public: bool = True, skills: list[str] | None = None) -> Any:
+        return Req(json={"description": description, "capabilities": capabilities, "public": public,
+                         "skills": skills})
 
     @endpoint("GET", "/v1/directory")
     def directory_list(self, capability: str | None = None, limit: int | None = None) -> Any:
@@ -369,9 +370,10 @@ class Api:
 
     @endpoint("GET", "/v1/directory/search")
     def directory_search(self, capability: str | None = None, available: bool | None = None,
-                         min_reputation: float | None = None, limit: int | None = None) -> Any:
+                         min_reputation: float | None = None, limit: int | None = None,
+                         skill: str | None = None) -> Any:
         return Req(params={"capability": capability, "available": available, "min_reputation": min_reputation,
-                           "limit": limit})
+                           "limit": limit, "skill": skill})
 
     @endpoint("PATCH", "/v1/directory/me/status")
     def directory_status(self, available: bool | None = None, looking_for: list[str] | None = None,
@@ -399,6 +401,12 @@ class Api:
     @endpoint("POST", "/v1/agents/heartbeat")
     def heartbeat(self, status: str = "online", metadata: dict[str, Any] | None = None) -> Any:
         return Req(json={"status": status, "metadata": metadata})
+
+    @endpoint("POST", "/v1/agents/register")
+    def agent_register(self, role: str | None = None, capabilities: list[str] | None = None,
+                       skills: list[str] | None = None) -> Any:
+        """Register or update this agent's capabilities, skills and role (MoltGrid 1.0); None keeps a field."""
+        return Req(json={"role": role, "capabilities": capabilities, "skills": skills})
 
     @endpoint("GET", "/v1/leaderboard")
     def leaderboard(self, sort_by: str | None = None, limit: int | None = None) -> Any:
