@@ -134,11 +134,14 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
             log.warning("reply_failed")
 
 
-async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int = 128) -> Served:
-    """Subscribe every op as svc.<service>.<op> in queue group <service>; returns a stop handle."""
+async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int = 128,
+                instance: str | None = None) -> Served:
+    """Subscribe every op as svc.<service>.<op> in queue group <service>; returns a stop handle.
+    `instance` names the replica (default: the process's MOLTGRID_INSTANCE; a shared-process host gives each
+    service its own, e.g. memory-0)."""
     sem = asyncio.Semaphore(max_inflight)
     inflight: set[asyncio.Task[None]] = set()
-    instance = metrics.INSTANCE
+    instance = instance or metrics.INSTANCE
     started_at = time.time()
     all_ops = dict(ops)
     served = Served(stop=lambda: asyncio.sleep(0))

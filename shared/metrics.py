@@ -40,13 +40,20 @@ def counter(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Coun
     return Counter(name, documentation, ["instance", *labels], registry=REGISTRY)
 
 
+_answering: list[NATS] = []  # the connection answering scrapes for this process's registry
+
+
 async def answer_scrapes(nc: NATS) -> None:
-    """Reply to every scrape (no queue group: each replica answers for itself)."""
+    """Reply to every scrape (no queue group: each process answers for itself). Services sharing one process
+    share its registry, so only the first connection to ask answers (one copy of each sample)."""
 
     async def reply(msg: Msg) -> None:
         if msg.reply:
             await msg.respond(generate_latest(REGISTRY))
 
+    if _answering and not _answering[0].is_closed:
+        return
+    _answering[:] = [nc]
     await nc.subscribe(SCRAPE_SUBJECT, cb=reply)
 
 

@@ -13,7 +13,7 @@ import click
 
 from shared.config import VERSION, Settings
 from shared.runtime.embedded import port_open
-from shared.runtime.stack import Infra, Stack
+from shared.runtime.stack import LAYOUTS, SHARED, Infra, Stack
 from shared.runtime.supervisor import ROOT, components, parse_replicas
 
 
@@ -35,7 +35,11 @@ def version() -> None:
 @click.option("--replicas", default="", help="e.g. memory=2,gateway=2 (gateways share --port)")
 @click.option("--nats-port", default=int(os.environ.get("MOLTGRID_EMBEDDED_NATS_PORT", 4222)), show_default=True)
 @click.option("--pg-port", default=int(os.environ.get("MOLTGRID_EMBEDDED_PG_PORT", 5433)), show_default=True)
-def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: int, pg_port: int) -> None:
+@click.option("--layout", type=click.Choice(LAYOUTS), default=os.environ.get("MOLTGRID_LAYOUT", SHARED),
+              show_default=True, help="shared: the services share one process per replica (small machines); "
+                                      "separate: one process per service replica")
+def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: int, pg_port: int,
+       layout: str) -> None:
     """Start the whole system; Ctrl-C stops it gracefully. Data persists in the data directory."""
     try:
         counts = parse_replicas(replicas)
@@ -63,9 +67,9 @@ def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: in
     signal.signal(signal.SIGTERM, on_signal)
     try:
         gateways = counts.pop("gateway", 1)
-        stack.start(counts, gateways=gateways, ports=[port] * gateways)  # replicas share the port
-        click.echo(f"» {len(stack.sup.children)} processes ({', '.join(components())}); "
-                   f"API on http://{host}:{port}")
+        stack.start(counts, gateways=gateways, ports=[port] * gateways, layout=layout)  # gateways share the port
+        click.echo(f"» {len(stack.sup.children)} processes ({', '.join(sorted(stack.sup.children))}; "
+                   f"{', '.join(components())}); API on http://{host}:{port}")
         stack.sup.watch(lambda: stopping["flag"])
     finally:
         click.echo("» stopping")
