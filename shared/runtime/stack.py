@@ -20,6 +20,9 @@ from shared.subjects import SERVICES
 
 SEPARATE, SHARED = "separate", "shared"
 LAYOUTS = (SEPARATE, SHARED)
+# The shared layout is the small-machine one: smaller Postgres pools (each pool connection is a PostgreSQL
+# backend process of several MB). Set in the environment to override.
+SMALL_MACHINE_ENV = {"MOLTGRID_DB_POOL_SIZE": "4"}
 
 
 def selected_components() -> list[str]:
@@ -141,6 +144,9 @@ class Stack:
             self.gateway_ports.append(port)
             self.sup.spawn("gateway", i, {"MOLTGRID_PORT": str(port)})
         if layout == SHARED:
+            for name, value in SMALL_MACHINE_ENV.items():
+                if name not in os.environ:
+                    self.sup.env.setdefault(name, value)
             for i in range(max((replicas.get(c, 1) for c in services), default=0)):
                 hosted = [c for c in services if replicas.get(c, 1) > i]
                 if hosted:
