@@ -29,6 +29,7 @@ CLIENT_ADDR = "X-Client-Addr"
 ADMIN = "X-Admin"
 
 SCHEMA_REF = "#/components/schemas/{model}"
+OPERATIONS, OPERATION_SECONDS = metrics.Children(metrics.OPERATIONS), metrics.Children(metrics.OPERATION_SECONDS)
 log = structlog.get_logger("bus")
 
 
@@ -125,8 +126,8 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     except Exception:
         log.exception("op_crashed")
         reply, outcome = envelope.fail("internal", "internal error"), "internal"
-    metrics.OPERATIONS.labels(metrics.INSTANCE, service, name, outcome).inc()
-    metrics.OPERATION_SECONDS.labels(metrics.INSTANCE, service, name).observe(time.perf_counter() - started)
+    OPERATIONS(metrics.INSTANCE, service, name, outcome).inc()
+    OPERATION_SECONDS(metrics.INSTANCE, service, name).observe(time.perf_counter() - started)
     if msg.reply:
         try:
             await msg.respond(reply)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -29,6 +30,23 @@ PUSH_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 
 PUSH_SECONDS = Histogram("moltgrid_push_delay_seconds",
                          "A message committed by the relay → its frame written to the recipient's sockets (gateway)",
                          ["instance"], buckets=PUSH_BUCKETS, registry=REGISTRY)
+
+
+class Children:
+    """`metric.labels(*values)`, memoised. prometheus_client validates the values and takes a lock on every
+    labels() call, which the request path would pay twice per request; the label sets here are few (routes ×
+    methods × statuses, services × ops × outcomes), so the children are kept."""
+
+    __slots__ = ("_metric", "_children")
+
+    def __init__(self, metric: Counter | Histogram) -> None:
+        self._metric, self._children = metric, {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
 
 
 def gauge(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
