@@ -18,9 +18,9 @@ import sys
 
 import structlog
 
+from shared.runtime.supervisor import SERVICES_ENV
 from shared.service import ServiceSpec, dump_tasks, load_spec, run_loop, run_service
 
-SERVICES_ENV = "MOLTGRID_SHARED_SERVICES"  # comma-separated services to host, when not given as arguments
 log = structlog.get_logger("host")
 
 

@@ -13,8 +13,7 @@ from typing import Any
 
 from shared.config import server_list
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port, start_nats_cluster
-from shared.runtime.host import SERVICES_ENV
-from shared.runtime.supervisor import HOST, Supervisor, components
+from shared.runtime.supervisor import HOST, SERVICES_ENV, Supervisor, components
 from shared.subjects import SERVICES
 
 

@@ -24,6 +24,7 @@ def components() -> list[str]:
 
 
 HOST = "services"  # the shared-process component: services-<i> hosts replica i of several services
+SERVICES_ENV = "MOLTGRID_SHARED_SERVICES"  # comma-separated: the services a shared host runs
 
 
 def module_of(component: str) -> str:
