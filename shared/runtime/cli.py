@@ -11,8 +11,7 @@ from pathlib import Path
 
 import click
 
-from shared.config import VERSION, Settings
-from shared.runtime.embedded import port_open
+from shared.runtime.embedded import EmbeddedPostgres, port_open
 from shared.runtime.stack import LAYOUTS, SHARED, Infra, Stack
 from shared.runtime.supervisor import ROOT, components, parse_replicas
 
@@ -25,6 +24,8 @@ def main() -> None:
 @main.command()
 def version() -> None:
     """Print the version."""
+    from shared.config import VERSION
+
     click.echo(VERSION)
 
 
@@ -54,8 +55,8 @@ def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: in
             raise click.ClickException(f"port {wanted} for the embedded {what} is taken; set {var} or --help")
     infra = Infra.start(data_dir, nats_url=nats_url, database_url=database_url, nats_port=nats_port,
                         pg_port=pg_port)
-    if not database_url:
-        database_url = infra.create_database_sync("moltgrid")
+    if not database_url:  # with psql, so that the supervisor never loads asyncpg (it stays small)
+        database_url = next(s for s in infra.servers if isinstance(s, EmbeddedPostgres)).create_database("moltgrid")
     click.echo(f"» NATS {infra.nats_url}; PostgreSQL {database_url}; data in {data_dir}")
     stack = Stack(infra, database_url, log_dir=None, env={"MOLTGRID_HOST": host})
     stopping = {"flag": False}
@@ -81,6 +82,7 @@ def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: in
 @main.command()
 def migrate() -> None:
     """Apply every component's schema migrations to MOLTGRID_DATABASE_URL."""
+    from shared.config import Settings
     from shared.db import create_pool
     from shared.db import migrate as apply
 
@@ -117,6 +119,7 @@ def rotate_keys(batch: int, state_file: Path | None) -> None:
     Restart every service with the new key list (newest first, old keys after it) before running this;
     remove the old key only after it has finished.
     """
+    from shared.config import Settings
     from shared.runtime.rotate import rotate_all
     from shared.service import connect_nats
 
@@ -148,6 +151,7 @@ def ping(service: str, instance: str | None, timeout: float) -> None:
     import nats as nats_client
 
     from shared.bus import call
+    from shared.config import Settings
     from shared.subjects import instance_health, svc
 
     async def run() -> bool:
@@ -191,6 +195,7 @@ def tail_events(agent: str, event_type: str, since: float) -> None:
 
     import nats as nats_client
 
+    from shared.config import Settings
     from shared.events import follow
 
     subject = f"events.{agent}.{event_type}"
