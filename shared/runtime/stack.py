@@ -19,9 +19,9 @@ from shared.subjects import SERVICES
 SEPARATE, SHARED = "separate", "shared"
 LAYOUTS = (SEPARATE, SHARED)
 # The shared layout is the small-machine one. Each pool connection is a PostgreSQL backend of 2-5 MB: pools
-# of at most 8 (not 10), and a connection idle for 10 s (not 60) is closed. Much smaller pools cost CPU under
+# of at most 6 (not 10), and a connection idle for 10 s (not 60) is closed. Much smaller pools cost CPU under
 # load (requests queue for a connection, fewer commits share a WAL flush). Set in the environment to override.
-SMALL_MACHINE_ENV = {"MOLTGRID_DB_POOL_SIZE": "8", "MOLTGRID_DB_IDLE_SECONDS": "10"}
+SMALL_MACHINE_ENV = {"MOLTGRID_DB_POOL_SIZE": "6", "MOLTGRID_DB_IDLE_SECONDS": "10"}
 
 
 def selected_components() -> list[str]:
