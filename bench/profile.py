@@ -31,7 +31,7 @@ def start(pids: list[int], duration: float, out_dir: Path, label: str) -> list[t
     for pid in pids:
         out = out_dir / f"{label}-{pid}.txt"
         proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(duration)), "--rate",
-                                 str(SAMPLE_RATE), "--format", "raw", "--nonblocking", "--output", str(out)],
+                                 str(SAMPLE_RATE), "--format", "raw", "--nonblocking", "--gil", "--output", str(out)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         runs.append((out, proc))
     return runs

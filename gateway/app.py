@@ -48,10 +48,20 @@ async def root(request: web.Request) -> web.Response:
 
 
 async def _probe(request: web.Request) -> dict[str, Any]:
-    """Ping every service and gather the global counts; cached briefly since load balancers poll it."""
+    """Ping every service and gather the global counts; cached briefly since load balancers poll it. One probe
+    at a time: requests arriving while it runs share its result (no herd of probes when the cache expires
+    under load, each costing every service two requests and a count query)."""
     cache = request.app[HEALTH_CACHE]
     if cache.get("at", 0.0) > time.monotonic():
         return cache["value"]
+    running = cache.get("running")
+    if running is None or running.done():
+        running = cache["running"] = asyncio.ensure_future(_fresh_probe(request))
+    return await asyncio.shield(running)
+
+
+async def _fresh_probe(request: web.Request) -> dict[str, Any]:
+    cache = request.app[HEALTH_CACHE]
     nc = request.app[NC]
 
     async def one(name: str) -> tuple[str, dict[str, Any], dict[str, Any]]:

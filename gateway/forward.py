@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.http import error_response, reply_response
+from gateway.http import error_response, json_response, reply_response
 from gateway.routes import Route
 from gateway.state import NC
 from shared.bus import Ctx, call
@@ -36,6 +36,8 @@ def too_deep(raw: bytes | str, value: Any) -> bool:
 
 
 def _query(request: web.Request) -> dict[str, Any]:
+    if not request.query_string:  # most requests: skip building the query MultiDict
+        return {}
     out: dict[str, Any] = {}
     for key in request.query.keys():
         values = request.query.getall(key)
@@ -77,14 +79,17 @@ def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], A
             if isinstance(parsed, web.Response):
                 return parsed
             body = parsed
-        path = dict(request.match_info)
+        path = request.match_info
         # MoltGrid 1.0's compare-and-set header (POST /v1/memory); an explicit field wins over it
         headers = {"if_match": request.headers["If-Match"]} if "If-Match" in request.headers else {}
         payload = {**headers, **query, **body, **path}
-        sources = {"*": default_source, **{k: "header" for k in headers}, **{k: "query" for k in query},
-                   **{k: "body" for k in body}, **{k: "path" for k in path}}
         ctx: Ctx = request["ctx"]
         reply = await call(request.app[NC], route.subject, payload, timeout=timeout, ctx=ctx)
+        if reply.ok:
+            return json_response(reply.data, route.status)
+        # where each field came from, for validation errors' `loc` (only needed when the reply is an error)
+        sources = {"*": default_source, **{k: "header" for k in headers}, **{k: "query" for k in query},
+                   **{k: "body" for k in body}, **{k: "path" for k in path}}
         return reply_response(reply, route.status, sources)
 
     setattr(handle, ROUTE_ATTR, route)

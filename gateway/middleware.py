@@ -26,6 +26,7 @@ SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
 _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 log = structlog.get_logger("gateway")
+HTTP_REQUESTS, HTTP_SECONDS = metrics.Children(metrics.HTTP_REQUESTS), metrics.Children(metrics.HTTP_SECONDS)
 
 
 @web.middleware
@@ -40,8 +41,8 @@ async def observe(request: web.Request, handler: Handler) -> web.StreamResponse:
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        metrics.HTTP_REQUESTS.labels(metrics.INSTANCE, route, request.method, str(status)).inc()
-        metrics.HTTP_SECONDS.labels(metrics.INSTANCE, route, request.method).observe(time.perf_counter() - started)
+        HTTP_REQUESTS(metrics.INSTANCE, route, request.method, str(status)).inc()
+        HTTP_SECONDS(metrics.INSTANCE, route, request.method).observe(time.perf_counter() - started)
 
 
 @web.middleware

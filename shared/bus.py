@@ -29,6 +29,7 @@ CLIENT_ADDR = "X-Client-Addr"
 ADMIN = "X-Admin"
 
 SCHEMA_REF = "#/components/schemas/{model}"
+OPERATIONS, OPERATION_SECONDS = metrics.Children(metrics.OPERATIONS), metrics.Children(metrics.OPERATION_SECONDS)
 log = structlog.get_logger("bus")
 
 
@@ -133,8 +134,8 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     except Exception:
         log.exception("op_crashed")
         reply, outcome = envelope.fail("internal", "internal error"), "internal"
-    metrics.OPERATIONS.labels(metrics.INSTANCE, service, name, outcome).inc()
-    metrics.OPERATION_SECONDS.labels(metrics.INSTANCE, service, name).observe(time.perf_counter() - started)
+    OPERATIONS(metrics.INSTANCE, service, name, outcome).inc()
+    OPERATION_SECONDS(metrics.INSTANCE, service, name).observe(time.perf_counter() - started)
     if msg.reply:
         try:
             await msg.respond(reply)
@@ -142,11 +143,14 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
             log.warning("reply_failed")
 
 
-async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int = 128) -> Served:
-    """Subscribe every op as svc.<service>.<op> in queue group <service>; returns a stop handle."""
+async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int = 128,
+                instance: str | None = None) -> Served:
+    """Subscribe every op as svc.<service>.<op> in queue group <service>; returns a stop handle.
+    `instance` names the replica (default: the process's MOLTGRID_INSTANCE; a shared-process host gives each
+    service its own, e.g. memory-0)."""
     sem = asyncio.Semaphore(max_inflight)
     inflight: set[asyncio.Task[None]] = set()
-    instance = metrics.INSTANCE
+    instance = instance or metrics.INSTANCE
     started_at = time.time()
     all_ops = dict(ops)
     served = Served(stop=lambda: asyncio.sleep(0))

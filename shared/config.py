@@ -32,6 +32,7 @@ class Settings(BaseSettings):
     request_timeout: float = 5.0  # seconds a gateway waits for a service reply
     max_inflight: int = 128  # concurrent requests one service replica handles
     db_pool_size: int = 10
+    db_idle_seconds: float = 60.0  # a pool connection unused this long is closed (down to one)
     jetstream_replicas: int = 1  # replicas of MoltGrid's JetStream streams (3 on a 3-node cluster)
 
     services: str = ""  # comma-separated services this deployment runs; default: every service that is built

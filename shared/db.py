@@ -43,7 +43,7 @@ async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int | 
     """A pool with json/jsonb codecs; closed when the context exits."""
     pool = await asyncpg.create_pool(settings.database_url, min_size=min_size,
                                      max_size=max_size or settings.db_pool_size, init=_init_connection,
-                                     reset=_keep_session,
+                                     reset=_keep_session, max_inactive_connection_lifetime=settings.db_idle_seconds,
                                      command_timeout=30, timeout=5)
     try:
         yield pool

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
@@ -31,6 +32,23 @@ PUSH_SECONDS = Histogram("moltgrid_push_delay_seconds",
                          ["instance"], buckets=PUSH_BUCKETS, registry=REGISTRY)
 
 
+class Children:
+    """`metric.labels(*values)`, memoised. prometheus_client validates the values and takes a lock on every
+    labels() call, which the request path would pay twice per request; the label sets here are few (routes ×
+    methods × statuses, services × ops × outcomes), so the children are kept."""
+
+    __slots__ = ("_metric", "_children")
+
+    def __init__(self, metric: Counter | Histogram) -> None:
+        self._metric, self._children = metric, {}
+
+    def __call__(self, *values: str) -> Any:
+        child = self._children.get(values)
+        if child is None:
+            child = self._children[values] = self._metric.labels(*values)
+        return child
+
+
 def gauge(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Gauge:
     """A service-specific gauge in this process's registry (e.g. queue depths); `instance` is added."""
     return Gauge(name, documentation, ["instance", *labels], registry=REGISTRY)
@@ -40,13 +58,20 @@ def counter(name: str, documentation: str, labels: tuple[str, ...] = ()) -> Coun
     return Counter(name, documentation, ["instance", *labels], registry=REGISTRY)
 
 
+_answering: list[NATS] = []  # the connection answering scrapes for this process's registry
+
+
 async def answer_scrapes(nc: NATS) -> None:
-    """Reply to every scrape (no queue group: each replica answers for itself)."""
+    """Reply to every scrape (no queue group: each process answers for itself). Services sharing one process
+    share its registry, so only the first connection to ask answers (one copy of each sample)."""
 
     async def reply(msg: Msg) -> None:
         if msg.reply:
             await msg.respond(generate_latest(REGISTRY))
 
+    if _answering and not _answering[0].is_closed:
+        return
+    _answering[:] = [nc]
     await nc.subscribe(SCRAPE_SUBJECT, cb=reply)
 
 

@@ -7,9 +7,10 @@ loops, drain and close NATS, then close the pool.
 from __future__ import annotations
 
 import asyncio
+import runpy
 import signal
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -118,17 +119,34 @@ class Runtime:
 Build = Callable[[Runtime], Awaitable[Mapping[str, Op]]]
 
 
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What `main` is given by a service's __main__.py: enough to run it alone or beside others."""
+
+    name: str
+    build: Build
+    migrations: Path | None
+    settings_cls: type[Settings] = Settings
+    schema: str | None = None
+    database: bool = True
+
+
 async def run_service(name: str, build: Build, *, migrations: Path | None,
                       settings_cls: type[Settings] = Settings, schema: str | None = None,
-                      database: bool = True) -> None:
+                      database: bool = True, stop: asyncio.Event | None = None,
+                      instance: str | None = None) -> None:
+    """Run one service until SIGINT/SIGTERM, or until `stop` is set when a host runs several in one process
+    (the host then owns the signals; `instance` names this service's replica, e.g. memory-0). `database=False`:
+    a service that stores nothing (the embedder) opens no pool."""
     settings = settings_cls()
     configure_logging(settings, service=name)
     tracing.setup(name)
-    stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGUSR1, _dump_tasks)
+    if stop is None:
+        stop = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     async with AsyncExitStack() as stack:
         pool = await open_pool(stack, settings) if database else None  # closed last
         if pool is not None and migrations is not None:
@@ -138,7 +156,7 @@ async def run_service(name: str, build: Build, *, migrations: Path | None,
         rt = Runtime(name, settings, nc, nc.jetstream(), pool, Cipher.from_settings(settings))
         ops = await build(rt)
         stack.push_async_callback(rt.aclose)
-        served = await serve(nc, name, ops, settings.max_inflight)
+        served = await serve(nc, name, ops, settings.max_inflight, instance=instance)
         stack.push_async_callback(served.stop)  # runs first: finish in-flight replies
         log.info("service_started", ops=sorted(ops))
         await stop.wait()
@@ -148,7 +166,7 @@ async def run_service(name: str, build: Build, *, migrations: Path | None,
     tracing.shutdown()
 
 
-def _dump_tasks() -> None:
+def dump_tasks() -> None:
     """SIGUSR1: log where every asyncio task is waiting (for diagnosing a stuck process)."""
     import io
 
@@ -158,14 +176,38 @@ def _dump_tasks() -> None:
         log.warning("task_stack", task=task.get_name(), stack=out.getvalue())
 
 
+_collected: list[ServiceSpec] | None = None  # set while load_spec imports a service's __main__
+
+
 def main(name: str, build: Build, *, migrations: Path | None, settings_cls: type[Settings] = Settings,
          schema: str | None = None, database: bool = True) -> None:
-    """Entry point used by each `python -m services.<name>`."""
-    coro = run_service(name, build, migrations=migrations, settings_cls=settings_cls, schema=schema,
-                       database=database)
+    """Entry point used by each `python -m services.<name>` (or, under load_spec, only recorded)."""
+    if _collected is not None:
+        _collected.append(ServiceSpec(name, build, migrations, settings_cls, schema, database))
+        return
+    run_loop(run_service(name, build, migrations=migrations, settings_cls=settings_cls, schema=schema,
+                         database=database))
+
+
+def run_loop(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         import uvloop
     except ImportError:
-        asyncio.run(coro)
-    else:
-        uvloop.run(coro)
+        return asyncio.run(coro)
+    return uvloop.run(coro)
+
+
+def load_spec(service: str) -> ServiceSpec:
+    """Run services/<service>/__main__.py as `python -m` would, except that its call to `main` is recorded
+    instead of served: the shared-process host (shared.runtime.host) runs several services this way, with
+    exactly the build, migrations and settings each runs with alone."""
+    global _collected
+    _collected = []
+    try:
+        runpy.run_module(f"services.{service}", run_name="__main__", alter_sys=True)
+        found = _collected
+    finally:
+        _collected = None
+    if len(found) != 1:
+        raise RuntimeError(f"services/{service}/__main__.py called shared.service.main {len(found)} times")
+    return found[0]

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import click
 
-from shared.config import VERSION, Settings
-from shared.runtime.embedded import port_open
-from shared.runtime.stack import Infra, Stack
+from shared.runtime.embedded import EmbeddedPostgres, port_open
+from shared.runtime.stack import LAYOUTS, SHARED, Infra, Stack
 from shared.runtime.supervisor import ROOT, components, parse_replicas
 
 
@@ -26,6 +25,8 @@ def main() -> None:
 @main.command()
 def version() -> None:
     """Print the version."""
+    from shared.config import VERSION
+
     click.echo(VERSION)
 
 
@@ -36,7 +37,11 @@ def version() -> None:
 @click.option("--replicas", default="", help="e.g. memory=2,gateway=2 (gateways share --port)")
 @click.option("--nats-port", default=int(os.environ.get("MOLTGRID_EMBEDDED_NATS_PORT", 4222)), show_default=True)
 @click.option("--pg-port", default=int(os.environ.get("MOLTGRID_EMBEDDED_PG_PORT", 5433)), show_default=True)
-def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: int, pg_port: int) -> None:
+@click.option("--layout", type=click.Choice(LAYOUTS), default=os.environ.get("MOLTGRID_LAYOUT", SHARED),
+              show_default=True, help="shared: the services share one process per replica (small machines); "
+                                      "separate: one process per service replica")
+def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: int, pg_port: int,
+       layout: str) -> None:
     """Start the whole system; Ctrl-C stops it gracefully. Data persists in the data directory."""
     try:
         counts = parse_replicas(replicas)
@@ -51,8 +56,8 @@ def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: in
             raise click.ClickException(f"port {wanted} for the embedded {what} is taken; set {var} or --help")
     infra = Infra.start(data_dir, nats_url=nats_url, database_url=database_url, nats_port=nats_port,
                         pg_port=pg_port)
-    if not database_url:
-        database_url = infra.create_database_sync("moltgrid")
+    if not database_url:  # with psql, so that the supervisor never loads asyncpg (it stays small)
+        database_url = next(s for s in infra.servers if isinstance(s, EmbeddedPostgres)).create_database("moltgrid")
     click.echo(f"» NATS {infra.nats_url}; PostgreSQL {database_url}; data in {data_dir}")
     stack = Stack(infra, database_url, log_dir=None, env={"MOLTGRID_HOST": host})
     stopping = {"flag": False}
@@ -64,9 +69,9 @@ def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: in
     signal.signal(signal.SIGTERM, on_signal)
     try:
         gateways = counts.pop("gateway", 1)
-        stack.start(counts, gateways=gateways, ports=[port] * gateways)  # replicas share the port
-        click.echo(f"» {len(stack.sup.children)} processes ({', '.join(components())}); "
-                   f"API on http://{host}:{port}")
+        stack.start(counts, gateways=gateways, ports=[port] * gateways, layout=layout)  # gateways share the port
+        click.echo(f"» {len(stack.sup.children)} processes ({', '.join(sorted(stack.sup.children))}; "
+                   f"{', '.join(components())}); API on http://{host}:{port}")
         stack.sup.watch(lambda: stopping["flag"])
     finally:
         click.echo("» stopping")
@@ -78,6 +83,7 @@ def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: in
 @main.command()
 def migrate() -> None:
     """Apply every component's schema migrations to MOLTGRID_DATABASE_URL."""
+    from shared.config import Settings
     from shared.db import create_pool
     from shared.db import migrate as apply
 
@@ -114,6 +120,7 @@ def rotate_keys(batch: int, state_file: Path | None) -> None:
     Restart every service with the new key list (newest first, old keys after it) before running this;
     remove the old key only after it has finished.
     """
+    from shared.config import Settings
     from shared.runtime.rotate import rotate_all
     from shared.service import connect_nats
 
@@ -145,6 +152,7 @@ def ping(service: str, instance: str | None, timeout: float) -> None:
     import nats as nats_client
 
     from shared.bus import call
+    from shared.config import Settings
     from shared.subjects import instance_health, svc
 
     async def run() -> bool:
@@ -220,6 +228,7 @@ def tail_events(agent: str, event_type: str, since: float) -> None:
 
     import nats as nats_client
 
+    from shared.config import Settings
     from shared.events import follow
 
     subject = f"events.{agent}.{event_type}"

@@ -20,6 +20,12 @@ from pathlib import Path
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
 
 PG_USER = "embedded_postgres"  # postgres refuses to run as root; used only when we are root
+# The embedded PostgreSQL is sized for a laptop or a small VM (see docs/performance.md, "Footprint"): a modest
+# buffer cache (the OS page cache still holds the data), no parallel-query worker processes (each is a
+# process, and on two cores a second worker only competes with the first), no JIT. Durability is untouched:
+# fsync and synchronous_commit stay on (tests alone turn them off, with fast_unsafe).
+SMALL_MACHINE = ["shared_buffers=32MB", "max_parallel_workers_per_gather=0", "max_parallel_maintenance_workers=0",
+                 "jit=off", "autovacuum_max_workers=2"]
 
 
 def free_port() -> int:
@@ -186,8 +192,7 @@ class EmbeddedPostgres:
                             "--encoding=UTF8", "--no-instructions"], check=True, capture_output=True,
                            **run_as)  # type: ignore[call-overload]
         (pgdata / "postmaster.pid").unlink(missing_ok=True) if not self._pid_alive(pgdata) else None
-        settings = ["max_connections=400", "shared_buffers=128MB", "unix_socket_directories=",
-                    "log_min_messages=warning"]
+        settings = ["max_connections=400", *SMALL_MACHINE, "unix_socket_directories=", "log_min_messages=warning"]
         if self.fast_unsafe:
             settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
         args = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(self.port)]

@@ -1,5 +1,6 @@
-"""A whole MoltGrid stack on one machine: NATS + Postgres (embedded or external) and every component
-as a separate process. Used by `moltgrid up`, the test suite and the benchmark."""
+"""A whole MoltGrid stack on one machine: NATS + Postgres (embedded or external), the gateways, and the
+services either one process each or sharing processes (see Stack.start). Used by `moltgrid up`, the test
+suite and the benchmark."""
 from __future__ import annotations
 
 import asyncio
@@ -10,10 +11,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.config import server_list
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port, start_nats_cluster
-from shared.runtime.supervisor import Supervisor, components
+from shared.runtime.supervisor import HOST, SERVICES_ENV, Supervisor, components
 from shared.subjects import SERVICES
+
+
+SEPARATE, SHARED = "separate", "shared"
+LAYOUTS = (SEPARATE, SHARED)
+# The shared layout is the small-machine one. Each pool connection is a PostgreSQL backend of 2-5 MB: pools
+# of at most 6 (not 10), and a connection idle for 10 s (not 60) is closed. Much smaller pools cost CPU under
+# load (requests queue for a connection, fewer commits share a WAL flush). Set in the environment to override.
+SMALL_MACHINE_ENV = {"MOLTGRID_DB_POOL_SIZE": "6", "MOLTGRID_DB_IDLE_SECONDS": "10"}
+# Services that keep a process of their own in the shared layout too: the embedder's model inference is CPU-bound
+# (it would stall every service sharing its event loop) and loads ~160 MB it only needs once vectors are used.
+OWN_PROCESS = frozenset({"embedder"})
 
 
 def selected_components() -> list[str]:
@@ -54,6 +65,8 @@ class Infra:
 
     @property
     def nats_servers(self) -> list[str]:
+        from shared.config import server_list  # (not at import: `moltgrid up` never loads pydantic)
+
         return server_list(self.nats_url)
 
     async def wait_jetstream(self, timeout: float = 30) -> None:
@@ -105,6 +118,7 @@ class Stack:
     log_dir: Path | None
     env: dict[str, str] = field(default_factory=dict)
     gateway_ports: list[int] = field(default_factory=list)
+    hosted: dict[str, list[str]] = field(default_factory=dict)  # shared host process → the services it runs
     sup: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -119,23 +133,40 @@ class Stack:
         return f"http://127.0.0.1:{self.gateway_ports[gateway]}"
 
     def start(self, replicas: dict[str, int] | None = None, gateways: int = 1,
-              ports: list[int] | None = None, only: set[str] | None = None) -> None:
-        """Spawn everything (or `only` these services); gateway i listens on ports[i] (default: free ports)."""
+              ports: list[int] | None = None, only: set[str] | None = None, layout: str = SEPARATE) -> None:
+        """Spawn everything (or `only` these services); gateway i listens on ports[i] (default: free ports).
+
+        layout SEPARATE: one process per service replica (memory-0, memory-1, …), as compose and k8s run them.
+        layout SHARED: process services-i hosts replica i of every service that has more than i replicas
+        (shared.runtime.host), except the OWN_PROCESS ones, so the default single-replica stack is three Python
+        processes (gateway, services-0, embedder-0), not ten."""
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
         replicas = replicas or {}
-        for component in selected_components():
-            if only is not None and component != "gateway" and component not in only:
-                continue
-            if component == "gateway":
-                for i in range(gateways):
-                    port = ports[i] if ports else free_port()
-                    self.gateway_ports.append(port)
-                    self.sup.spawn("gateway", i, {"MOLTGRID_PORT": str(port)})
-            else:
-                for i in range(replicas.get(component, 1)):
-                    self.sup.spawn(component, i)
+        services = [c for c in selected_components() if c != "gateway" and (only is None or c in only)]
+        for i in range(gateways):
+            port = ports[i] if ports else free_port()
+            self.gateway_ports.append(port)
+            self.sup.spawn("gateway", i, {"MOLTGRID_PORT": str(port)})
+        if layout == SHARED:
+            for name, value in SMALL_MACHINE_ENV.items():
+                if name not in os.environ:
+                    self.sup.env.setdefault(name, value)
+            shareable = [c for c in services if c not in OWN_PROCESS]
+            for i in range(max((replicas.get(c, 1) for c in shareable), default=0)):
+                hosted = [c for c in shareable if replicas.get(c, 1) > i]
+                if hosted:
+                    self.sup.spawn(HOST, i, {SERVICES_ENV: ",".join(hosted)})
+                    self.hosted[f"{HOST}-{i}"] = hosted
+            services = [c for c in services if c in OWN_PROCESS]
+        for component in services:
+            for i in range(replicas.get(component, 1)):
+                self.sup.spawn(component, i)
 
     def replicas_of(self, component: str) -> list[str]:
-        return [name for name in self.sup.children if name.rpartition("-")[0] == component]
+        """The processes running `component` (its own, or shared hosts that run it)."""
+        return [name for name in self.sup.children
+                if name.rpartition("-")[0] == component or component in self.hosted.get(name, ())]
 
     def signal(self, component: str, sig: int) -> None:
         for name in self.replicas_of(component):
@@ -150,7 +181,8 @@ class Stack:
     def start_component(self, component: str) -> None:
         for name in self.replicas_of(component):
             if not self.sup.children[name].alive():
-                self.sup.spawn(component, int(name.rpartition("-")[2]))
+                process, _, index = name.rpartition("-")
+                self.sup.spawn(process, int(index))
 
     async def wait_ready(self, timeout: float = 60) -> None:
         """Until every started service answers over NATS and every gateway answers HTTP.

@@ -1,4 +1,5 @@
-"""Runs the gateway and every service as separate OS processes, restarting any that die."""
+"""Runs the gateway and the services as OS processes (one per service, or several services sharing one:
+shared.runtime.host), restarting any that die."""
 from __future__ import annotations
 
 import os
@@ -22,7 +23,13 @@ def components() -> list[str]:
     return ["gateway", *built]
 
 
+HOST = "services"  # the shared-process component: services-<i> hosts replica i of several services
+SERVICES_ENV = "MOLTGRID_SHARED_SERVICES"  # comma-separated: the services a shared host runs
+
+
 def module_of(component: str) -> str:
+    if component == HOST:
+        return "shared.runtime.host"  # which services: MOLTGRID_SHARED_SERVICES in the replica's env
     return "gateway" if component == "gateway" else f"services.{component}"
 
 
