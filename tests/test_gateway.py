@@ -295,5 +295,10 @@ async def test_request_counts_per_agent_are_shared_over_nats(register, stack):
 async def test_rate_limit_is_exact_under_concurrent_bursts_on_both_gateways(register, stack):
     agent = await register("burst")
     calls = [agent.on(stack.url(i % 2)).request("GET", "/v1/memory") for i in range(160)]
+    started = time.monotonic()
     statuses = [r[0] for r in await asyncio.gather(*calls)]
-    assert statuses.count(200) == 120 and statuses.count(429) == 40
+    elapsed = time.monotonic() - started
+    # the burst of 120 and not one more, except the one request GCRA gives back every 0.5 s the burst lasts
+    allowed = statuses.count(200)
+    assert 120 <= allowed <= 120 + int(elapsed * 2), (allowed, elapsed)
+    assert statuses.count(429) == 160 - allowed

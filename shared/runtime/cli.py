@@ -194,6 +194,7 @@ def mcp_stdio(url: str) -> None:
     api_key = os.environ.get("MOLTGRID_API_KEY", "")
     if not api_key:
         raise click.ClickException("set MOLTGRID_API_KEY to the agent's API key")
+    from shared.config import Settings
     from shared.logging import configure_logging  # logs to stderr: stdout carries the protocol
 
     configure_logging(Settings(), "mcp")
