@@ -16,49 +16,29 @@ from gateway.routes import ROUTES, Route
 JsonSchema = dict[str, Any]
 
 
+def _schema(kind: str, description: str, **keywords: Any) -> JsonSchema:
+    """A schema of JSON type `kind` with the JSON Schema keywords given (None = not given), in the order given."""
+    return {"type": kind, "description": description, **{k: v for k, v in keywords.items() if v is not None}}
+
+
 def string(description: str, *, min_length: int | None = None, max_length: int | None = None,
            enum: tuple[str, ...] | None = None, default: str | None = None) -> JsonSchema:
-    s: JsonSchema = {"type": "string", "description": description}
-    if min_length is not None:
-        s["minLength"] = min_length
-    if max_length is not None:
-        s["maxLength"] = max_length
-    if enum:
-        s["enum"] = list(enum)
-    if default is not None:
-        s["default"] = default
-    return s
+    return _schema("string", description, minLength=min_length, maxLength=max_length,
+                   enum=list(enum) if enum else None, default=default)
 
 
 def integer(description: str, *, minimum: int | None = None, maximum: int | None = None,
             default: int | None = None) -> JsonSchema:
-    s: JsonSchema = {"type": "integer", "description": description}
-    if minimum is not None:
-        s["minimum"] = minimum
-    if maximum is not None:
-        s["maximum"] = maximum
-    if default is not None:
-        s["default"] = default
-    return s
+    return _schema("integer", description, minimum=minimum, maximum=maximum, default=default)
 
 
 def number(description: str, *, minimum: float | None = None, maximum: float | None = None,
            default: float | None = None) -> JsonSchema:
-    s: JsonSchema = {"type": "number", "description": description}
-    if minimum is not None:
-        s["minimum"] = minimum
-    if maximum is not None:
-        s["maximum"] = maximum
-    if default is not None:
-        s["default"] = default
-    return s
+    return _schema("number", description, minimum=minimum, maximum=maximum, default=default)
 
 
 def boolean(description: str, default: bool | None = None) -> JsonSchema:
-    s: JsonSchema = {"type": "boolean", "description": description}
-    if default is not None:
-        s["default"] = default
-    return s
+    return _schema("boolean", description, default=default)
 
 
 def any_json(description: str) -> JsonSchema:
