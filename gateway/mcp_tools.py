@@ -85,6 +85,7 @@ class Tool:
 # Shared field schemas
 KEY = string("The key (1-256 characters).", min_length=1, max_length=256)
 NAMESPACE = string("Namespace (default 'default').", max_length=64, default="default")
+SHARED_NAMESPACE = string("Shared namespace.", min_length=1, max_length=64)
 LIMIT = integer("Maximum number of items to return.", minimum=1, maximum=200)
 QUEUE = string("Queue name (default 'default').", max_length=64, default="default")
 JOB_ID = string("The job's id, as submit or claim returned it.", min_length=1, max_length=64)
@@ -127,21 +128,21 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
     # shared memory
     ToolSpec("shared_memory_set", "Publish a value under namespace/key in shared memory, readable by every agent.",
              "POST", "/v1/shared-memory",
-             obj(("namespace", "key", "value"), namespace=string("Shared namespace.", min_length=1, max_length=64),
+             obj(("namespace", "key", "value"), namespace=SHARED_NAMESPACE,
                  key=KEY, value=string("The value (up to 50000 characters).", max_length=50_000),
                  description=string("What the entry is.", max_length=256), ttl_seconds=TTL)),
     ToolSpec("shared_memory_get", "Read a shared memory entry by namespace and key.",
              "GET", "/v1/shared-memory/{namespace}/{key}",
-             obj(("namespace", "key"), namespace=string("Shared namespace.", min_length=1, max_length=64), key=KEY,
+             obj(("namespace", "key"), namespace=SHARED_NAMESPACE, key=KEY,
                  owner_agent=string("Pick this owner's entry when several agents wrote the key.",
                                     max_length=64))),
     ToolSpec("shared_memory_list", "List the entries of a shared memory namespace, optionally by key prefix.",
              "GET", "/v1/shared-memory/{namespace}",
-             obj(("namespace",), namespace=string("Shared namespace.", min_length=1, max_length=64),
+             obj(("namespace",), namespace=SHARED_NAMESPACE,
                  prefix=string("Only keys starting with this.", max_length=256), limit=LIMIT)),
     ToolSpec("shared_memory_delete", "Delete one of the agent's own shared memory entries.",
              "DELETE", "/v1/shared-memory/{namespace}/{key}",
-             obj(("namespace", "key"), namespace=string("Shared namespace.", min_length=1, max_length=64), key=KEY)),
+             obj(("namespace", "key"), namespace=SHARED_NAMESPACE, key=KEY)),
     # job queue
     ToolSpec("queue_submit", "Submit a job (any JSON payload) to a queue for a worker to claim.",
              "POST", "/v1/queue/submit",
