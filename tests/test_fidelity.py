@@ -30,8 +30,8 @@ from shared.passwords import verify_password
 from shared.runtime.embedded import free_port
 from shared.runtime.supervisor import ROOT, module_of
 from tests import contract
-from tests.conftest import ADMIN_PASSWORD
 from tests.helpers import until
+from tests.test_admin import admin  # noqa: F401 - the admin session fixture
 
 
 def _filled(path: str) -> str:
@@ -283,21 +283,13 @@ async def test_admin_hash_logs_in_to_a_gateway_configured_with_it(stack, http):
             proc.kill()
 
 
-@pytest.fixture
-async def admin_session(stack):
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        async with session.post(stack.url(0) + "/admin/api/login", json={"password": ADMIN_PASSWORD}) as r:
-            assert r.status == 200
-        yield session
-
-
 async def _admin_get(session: aiohttp.ClientSession, url: str) -> dict:
     async with session.get(url) as r:
         assert r.status == 200, await r.text()
         return await r.json()
 
 
-async def test_the_starting_grant_is_recorded_at_registration_once(stack, register, db, admin_session):
+async def test_the_starting_grant_is_recorded_at_registration_once(stack, register, db, admin):  # noqa: F811
     """A new agent that never touched the marketplace: its 200 credits are in the ledger, the admin panel
     shows them as the API does, and "credits in circulation" counts them. Neither a redelivered registration
     notice nor racing first uses grant twice."""
@@ -307,19 +299,19 @@ async def test_the_starting_grant_is_recorded_at_registration_once(stack, regist
 
     await until("earlier registrations to be handled", notices_consumed)
     dashboard = stack.url(1) + "/admin/api/dashboard"
-    before = (await _admin_get(admin_session, dashboard))["stats"]["credits_in_circulation"]
+    before = (await _admin_get(admin, dashboard))["stats"]["credits_in_circulation"]
     agent = await register("granted-at-registration")
 
     async def granted() -> int | None:
         return await db.fetchval("SELECT balance FROM marketplace.accounts WHERE agent_id = $1", agent.agent_id)
 
     assert await until("the starting grant to be recorded", granted) == 200
-    listing = await _admin_get(admin_session, stack.url(0) + "/admin/api/agents?limit=500")
+    listing = await _admin_get(admin, stack.url(0) + "/admin/api/agents?limit=500")
     row = next(a for a in listing["items"] if a["agent_id"] == agent.agent_id)
-    detail = await _admin_get(admin_session, stack.url(0) + f"/admin/api/agents/{agent.agent_id}")
+    detail = await _admin_get(admin, stack.url(0) + f"/admin/api/agents/{agent.agent_id}")
     me = (await agent.get("/v1/directory/me"))[1]
     assert row["credits"] == detail["credits"] == me["credits"] == 200
-    assert (await _admin_get(admin_session, dashboard))["stats"]["credits_in_circulation"] == before + 200
+    assert (await _admin_get(admin, dashboard))["stats"]["credits_in_circulation"] == before + 200
 
     # the same notice again (past JetStream's de-duplication), and first uses racing it: one grant
     nc = await nats.connect(stack.infra.nats_url)
