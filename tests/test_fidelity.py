@@ -137,6 +137,15 @@ async def test_a_message_sent_right_after_the_handshake_is_pushed(register, stac
 
 # ── 4. logs a person can read; idle consumers are quiet ────────────────────────────────────────────────────
 
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Stop an extra process this module started: SIGTERM, and a kill if it has not gone within 20 seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _first_log_line(stack, log_format: str, stdout_tty: bool) -> str:
     """Start one extra sla replica with stdout on a pseudo-terminal or a pipe; its first log line (stderr)."""
     master, slave = pty.openpty() if stdout_tty else (None, None)
@@ -157,11 +166,7 @@ def _first_log_line(stack, log_format: str, stdout_tty: bool) -> str:
             time.sleep(0.05)
         return next(line for line in buffered.decode().splitlines() if "service_started" in line)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _terminate(proc)
         if master is not None:
             os.close(master)
 
@@ -276,11 +281,7 @@ async def test_admin_hash_logs_in_to_a_gateway_configured_with_it(stack, http):
         assert await until("the extra gateway to answer", lambda: login(password), timeout=60, every=0.3) == 200
         assert await login("not it") == 401
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _terminate(proc)
 
 
 async def _admin_get(session: aiohttp.ClientSession, url: str) -> dict:
