@@ -16,49 +16,29 @@ from gateway.routes import ROUTES, Route
 JsonSchema = dict[str, Any]
 
 
+def _schema(kind: str, description: str, **keywords: Any) -> JsonSchema:
+    """A schema of JSON type `kind` with the JSON Schema keywords given (None = not given), in the order given."""
+    return {"type": kind, "description": description, **{k: v for k, v in keywords.items() if v is not None}}
+
+
 def string(description: str, *, min_length: int | None = None, max_length: int | None = None,
            enum: tuple[str, ...] | None = None, default: str | None = None) -> JsonSchema:
-    s: JsonSchema = {"type": "string", "description": description}
-    if min_length is not None:
-        s["minLength"] = min_length
-    if max_length is not None:
-        s["maxLength"] = max_length
-    if enum:
-        s["enum"] = list(enum)
-    if default is not None:
-        s["default"] = default
-    return s
+    return _schema("string", description, minLength=min_length, maxLength=max_length,
+                   enum=list(enum) if enum else None, default=default)
 
 
 def integer(description: str, *, minimum: int | None = None, maximum: int | None = None,
             default: int | None = None) -> JsonSchema:
-    s: JsonSchema = {"type": "integer", "description": description}
-    if minimum is not None:
-        s["minimum"] = minimum
-    if maximum is not None:
-        s["maximum"] = maximum
-    if default is not None:
-        s["default"] = default
-    return s
+    return _schema("integer", description, minimum=minimum, maximum=maximum, default=default)
 
 
 def number(description: str, *, minimum: float | None = None, maximum: float | None = None,
            default: float | None = None) -> JsonSchema:
-    s: JsonSchema = {"type": "number", "description": description}
-    if minimum is not None:
-        s["minimum"] = minimum
-    if maximum is not None:
-        s["maximum"] = maximum
-    if default is not None:
-        s["default"] = default
-    return s
+    return _schema("number", description, minimum=minimum, maximum=maximum, default=default)
 
 
 def boolean(description: str, default: bool | None = None) -> JsonSchema:
-    s: JsonSchema = {"type": "boolean", "description": description}
-    if default is not None:
-        s["default"] = default
-    return s
+    return _schema("boolean", description, default=default)
 
 
 def any_json(description: str) -> JsonSchema:
@@ -105,6 +85,7 @@ class Tool:
 # Shared field schemas
 KEY = string("The key (1-256 characters).", min_length=1, max_length=256)
 NAMESPACE = string("Namespace (default 'default').", max_length=64, default="default")
+SHARED_NAMESPACE = string("Shared namespace.", min_length=1, max_length=64)
 LIMIT = integer("Maximum number of items to return.", minimum=1, maximum=200)
 QUEUE = string("Queue name (default 'default').", max_length=64, default="default")
 JOB_ID = string("The job's id, as submit or claim returned it.", min_length=1, max_length=64)
@@ -147,21 +128,21 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
     # shared memory
     ToolSpec("shared_memory_set", "Publish a value under namespace/key in shared memory, readable by every agent.",
              "POST", "/v1/shared-memory",
-             obj(("namespace", "key", "value"), namespace=string("Shared namespace.", min_length=1, max_length=64),
+             obj(("namespace", "key", "value"), namespace=SHARED_NAMESPACE,
                  key=KEY, value=string("The value (up to 50000 characters).", max_length=50_000),
                  description=string("What the entry is.", max_length=256), ttl_seconds=TTL)),
     ToolSpec("shared_memory_get", "Read a shared memory entry by namespace and key.",
              "GET", "/v1/shared-memory/{namespace}/{key}",
-             obj(("namespace", "key"), namespace=string("Shared namespace.", min_length=1, max_length=64), key=KEY,
+             obj(("namespace", "key"), namespace=SHARED_NAMESPACE, key=KEY,
                  owner_agent=string("Pick this owner's entry when several agents wrote the key.",
                                     max_length=64))),
     ToolSpec("shared_memory_list", "List the entries of a shared memory namespace, optionally by key prefix.",
              "GET", "/v1/shared-memory/{namespace}",
-             obj(("namespace",), namespace=string("Shared namespace.", min_length=1, max_length=64),
+             obj(("namespace",), namespace=SHARED_NAMESPACE,
                  prefix=string("Only keys starting with this.", max_length=256), limit=LIMIT)),
     ToolSpec("shared_memory_delete", "Delete one of the agent's own shared memory entries.",
              "DELETE", "/v1/shared-memory/{namespace}/{key}",
-             obj(("namespace", "key"), namespace=string("Shared namespace.", min_length=1, max_length=64), key=KEY)),
+             obj(("namespace", "key"), namespace=SHARED_NAMESPACE, key=KEY)),
     # job queue
     ToolSpec("queue_submit", "Submit a job (any JSON payload) to a queue for a worker to claim.",
              "POST", "/v1/queue/submit",

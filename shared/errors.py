@@ -1,7 +1,9 @@
 """One error hierarchy for every service. Services raise these; only the gateway knows HTTP."""
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
+
+T = TypeVar("T")
 
 
 class ServiceError(Exception):
@@ -43,6 +45,13 @@ class NotFound(ServiceError):
     """Not found"""
 
     code = "not_found"
+
+
+def found(value: T | None, message: str) -> T:
+    """`value`, or NotFound(message) where the lookup found nothing (None)."""
+    if value is None:
+        raise NotFound(message)
+    return value
 
 
 class Conflict(ServiceError):

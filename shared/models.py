@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 # Plain str: the NUL check lives in Request (a per-type validator would turn pydantic's
@@ -58,3 +58,13 @@ def json_value(value: Any, limit: int, what: str) -> Any:
         raise PydanticCustomError("string_too_long", f"{kind} should have at most {{max_length}} characters",
                                   {"max_length": limit})
     return value
+
+
+def bounded_json(limit: int, what: str) -> AfterValidator:
+    """For `Annotated[Any, bounded_json(…)]`: a field holding any JSON value but null, bounded by `json_value`."""
+    return AfterValidator(lambda value: json_value(value, limit, what))
+
+
+def optional_bounded_json(limit: int, what: str) -> AfterValidator:
+    """As `bounded_json`, but null (no value) is allowed."""
+    return AfterValidator(lambda value: None if value is None else json_value(value, limit, what))

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any
 
 import orjson
 import structlog
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -48,29 +50,26 @@ async def request_agent_purge(js: JetStreamContext, agent_id: str) -> None:
     await js.publish(subjects.AGENT_PURGE, orjson.dumps({"agent_id": agent_id}), timeout=5, headers=headers)
 
 
-async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) -> None:
-    """Consume purge commands forever (one durable consumer per service, shared by its replicas)."""
+async def follow_admin_subject(js: JetStreamContext, subject: str, durable: str, batch: int,
+                               handle: Callable[[str, Msg], Awaitable[None]], logger: Any, failed: str) -> None:
+    """Hand the agent of every message on an ADMIN `subject` to `handle` forever, through one durable consumer
+    (shared by the service's replicas, so a service that was down catches up when it is back). A message whose
+    handling raises is logged as `failed` and redelivered a little later; `handle` must be idempotent."""
     await ensure_admin_stream(js)
-    durable = f"purge-{service}"
     sub = await jetstream_retry(lambda: js.pull_subscribe(
-        subjects.AGENT_PURGE, durable=durable, stream=subjects.ADMIN_STREAM,
+        subject, durable=durable, stream=subjects.ADMIN_STREAM,
         config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1)), f"consumer {durable}")
     try:
         while True:
-            for msg in await fetch_batch(sub, 10, 5, durable):
+            for msg in await fetch_batch(sub, batch, 5, durable):
                 agent_id = orjson.loads(msg.data)["agent_id"]
                 try:
-                    if tracing.ENABLED:
-                        with tracing.span(f"purge {service}", "CONSUMER", msg.headers or {},
-                                          {"messaging.system": "nats", "moltgrid.agent_id": agent_id}):
-                            removed = await purge(agent_id)
-                    else:
-                        removed = await purge(agent_id)
+                    await handle(agent_id, msg)
                 except Exception as exc:
-                    log.warning("purge_failed", agent_id=agent_id, error=str(exc))
+                    logger.warning(failed, agent_id=agent_id, error_type=type(exc).__name__,
+                                   error=str(exc) or repr(exc))
                     await msg.nak(delay=5)
                     continue
-                log.info("agent_purged", agent_id=agent_id, rows=removed)
                 await msg.ack()
     finally:
         # A pull subscription nobody reads any more would hold up the connection's drain at shutdown.
@@ -78,3 +77,18 @@ async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) 
             await sub.unsubscribe()
         except Exception:
             pass
+
+
+async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) -> None:
+    """Consume purge commands forever (one durable consumer per service, shared by its replicas)."""
+
+    async def handle(agent_id: str, msg: Msg) -> None:
+        if tracing.ENABLED:
+            with tracing.span(f"purge {service}", "CONSUMER", msg.headers or {},
+                              {"messaging.system": "nats", "moltgrid.agent_id": agent_id}):
+                removed = await purge(agent_id)
+        else:
+            removed = await purge(agent_id)
+        log.info("agent_purged", agent_id=agent_id, rows=removed)
+
+    await follow_admin_subject(js, subjects.AGENT_PURGE, f"purge-{service}", 10, handle, log, "purge_failed")

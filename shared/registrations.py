@@ -10,11 +10,9 @@ from collections.abc import Awaitable, Callable
 import orjson
 import structlog
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig
 
 from shared import subjects
-from shared.events import fetch_batch, jetstream_retry
-from shared.purge import ensure_admin_stream
+from shared.purge import follow_admin_subject
 
 log = structlog.get_logger("registrations")
 OnRegistered = Callable[[str], Awaitable[None]]
@@ -59,25 +57,5 @@ async def _retry(js: JetStreamContext, agent_id: str) -> None:
 
 async def follow_registrations(js: JetStreamContext, service: str, on_registered: OnRegistered) -> None:
     """Handle every registration forever; `on_registered` must be idempotent (a message may come twice)."""
-    await ensure_admin_stream(js)
-    durable = f"registrations-{service}"
-    sub = await jetstream_retry(lambda: js.pull_subscribe(
-        subjects.AGENT_REGISTERED, durable=durable, stream=subjects.ADMIN_STREAM,
-        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1)), f"consumer {durable}")
-    try:
-        while True:
-            for msg in await fetch_batch(sub, 50, 5, durable):
-                agent_id = orjson.loads(msg.data)["agent_id"]
-                try:
-                    await on_registered(agent_id)
-                except Exception as exc:
-                    log.warning("registration_failed", agent_id=agent_id, error_type=type(exc).__name__,
-                                error=str(exc) or repr(exc))
-                    await msg.nak(delay=5)
-                    continue
-                await msg.ack()
-    finally:
-        try:  # a pull subscription nobody reads any more would hold up the connection's drain at shutdown
-            await sub.unsubscribe()
-        except Exception:
-            pass
+    await follow_admin_subject(js, subjects.AGENT_REGISTERED, f"registrations-{service}", 50,
+                               lambda agent_id, _msg: on_registered(agent_id), log, "registration_failed")

@@ -10,7 +10,7 @@ import aiohttp
 import pytest
 
 from shared.passwords import hash_password
-from tests.helpers import seed_view
+from tests.helpers import Receiver, seed_view
 from tests.stack import Infra, Stack, selected_components
 
 # Settings for the tests come from the fixtures, never from the developer's environment.
@@ -125,6 +125,13 @@ async def alice(register) -> Api:
 @pytest.fixture
 async def bob(register) -> Api:
     return await register("bob")
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A local webhook receiver (tests/helpers.py), started for the test and stopped after it."""
+    async with Receiver() as r:
+        yield r
 
 
 @pytest.fixture(scope="session")

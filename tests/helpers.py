@@ -1,10 +1,11 @@
-"""Helpers several test modules share: polling until a condition holds, and a local webhook receiver."""
+"""Helpers several test modules share: polling until a condition holds, a loopback HTTP server to stand in for
+an outside endpoint, and a local webhook receiver."""
 from __future__ import annotations
 
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Self
 
 import orjson
 from aiohttp import web
@@ -56,18 +57,47 @@ def seed_view(status: int, body: Any, headers: Any) -> Any:
     return {"detail": detail}
 
 
-class Receiver:
+class LoopbackServer:
+    """An aiohttp server on 127.0.0.1 (a free port) answering POSTs to one path with `handler`: the common part
+    of the stand-ins tests run for outside endpoints (webhooks, a chat model, an embedder, an OTLP collector).
+    Start and stop it with `start()`/`stop()` or `async with`."""
+
+    def __init__(self, path: str, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> None:
+        self.port = free_port()
+        self.path, self.handler = path, handler
+        self.runner: web.AppRunner | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post(self.path, self.handler)
+        self.runner = web.AppRunner(app)
+        await self.runner.setup()
+        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
+
+    async def stop(self) -> None:
+        if self.runner:
+            await self.runner.cleanup()
+            self.runner = None
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.stop()
+
+
+class Receiver(LoopbackServer):
     """An aiohttp server on 127.0.0.1 recording webhook deliveries, answering with a scripted status.
 
     `received` keeps every accepted delivery as (headers, raw body); `events` keeps one body per
     `webhook-id`, the receiver-side deduplication the Standard Webhooks scheme is for."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__("/hook", self.handle)
         self.received: list[tuple[dict[str, str], bytes]] = []
         self.events: dict[str, dict[str, Any]] = {}
         self.status = 200
-        self.runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -88,18 +118,6 @@ class Receiver:
     def delivered(self, event_type: str, id_field: str) -> set[str]:
         """The `id_field` of every distinct event of `event_type` received."""
         return {e["data"][id_field] for e in self.events.values() if e["type"] == event_type}
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/hook", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
-            self.runner = None
 
     async def wait_for(self, n: int, timeout: float = 20) -> None:
         deadline = time.monotonic() + timeout

@@ -21,6 +21,7 @@ from shared.bus import call
 from shared.errors import Unavailable
 from shared.runtime.embedded import free_port
 from shared.subjects import svc
+from tests.helpers import LoopbackServer
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
 
@@ -85,15 +86,15 @@ async def test_micro_batcher_coalesces_concurrent_requests():
     assert all(len(c) <= 64 for c in backend.calls)
 
 
-class OpenAIEmbeddings:
+class OpenAIEmbeddings(LoopbackServer):
     """A real HTTP server on 127.0.0.1 speaking the OpenAI embeddings protocol, backed by the local model
     (as Ollama or TEI serving all-MiniLM-L6-v2 would be), answering its items out of order."""
 
     def __init__(self, model: MiniLM) -> None:
-        self.model, self.port = model, free_port()
+        super().__init__("/v1/embeddings", self.handle)
+        self.model = model
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.mode = "ok"
-        self.runner: web.AppRunner | None = None
 
     async def handle(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -107,18 +108,6 @@ class OpenAIEmbeddings:
         data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
         return web.json_response({"object": "list", "data": data[::-1], "model": body["model"],
                                   "usage": {"prompt_tokens": 1, "total_tokens": 1}})
-
-    async def __aenter__(self) -> OpenAIEmbeddings:
-        app = web.Application()
-        app.router.add_post("/v1/embeddings", self.handle)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        assert self.runner is not None
-        await self.runner.cleanup()
 
 
 async def test_remote_backend_speaks_the_openai_embeddings_protocol(minilm):

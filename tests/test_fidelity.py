@@ -30,8 +30,8 @@ from shared.passwords import verify_password
 from shared.runtime.embedded import free_port
 from shared.runtime.supervisor import ROOT, module_of
 from tests import contract
-from tests.conftest import ADMIN_PASSWORD
 from tests.helpers import until
+from tests.test_admin import admin  # noqa: F401 - the admin session fixture
 
 
 def _filled(path: str) -> str:
@@ -137,6 +137,15 @@ async def test_a_message_sent_right_after_the_handshake_is_pushed(register, stac
 
 # ── 4. logs a person can read; idle consumers are quiet ────────────────────────────────────────────────────
 
+def _terminate(proc: subprocess.Popen[bytes]) -> None:
+    """Stop an extra process this module started: SIGTERM, and a kill if it has not gone within 20 seconds."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def _first_log_line(stack, log_format: str, stdout_tty: bool) -> str:
     """Start one extra sla replica with stdout on a pseudo-terminal or a pipe; its first log line (stderr)."""
     master, slave = pty.openpty() if stdout_tty else (None, None)
@@ -157,11 +166,7 @@ def _first_log_line(stack, log_format: str, stdout_tty: bool) -> str:
             time.sleep(0.05)
         return next(line for line in buffered.decode().splitlines() if "service_started" in line)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _terminate(proc)
         if master is not None:
             os.close(master)
 
@@ -276,19 +281,7 @@ async def test_admin_hash_logs_in_to_a_gateway_configured_with_it(stack, http):
         assert await until("the extra gateway to answer", lambda: login(password), timeout=60, every=0.3) == 200
         assert await login("not it") == 401
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-
-
-@pytest.fixture
-async def admin_session(stack):
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as session:
-        async with session.post(stack.url(0) + "/admin/api/login", json={"password": ADMIN_PASSWORD}) as r:
-            assert r.status == 200
-        yield session
+        _terminate(proc)
 
 
 async def _admin_get(session: aiohttp.ClientSession, url: str) -> dict:
@@ -297,7 +290,7 @@ async def _admin_get(session: aiohttp.ClientSession, url: str) -> dict:
         return await r.json()
 
 
-async def test_the_starting_grant_is_recorded_at_registration_once(stack, register, db, admin_session):
+async def test_the_starting_grant_is_recorded_at_registration_once(stack, register, db, admin):  # noqa: F811
     """A new agent that never touched the marketplace: its 200 credits are in the ledger, the admin panel
     shows them as the API does, and "credits in circulation" counts them. Neither a redelivered registration
     notice nor racing first uses grant twice."""
@@ -307,19 +300,19 @@ async def test_the_starting_grant_is_recorded_at_registration_once(stack, regist
 
     await until("earlier registrations to be handled", notices_consumed)
     dashboard = stack.url(1) + "/admin/api/dashboard"
-    before = (await _admin_get(admin_session, dashboard))["stats"]["credits_in_circulation"]
+    before = (await _admin_get(admin, dashboard))["stats"]["credits_in_circulation"]
     agent = await register("granted-at-registration")
 
     async def granted() -> int | None:
         return await db.fetchval("SELECT balance FROM marketplace.accounts WHERE agent_id = $1", agent.agent_id)
 
     assert await until("the starting grant to be recorded", granted) == 200
-    listing = await _admin_get(admin_session, stack.url(0) + "/admin/api/agents?limit=500")
+    listing = await _admin_get(admin, stack.url(0) + "/admin/api/agents?limit=500")
     row = next(a for a in listing["items"] if a["agent_id"] == agent.agent_id)
-    detail = await _admin_get(admin_session, stack.url(0) + f"/admin/api/agents/{agent.agent_id}")
+    detail = await _admin_get(admin, stack.url(0) + f"/admin/api/agents/{agent.agent_id}")
     me = (await agent.get("/v1/directory/me"))[1]
     assert row["credits"] == detail["credits"] == me["credits"] == 200
-    assert (await _admin_get(admin_session, dashboard))["stats"]["credits_in_circulation"] == before + 200
+    assert (await _admin_get(admin, dashboard))["stats"]["credits_in_circulation"] == before + 200
 
     # the same notice again (past JetStream's de-duplication), and first uses racing it: one grant
     nc = await nats.connect(stack.infra.nats_url)

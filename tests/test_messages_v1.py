@@ -12,6 +12,7 @@ import orjson
 
 from tests.conftest import Api
 from tests.helpers import Receiver, until
+from tests.test_admin import admin  # noqa: F401 - the admin session fixture, for the purge test
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 HOP = re.compile(r"^hop_[0-9a-f]{16}$")
@@ -237,19 +238,14 @@ async def test_the_stream_route_long_polls_json_for_json_clients(stack, alice, b
     assert status == 200 and event["payload"]["message_id"] == late
 
 
-async def test_a_purged_agent_leaves_no_acks_or_hops(stack, register, db):
-    from tests.conftest import ADMIN_PASSWORD
-
+async def test_a_purged_agent_leaves_no_acks_or_hops(stack, admin, register, db):  # noqa: F811
     sender, doomed = await register("sender"), await register("doomed")
     mid = await send(sender, doomed, "bye")
     assert (await doomed.post("/v1/events/ack", {"event_ids": ["evt_a", "evt_b"]}))[1] == {"acknowledged": 2}
     await db.execute("INSERT INTO relay.message_hops (hop_id, message_id, hop, status, recorded_at)"
                      " VALUES ('hop_purgetest00001', $1, 'pushed', 'pushed', now())", mid)
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as admin:
-        async with admin.post(stack.url(0) + "/admin/api/login", json={"password": ADMIN_PASSWORD}) as r:
-            assert r.status == 200
-        async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
-            assert r.status == 200
+    async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
+        assert r.status == 200
 
     async def purged() -> bool:
         return not await db.fetchval("SELECT count(*) FROM relay.acked_events WHERE agent_id = $1", doomed.agent_id)

@@ -21,21 +21,13 @@ from shared.events import make_event
 from services.relay.channels import ChannelError, matches, parse_channel, parse_pattern
 from shared.purge import request_agent_purge
 from tests.conftest import Api
-from tests.helpers import Receiver, until
+from tests.helpers import until
 from tests.queue_fixtures import replicas
 
 
 def unique(prefix: str) -> str:
     """Channel names are global: every test uses its own."""
     return f"{prefix}{uuid.uuid4().hex[:8]}"
-
-
-@pytest.fixture
-async def receiver():
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 def test_patterns_follow_nats_token_semantics():

@@ -152,11 +152,16 @@ def test_the_package_is_the_pinned_one_and_its_methods_are_all_accounted_for():
     assert inspect.signature(MoltGrid.shared_list).parameters["namespace"].default is inspect.Parameter.empty
 
 
+def _agent(base: str, name: str) -> tuple[MoltGrid, str]:
+    """A freshly registered agent: the package's client for it, and its id."""
+    keys = SeedShim.register(base, name)
+    return MoltGrid(api_key=keys["api_key"], base_url=base), keys["agent_id"]
+
+
 def _reference(base: str) -> None:  # noqa: PLR0915 - one straight walk through the seed's reference
     # ── setup (not reference lines): two other agents, driven by the same package ──────────────────────────
-    peer_keys = SeedShim.register(base, "compat-peer")
-    peer, peer_id = MoltGrid(api_key=peer_keys["api_key"], base_url=base), peer_keys["agent_id"]
-    rater = MoltGrid(api_key=SeedShim.register(base, "compat-rater")["api_key"], base_url=base)
+    peer, peer_id = _agent(base, "compat-peer")
+    rater, _ = _agent(base, "compat-rater")
 
     # -- Registration (static, no key needed) --
     result = SeedShim.register(base, name="my-bot")
@@ -382,11 +387,10 @@ async def test_seed_sdk_method_reference(stack):
 
 
 def _package_defaults(base: str) -> None:
-    sender = MoltGrid(api_key=SeedShim.register(base, "compat-defaults")["api_key"], base_url=base)
-    keys = SeedShim.register(base, "compat-recipient")
-    recipient = MoltGrid(api_key=keys["api_key"], base_url=base)
+    sender, _ = _agent(base, "compat-defaults")
+    recipient, recipient_id = _agent(base, "compat-recipient")
     # send_message/inbox with the package's defaults (channel "direct", unread_only True, limit 20)
-    sent = sender.send_message(keys["agent_id"], "hello")
+    sent = sender.send_message(recipient_id, "hello")
     inbox = recipient.inbox()
     assert inbox["channel"] == "direct" and [m["message_id"] for m in inbox["messages"]] == [sent["message_id"]]
     # queue_complete without a result sends no query string
@@ -413,8 +417,7 @@ async def test_package_defaults_and_errors(stack):
 
 
 def _v1_rest_methods(base: str, receiver_url: str) -> None:
-    keys = SeedShim.register(base, "compat-v1-rest")
-    mg, me_id = MoltGrid(api_key=keys["api_key"], base_url=base), keys["agent_id"]
+    mg, me_id = _agent(base, "compat-v1-rest")
 
     # -- Onboarding: a fresh agent has only registered --
     start = mg.onboarding_start()
@@ -475,11 +478,9 @@ async def test_v1_rest_methods(stack):
 
 
 def _memory_and_sessions(base: str) -> None:
-    owner_keys = SeedShim.register(base, "compat-owner")
-    owner, owner_id = MoltGrid(api_key=owner_keys["api_key"], base_url=base), owner_keys["agent_id"]
-    friend_keys = SeedShim.register(base, "compat-friend")
-    friend, friend_id = MoltGrid(api_key=friend_keys["api_key"], base_url=base), friend_keys["agent_id"]
-    stranger = MoltGrid(api_key=SeedShim.register(base, "compat-stranger")["api_key"], base_url=base)
+    owner, owner_id = _agent(base, "compat-owner")
+    friend, friend_id = _agent(base, "compat-friend")
+    stranger, _ = _agent(base, "compat-stranger")
 
     # visibility: set on write, changed later, honoured by cross-agent reads (404 when hidden)
     assert owner.memory_set("pub", "hello", visibility="public")["visibility"] == "public"
@@ -528,10 +529,9 @@ async def test_memory_visibility_and_session_methods(stack):
 
 
 def _events_as_in_1_0(base: str) -> None:
-    sender = MoltGrid(api_key=SeedShim.register(base, "compat-ev-sender")["api_key"], base_url=base)
-    keys = SeedShim.register(base, "compat-ev-recipient")
-    recipient = MoltGrid(api_key=keys["api_key"], base_url=base)
-    sent = [sender.send_message(keys["agent_id"], f"e{i}")["message_id"] for i in range(2)]
+    sender, _ = _agent(base, "compat-ev-sender")
+    recipient, recipient_id = _agent(base, "compat-ev-recipient")
+    sent = [sender.send_message(recipient_id, f"e{i}")["message_id"] for i in range(2)]
     deadline = datetime.now(timezone.utc) + timedelta(seconds=20)
     while len(listed := recipient.events()["events"]) < 2 and datetime.now(timezone.utc) < deadline:
         time.sleep(0.2)
@@ -555,10 +555,9 @@ async def test_events_and_events_ack_as_in_1_0(stack):
 
 def _v1_pubsub_and_presence(base: str) -> None:
     """MoltGrid 1.0's pub/sub, heartbeat, leaderboard and directory statistics through the package's methods."""
-    keys = SeedShim.register(base, "compat-subscriber")
-    subscriber = MoltGrid(api_key=keys["api_key"], base_url=base)
-    publisher = MoltGrid(api_key=SeedShim.register(base, "compat-publisher")["api_key"], base_url=base)
-    topic = f"compat{keys['agent_id'][-6:]}"
+    subscriber, subscriber_id = _agent(base, "compat-subscriber")
+    publisher, _ = _agent(base, "compat-publisher")
+    topic = f"compat{subscriber_id[-6:]}"
     joined = subscriber.pubsub_subscribe(f"{topic}.*")
     assert (joined["channel"], joined["status"]) == (f"{topic}.*", "subscribed") and ISO.match(joined["subscribed_at"])
     assert subscriber.pubsub_subscribe(f"{topic}.*")["status"] == "already_subscribed"
@@ -575,7 +574,7 @@ def _v1_pubsub_and_presence(base: str) -> None:
     assert publisher.pubsub_publish(f"{topic}.tech", "again")["subscribers_notified"] == 0
 
     beat = subscriber.heartbeat()
-    assert (beat["agent_id"], beat["status"]) == (keys["agent_id"], "online") and ISO.match(beat["heartbeat_at"])
+    assert (beat["agent_id"], beat["status"]) == (subscriber_id, "online") and ISO.match(beat["heartbeat_at"])
     assert subscriber.heartbeat(status="busy", metadata={"load": 0.2})["status"] == "busy"
     assert subscriber.profile()["heartbeat_status"] == "busy"
     with pytest.raises(MoltGridError) as err:
@@ -595,7 +594,7 @@ async def test_v1_pubsub_and_presence_methods(stack):
 
 
 def _vector_memory(base: str) -> None:
-    mg = MoltGrid(api_key=SeedShim.register(base, "compat-vectors")["api_key"], base_url=base)
+    mg, _ = _agent(base, "compat-vectors")
     assert mg.vector_upsert("doc1", "the cat sat on the mat", metadata={"t": 1}) == {
         "key": "doc1", "namespace": "default", "dimensions": 384, "status": "upserted"}
     assert mg.vector_upsert("doc2", "stock markets fell sharply today")["status"] == "upserted"

@@ -16,7 +16,7 @@ import pytest
 from aiohttp import web
 
 from services.memory import tokens
-from shared.runtime.embedded import free_port
+from tests.helpers import LoopbackServer
 from tests.test_admin import admin  # noqa: F401 - the admin session fixture, for the purge test
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
@@ -257,15 +257,14 @@ async def test_purge_removes_sessions_and_long_term(stack, admin, register, db):
 
 # ── summaries by a language model ────────────────────────────────────────────────────────────────────────
 
-class ChatServer:
+class ChatServer(LoopbackServer):
     """A small OpenAI-compatible chat-completions server on loopback: answers with a summary that names how
     many transcript lines it was given, and records each request."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__("/v1/chat/completions", self.completions)
         self.requests: list[tuple[dict[str, str], dict[str, Any]]] = []
         self.status = 200
-        self.runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -282,17 +281,6 @@ class ChatServer:
             "choices": [{"index": 0, "finish_reason": "stop",
                          "message": {"role": "assistant", "content": f"The user shipped crates ({lines} lines)."}}],
             "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self.completions)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
 
 
 @asynccontextmanager

@@ -17,6 +17,7 @@ from shared.bus import call
 from shared.subjects import instance_health
 from tests.conftest import Api
 from tests.helpers import until
+from tests.test_admin import admin  # noqa: F401 - the admin session fixture, for the purge test
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 TASK_FIELDS = {"task_id", "creator_agent", "title", "description", "status", "priority", "claimed_by", "claimed_at",
@@ -350,20 +351,13 @@ async def test_one_claimer_wins_across_two_replicas(stack, alice, register, db, 
     assert sorted(r["n"] for r in expiries) == [1] * len(short)
 
 
-async def test_a_purged_agent_leaves_no_tasks(stack, register, db):
-    import aiohttp
-
-    from tests.conftest import ADMIN_PASSWORD
-
+async def test_a_purged_agent_leaves_no_tasks(stack, admin, register, db):  # noqa: F811
     doomed, other = await register("doomed"), await register("other")
     mine = await create(doomed, "mine")
     theirs = await create(other, "theirs")
     assert (await doomed.post(f"/v1/tasks/{theirs['task_id']}/claim"))[0] == 200
-    async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as admin:
-        async with admin.post(stack.url(0) + "/admin/api/login", json={"password": ADMIN_PASSWORD}) as r:
-            assert r.status == 200
-        async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
-            assert r.status == 200
+    async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
+        assert r.status == 200
 
     async def purged() -> bool:
         return not await db.fetchval("SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1",

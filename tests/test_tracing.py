@@ -18,9 +18,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 
 from shared import tracing
-from shared.runtime.embedded import free_port
 from tests.conftest import Api
-from tests.helpers import Receiver, until
+from tests.helpers import LoopbackServer, Receiver, until
 from tests.stack import Infra, Stack
 
 SERVICES = ("directory", "memory", "relay")
@@ -37,13 +36,12 @@ class Span:
     attributes: dict[str, Any]
 
 
-class Collector:
+class Collector(LoopbackServer):
     """An OTLP/HTTP trace receiver (POST /v1/traces, protobuf) keeping the spans in memory."""
 
     def __init__(self) -> None:
-        self.port = free_port()
+        super().__init__("/v1/traces", self.receive)
         self.spans: list[Span] = []
-        self.runner: web.AppRunner | None = None
 
     async def receive(self, request: web.Request) -> web.Response:
         export = ExportTraceServiceRequest.FromString(await request.read())
@@ -56,17 +54,6 @@ class Collector:
                         s.name, s.kind, {a.key: _value(a.value) for a in s.attributes}))
         return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
                             content_type="application/x-protobuf")
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/traces", self.receive)
-        self.runner = web.AppRunner(app)
-        await self.runner.setup()
-        await web.TCPSite(self.runner, "127.0.0.1", self.port).start()
-
-    async def stop(self) -> None:
-        if self.runner:
-            await self.runner.cleanup()
 
     def trace(self, trace_id: str) -> list[Span]:
         return [s for s in self.spans if s.trace_id == trace_id]

@@ -12,17 +12,9 @@ import pytest
 
 from services.relay.webhooks import Deliverer, post_event
 from shared.events import make_event
-from tests.helpers import Receiver, until
+from tests.helpers import until
 
 pytestmark = pytest.mark.timeout(120)
-
-
-@pytest.fixture
-async def receiver():
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 # ── error bodies ─────────────────────────────────────────────────────────────────────────────────────────────

@@ -15,15 +15,6 @@ import pytest
 
 from services.relay.urlguard import check_url
 from shared.errors import BadRequest
-from tests.helpers import Receiver
-
-
-@pytest.fixture
-async def receiver():
-    r = Receiver()
-    await r.start()
-    yield r
-    await r.stop()
 
 
 async def _complete_job(agent, queue: str = "hooks") -> str:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints
 
-from shared.models import INT64_MAX, AgentId, Request, Text, json_value
+from shared.models import INT64_MAX, AgentId, Request, Text, optional_bounded_json
 
 TaskId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Status = Literal["pending", "running", "waiting_input", "completed", "failed", "cancelled", "rejected"]
@@ -14,21 +14,12 @@ MAX_METADATA = 10_000
 DEFAULT_LEASE_S = 300  # 1.0 leases a claim for five minutes
 
 
-def _bounded(value: Any, limit: int, what: str) -> Any:
-    return None if value is None else json_value(value, limit, what)
-
-
 class TaskCreate(Request):
     title: Annotated[Text, StringConstraints(min_length=1, max_length=256)]
     description: Annotated[Text, StringConstraints(max_length=4000)] | None = None
     priority: Annotated[int, Field(ge=0, le=10)] = 0
-    metadata: dict[str, Any] | None = None
+    metadata: Annotated[dict[str, Any] | None, optional_bounded_json(MAX_METADATA, "metadata")] = None
     depends_on: Annotated[list[TaskId], Field(max_length=100)] | None = None  # additive: edges at creation
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata(cls, value: Any) -> Any:
-        return _bounded(value, MAX_METADATA, "metadata")
 
 
 class TaskList(Request):
@@ -49,12 +40,7 @@ class TaskClaim(TaskRef):
 
 
 class TaskComplete(TaskRef):
-    result: str | dict[str, Any] | None = None
-
-    @field_validator("result")
-    @classmethod
-    def _result(cls, value: Any) -> Any:
-        return _bounded(value, MAX_RESULT, "result")
+    result: Annotated[str | dict[str, Any] | None, optional_bounded_json(MAX_RESULT, "result")] = None
 
 
 class TaskUpdate(TaskComplete):

@@ -5,7 +5,7 @@ from typing import Any
 
 from shared.admin import AdminPage, masked, page
 from shared.bus import Ctx, Op
-from shared.errors import NotFound
+from shared.errors import found
 from services.memory import models as m
 from services.memory.store import MemoryStore
 
@@ -22,9 +22,7 @@ class MemoryAdmin:
     async def reveal(self, req: m.AdminReveal, ctx: Ctx) -> dict[str, Any]:
         """The one place a stored value is shown in clear: an operator asking for one record."""
         ctx.require_admin()
-        value = await self.store.admin_value(req.agent_id, req.namespace, req.key)
-        if value is None:
-            raise NotFound("Key not found")
+        value = found(await self.store.admin_value(req.agent_id, req.namespace, req.key), "Key not found")
         return {"agent_id": req.agent_id, "namespace": req.namespace, "key": req.key, "value": value}
 
     async def shared_memory(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from shared.bus import Ctx, Op
-from shared.errors import NotFound
+from shared.errors import NotFound, found
 from shared.rotation import EncryptedTables, rotation_ops
 from services.memory import models as m
 from services.memory.store import MemoryStore
@@ -29,10 +29,7 @@ class MemoryHandlers:
         self.store = store
 
     async def get(self, req: m.KeyRef, ctx: Ctx) -> dict[str, Any]:
-        entry = await self.store.get(ctx.require_agent(), req.namespace, req.key)
-        if entry is None:
-            raise NotFound("Key not found or expired")
-        return entry
+        return found(await self.store.get(ctx.require_agent(), req.namespace, req.key), "Key not found or expired")
 
     async def list(self, req: m.List, ctx: Ctx) -> dict[str, Any]:
         keys = await self.store.list(ctx.require_agent(), req.namespace, req.prefix, req.limit)
@@ -57,10 +54,7 @@ class MemoryHandlers:
         return {"namespace": req.namespace, "entries": entries, "count": len(entries)}
 
     async def shared_get(self, req: m.SharedRef, ctx: Ctx) -> dict[str, Any]:
-        entry = await self.store.shared_get(req.namespace, req.key, req.owner_agent)
-        if entry is None:
-            raise NotFound("Key not found or expired")
-        return entry
+        return found(await self.store.shared_get(req.namespace, req.key, req.owner_agent), "Key not found or expired")
 
     async def shared_delete(self, req: m.SharedRef, ctx: Ctx) -> dict[str, Any]:
         if not await self.store.shared_delete(ctx.require_agent(), req.namespace, req.key):

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from shared.bus import Ctx, Op
-from shared.errors import NotFound
+from shared.errors import NotFound, found
 from services.memory import tokens
 from services.memory import v1_models as v
 from services.memory.sessions_store import SessionStore, Snapshot, StoredMessage
@@ -89,9 +89,7 @@ class SessionHandlers:
         """Fold the prefix `how_many(snapshot.messages, max_tokens)` picks into a summary message, retrying on a
         concurrent fold. Raises NotFound when the session is not the agent's."""
         for _ in range(FOLD_ATTEMPTS):
-            snap: Snapshot | None = await self.store.snapshot(agent_id, session_id)
-            if snap is None:
-                raise NotFound(NOT_FOUND)
+            snap: Snapshot = found(await self.store.snapshot(agent_id, session_id), NOT_FOUND)
             count = how_many(snap.messages, snap.max_tokens)
             total = sum(m.tokens for m in snap.messages)
             folded = snap.messages[:count]
@@ -102,9 +100,8 @@ class SessionHandlers:
                                             await tokens.count_async(summary.text))
             if applied is not None:
                 return Folded(len(snap.messages), applied["message_count"], applied["token_count"], summary)
-        snap = await self.store.snapshot(agent_id, session_id)  # others kept folding: report the state now
-        if snap is None:
-            raise NotFound(NOT_FOUND)
+        # others kept folding: report the state now
+        snap = found(await self.store.snapshot(agent_id, session_id), NOT_FOUND)
         return Folded(len(snap.messages), len(snap.messages), sum(m.tokens for m in snap.messages), None)
 
     # ── operations ──────────────────────────────────────────────────────────
@@ -116,10 +113,7 @@ class SessionHandlers:
         return {"sessions": sessions, "count": len(sessions)}
 
     async def get(self, req: v.SessionRef, ctx: Ctx) -> dict[str, Any]:
-        session = await self.store.get(ctx.require_agent(), req.session_id)
-        if session is None:
-            raise NotFound(NOT_FOUND)
-        return session
+        return found(await self.store.get(ctx.require_agent(), req.session_id), NOT_FOUND)
 
     async def delete(self, req: v.SessionRef, ctx: Ctx) -> dict[str, Any]:
         if not await self.store.delete(ctx.require_agent(), req.session_id):
@@ -128,9 +122,8 @@ class SessionHandlers:
 
     async def append_message(self, agent_id: str, session_id: str, role: str, content: str) -> dict[str, Any]:
         """Append, then fold if the session went over its budget; shared by append and tiered store_event."""
-        counts = await self.store.append(agent_id, session_id, role, content, await tokens.count_async(content))
-        if counts is None:
-            raise NotFound(NOT_FOUND)
+        counts = found(await self.store.append(agent_id, session_id, role, content, await tokens.count_async(content)),
+                       NOT_FOUND)
         out: dict[str, Any] = {"message_count": counts["message_count"], "token_count": counts["token_count"],
                                "summarized": False}
         if counts["token_count"] > counts["max_tokens"]:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import Field, StringConstraints, field_validator, model_validator
+from pydantic import Field, StringConstraints, model_validator
 
-from shared.models import AgentId, Limit, Namespace, Request, Text, json_value
+from shared.models import AgentId, Limit, Namespace, Request, Text, bounded_json, optional_bounded_json
 from services.memory.models import Key, SharedAgents, Visibility
 
 SessionId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
@@ -57,21 +57,10 @@ class Batch(Request):
     items: Annotated[list[Any], Field(min_length=1, max_length=100)]
 
 
-def _bounded_json(value: Any, what: str) -> Any:
-    if value is not None:
-        json_value(value, MAX_METADATA_CHARS, what)
-    return value
-
-
 class SessionCreate(Request):
     title: Annotated[Text, StringConstraints(max_length=256)] | None = None
-    metadata: Any = None  # any JSON value, at most 10,000 characters serialised
+    metadata: Annotated[Any, optional_bounded_json(MAX_METADATA_CHARS, "metadata")] = None  # any JSON value
     max_tokens: MaxTokens = 128_000
-
-    @field_validator("metadata")
-    @classmethod
-    def _metadata(cls, value: Any) -> Any:
-        return _bounded_json(value, "metadata")
 
 
 class SessionList(Request):
@@ -92,16 +81,11 @@ class StoreEvent(Request):
     """POST /v1/tiered/store_event: an event into a session (tier 1), optionally also a note (tier 2)."""
 
     session_id: SessionId
-    data: Any  # any JSON value but null; an object or array is stored as its JSON text
+    data: Annotated[Any, bounded_json(1_000_000, "data")]  # any JSON value but null; an object or array: its JSON
     role: Role = "user"
     persist: bool = False
     note_key: Key | None = None
     namespace: Namespace = "default"  # additive: the note's namespace
-
-    @field_validator("data")
-    @classmethod
-    def _data(cls, value: Any) -> Any:
-        return json_value(value, 1_000_000, "data")
 
     @property
     def content(self) -> str:

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints
 
-from shared.models import Namespace, Request, Text, json_value
+from shared.models import Namespace, Request, Text, optional_bounded_json
 
 VectorKey = Annotated[Text, StringConstraints(min_length=1, max_length=256)]
 METADATA_LIMIT = 10_000  # characters of serialised JSON
@@ -16,13 +16,9 @@ class VectorUpsert(Request):
     key: VectorKey
     text: Annotated[Text, StringConstraints(min_length=1, max_length=10_000)]
     namespace: Namespace = "default"
-    metadata: Any = None  # any JSON (1.0 takes objects only; values here stay any JSON), or null
+    # any JSON (1.0 takes objects only; values here stay any JSON), or null
+    metadata: Annotated[Any, optional_bounded_json(METADATA_LIMIT, "metadata")] = None
     importance: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
-
-    @field_validator("metadata")
-    @classmethod
-    def _bounded(cls, value: Any) -> Any:
-        return None if value is None else json_value(value, METADATA_LIMIT, "metadata")
 
 
 class VectorSearch(Request):

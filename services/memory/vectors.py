@@ -7,7 +7,7 @@ from typing import Any
 from nats.aio.client import Client as NATS
 
 from shared.bus import Ctx, Op, call
-from shared.errors import NotFound, Unavailable
+from shared.errors import NotFound, Unavailable, found
 from shared.subjects import svc
 from services.memory import vector_models as m
 from services.memory.vector_store import DIMENSIONS, VectorStore
@@ -40,10 +40,7 @@ class VectorHandlers:
         return {"results": results, "count": len(results), "scoring": req.scoring}
 
     async def get(self, req: m.VectorKeyRef, ctx: Ctx) -> dict[str, Any]:
-        entry = await self.store.get(ctx.require_agent(), req.namespace, req.key)
-        if entry is None:
-            raise NotFound("Vector entry not found")
-        return entry
+        return found(await self.store.get(ctx.require_agent(), req.namespace, req.key), "Vector entry not found")
 
     async def list(self, req: m.VectorList, ctx: Ctx) -> dict[str, Any]:
         keys = await self.store.list(ctx.require_agent(), req.namespace, req.limit)

@@ -7,7 +7,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.bus import Ctx, Op
-from shared.errors import Conflict, NotFound
+from shared.errors import Conflict, NotFound, found
 from services.memory import models as m
 from services.memory import v1_models as v
 from services.memory.versioned import VersionedStore, Write
@@ -61,22 +61,15 @@ class VersionedHandlers:
         return {"status": "updated", "key": req.key, "visibility": req.visibility, "namespace": req.namespace}
 
     async def meta(self, req: m.KeyRef, ctx: Ctx) -> dict[str, Any]:
-        meta = await self.store.meta(ctx.require_agent(), req.namespace, req.key)
-        if meta is None:
-            raise NotFound(NOT_FOUND)
-        return meta
+        return found(await self.store.meta(ctx.require_agent(), req.namespace, req.key), NOT_FOUND)
 
     async def history(self, req: v.History, ctx: Ctx) -> dict[str, Any]:
-        history = await self.store.history(ctx.require_agent(), req.namespace, req.key, req.limit)
-        if history is None:
-            raise NotFound(NOT_FOUND)
+        history = found(await self.store.history(ctx.require_agent(), req.namespace, req.key, req.limit), NOT_FOUND)
         return {"key": req.key, "namespace": req.namespace, "history": history, "count": len(history)}
 
     async def read_agent(self, req: v.CrossAgentRead, ctx: Ctx) -> dict[str, Any]:
-        entry = await self.store.read_as(ctx.require_agent(), req.target_agent_id, req.namespace, req.key)
-        if entry is None:
-            raise NotFound(NOT_FOUND)
-        return entry
+        return found(await self.store.read_as(ctx.require_agent(), req.target_agent_id, req.namespace, req.key),
+                     NOT_FOUND)
 
     async def access_log(self, req: v.AccessLog, ctx: Ctx) -> dict[str, Any]:
         reads = await self.store.access_log(ctx.require_agent(), req.namespace, req.key, req.reader, req.limit)

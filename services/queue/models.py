@@ -4,9 +4,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, StringConstraints, field_validator
+from pydantic import AliasChoices, Field, StringConstraints
 
-from shared.models import INT32_MAX, AgentId, Request, Text, json_value
+from shared.models import INT32_MAX, AgentId, Request, Text, bounded_json, optional_bounded_json
 
 MAX_PAYLOAD = 100_000  # characters of a string payload, or bytes of any other JSON value serialised
 QueueName = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
@@ -17,7 +17,7 @@ Status = Literal["pending", "processing", "completed", "dead_letter"]
 
 
 class Submit(Request):
-    payload: Any
+    payload: Annotated[Any, bounded_json(MAX_PAYLOAD, "payload")]
     queue_name: QueueName = "default"
     priority: Priority = 0
     # additive
@@ -30,11 +30,6 @@ class Submit(Request):
     delay_seconds: Annotated[float, Field(ge=0, le=2_592_000)] | None = None
     run_at: datetime | None = None
     dedup_key: Annotated[Text, StringConstraints(min_length=1, max_length=256)] | None = None
-
-    @field_validator("payload")
-    @classmethod
-    def _payload(cls, value: Any) -> Any:
-        return json_value(value, MAX_PAYLOAD, "payload")
 
 
 class SubmitBatch(Request):
@@ -53,13 +48,9 @@ class JobRef(Request):
 
 
 class Complete(JobRef):
-    result: Any = ""  # the seed's ?result= string; any JSON value in a body
+    # the seed's ?result= string; any JSON value in a body
+    result: Annotated[Any, bounded_json(MAX_PAYLOAD, "result")] = ""
     attempt: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None  # the lease the claim returned
-
-    @field_validator("result")
-    @classmethod
-    def _result(cls, value: Any) -> Any:
-        return json_value(value, MAX_PAYLOAD, "result")
 
 
 class Fail(JobRef):
@@ -73,12 +64,7 @@ class Fail(JobRef):
 class Heartbeat(JobRef):
     attempt: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
     extend_seconds: LeaseSeconds | None = None  # new lease from now; default: the job's visibility timeout
-    progress: Any = None
-
-    @field_validator("progress")
-    @classmethod
-    def _progress(cls, value: Any) -> Any:
-        return None if value is None else json_value(value, 10_000, "progress")
+    progress: Annotated[Any, optional_bounded_json(10_000, "progress")] = None
 
 
 class List(Request):

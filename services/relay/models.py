@@ -7,7 +7,7 @@ from pydantic import Field, StringConstraints, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from shared.admin import AdminPage
-from shared.models import INT64_MAX, AgentId, Request, Text, json_value
+from shared.models import INT64_MAX, AgentId, Request, Text, bounded_json
 
 MAX_PAYLOAD = 10_000
 # The seed's catalogue, plus the job events the queue publishes.
@@ -31,12 +31,7 @@ MessageId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 class Send(Request):
     to_agent: AgentId
     channel: Channel = "direct"
-    payload: Any
-
-    @field_validator("payload")
-    @classmethod
-    def _payload(cls, value: Any) -> Any:
-        return json_value(value, MAX_PAYLOAD, "payload")
+    payload: Annotated[Any, bounded_json(MAX_PAYLOAD, "payload")]
 
 
 class Inbox(Request):
@@ -130,12 +125,7 @@ class Subscribe(Request):
 
 class Publish(Request):
     channel: PubSubChannel
-    payload: Any
-
-    @field_validator("payload")
-    @classmethod
-    def _payload(cls, value: Any) -> Any:
-        return json_value(value, MAX_PUBLICATION, "payload")
+    payload: Annotated[Any, bounded_json(MAX_PUBLICATION, "payload")]
 
 
 class Channels(Request):

@@ -4,10 +4,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints, field_validator
+from pydantic import Field, StringConstraints
 
 from shared.models import AgentId, Request, Text
-from shared.models import json_value
+from shared.models import bounded_json
 from services.queue.models import MAX_PAYLOAD, Priority, QueueName
 
 TaskId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
@@ -15,7 +15,7 @@ TaskId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 
 class Create(Request):
     cron_expr: Annotated[Text, StringConstraints(max_length=128)]
-    payload: Any
+    payload: Annotated[Any, bounded_json(MAX_PAYLOAD, "payload")]
     queue_name: QueueName = "default"
     priority: Priority = 0
     # additive
@@ -24,11 +24,6 @@ class Create(Request):
     catchup: Literal["skip", "once", "all"] = "once"
     catchup_window_seconds: Annotated[int, Field(ge=1, le=2_592_000)] = 3600
     enabled: bool = True
-
-    @field_validator("payload")
-    @classmethod
-    def _payload(cls, value: Any) -> Any:
-        return json_value(value, MAX_PAYLOAD, "payload")
 
 
 class TaskRef(Request):
