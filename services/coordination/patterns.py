@@ -164,8 +164,12 @@ class LoadBalancing(Pattern):
             if self.completed >= self.total:
                 all_done.set()
 
+        stopping = False
+
         async def worker(name: str) -> None:
-            while True:
+            # The flag, not only cancel(): Python 3.11's wait_for (inside nc.request) swallows a cancellation that
+            # arrives as the reply does, and the worker would ask for work again forever.
+            while not stopping:
                 self.messages += 1
                 reply = await self.nc.request(self.subject("lb", "next"), orjson.dumps({"agent": name}), timeout=5)
                 task = orjson.loads(reply.data)
@@ -183,6 +187,7 @@ class LoadBalancing(Pattern):
         try:
             await all_done.wait()
         finally:
+            stopping = True
             for w in workers:
                 w.cancel()
             await asyncio.gather(*workers, return_exceptions=True)
