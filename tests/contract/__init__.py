@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-WORKSPACE_COPY = HERE.parents[3] / "shared" / "contract"  # /work/shared/contract when run from a worktree
+WORKSPACE_COPY = HERE.parents[2] / "shared" / "contract"  # ../shared/contract beside the checkout, as CI lays it
 ADMIN_COOKIE = "admin_token"
 
 
