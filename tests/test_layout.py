@@ -71,9 +71,8 @@ async def connections(monitor: int) -> list[dict]:
 
 async def test_one_process_per_replica_index_hosting_every_service(shared: Shared):
     stack = shared.stack
-    # the embedder keeps a process of its own (its model inference is CPU-bound), every other service is hosted
-    assert set(stack.sup.children) == {"gateway-0", "services-0", "services-1", "embedder-0"}
-    assert stack.hosted == {"services-0": [s for s in SERVICES if s != "embedder"], "services-1": ["memory"]}
+    assert set(stack.sup.children) == {"gateway-0", "services-0", "services-1"}
+    assert stack.hosted == {"services-0": SERVICES, "services-1": ["memory"]}
     assert stack.replicas_of("memory") == ["services-0", "services-1"]
     assert stack.replicas_of("queue") == ["services-0"]
 

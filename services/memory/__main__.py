@@ -16,7 +16,6 @@ from services.memory.sessions_store import SessionStore
 from services.memory.store import MemoryStore
 from services.memory.summarizer import Summarizer
 from services.memory.tiered import TieredHandlers
-from services.memory.tokens import warm_up
 from services.memory.versioned import VersionedStore
 from services.memory.versioned_handlers import VersionedHandlers
 from services.memory.vector_store import VectorStore
@@ -45,7 +44,6 @@ async def build(rt: Runtime) -> dict[str, Op]:
                             settings.chat_api_key.get_secret_value() if settings.chat_api_key else None,
                             settings.chat_timeout)
     sessions = SessionHandlers(sessions_store, summarizer)
-    await warm_up()
 
     vectors = VectorStore(rt.pool, rt.cipher)
 

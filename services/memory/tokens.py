@@ -21,8 +21,9 @@ def count(text: str) -> int:
 
 
 async def count_async(text: str) -> int:
-    """`count` off the event loop: a long message takes a while to encode."""
-    if len(text) < 2000:
+    """`count` off the event loop: a long message takes a while to encode, and the first call loads the encoding
+    (about a second and 40 MB, so a memory service whose agents never use sessions never pays for it)."""
+    if len(text) < 2000 and _encoding.cache_info().currsize:
         return count(text)
     return await asyncio.to_thread(count, text)
 
@@ -31,8 +32,3 @@ def truncate(text: str, max_tokens: int) -> str:
     """The longest prefix of `text` of at most `max_tokens` tokens."""
     tokens = _encoding().encode_ordinary(text)
     return text if len(tokens) <= max_tokens else _encoding().decode(tokens[:max_tokens])
-
-
-async def warm_up() -> None:
-    """Load the encoding once at start-up (about a second), not on the first request."""
-    await asyncio.to_thread(_encoding)

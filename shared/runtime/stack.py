@@ -22,9 +22,6 @@ LAYOUTS = (SEPARATE, SHARED)
 # of at most 6 (not 10), and a connection idle for 10 s (not 60) is closed. Much smaller pools cost CPU under
 # load (requests queue for a connection, fewer commits share a WAL flush). Set in the environment to override.
 SMALL_MACHINE_ENV = {"MOLTGRID_DB_POOL_SIZE": "6", "MOLTGRID_DB_IDLE_SECONDS": "10"}
-# Services that keep a process of their own in the shared layout too: the embedder's model inference is CPU-bound
-# (it would stall every service sharing its event loop) and loads ~160 MB it only needs once vectors are used.
-OWN_PROCESS = frozenset({"embedder"})
 
 
 def selected_components() -> list[str]:
@@ -138,8 +135,7 @@ class Stack:
 
         layout SEPARATE: one process per service replica (memory-0, memory-1, …), as compose and k8s run them.
         layout SHARED: process services-i hosts replica i of every service that has more than i replicas
-        (shared.runtime.host), except the OWN_PROCESS ones, so the default single-replica stack is three Python
-        processes (gateway, services-0, embedder-0), not ten."""
+        (shared.runtime.host), so the default single-replica stack is two Python processes, not ten."""
         if layout not in LAYOUTS:
             raise ValueError(f"unknown layout {layout!r}; known: {', '.join(LAYOUTS)}")
         replicas = replicas or {}
@@ -152,13 +148,12 @@ class Stack:
             for name, value in SMALL_MACHINE_ENV.items():
                 if name not in os.environ:
                     self.sup.env.setdefault(name, value)
-            shareable = [c for c in services if c not in OWN_PROCESS]
-            for i in range(max((replicas.get(c, 1) for c in shareable), default=0)):
-                hosted = [c for c in shareable if replicas.get(c, 1) > i]
+            for i in range(max((replicas.get(c, 1) for c in services), default=0)):
+                hosted = [c for c in services if replicas.get(c, 1) > i]
                 if hosted:
                     self.sup.spawn(HOST, i, {SERVICES_ENV: ",".join(hosted)})
                     self.hosted[f"{HOST}-{i}"] = hosted
-            services = [c for c in services if c in OWN_PROCESS]
+            return
         for component in services:
             for i in range(replicas.get(component, 1)):
                 self.sup.spawn(component, i)
