@@ -160,7 +160,8 @@ def footprint(stack: Stack, targets: list[Target], when: str) -> str:
     """Memory of every process of our stack (by component) and of the other server when its pid is known."""
     groups = stack.process_groups()
     parts = ", ".join(f"{label} {measure.pss_bytes(pids) / 2**20:.0f}" for label, pids in sorted(groups.items()))
-    lines = [f"footprint {when}: ours {stack.memory_bytes() / 2**20:.0f} MB PSS ({parts})"]
+    everything = [pid for pids in groups.values() for pid in pids]
+    lines = [f"footprint {when}: ours {measure.pss_bytes(everything) / 2**20:.0f} MB PSS ({parts})"]
     for target in targets[1:]:
         mb = target.pss_mb()
         lines.append(f"footprint {when}: theirs " + (f"{mb} MB PSS" if mb is not None else "(no --against-pid)"))

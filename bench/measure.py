@@ -51,6 +51,8 @@ def pss_bytes(pids: Iterable[int]) -> int:
     for proc in tree(pids):
         try:
             total += proc.memory_full_info().pss
+        except (psutil.AccessDenied, AttributeError):  # no smaps access: RSS overcounts, but is available
+            total += proc.memory_info().rss
         except psutil.NoSuchProcess:
             pass
         except (psutil.AccessDenied, AttributeError):  # no smaps access: RSS overcounts, but is available

@@ -73,23 +73,10 @@ def _short(frame: str) -> str:
 
 
 def cpu_seconds(groups: dict[str, list[int]]) -> dict[str, float]:
-    """CPU time (user + system) used so far by each group of processes, their children included
-    (PostgreSQL's backends are children of its postmaster)."""
-    import psutil
+    """CPU time (user + system) used so far by each group of processes, their children included."""
+    from bench.measure import cpu_seconds as tree_cpu_seconds
 
-    out: dict[str, float] = {}
-    for label, pids in groups.items():
-        total = 0.0
-        for pid in pids:
-            try:
-                proc = psutil.Process(pid)
-                for p in (proc, *proc.children(recursive=True)):
-                    t = p.cpu_times()
-                    total += t.user + t.system
-            except psutil.NoSuchProcess:
-                pass
-        out[label] = total
-    return out
+    return {label: tree_cpu_seconds(pids) for label, pids in groups.items()}
 
 
 def cpu_split(before: dict[str, float], after: dict[str, float], wall: float) -> str:

@@ -238,25 +238,5 @@ class Stack:
                 groups.setdefault(label, []).append(server.child.proc.pid)
         return groups
 
-    def memory_bytes(self) -> int:
-        """Memory of every process of the stack, servers included, as proportional set size: PostgreSQL's
-        backends map the same shared buffers, which plain RSS would count once per backend."""
-        import psutil
-
-        def own(proc: psutil.Process) -> int:
-            try:
-                return proc.memory_full_info().pss
-            except (psutil.AccessDenied, AttributeError):  # no smaps access: RSS overcounts, but is available
-                return proc.memory_info().rss
-
-        total = 0
-        for pid in (pid for pids in self.process_groups().values() for pid in pids):
-            try:
-                proc = psutil.Process(pid)
-                total += own(proc) + sum(own(c) for c in proc.children(recursive=True))
-            except psutil.NoSuchProcess:
-                pass
-        return total
-
     def stop(self) -> None:
         self.sup.stop_all()
