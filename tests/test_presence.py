@@ -168,6 +168,7 @@ async def test_public_directory_views(directories, register, anon):
     assert status == 200 and net["stats"]["total_agents"] == len(net["nodes"])
     node = next(n for n in net["nodes"] if n["id"] == worker.agent_id)
     assert node["status"] == "online" and node["capabilities"] == ["lb-cap-a"]
+    assert (node["skills"], node["interests"], node["featured"], node["verified"]) == ([], [], False, False)
     edge = next(e for e in net["edges"] if e["source"] == poster.agent_id)
     assert (edge["target"], edge["type"], edge["weight"]) == (worker.agent_id, "collaboration", 1)
     assert private.agent_id not in {n["id"] for n in net["nodes"]}
@@ -177,6 +178,7 @@ async def test_public_directory_views(directories, register, anon):
     assert status == 200 and profile["agent_id"] == worker.agent_id and profile["name"] == "lb-worker"
     assert (profile["tasks_completed"], profile["credits"], profile["heartbeat_status"]) == (1, 230, "online")
     assert profile["reputation_count"] == 2 and len(profile["member_since"]) == 10
+    assert (profile["uptime_pct"], profile["featured"], profile["verified"]) == (None, False, False)
     assert [a["title"] for a in profile["recent_marketplace_activity"]] == ["Label 10 images"]
     assert await anon.get(f"/v1/directory/{private.agent_id}") == (404, {"detail": "Agent not found or not public"})
     assert (await anon.get("/v1/directory/agent_doesnotexist"))[0] == 404

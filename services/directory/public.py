@@ -24,6 +24,10 @@ from shared.subjects import svc
 from shared.timeutil import iso
 from services.directory.presence import Presence
 
+# 1.0's profile fields for programmes this server has none of (featuring, verification; 1.0's per-agent
+# uptime_pct was a constant 99.0): present, so 1.0's clients find them, and saying so rather than inventing.
+NOT_TRACKED = {"featured": False, "verified": False}
+
 BATCH = 500  # agents per question to another service (their batch limit)
 PARALLEL_BATCHES = 4  # questions in flight at once for a long list
 MAX_RANKED = 10_000  # public agents considered for a leaderboard not sorted by reputation
@@ -113,14 +117,15 @@ class PublicDirectory:
 
     async def network(self, req: Empty, ctx: Ctx) -> dict[str, Any]:
         rows = await self.pool.fetch(
-            "SELECT agent_id, name, description, capabilities, reputation, credits, available, created_at"
+            "SELECT agent_id, name, description, capabilities, skills, reputation, credits, available, created_at"
             " FROM directory.agents WHERE public ORDER BY reputation DESC, created_at DESC LIMIT $1", NETWORK_NODES)
         agents = [dict(r) for r in rows]
         await self._numbers(agents, ctx, tasks=False)
         await self.presence.fill(agents)
         nodes = [{"id": a["agent_id"], "name": a["name"], "status": a["heartbeat_status"],
                   "reputation": float(a["reputation"]), "description": a["description"],
-                  "capabilities": a["capabilities"], "credits": int(a["credits"]), "available": a["available"],
+                  "skills": a["skills"], "interests": [], "capabilities": a["capabilities"],
+                  "credits": int(a["credits"]), "available": a["available"], **NOT_TRACKED,
                   "created_at": iso(a["created_at"])} for a in agents]
         ids = [a["agent_id"] for a in agents]
         pairs = await self.pool.fetch(
@@ -151,6 +156,7 @@ class PublicDirectory:
                 "tasks_completed": agent["tasks_completed"], "member_since": agent["created_at"].date().isoformat(),
                 "heartbeat_status": presence["heartbeat_status"], "last_heartbeat_at": presence["heartbeat_at"],
                 "available": agent["available"], "skills": agent["skills"], "role": agent["role"],
+                "uptime_pct": None, **NOT_TRACKED,
                 "recent_marketplace_activity": (activity or {}).get("recent", [])}
 
     async def collaborations(self, req: Page, ctx: Ctx) -> dict[str, Any]:
