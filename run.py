@@ -8,6 +8,7 @@
 
 Needs only Python 3.11+. The virtualenv is rebuilt when the requirements*.lock files or pyproject.toml change.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -37,8 +38,6 @@ def _fingerprint() -> str:
 
 def ensure_venv() -> None:
     """Create or refresh the virtualenv; cheap when nothing changed."""
-    if sys.version_info < (3, 11):
-        sys.exit("MoltGrid needs Python 3.11 or newer")
     want = _fingerprint()
     if STAMP.exists() and STAMP.read_text() == want and _bin("moltgrid").exists():
         return
@@ -49,9 +48,22 @@ def ensure_venv() -> None:
     subprocess.run([*pip, "install", "-r", str(ROOT / "requirements.lock")], check=True)
     # packages whose declared dependencies MoltGrid must not pull in (torch, …): see the file's comments
     subprocess.run([*pip, "install", "--no-deps", "-r", str(ROOT / "requirements-nodeps.lock")], check=True)
-    subprocess.run([*pip, "install", "--no-deps", "-e", str(ROOT), "-e", str(ROOT / "sdk" / "python")], check=True)
-    subprocess.run([*pip, "install", "--no-deps", "--upgrade", "--target", str(SDK_COMPAT),
-                    "-r", str(ROOT / "requirements-sdk-compat.lock")], check=True)
+    subprocess.run(
+        [*pip, "install", "--no-deps", "-e", str(ROOT), "-e", str(ROOT / "sdk" / "python")], check=True
+    )
+    subprocess.run(
+        [
+            *pip,
+            "install",
+            "--no-deps",
+            "--upgrade",
+            "--target",
+            str(SDK_COMPAT),
+            "-r",
+            str(ROOT / "requirements-sdk-compat.lock"),
+        ],
+        check=True,
+    )
     STAMP.write_text(want)
 
 
@@ -67,7 +79,9 @@ def ensure_browser() -> None:
     print("» installing Chromium for the browser tests (apt-get, one-time)", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], env=env, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "chromium"], env=env, check=False, stdout=subprocess.DEVNULL
+    )
 
 
 def main(argv: list[str]) -> int:

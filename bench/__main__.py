@@ -17,6 +17,7 @@ bench/loadgen.py is the shared load generator (a verbatim copy of the one the or
 run as its own process on the same machine. The stack uses the embedded NATS and a durable embedded
 PostgreSQL (fsync on), with the rate limit raised so the load is not refused.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,8 +38,13 @@ from shared.runtime.supervisor import components, parse_replicas
 
 HERE = Path(__file__).resolve().parent
 ALL = ("health", "memory_set", "memory_get", "queue_cycle", "relay_send", "inbox", "mixed", "ws_latency")
-NEEDS = {"queue_cycle": {"queue"}, "relay_send": {"relay"}, "inbox": {"relay"}, "ws_latency": {"relay"},
-         "mixed": {"queue", "relay"}}
+NEEDS = {
+    "queue_cycle": {"queue"},
+    "relay_send": {"relay"},
+    "inbox": {"relay"},
+    "ws_latency": {"relay"},
+    "mixed": {"queue", "relay"},
+}
 
 
 @dataclass
@@ -54,11 +60,29 @@ class Target:
         return round(measure.pss_bytes(pids) / 2**20) if pids else None
 
 
-def run_loadgen(base: str, scenario: str, concurrency: int, duration: float, agents: int,
-                server: dict[str, list[int]] | None = None) -> dict:
+def run_loadgen(
+    base: str,
+    scenario: str,
+    concurrency: int,
+    duration: float,
+    agents: int,
+    server: dict[str, list[int]] | None = None,
+) -> dict:
     """One loadgen run; with `server` (process groups), also the server's CPU ms per request by group."""
-    args = [sys.executable, str(HERE / "loadgen.py"), "--base", base, "--scenario", scenario,
-            "--concurrency", str(concurrency), "--duration", str(duration), "--agents", str(agents)]
+    args = [
+        sys.executable,
+        str(HERE / "loadgen.py"),
+        "--base",
+        base,
+        "--scenario",
+        scenario,
+        "--concurrency",
+        str(concurrency),
+        "--duration",
+        str(duration),
+        "--agents",
+        str(agents),
+    ]
     if scenario == "ws_latency":
         args += ["--messages", "0"]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -71,7 +95,11 @@ def run_loadgen(base: str, scenario: str, concurrency: int, duration: float, age
     if not lines:
         return {"scenario": scenario, "concurrency": concurrency, "error": out.stderr[-500:]}
     result = {**json.loads(lines[-1]), "loadgen_cpu_s": round(loadgen_cpu, 2)}
-    per = measure.cpu_ms_per_request(timeline, exited_at, result["elapsed_s"], result["rps"]) if server else None
+    per = (
+        measure.cpu_ms_per_request(timeline, exited_at, result["elapsed_s"], result["rps"])
+        if server
+        else None
+    )
     if per:
         result["cpu_ms_per_req"], result["cpu_ms_per_req_by_group"] = per.pop("all"), per
     return result
@@ -84,21 +112,35 @@ def main(argv: list[str] | None = None) -> None:
 
         return vectors.main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--scenarios", default="memory_set,memory_get", help=f"comma list or 'all' ({', '.join(ALL)})")
+    p.add_argument(
+        "--scenarios", default="memory_set,memory_get", help=f"comma list or 'all' ({', '.join(ALL)})"
+    )
     p.add_argument("--concurrency", default="16,64")
     p.add_argument("--duration", type=float, default=10.0)
     p.add_argument("--agents", type=int, default=16)
     p.add_argument("--replicas", default="", help="e.g. gateway=2,memory=2")
-    p.add_argument("--layout", default=SHARED, choices=LAYOUTS,
-                   help="services sharing a process (the default of `moltgrid up`) or one process each")
+    p.add_argument(
+        "--layout",
+        default=SHARED,
+        choices=LAYOUTS,
+        help="services sharing a process (the default of `moltgrid up`) or one process each",
+    )
     p.add_argument("--repeat", type=int, default=1, help="run each scenario this many times (memory growth)")
     p.add_argument("--against", default="", help="URL of a second MoltGrid-compatible server to drive alike")
-    p.add_argument("--against-pid", default="", help="its root process id(s), comma-separated, for CPU and PSS")
+    p.add_argument(
+        "--against-pid", default="", help="its root process id(s), comma-separated, for CPU and PSS"
+    )
     p.add_argument("--json", type=Path, help="also write the results here")
-    p.add_argument("--profile", default="", help="components to sample with py-spy during each run, e.g. gateway,queue")
-    p.add_argument("--tracing", choices=("off", "on", "both"), default="off",
-                   help="OpenTelemetry tracing: on = every span exported over OTLP/HTTP to a local sink; "
-                        "both = each scenario on a stack without tracing, then on one with it")
+    p.add_argument(
+        "--profile", default="", help="components to sample with py-spy during each run, e.g. gateway,queue"
+    )
+    p.add_argument(
+        "--tracing",
+        choices=("off", "on", "both"),
+        default="off",
+        help="OpenTelemetry tracing: on = every span exported over OTLP/HTTP to a local sink; "
+        "both = each scenario on a stack without tracing, then on one with it",
+    )
     a = p.parse_args(argv)
     built = set(components())
     wanted = ALL if a.scenarios == "all" else tuple(s.strip() for s in a.scenarios.split(",") if s.strip())
@@ -114,14 +156,25 @@ def main(argv: list[str] | None = None) -> None:
         if a.tracing != "off":
             print(f"tracing {'on (every span exported over OTLP/HTTP)' if traced else 'off'}:", flush=True)
         rows += run_stack(scenarios, replicas, gateways, a, profiled, traced, their_pids)
-    setup = (f"layout {a.layout}; replicas: gateway={gateways} " + " ".join(f"{k}={v}" for k, v in replicas.items()))
-    print(f"\n{setup}; duration {a.duration}s per run; skipped (not built yet): {', '.join(skipped) or 'none'}")
+    setup = f"layout {a.layout}; replicas: gateway={gateways} " + " ".join(
+        f"{k}={v}" for k, v in replicas.items()
+    )
+    print(
+        f"\n{setup}; duration {a.duration}s per run; skipped (not built yet): {', '.join(skipped) or 'none'}"
+    )
     if a.json:
         a.json.write_text(json.dumps({"setup": setup, "at": time.time(), "results": rows}, indent=2))
 
 
-def run_stack(scenarios: list[str], replicas: dict[str, int], gateways: int, a: argparse.Namespace,
-              profiled: list[str], traced: bool, their_pids: list[int]) -> list[dict]:
+def run_stack(
+    scenarios: list[str],
+    replicas: dict[str, int],
+    gateways: int,
+    a: argparse.Namespace,
+    profiled: list[str],
+    traced: bool,
+    their_pids: list[int],
+) -> list[dict]:
     """Start a private stack (tracing on or off), measure every scenario at every concurrency (and the --against
     server alike, scenario by scenario), print the footprints and the ratio table, stop it."""
     with tempfile.TemporaryDirectory(prefix="moltgrid-bench-") as tmp, tracesink.running(traced) as sink:
@@ -135,15 +188,21 @@ def run_stack(scenarios: list[str], replicas: dict[str, int], gateways: int, a: 
             port = free_port()
             stack.start(replicas, gateways=gateways, ports=[port] * gateways, layout=a.layout)
             stack.wait_ready_blocking()
-            ours = Target("ours", stack.base_url, lambda: [p for ps in stack.process_groups().values() for p in ps])
-            targets = [ours] + ([Target("theirs", a.against.rstrip("/"), lambda: their_pids)] if a.against else [])
+            ours = Target(
+                "ours", stack.base_url, lambda: [p for ps in stack.process_groups().values() for p in ps]
+            )
+            targets = [ours] + (
+                [Target("theirs", a.against.rstrip("/"), lambda: their_pids)] if a.against else []
+            )
             time.sleep(3)  # let start-up work (migrations, JetStream set-up, first pool connections) settle
             print(footprint(stack, targets, "idle"), flush=True)
             for scenario in scenarios:
                 for conc in (int(c) for c in a.concurrency.split(",")):
                     for _ in range(a.repeat):
                         for target in targets:
-                            row = measure_one(stack, target, scenario, conc, a, profiled, Path(tmp) / "profiles")
+                            row = measure_one(
+                                stack, target, scenario, conc, a, profiled, Path(tmp) / "profiles"
+                            )
                             rows.append({**row, "tracing": traced})
                     if sink is not None:
                         print(f"  spans exported so far: {sink.spans_received}", flush=True)
@@ -159,23 +218,40 @@ def run_stack(scenarios: list[str], replicas: dict[str, int], gateways: int, a: 
 def footprint(stack: Stack, targets: list[Target], when: str) -> str:
     """Memory of every process of our stack (by component) and of the other server when its pid is known."""
     groups = stack.process_groups()
-    parts = ", ".join(f"{label} {measure.pss_bytes(pids) / 2**20:.0f}" for label, pids in sorted(groups.items()))
+    parts = ", ".join(
+        f"{label} {measure.pss_bytes(pids) / 2**20:.0f}" for label, pids in sorted(groups.items())
+    )
     everything = [pid for pids in groups.values() for pid in pids]
     lines = [f"footprint {when}: ours {measure.pss_bytes(everything) / 2**20:.0f} MB PSS ({parts})"]
     for target in targets[1:]:
         mb = target.pss_mb()
-        lines.append(f"footprint {when}: theirs " + (f"{mb} MB PSS" if mb is not None else "(no --against-pid)"))
+        lines.append(
+            f"footprint {when}: theirs " + (f"{mb} MB PSS" if mb is not None else "(no --against-pid)")
+        )
     return "\n".join(lines)
 
 
-def measure_one(stack: Stack, target: Target, scenario: str, conc: int, a: argparse.Namespace,
-                profiled: list[str], profile_dir: Path) -> dict:
+def measure_one(
+    stack: Stack,
+    target: Target,
+    scenario: str,
+    conc: int,
+    a: argparse.Namespace,
+    profiled: list[str],
+    profile_dir: Path,
+) -> dict:
     """One load run: its loadgen figures, CPU per request and memory; for ours also the CPU by component and
     optional py-spy profiles."""
     mine = target.label == "ours"
     groups = stack.process_groups() if mine else {}
-    samplers = {c: profile.start(groups.get(c, []), a.duration, profile_dir, f"{scenario}-{conc}-{c}")
-                for c in profiled} if mine else {}
+    samplers = (
+        {
+            c: profile.start(groups.get(c, []), a.duration, profile_dir, f"{scenario}-{conc}-{c}")
+            for c in profiled
+        }
+        if mine
+        else {}
+    )
     pushes_before = pushdelay.buckets(target.base) if scenario == "ws_latency" and mine else None
     cpu_before, started = profile.cpu_seconds(groups), time.monotonic()
     server = groups if mine else ({"theirs": target.pids()} if target.pids() else {})
@@ -189,11 +265,17 @@ def measure_one(stack: Stack, target: Target, scenario: str, conc: int, a: argpa
         result["cpu_cores"] += f", loadgen {result.get('loadgen_cpu_s', 0) / wall:.2f}"
         print(f"  CPU cores (whole run incl. loadgen setup): {result['cpu_cores']}", flush=True)
         by_group = result.get("cpu_ms_per_req_by_group") or {}
-        print("  CPU ms per request (recorded window): " + ", ".join(
-            f"{k} {v:.3f}" for k, v in sorted(by_group.items(), key=lambda kv: -kv[1])), flush=True)
+        print(
+            "  CPU ms per request (recorded window): "
+            + ", ".join(f"{k} {v:.3f}" for k, v in sorted(by_group.items(), key=lambda kv: -kv[1])),
+            flush=True,
+        )
     if pushes_before is not None:
         result["push_delay"] = pushdelay.quantiles(pushes_before, pushdelay.buckets(target.base))
-        print(f"  push alone (relay commit → socket write, gateway histogram): {result['push_delay']}", flush=True)
+        print(
+            f"  push alone (relay commit → socket write, gateway histogram): {result['push_delay']}",
+            flush=True,
+        )
     for component, runs in samplers.items():
         print(f"  profile of {component}:\n{profile.summarize(runs)}", flush=True)
     return result
@@ -206,10 +288,12 @@ def _row(r: dict) -> str:
     errors = sum(r.get("errors", {}).values())
     cpu = r.get("cpu_ms_per_req")
     pss = r.get("stack_pss_mb")
-    return (f"{who} {r['scenario']:<12} c={r['concurrency']:<3} {r['rps']:>8.1f} req/s  p50 {r['p50_ms']:>7} ms  "
-            f"p99 {r['p99_ms']:>7} ms  errors {errors:<5} "
-            f"CPU {f'{cpu:.3f}' if cpu is not None else '?':>6} ms/req  "
-            f"PSS {pss if pss is not None else '?'} MB")
+    return (
+        f"{who} {r['scenario']:<12} c={r['concurrency']:<3} {r['rps']:>8.1f} req/s  p50 {r['p50_ms']:>7} ms  "
+        f"p99 {r['p99_ms']:>7} ms  errors {errors:<5} "
+        f"CPU {f'{cpu:.3f}' if cpu is not None else '?':>6} ms/req  "
+        f"PSS {pss if pss is not None else '?'} MB"
+    )
 
 
 def ratio_table(rows: list[dict]) -> str:
@@ -220,9 +304,12 @@ def ratio_table(rows: list[dict]) -> str:
     for r in rows:
         if "error" not in r:
             runs.setdefault((r["scenario"], r["concurrency"]), {}).setdefault(r["target"], []).append(r)
-    out = ["", "side by side (ours ÷ theirs; req/s ratio > 1 and p99, CPU ratios < 1 favour ours)",
-           f"{'scenario':<12} {'c':>3} {'ours req/s':>10} {'theirs':>8} {'ratio':>6} {'ours p99':>9} {'theirs':>8} "
-           f"{'ratio':>6} {'ours CPU':>9} {'theirs':>8} {'ratio':>6}"]
+    out = [
+        "",
+        "side by side (ours ÷ theirs; req/s ratio > 1 and p99, CPU ratios < 1 favour ours)",
+        f"{'scenario':<12} {'c':>3} {'ours req/s':>10} {'theirs':>8} {'ratio':>6} {'ours p99':>9} {'theirs':>8} "
+        f"{'ratio':>6} {'ours CPU':>9} {'theirs':>8} {'ratio':>6}",
+    ]
 
     def med(items: list[dict], key: str) -> float | None:
         values = [i[key] for i in items if i.get(key) is not None]
@@ -240,9 +327,11 @@ def ratio_table(rows: list[dict]) -> str:
             continue
         values = [(med(ours, k), med(theirs, k)) for k in ("rps", "p99_ms", "cpu_ms_per_req")]
         (orps, trps), (op99, tp99), (ocpu, tcpu) = values
-        out.append(f"{scenario:<12} {conc:>3} {fmt(orps):>10} {fmt(trps):>8} {ratio(orps, trps):>6} "
-                   f"{fmt(op99):>9} {fmt(tp99):>8} {ratio(op99, tp99):>6} {fmt(ocpu, 3):>9} {fmt(tcpu, 3):>8} "
-                   f"{ratio(ocpu, tcpu):>6}")
+        out.append(
+            f"{scenario:<12} {conc:>3} {fmt(orps):>10} {fmt(trps):>8} {ratio(orps, trps):>6} "
+            f"{fmt(op99):>9} {fmt(tp99):>8} {ratio(op99, tp99):>6} {fmt(ocpu, 3):>9} {fmt(tcpu, 3):>8} "
+            f"{ratio(ocpu, tcpu):>6}"
+        )
     out.append("(CPU = server CPU ms per request, load generator excluded; `?` = not measured)")
     return "\n".join(out)
 

@@ -10,6 +10,7 @@ capabilities), by capability + available + min_reputation, by min_reputation onl
 (reputation, created_at) index), plus match. Prints the median and p95 per shape and the plan each shape
 uses. Not part of the test suite.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,12 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-
+from services.directory.discovery_store import DiscoveryStore
 from shared.config import Settings
 from shared.crypto import Cipher
 from shared.db import create_pool, migrate
 from shared.runtime.embedded import EmbeddedPostgres, free_port
-from services.directory.discovery_store import DiscoveryStore
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "directory" / "migrations"
 CAPABILITIES = 200
@@ -58,7 +58,10 @@ async def bench(dsn: str, agents: int, queries: int) -> None:
         await pool.execute("ANALYZE directory.agents")
         print(f"loaded {agents:,} agents in {time.perf_counter() - started:.1f} s")
         store = DiscoveryStore(pool, Cipher.from_settings(Settings(database_url=dsn)))
-        pick = lambda: f"cap{random.randrange(CAPABILITIES)}"  # noqa: E731
+
+        def pick():
+            return f"cap{random.randrange(CAPABILITIES)}"
+
         shapes = {
             "capability": lambda: store.search(pick(), None, 0.0, 50),
             "capability+available+min_reputation": lambda: store.search(pick(), True, 3.0, 50),
@@ -70,9 +73,13 @@ async def bench(dsn: str, agents: int, queries: int) -> None:
             await fn()  # warm the plan cache
             p50, p95 = await timed(fn, queries)
             print(f"{name:40s} p50 {p50:7.2f} ms   p95 {p95:7.2f} ms")
-        plan = await pool.fetch("EXPLAIN SELECT agent_id FROM directory.agents WHERE public AND capabilities @>"
-                                " ARRAY['cap7'] ORDER BY reputation DESC, created_at DESC LIMIT 50")
-        print("plan (capability):", " / ".join(r[0].strip() for r in plan if "Index" in r[0] or "Scan" in r[0]))
+        plan = await pool.fetch(
+            "EXPLAIN SELECT agent_id FROM directory.agents WHERE public AND capabilities @>"
+            " ARRAY['cap7'] ORDER BY reputation DESC, created_at DESC LIMIT 50"
+        )
+        print(
+            "plan (capability):", " / ".join(r[0].strip() for r in plan if "Index" in r[0] or "Scan" in r[0])
+        )
 
 
 def main() -> None:

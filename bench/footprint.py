@@ -8,6 +8,7 @@ NATS, PostgreSQL with every backend, the gateway and the services — at idle, t
 the load generator's mixed scenario (PostgreSQL still holds the backends the load opened) and once the
 stack is idle again, so growth across runs shows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +40,9 @@ def by_process(root: int) -> str:
         try:
             cmd = proc.cmdline()
             name = cmd[2] if len(cmd) > 2 and cmd[1] == "-m" else proc.name()
-            name = {"shared.runtime.cli": "up (supervisor)", "shared.runtime.host": "services host"}.get(name, name)
+            name = {"shared.runtime.cli": "up (supervisor)", "shared.runtime.host": "services host"}.get(
+                name, name
+            )
             out[name] = out.get(name, 0.0) + proc.memory_full_info().pss / 2**20
         except (psutil.NoSuchProcess, IndexError):
             pass
@@ -70,23 +73,48 @@ def main(argv: list[str] | None = None) -> None:
     base = f"http://127.0.0.1:{port}"
     with tempfile.TemporaryDirectory(prefix="moltgrid-footprint-") as tmp:
         env = {**os.environ, "MOLTGRID_RATE_LIMIT_PER_MINUTE": "100000000", "MOLTGRID_LOG_LEVEL": "warning"}
-        up = subprocess.Popen([sys.executable, "-m", "shared.runtime.cli", "up", "--data-dir", tmp, "--port",
-                               str(port), "--nats-port", str(free_port()), "--pg-port", str(free_port()),
-                               "--layout", a.layout], env=env, stdout=subprocess.DEVNULL,
-                              stderr=open(Path(tmp) / "up.log", "wb"))
+        up = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "shared.runtime.cli",
+                "up",
+                "--data-dir",
+                tmp,
+                "--port",
+                str(port),
+                "--nats-port",
+                str(free_port()),
+                "--pg-port",
+                str(free_port()),
+                "--layout",
+                a.layout,
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=open(Path(tmp) / "up.log", "wb"),  # noqa: SIM115 - the child owns the log file
+        )
         try:
             wait_healthy(base)
             time.sleep(SETTLE_S)
-            print(f"moltgrid up ({a.layout} layout), idle: {measure.pss_bytes([up.pid]) / 2**20:.0f} MB PSS "
-                  f"({by_process(up.pid)})", flush=True)
+            print(
+                f"moltgrid up ({a.layout} layout), idle: {measure.pss_bytes([up.pid]) / 2**20:.0f} MB PSS "
+                f"({by_process(up.pid)})",
+                flush=True,
+            )
             for run in range(1, a.runs + 1):
                 r = run_loadgen(base, "mixed", a.concurrency, a.duration, 16)
-                print(f"mixed run {run}: {r.get('rps', '?')} req/s, errors {r.get('errors', r.get('error'))}; "
-                      f"right after: {measure.pss_bytes([up.pid]) / 2**20:.0f} MB PSS ({by_process(up.pid)})",
-                      flush=True)
+                print(
+                    f"mixed run {run}: {r.get('rps', '?')} req/s, errors {r.get('errors', r.get('error'))}; "
+                    f"right after: {measure.pss_bytes([up.pid]) / 2**20:.0f} MB PSS ({by_process(up.pid)})",
+                    flush=True,
+                )
                 time.sleep(IDLE_AGAIN_S)
-                print(f"  {IDLE_AGAIN_S:.0f} s later: {measure.pss_bytes([up.pid]) / 2**20:.0f} MB PSS "
-                      f"({by_process(up.pid)})", flush=True)
+                print(
+                    f"  {IDLE_AGAIN_S:.0f} s later: {measure.pss_bytes([up.pid]) / 2**20:.0f} MB PSS "
+                    f"({by_process(up.pid)})",
+                    flush=True,
+                )
         finally:
             up.send_signal(signal.SIGINT)
             try:

@@ -9,6 +9,7 @@ when it exits. A sampler thread therefore records the servers' CPU every 0.1 s, 
 window is cut out afterwards: from when the process exited minus the window's length, to half a second
 before the exit (the tail is connection teardown). Requests in that interval = req/s × its length.
 """
+
 from __future__ import annotations
 
 import bisect
@@ -55,8 +56,6 @@ def pss_bytes(pids: Iterable[int]) -> int:
             total += proc.memory_info().rss
         except psutil.NoSuchProcess:
             pass
-        except (psutil.AccessDenied, AttributeError):  # no smaps access: RSS overcounts, but is available
-            total += proc.memory_info().rss
     return total
 
 
@@ -103,8 +102,9 @@ class CpuTimeline:
         return {k: v0.get(k, 0.0) + (v1[k] - v0.get(k, 0.0)) * share for k in v1}
 
 
-def cpu_ms_per_request(timeline: CpuTimeline, exited_at: float, elapsed_s: float,
-                       rps: float) -> dict[str, float] | None:
+def cpu_ms_per_request(
+    timeline: CpuTimeline, exited_at: float, elapsed_s: float, rps: float
+) -> dict[str, float] | None:
     """Server CPU milliseconds per request over the load generator's recorded window (see module doc), by
     group and in total ("all")."""
     start, end = exited_at - elapsed_s, exited_at - TEARDOWN_S

@@ -11,6 +11,7 @@ Prints p50/p99 (ms) and operations per second, one operation at a time, for:
 - append: a ~40-token message to a session (token count + one transaction);
 - recall: /v1/tiered/recall's work over 500 session messages and 500 notes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,18 +24,18 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from shared.bus import Ctx
-from shared.config import Settings
-from shared.crypto import Cipher
-from shared.db import create_pool, migrate
-from shared.runtime.embedded import EmbeddedPostgres, free_port
-from services.memory import v1_models as v
 from services.memory import tokens
+from services.memory import v1_models as v
 from services.memory.sessions import SessionHandlers
 from services.memory.sessions_store import SessionStore
 from services.memory.summarizer import Summarizer
 from services.memory.tiered import TieredHandlers
 from services.memory.versioned import VersionedStore, Write
+from shared.bus import Ctx
+from shared.config import Settings
+from shared.crypto import Cipher
+from shared.db import create_pool, migrate
+from shared.runtime.embedded import EmbeddedPostgres, free_port
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "memory" / "migrations"
 AGENT = "agent_benchv1000"
@@ -50,8 +51,11 @@ async def timed(n: int, op: Callable[[int], Awaitable[Any]]) -> dict[str, float]
         latencies.append((time.perf_counter() - t) * 1000)
     total = time.perf_counter() - started
     latencies.sort()
-    return {"p50_ms": round(statistics.median(latencies), 3),
-            "p99_ms": round(latencies[max(int(len(latencies) * 0.99) - 1, 0)], 3), "ops_s": round(n / total)}
+    return {
+        "p50_ms": round(statistics.median(latencies), 3),
+        "p99_ms": round(latencies[max(int(len(latencies) * 0.99) - 1, 0)], 3),
+        "ops_s": round(n / total),
+    }
 
 
 async def run(dsn: str, n: int, encrypted: bool) -> None:
@@ -69,29 +73,42 @@ async def run(dsn: str, n: int, encrypted: bool) -> None:
 
         results = {
             "write": await timed(n, lambda i: entries.write(AGENT, Write("bench", f"{run_id}-{i}", MESSAGE))),
-            "overwrite": await timed(n, lambda i: entries.write(AGENT, Write("bench", f"{run_id}-hot", f"{i}"))),
+            "overwrite": await timed(
+                n, lambda i: entries.write(AGENT, Write("bench", f"{run_id}-hot", f"{i}"))
+            ),
         }
         version = await entries.current_version(AGENT, "bench", f"{run_id}-hot")
 
         async def cas(i: int) -> None:
-            await entries.write(AGENT, Write("bench", f"{run_id}-hot", f"cas {i}", expected_version=version + i))
+            await entries.write(
+                AGENT, Write("bench", f"{run_id}-hot", f"cas {i}", expected_version=version + i)
+            )
 
         results["cas"] = await timed(n, cas)
         session = await sessions_store.create(AGENT, "bench", None, 1_000_000)
-        results["append"] = await timed(n, lambda i: sessions_store.append(
-            AGENT, session["session_id"], "user", MESSAGE, tokens.count(MESSAGE)))
+        results["append"] = await timed(
+            n,
+            lambda i: sessions_store.append(
+                AGENT, session["session_id"], "user", MESSAGE, tokens.count(MESSAGE)
+            ),
+        )
         for i in range(500):
             await entries.write(AGENT, Write("recall", f"note-{i}", f"{MESSAGE} note {i}"))
         query = v.Recall(query="signed invoice for harbour", namespace="recall", tiers=["short", "mid"], k=10)
         results["recall"] = await timed(max(n // 20, 10), lambda i: tiered.recall(query, ctx))
         print(f"encryption {'on' if encrypted else 'off'}, {n} operations each, one at a time:")
         for name, figures in results.items():
-            print(f"  {name:<10} p50 {figures['p50_ms']:>7} ms   p99 {figures['p99_ms']:>7} ms"
-                  f"   {figures['ops_s']:>6} ops/s", flush=True)
+            print(
+                f"  {name:<10} p50 {figures['p50_ms']:>7} ms   p99 {figures['p99_ms']:>7} ms"
+                f"   {figures['ops_s']:>6} ops/s",
+                flush=True,
+            )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dsn", help="PostgreSQL DSN (default: start an embedded PostgreSQL)")
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--plain", action="store_true", help="without encryption at rest")

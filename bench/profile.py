@@ -5,6 +5,7 @@ without it, minus the sampler's own CPU); --nonblocking keeps it from pausing th
 collapsed stacks ("frame;frame;frame count"), aggregated here into self time (the innermost frame) and
 inclusive time (every frame on the stack), both as a share of all samples of that component.
 """
+
 from __future__ import annotations
 
 import shutil
@@ -30,9 +31,26 @@ def start(pids: list[int], duration: float, out_dir: Path, label: str) -> list[t
     runs = []
     for pid in pids:
         out = out_dir / f"{label}-{pid}.txt"
-        proc = subprocess.Popen([exe, "record", "--pid", str(pid), "--duration", str(int(duration)), "--rate",
-                                 str(SAMPLE_RATE), "--format", "raw", "--nonblocking", "--gil", "--output", str(out)],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [
+                exe,
+                "record",
+                "--pid",
+                str(pid),
+                "--duration",
+                str(int(duration)),
+                "--rate",
+                str(SAMPLE_RATE),
+                "--format",
+                "raw",
+                "--nonblocking",
+                "--gil",
+                "--output",
+                str(out),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         runs.append((out, proc))
     return runs
 
@@ -61,8 +79,11 @@ def summarize(runs: list[tuple[Path, subprocess.Popen]], top: int = 12) -> str:
     lines = [f"    {total} samples; self time:"]
     lines += [f"      {100 * n / total:5.1f}%  {f}" for f, n in own.most_common(top)]
     lines.append("    inclusive (frames on the stack):")
-    lines += [f"      {100 * n / total:5.1f}%  {f}" for f, n in inclusive.most_common(top * 2)
-              if not f.startswith(("<module>", "run (", "_run_once", "run_forever", "main ("))][:top]
+    lines += [
+        f"      {100 * n / total:5.1f}%  {f}"
+        for f, n in inclusive.most_common(top * 2)
+        if not f.startswith(("<module>", "run (", "_run_once", "run_forever", "main ("))
+    ][:top]
     return "\n".join(lines)
 
 

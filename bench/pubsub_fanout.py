@@ -15,6 +15,7 @@ through the gateway and times, per publication:
 Prints p50 and p99 of each (milliseconds). A raw NATS subscriber on `push.>` and `events.*.message.broadcast`
 stands in for the subscribers. Not part of the test suite.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,10 +31,10 @@ import asyncpg
 import nats
 import orjson
 
+from services.relay.channels import parse_pattern
 from shared.ids import hash_api_key, new_api_key, new_id
 from shared.runtime.embedded import free_port
 from shared.runtime.stack import Infra, Stack
-from services.relay.channels import parse_pattern
 
 CHANNEL = "bench.fanout"
 PATTERNS = (parse_pattern(CHANNEL), parse_pattern("bench.*"))
@@ -44,15 +45,22 @@ async def add_subscribers(dsn: str, count: int) -> None:
     ids = [new_id("agent") for _ in range(count)]
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute("INSERT INTO directory.agents (agent_id, api_key_hash, name)"
-                           " SELECT a, h, 'bench-sub' FROM unnest($1::text[], $2::text[]) AS x(a, h)",
-                           ids, [hash_api_key(new_api_key()) for _ in ids])
+        await conn.execute(
+            "INSERT INTO directory.agents (agent_id, api_key_hash, name)"
+            " SELECT a, h, 'bench-sub' FROM unnest($1::text[], $2::text[]) AS x(a, h)",
+            ids,
+            [hash_api_key(new_api_key()) for _ in ids],
+        )
         patterns = [PATTERNS[i % 2] for i in range(count)]
         await conn.execute(
             "INSERT INTO relay.pubsub_subscriptions (agent_id, channel, pattern_re, tokens, open)"
             " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bool[])",
-            ids, [p.text for p in patterns], [p.regex for p in patterns], [p.tokens for p in patterns],
-            [p.open for p in patterns])
+            ids,
+            [p.text for p in patterns],
+            [p.regex for p in patterns],
+            [p.tokens for p in patterns],
+            [p.open for p in patterns],
+        )
         await conn.execute("ANALYZE relay.pubsub_subscriptions")
     finally:
         await conn.close()
@@ -88,17 +96,21 @@ async def measure(base: str, nats_url: str, key: str, subscribers: int, publicat
     seen = Deliveries()
     nc = await nats.connect(nats_url, pending_size=256 * 1024 * 1024)
     await nc.subscribe("push.>", cb=seen.on_push, pending_msgs_limit=1_000_000, pending_bytes_limit=-1)
-    await nc.subscribe("events.*.message.broadcast", cb=seen.on_event, pending_msgs_limit=1_000_000,
-                       pending_bytes_limit=-1)
+    await nc.subscribe(
+        "events.*.message.broadcast", cb=seen.on_event, pending_msgs_limit=1_000_000, pending_bytes_limit=-1
+    )
     await nc.flush()
     stored, pushed, evented = [], [], []
     try:
-        async with aiohttp.ClientSession(headers={"X-API-Key": key},
-                                         timeout=aiohttp.ClientTimeout(total=300)) as http:
+        async with aiohttp.ClientSession(
+            headers={"X-API-Key": key}, timeout=aiohttp.ClientTimeout(total=300)
+        ) as http:
             for i in range(publications):
                 started = time.perf_counter()
-                async with http.post(f"{base}/v1/pubsub/publish",
-                                     json={"channel": CHANNEL, "payload": {"n": i, "text": "x" * 200}}) as r:
+                async with http.post(
+                    f"{base}/v1/pubsub/publish",
+                    json={"channel": CHANNEL, "payload": {"n": i, "text": "x" * 200}},
+                ) as r:
                     body = await r.json()
                     assert r.status == 200, body
                 answered = time.perf_counter()
@@ -114,16 +126,26 @@ async def measure(base: str, nats_url: str, key: str, subscribers: int, publicat
                 evented.append((seen.last_event[pub] - started) * 1000)
     finally:
         await nc.close()
-    return {"subscribers": subscribers, "publications": publications,
-            **{f"{name}_p50_ms": pct(v, 0.5) for name, v in (("stored", stored), ("pushed", pushed),
-                                                              ("events", evented))},
-            **{f"{name}_p99_ms": pct(v, 0.99) for name, v in (("stored", stored), ("pushed", pushed),
-                                                              ("events", evented))},
-            "events_mean_ms": round(statistics.fmean(evented), 1)}
+    return {
+        "subscribers": subscribers,
+        "publications": publications,
+        **{
+            f"{name}_p50_ms": pct(v, 0.5)
+            for name, v in (("stored", stored), ("pushed", pushed), ("events", evented))
+        },
+        **{
+            f"{name}_p99_ms": pct(v, 0.99)
+            for name, v in (("stored", stored), ("pushed", pushed), ("events", evented))
+        },
+        "events_mean_ms": round(statistics.fmean(evented), 1),
+    }
 
 
 async def register(base: str) -> str:
-    async with aiohttp.ClientSession() as http, http.post(f"{base}/v1/register", json={"name": "bench-pub"}) as r:
+    async with (
+        aiohttp.ClientSession() as http,
+        http.post(f"{base}/v1/register", json={"name": "bench-pub"}) as r,
+    ):
         return (await r.json())["api_key"]
 
 
@@ -136,9 +158,17 @@ def main(argv: list[str] | None = None) -> None:
     with tempfile.TemporaryDirectory(prefix="moltgrid-fanout-") as tmp:
         infra = Infra.start(Path(tmp))
         dsn = infra.create_database_sync("fanout")
-        stack = Stack(infra, dsn, log_dir=Path(tmp) / "logs",
-                      env={"MOLTGRID_RATE_LIMIT_PER_MINUTE": "100000000", "MOLTGRID_LOG_LEVEL": "warning",
-                           "MOLTGRID_SERVICES": "directory,relay", "MOLTGRID_REQUEST_TIMEOUT": "120"})
+        stack = Stack(
+            infra,
+            dsn,
+            log_dir=Path(tmp) / "logs",
+            env={
+                "MOLTGRID_RATE_LIMIT_PER_MINUTE": "100000000",
+                "MOLTGRID_LOG_LEVEL": "warning",
+                "MOLTGRID_SERVICES": "directory,relay",
+                "MOLTGRID_REQUEST_TIMEOUT": "120",
+            },
+        )
         try:
             stack.start({"relay": a.relays}, gateways=1, ports=[free_port()], only={"directory", "relay"})
             stack.wait_ready_blocking()
@@ -152,11 +182,15 @@ def main(argv: list[str] | None = None) -> None:
             stack.stop()
             infra.stop()
     print(f"\npub/sub fan-out, {a.relays} relay replica(s), {a.publications} publications per size (ms)")
-    print(f"{'subscribers':>11} | {'stored p50':>10} {'p99':>8} | {'pushed p50':>10} {'p99':>8} |"
-          f" {'events p50':>10} {'p99':>8}")
+    print(
+        f"{'subscribers':>11} | {'stored p50':>10} {'p99':>8} | {'pushed p50':>10} {'p99':>8} |"
+        f" {'events p50':>10} {'p99':>8}"
+    )
     for r in rows:
-        print(f"{r['subscribers']:>11,} | {r['stored_p50_ms']:>10} {r['stored_p99_ms']:>8} |"
-              f" {r['pushed_p50_ms']:>10} {r['pushed_p99_ms']:>8} | {r['events_p50_ms']:>10} {r['events_p99_ms']:>8}")
+        print(
+            f"{r['subscribers']:>11,} | {r['stored_p50_ms']:>10} {r['stored_p99_ms']:>8} |"
+            f" {r['pushed_p50_ms']:>10} {r['pushed_p99_ms']:>8} | {r['events_p50_ms']:>10} {r['events_p99_ms']:>8}"
+        )
 
 
 if __name__ == "__main__":

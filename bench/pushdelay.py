@@ -3,6 +3,7 @@
 The loadgen's ws_latency figure is send start → frame received, so it includes the whole REST send under the
 run's concurrency; this one is the push alone: relay commit → frame written to the socket.
 """
+
 from __future__ import annotations
 
 import urllib.request

@@ -8,6 +8,7 @@ generate_series, times --claims sequential claims, tops the same queue up to 1,0
 --claims more. The claim is index-backed (jobs_claim matches its WHERE and ORDER BY), so the two medians
 should be within ~20% of each other. Not part of the test suite (it takes a minute or two).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,11 +21,11 @@ from pathlib import Path
 
 import asyncpg
 
+from services.queue.store import Defaults, QueueStore
 from shared.config import Settings
 from shared.crypto import Cipher
 from shared.db import create_pool, migrate
 from shared.runtime.embedded import EmbeddedPostgres, free_port
-from services.queue.store import Defaults, QueueStore
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "queue" / "migrations"
 AGENT, QUEUE = "agent_bench0000", "bench"
@@ -52,8 +53,11 @@ async def time_claims(store: QueueStore, n: int) -> dict[str, float]:
         latencies.append((time.perf_counter() - started) * 1000)
         assert job is not None, "queue ran dry"
     latencies.sort()
-    return {"p50_ms": round(statistics.median(latencies), 3), "mean_ms": round(statistics.fmean(latencies), 3),
-            "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 3)}
+    return {
+        "p50_ms": round(statistics.median(latencies), 3),
+        "mean_ms": round(statistics.fmean(latencies), 3),
+        "p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 3),
+    }
 
 
 async def run(dsn: str, claims: int, small: int, large: int) -> None:
@@ -74,8 +78,10 @@ async def run(dsn: str, claims: int, small: int, large: int) -> None:
         plan = await pool.fetch("EXPLAIN " + CLAIM_PLAN, AGENT, QUEUE)
         print("claim plan:", " / ".join(r[0].strip() for r in plan[:4]))
         ratio = many["p50_ms"] / few["p50_ms"]
-        print(f"median claim latency: {few['p50_ms']} ms with {small:,} vs {many['p50_ms']} ms with {large:,}"
-              f" pending (x{ratio:.2f}; target ≤ x1.20)")
+        print(
+            f"median claim latency: {few['p50_ms']} ms with {small:,} vs {many['p50_ms']} ms with {large:,}"
+            f" pending (x{ratio:.2f}; target ≤ x1.20)"
+        )
         await pool.execute("DELETE FROM queue.jobs WHERE agent_id = $1", AGENT)
 
 
@@ -90,7 +96,9 @@ async def time_claims_warmup(store: QueueStore, pool: asyncpg.Pool) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dsn", help="PostgreSQL DSN (default: start an embedded PostgreSQL)")
     parser.add_argument("--claims", type=int, default=500)
     parser.add_argument("--small", type=int, default=1_000)

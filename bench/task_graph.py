@@ -9,6 +9,7 @@ dependency on the end of the chain — the worst case of the cycle check, which 
 dependency already depends on — and claiming a task whose one dependency has completed. Prints medians and
 p99s; not part of the test suite.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,14 +22,14 @@ from pathlib import Path
 
 import asyncpg
 
+from services.coordination import task_models as m
+from services.coordination.task_store import TaskStore
+from services.coordination.tasks import TaskHandlers
 from shared.bus import Ctx
 from shared.config import Settings
 from shared.crypto import Cipher
 from shared.db import create_pool, migrate
 from shared.runtime.embedded import EmbeddedPostgres, free_port
-from services.coordination import task_models as m
-from services.coordination.task_store import TaskStore
-from services.coordination.tasks import TaskHandlers
 
 MIGRATIONS = Path(__file__).resolve().parents[1] / "services" / "coordination" / "migrations"
 AGENT = "agent_bench0000"
@@ -55,12 +56,16 @@ async def dependency_on_chain(pool: asyncpg.Pool, handlers: TaskHandlers, depth:
     for _ in range(n):
         task = await handlers.create(m.TaskCreate(title="leaf"), ctx)
         started = time.perf_counter()
-        await handlers.add_dependency(m.TaskDependency(task_id=task["task_id"], depends_on=f"{prefix}{depth}"), ctx)
+        await handlers.add_dependency(
+            m.TaskDependency(task_id=task["task_id"], depends_on=f"{prefix}{depth}"), ctx
+        )
         latencies.append((time.perf_counter() - started) * 1000)
     # and the refusal, which walks the whole chain to find the cycle
     started = time.perf_counter()
     try:
-        await handlers.add_dependency(m.TaskDependency(task_id=f"{prefix}1", depends_on=f"{prefix}{depth}"), ctx)
+        await handlers.add_dependency(
+            m.TaskDependency(task_id=f"{prefix}1", depends_on=f"{prefix}{depth}"), ctx
+        )
     except Exception as exc:  # Conflict: the cycle is found
         refused = f"{type(exc).__name__} in {(time.perf_counter() - started) * 1000:.2f} ms"
     return f"{summary(latencies)}  (cycle refused: {refused})"
@@ -85,16 +90,23 @@ async def run(dsn: str, depths: list[int], n: int) -> None:
         await migrate(pool, "coordination", MIGRATIONS)
         handlers = TaskHandlers(TaskStore(pool, Cipher(None)), lambda: None)
         await claims_after_dependency(handlers, 10)  # warm the statement cache
-        print(f"claim of a task whose dependency completed: {await claims_after_dependency(handlers, n)}", flush=True)
+        print(
+            f"claim of a task whose dependency completed: {await claims_after_dependency(handlers, n)}",
+            flush=True,
+        )
         for depth in depths:
-            print(f"add a dependency on a chain of {depth:>6,}: {await dependency_on_chain(pool, handlers, depth, n)}",
-                  flush=True)
+            print(
+                f"add a dependency on a chain of {depth:>6,}: {await dependency_on_chain(pool, handlers, depth, n)}",
+                flush=True,
+            )
         await pool.execute("DELETE FROM coordination.tasks WHERE creator_agent = $1", AGENT)
         await pool.execute("DELETE FROM coordination.outbox")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--dsn", help="PostgreSQL DSN (default: start an embedded PostgreSQL)")
     parser.add_argument("--depths", default="10,100,1000,10000")
     parser.add_argument("-n", type=int, default=100, help="timed operations per figure")

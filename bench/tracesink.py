@@ -1,5 +1,6 @@
 """A local OTLP/HTTP trace sink for `--tracing on`: accepts every export (so the figure includes building,
 serialising and sending the spans) and counts the spans it received."""
+
 from __future__ import annotations
 
 import threading
@@ -19,10 +20,12 @@ class Sink:
         sink = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 export = ExportTraceServiceRequest.FromString(body)
-                sink.spans_received += sum(len(ss.spans) for rs in export.resource_spans for ss in rs.scope_spans)
+                sink.spans_received += sum(
+                    len(ss.spans) for rs in export.resource_spans for ss in rs.scope_spans
+                )
                 reply = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")

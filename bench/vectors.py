@@ -18,6 +18,7 @@
 The stack is embedded NATS and PostgreSQL in a temporary directory. Figures depend on the machine: on a
 shared 2-core box they vary from run to run.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -47,11 +48,11 @@ AGENT, NAMESPACE = "agent_bench00000", "bench"
 
 def percentile(samples: list[float], q: float) -> float:
     ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def recall(ranked: list[list[str]], answers: list[str], k: int) -> float:
-    return sum(answer in found[:k] for found, answer in zip(ranked, answers)) / len(answers)
+    return sum(answer in found[:k] for found, answer in zip(ranked, answers, strict=False)) / len(answers)
 
 
 # ── quality ──────────────────────────────────────────────────────────────────────────────────────────────
@@ -77,16 +78,23 @@ async def quality(dsn: str) -> dict[str, Any]:
     async with create_pool(Settings(database_url=dsn)) as pool:
         async with pool.acquire() as conn:  # temp tables are per connection: one connection throughout
             await conn.execute("CREATE TEMP TABLE bench_docs (id text PRIMARY KEY, tsv tsvector)")
-            await conn.executemany("INSERT INTO bench_docs VALUES ($1, to_tsvector('english', $2))",
-                                   list(zip(ids, docs)))
+            await conn.executemany(
+                "INSERT INTO bench_docs VALUES ($1, to_tsvector('english', $2))",
+                list(zip(ids, docs, strict=False)),
+            )
             keyword = [[r["id"] for r in await conn.fetch(KEYWORD_SEARCH, q)] for q in queries]
-    result = {"documents": len(docs), "queries": len(queries),
-              "embedder": {"recall@1": recall(embedded, answers, 1), "recall@5": recall(embedded, answers, 5)},
-              "keyword": {"recall@1": recall(keyword, answers, 1), "recall@5": recall(keyword, answers, 5)}}
+    result = {
+        "documents": len(docs),
+        "queries": len(queries),
+        "embedder": {"recall@1": recall(embedded, answers, 1), "recall@5": recall(embedded, answers, 5)},
+        "keyword": {"recall@1": recall(keyword, answers, 1), "recall@5": recall(keyword, answers, 5)},
+    }
     print(f"retrieval quality ({len(docs)} documents, {len(queries)} paraphrased queries):")
     for name in ("embedder", "keyword"):
         r = result[name]
-        label = "local embedder (all-MiniLM-L6-v2)" if name == "embedder" else "keyword baseline (PostgreSQL FTS)"
+        label = (
+            "local embedder (all-MiniLM-L6-v2)" if name == "embedder" else "keyword baseline (PostgreSQL FTS)"
+        )
         print(f"  {label:38s} recall@1 {r['recall@1']:.3f}   recall@5 {r['recall@5']:.3f}")
     return result
 
@@ -104,8 +112,12 @@ async def throughput(stack: Stack, total: int, replicas: int) -> dict[str, Any]:
         (await call(nc, svc("embedder", "embed"), {"texts": ["warm up"]}, timeout=120)).unwrap()
         first_call = time.perf_counter() - started
         for _ in range(4 * replicas):  # every replica loads its model before the timed runs
-            await asyncio.gather(*(call(nc, svc("embedder", "embed"), {"texts": ["warm up"]}, timeout=120)
-                                   for _ in range(replicas)))
+            await asyncio.gather(
+                *(
+                    call(nc, svc("embedder", "embed"), {"texts": ["warm up"]}, timeout=120)
+                    for _ in range(replicas)
+                )
+            )
         loaded_mb = process.memory_info().rss / 2**20
 
         async def run(batch: int, concurrency: int) -> tuple[float, float]:
@@ -129,14 +141,24 @@ async def throughput(stack: Stack, total: int, replicas: int) -> dict[str, Any]:
         batch_rate, batch_p50 = await run(32, 2)
     finally:
         await nc.close()
-    result = {"first_call_s": round(first_call, 2), "idle_rss_mb": round(idle_mb), "loaded_rss_mb": round(loaded_mb),
-              "single_text_requests": {"texts_per_s": round(single_rate, 1), "p50_ms": round(single_p50, 1)},
-              "batched_requests": {"texts_per_s": round(batch_rate, 1), "p50_ms": round(batch_p50, 1)}}
-    print(f"embedder service ({replicas} replica(s), {stack.env.get('MOLTGRID_EMBEDDER_THREADS', '1')} BLAS "
-          f"thread(s) each): first call (loads the model) {first_call:.2f} s; "
-          f"RSS {idle_mb:.0f} MB idle → {loaded_mb:.0f} MB loaded")
-    print(f"  {total} one-text requests, 32 in flight:  {single_rate:7.1f} texts/s  (request p50 {single_p50:.0f} ms)")
-    print(f"  {total} texts in 32-text requests, 2 in flight: {batch_rate:7.1f} texts/s  (request p50 {batch_p50:.0f} ms)")
+    result = {
+        "first_call_s": round(first_call, 2),
+        "idle_rss_mb": round(idle_mb),
+        "loaded_rss_mb": round(loaded_mb),
+        "single_text_requests": {"texts_per_s": round(single_rate, 1), "p50_ms": round(single_p50, 1)},
+        "batched_requests": {"texts_per_s": round(batch_rate, 1), "p50_ms": round(batch_p50, 1)},
+    }
+    print(
+        f"embedder service ({replicas} replica(s), {stack.env.get('MOLTGRID_EMBEDDER_THREADS', '1')} BLAS "
+        f"thread(s) each): first call (loads the model) {first_call:.2f} s; "
+        f"RSS {idle_mb:.0f} MB idle → {loaded_mb:.0f} MB loaded"
+    )
+    print(
+        f"  {total} one-text requests, 32 in flight:  {single_rate:7.1f} texts/s  (request p50 {single_p50:.0f} ms)"
+    )
+    print(
+        f"  {total} texts in 32-text requests, 2 in flight: {batch_rate:7.1f} texts/s  (request p50 {batch_p50:.0f} ms)"
+    )
     return result
 
 
@@ -180,55 +202,86 @@ async def search(infra: Infra, size: int, queries: int) -> dict[str, Any]:
         started = time.perf_counter()
         async with pool.acquire() as conn:
             await conn.execute("SET maintenance_work_mem = '1GB'")
-            await conn.execute("CREATE INDEX vectors_embedding ON memory.vectors"
-                               " USING hnsw (embedding vector_cosine_ops)", timeout=3600)
+            await conn.execute(
+                "CREATE INDEX vectors_embedding ON memory.vectors USING hnsw (embedding vector_cosine_ops)",
+                timeout=3600,
+            )
         indexed = time.perf_counter() - started
         await pool.execute("ANALYZE memory.vectors", timeout=600)
 
         store = VectorStore(pool, Cipher(None))
         probes = (probes * (queries // len(probes) + 1))[:queries]
         for probe in probes[:10]:  # warm caches and plans
-            await store.search(AGENT, NAMESPACE, probe, limit=5, min_similarity=0.0, composite=False,
-                               metadata_filter=None)
+            await store.search(
+                AGENT, NAMESPACE, probe, limit=5, min_similarity=0.0, composite=False, metadata_filter=None
+            )
         latencies, found = [], []
         for probe in probes:
             t0 = time.perf_counter()
-            hits = await store.search(AGENT, NAMESPACE, probe, limit=5, min_similarity=0.0, composite=False,
-                                      metadata_filter=None)
+            hits = await store.search(
+                AGENT, NAMESPACE, probe, limit=5, min_similarity=0.0, composite=False, metadata_filter=None
+            )
             latencies.append((time.perf_counter() - t0) * 1000)
             found.append([h["key"] for h in hits])
         exact_hits = 0
         checked = probes[:20]
         async with pool.acquire() as conn, conn.transaction():
             await conn.execute("SET LOCAL enable_indexscan = off")
-            for probe, got in zip(checked, found):
-                rows = await conn.fetch("SELECT key FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
-                                        " ORDER BY embedding <=> $3::text::vector LIMIT 5",
-                                        AGENT, NAMESPACE, vector_literal(probe))
+            for probe, got in zip(checked, found, strict=False):
+                rows = await conn.fetch(
+                    "SELECT key FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
+                    " ORDER BY embedding <=> $3::text::vector LIMIT 5",
+                    AGENT,
+                    NAMESPACE,
+                    vector_literal(probe),
+                )
                 exact_hits += len({r["key"] for r in rows} & set(got))
-        plan = await pool.fetch("EXPLAIN SELECT key FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
-                                " ORDER BY embedding <=> $3::text::vector LIMIT 5",
-                                AGENT, NAMESPACE, vector_literal(probes[0]))
+        plan = await pool.fetch(
+            "EXPLAIN SELECT key FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
+            " ORDER BY embedding <=> $3::text::vector LIMIT 5",
+            AGENT,
+            NAMESPACE,
+            vector_literal(probes[0]),
+        )
         # An agent with a handful of entries among all these must still get every one of them back.
-        small = [await store.search("agent_tiny000000", NAMESPACE, probe, limit=10, min_similarity=0.0,
-                                    composite=False, metadata_filter=None) for probe in probes[:20]]
+        small = [
+            await store.search(
+                "agent_tiny000000",
+                NAMESPACE,
+                probe,
+                limit=10,
+                min_similarity=0.0,
+                composite=False,
+                metadata_filter=None,
+            )
+            for probe in probes[:20]
+        ]
         # unrelated entries point away from a query about half the time (cosine < 0: left out)
         tiny_found = sum(len(hits) for hits in small) / len(small)
         tiny_exact = 0
         for probe in probes[:20]:
             tiny_exact += await pool.fetchval(
                 "SELECT count(*) FROM memory.vectors WHERE agent_id = 'agent_tiny000000'"
-                " AND 1 - (embedding <=> $1::text::vector) >= 0", vector_literal(probe))
-    result = {"vectors": size, "load_s": round(loaded, 1), "index_build_s": round(indexed, 1),
-              "p50_ms": round(statistics.median(latencies), 2), "p99_ms": round(percentile(latencies, 0.99), 2),
-              "recall@5_vs_exact": round(exact_hits / (5 * len(checked)), 3),
-              "plan": " / ".join(r[0].strip() for r in plan if "Scan" in r[0]),
-              "small_agent_found_vs_exact": f"{tiny_found:.2f} / {tiny_exact / 20:.2f}"}
-    print(f"search, {size:,} vectors in one namespace (+{max(size // 10, 1):,} of another agent): "
-          f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  over {queries} searches; "
-          f"recall@5 vs exact {result['recall@5_vs_exact']:.3f}; seeded in {loaded:.0f} s, HNSW built in "
-          f"{indexed:.0f} s; plan: {result['plan']}; an agent with 7 entries gets "
-          f"{result['small_agent_found_vs_exact']} of its entries with similarity ≥ 0 (found / exist)")
+                " AND 1 - (embedding <=> $1::text::vector) >= 0",
+                vector_literal(probe),
+            )
+    result = {
+        "vectors": size,
+        "load_s": round(loaded, 1),
+        "index_build_s": round(indexed, 1),
+        "p50_ms": round(statistics.median(latencies), 2),
+        "p99_ms": round(percentile(latencies, 0.99), 2),
+        "recall@5_vs_exact": round(exact_hits / (5 * len(checked)), 3),
+        "plan": " / ".join(r[0].strip() for r in plan if "Scan" in r[0]),
+        "small_agent_found_vs_exact": f"{tiny_found:.2f} / {tiny_exact / 20:.2f}",
+    }
+    print(
+        f"search, {size:,} vectors in one namespace (+{max(size // 10, 1):,} of another agent): "
+        f"p50 {result['p50_ms']:.2f} ms  p99 {result['p99_ms']:.2f} ms  over {queries} searches; "
+        f"recall@5 vs exact {result['recall@5_vs_exact']:.3f}; seeded in {loaded:.0f} s, HNSW built in "
+        f"{indexed:.0f} s; plan: {result['plan']}; an agent with 7 entries gets "
+        f"{result['small_agent_found_vs_exact']} of its entries with similarity ≥ 0 (found / exist)"
+    )
     return result
 
 
@@ -252,16 +305,24 @@ def main(argv: list[str] | None = None) -> None:
             if "quality" in parts:
                 results["quality"] = asyncio.run(quality(dsn))
             if "throughput" in parts:
-                stack = Stack(infra, dsn, log_dir=Path(tmp) / "logs",
-                              env={"MOLTGRID_LOG_LEVEL": "warning",
-                                   "MOLTGRID_EMBEDDER_THREADS": str(a.embedder_threads)})
+                stack = Stack(
+                    infra,
+                    dsn,
+                    log_dir=Path(tmp) / "logs",
+                    env={
+                        "MOLTGRID_LOG_LEVEL": "warning",
+                        "MOLTGRID_EMBEDDER_THREADS": str(a.embedder_threads),
+                    },
+                )
                 stack.start({"embedder": a.embedders}, only={"embedder"})
                 stack.wait_ready_blocking()
                 results["throughput"] = asyncio.run(throughput(stack, a.texts, a.embedders))
                 stack.stop()
                 stack = None
             if "search" in parts:
-                results["search"] = [asyncio.run(search(infra, int(n), a.queries)) for n in a.sizes.split(",")]
+                results["search"] = [
+                    asyncio.run(search(infra, int(n), a.queries)) for n in a.sizes.split(",")
+                ]
         finally:
             if stack is not None:
                 stack.stop()

@@ -1,4 +1,5 @@
 """python -m gateway — the HTTP edge: auth, rate limit, and forwarding over NATS."""
+
 from __future__ import annotations
 
 import asyncio
@@ -20,9 +21,9 @@ from gateway.live import HUB, PushHub
 from gateway.ratelimit import RateLimiter
 from gateway.state import AUTH, IDEMPOTENCY, LIMITER, NC, POOL, USAGE
 from gateway.usage import Usage
+from shared import tracing
 from shared.db import migrate
 from shared.logging import configure_logging
-from shared import tracing
 from shared.service import connect_nats, open_pool
 
 MIGRATIONS = Path(__file__).parent / "migrations"

@@ -1,5 +1,6 @@
 """Admin panel transport: login/logout with a session cookie shared by every gateway replica, and the
 pages. The data behind the panel comes from the services' admin operations (see routes.py)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -28,8 +29,12 @@ def _digest(token: str) -> str:
 async def session_valid(pool: asyncpg.Pool, token: str | None) -> bool:
     if not token or len(token) > 128:
         return False
-    return bool(await pool.fetchval(
-        "SELECT 1 FROM gateway.admin_sessions WHERE token_hash = $1 AND expires_at > now()", _digest(token)))
+    return bool(
+        await pool.fetchval(
+            "SELECT 1 FROM gateway.admin_sessions WHERE token_hash = $1 AND expires_at > now()",
+            _digest(token),
+        )
+    )
 
 
 async def login(request: web.Request) -> web.Response:
@@ -41,34 +46,52 @@ async def login(request: web.Request) -> web.Response:
     except ServiceError as exc:
         return error_response(exc.code, exc.message)
     if wait:
-        return error_response("rate_limited", "Too many failed logins; try again later",
-                              headers={"Retry-After": str(wait)})
+        return error_response(
+            "rate_limited", "Too many failed logins; try again later", headers={"Retry-After": str(wait)}
+        )
     try:
         body = orjson.loads(await request.read() or b"{}")
         password = body.get("password") if isinstance(body, dict) else None
     except orjson.JSONDecodeError:
         password = None
     if not isinstance(password, str):
-        return error_response("invalid", "password required", [{"type": "missing", "loc": ["body", "password"],
-                                                                "msg": "Field required", "input": None}])
+        return error_response(
+            "invalid",
+            "password required",
+            [{"type": "missing", "loc": ["body", "password"], "msg": "Field required", "input": None}],
+        )
     stored = settings.admin_password_hash.get_secret_value() if settings.admin_password_hash else ""
     if not stored or not verify_password(password, stored):
         await limiter.check(throttle_key, LOGIN_FAILURES_PER_MINUTE)
-        return error_response("unauthorized", "Invalid password" if stored else "Admin panel is not configured")
+        return error_response(
+            "unauthorized", "Invalid password" if stored else "Admin panel is not configured"
+        )
     token = secrets.token_urlsafe(32)
     await request.app[POOL].execute(
         "INSERT INTO gateway.admin_sessions (token_hash, expires_at)"
-        " VALUES ($1, now() + make_interval(hours => $2))", _digest(token), SESSION_HOURS)
+        " VALUES ($1, now() + make_interval(hours => $2))",
+        _digest(token),
+        SESSION_HOURS,
+    )
     response = json_response({"status": "ok", "expires_in": SESSION_HOURS * 3600})
-    response.set_cookie(COOKIE, token, max_age=SESSION_HOURS * 3600, httponly=True, samesite="Strict",
-                        secure=request.secure, path="/")
+    response.set_cookie(
+        COOKIE,
+        token,
+        max_age=SESSION_HOURS * 3600,
+        httponly=True,
+        samesite="Strict",
+        secure=request.secure,
+        path="/",
+    )
     return response
 
 
 async def logout(request: web.Request) -> web.Response:
     token = request.cookies.get(COOKIE)
     if token:
-        await request.app[POOL].execute("DELETE FROM gateway.admin_sessions WHERE token_hash = $1", _digest(token))
+        await request.app[POOL].execute(
+            "DELETE FROM gateway.admin_sessions WHERE token_hash = $1", _digest(token)
+        )
     response = json_response({"status": "logged_out"})
     response.del_cookie(COOKIE, path="/")
     return response

@@ -1,4 +1,5 @@
 """The gateway application: middlewares, the routing table, health and the API root."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,27 +9,45 @@ from pathlib import Path
 from typing import Any
 
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import admin, live, middleware, openapi
 from gateway.forward import forwarder
 from gateway.http import json_response
 from gateway.routes import ADMIN_ROUTES, ROUTES
 from gateway.state import NC, SETTINGS
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-
 from shared import metrics, subjects, tracing
 from shared.bus import call
 from shared.config import API_VERSION, VERSION
 from shared.timeutil import iso, utcnow
 
-HEALTH_STATS = ("registered_agents", "public_agents", "total_jobs", "memory_keys_stored", "shared_memory_keys",
-                "messages_relayed", "active_webhooks", "active_schedules", "websocket_connections")
+HEALTH_STATS = (
+    "registered_agents",
+    "public_agents",
+    "total_jobs",
+    "memory_keys_stored",
+    "shared_memory_keys",
+    "messages_relayed",
+    "active_webhooks",
+    "active_schedules",
+    "websocket_connections",
+)
 ROOT_ENDPOINTS = {
-    "register": "POST /v1/register", "memory": "/v1/memory", "shared_memory": "/v1/shared-memory",
-    "queue": "/v1/queue", "schedules": "/v1/schedules", "relay": "/v1/relay", "relay_ws": "WS /v1/relay/ws",
-    "webhooks": "/v1/webhooks", "directory": "/v1/directory", "directory_search": "GET /v1/directory/search",
-    "directory_match": "GET /v1/directory/match", "marketplace": "/v1/marketplace/tasks",
-    "testing": "/v1/testing/scenarios", "text": "/v1/text/process", "health": "GET /v1/health",
+    "register": "POST /v1/register",
+    "memory": "/v1/memory",
+    "shared_memory": "/v1/shared-memory",
+    "queue": "/v1/queue",
+    "schedules": "/v1/schedules",
+    "relay": "/v1/relay",
+    "relay_ws": "WS /v1/relay/ws",
+    "webhooks": "/v1/webhooks",
+    "directory": "/v1/directory",
+    "directory_search": "GET /v1/directory/search",
+    "directory_match": "GET /v1/directory/match",
+    "marketplace": "/v1/marketplace/tasks",
+    "testing": "/v1/testing/scenarios",
+    "text": "/v1/text/process",
+    "health": "GET /v1/health",
     "sla": "GET /v1/sla",
 }
 HEALTH_CACHE = web.AppKey("health_cache", dict)
@@ -42,9 +61,15 @@ async def contact_page(request: web.Request) -> web.FileResponse:
 
 
 async def root(request: web.Request) -> web.Response:
-    return json_response({"service": "MoltGrid", "version": API_VERSION, "docs": "/docs",
-                          "description": "Open-source toolkit API for autonomous agents",
-                          "endpoints": ROOT_ENDPOINTS})
+    return json_response(
+        {
+            "service": "MoltGrid",
+            "version": API_VERSION,
+            "docs": "/docs",
+            "description": "Open-source toolkit API for autonomous agents",
+            "endpoints": ROOT_ENDPOINTS,
+        }
+    )
 
 
 async def _probe(request: web.Request) -> dict[str, Any]:
@@ -93,11 +118,17 @@ async def health(request: web.Request) -> web.Response:
     stats = dict(probe["stats"])
     if live.HUB in request.app:  # sockets held by this gateway replica
         stats["websocket_connections"] = request.app[live.HUB].count
-    return json_response({
-        "status": status, "version": API_VERSION, "server_version": VERSION, "stats": stats,
-        "timestamp": iso(utcnow()), "encryption_enabled": request.app[SETTINGS].encryption_enabled,
-        "services": probe["services"],
-    })
+    return json_response(
+        {
+            "status": status,
+            "version": API_VERSION,
+            "server_version": VERSION,
+            "stats": stats,
+            "timestamp": iso(utcnow()),
+            "encryption_enabled": request.app[SETTINGS].encryption_enabled,
+            "services": probe["services"],
+        }
+    )
 
 
 async def mcp_endpoint(request: web.Request) -> web.StreamResponse:
@@ -124,9 +155,17 @@ async def prometheus(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Any) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes, middlewares=[
-        *([middleware.trace] if tracing.ENABLED else []),
-        middleware.observe, middleware.request_id, middleware.errors, middleware.cors, middleware.guard])
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[
+            *([middleware.trace] if tracing.ENABLED else []),
+            middleware.observe,
+            middleware.request_id,
+            middleware.errors,
+            middleware.cors,
+            middleware.guard,
+        ],
+    )
     app[SETTINGS] = settings
     app[HEALTH_CACHE] = {}
     app.router.add_get("/", root)

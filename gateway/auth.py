@@ -1,12 +1,13 @@
 """API-key authentication with a short-lived cache; entries are dropped when the directory says so."""
+
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
 
+import orjson
 from nats.aio.client import Client as NATS
 from nats.aio.msg import Msg
-import orjson
 
 from gateway.routes import AUTHENTICATE
 from shared import subjects
@@ -54,8 +55,9 @@ class Authenticator:
         now = time.monotonic()
         if hit is not None and hit[0] > now:
             return hit[1]
-        data = (await call(self._nc, AUTHENTICATE, {"api_key_hash": key_hash}, timeout=self._timeout,
-                           ctx=ctx)).unwrap()
+        data = (
+            await call(self._nc, AUTHENTICATE, {"api_key_hash": key_hash}, timeout=self._timeout, ctx=ctx)
+        ).unwrap()
         agent = Agent(data["agent_id"], data.get("name"))
         if len(self._cache) >= MAX_ENTRIES:
             self._cache.clear()

@@ -1,4 +1,5 @@
 """Gateway settings (MOLTGRID_ env prefix)."""
+
 from __future__ import annotations
 
 from pydantic import AliasChoices, Field, SecretStr
@@ -16,4 +17,5 @@ class GatewaySettings(Settings):
     health_cache_s: float = 2.0
     # scrypt$… (see `moltgrid admin-hash`) or the original's SHA-256 hex; ADMIN_PASSWORD_HASH works too.
     admin_password_hash: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("MOLTGRID_ADMIN_PASSWORD_HASH", "ADMIN_PASSWORD_HASH"))
+        default=None, validation_alias=AliasChoices("MOLTGRID_ADMIN_PASSWORD_HASH", "ADMIN_PASSWORD_HASH")
+    )

@@ -1,4 +1,5 @@
 """The one generic forwarder: merge path, query and body into one request and send it to the route's subject."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -39,7 +40,7 @@ def _query(request: web.Request) -> dict[str, Any]:
     if not request.query_string:  # most requests: skip building the query MultiDict
         return {}
     out: dict[str, Any] = {}
-    for key in request.query.keys():
+    for key in request.query:
         values = request.query.getall(key)
         out[key] = values if len(values) > 1 else values[0]
     return out
@@ -53,17 +54,46 @@ async def read_body(request: web.Request) -> dict[str, Any] | web.Response:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        return error_response("invalid", "invalid JSON", [{"type": "json_invalid", "loc": ["body", exc.pos],
-                                                            "msg": "JSON decode error", "input": {},
-                                                            "ctx": {"error": exc.msg}}])
+        return error_response(
+            "invalid",
+            "invalid JSON",
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ["body", exc.pos],
+                    "msg": "JSON decode error",
+                    "input": {},
+                    "ctx": {"error": exc.msg},
+                }
+            ],
+        )
     if too_deep(raw, body):
-        return error_response("invalid", "JSON nested too deeply", [{
-            "type": "json_invalid", "loc": ["body"], "input": {}, "ctx": {"error": "nested too deeply"},
-            "msg": f"JSON nested deeper than {MAX_JSON_DEPTH} levels"}])
+        return error_response(
+            "invalid",
+            "JSON nested too deeply",
+            [
+                {
+                    "type": "json_invalid",
+                    "loc": ["body"],
+                    "input": {},
+                    "ctx": {"error": "nested too deeply"},
+                    "msg": f"JSON nested deeper than {MAX_JSON_DEPTH} levels",
+                }
+            ],
+        )
     if not isinstance(body, dict):
-        return error_response("invalid", "invalid body", [{"type": "model_attributes_type", "loc": ["body"],
-                                                            "msg": "Input should be a valid dictionary or object"
-                                                                   " to extract fields from", "input": body}])
+        return error_response(
+            "invalid",
+            "invalid body",
+            [
+                {
+                    "type": "model_attributes_type",
+                    "loc": ["body"],
+                    "msg": "Input should be a valid dictionary or object to extract fields from",
+                    "input": body,
+                }
+            ],
+        )
     return body
 
 
@@ -88,8 +118,13 @@ def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], A
         if reply.ok:
             return json_response(reply.data, route.status)
         # where each field came from, for validation errors' `loc` (only needed when the reply is an error)
-        sources = {"*": default_source, **{k: "header" for k in headers}, **{k: "query" for k in query},
-                   **{k: "body" for k in body}, **{k: "path" for k in path}}
+        sources = {
+            "*": default_source,
+            **{k: "header" for k in headers},
+            **{k: "query" for k in query},
+            **{k: "body" for k in body},
+            **{k: "path" for k in path},
+        }
         return reply_response(reply, route.status, sources)
 
     setattr(handle, ROUTE_ATTR, route)

@@ -1,4 +1,5 @@
 """Envelope/ServiceError → HTTP response in the contract's shape ({"detail": …} plus 1.0's fields beside it)."""
+
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -11,8 +12,16 @@ from aiohttp import web
 from shared.envelope import RETRY_STATUSES, Reply, http_error_body
 
 HTTP_STATUS: dict[str, int] = {
-    "invalid": 422, "bad_request": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404,
-    "conflict": 409, "too_large": 413, "rate_limited": 429, "internal": 500, "unavailable": 503,
+    "invalid": 422,
+    "bad_request": 400,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "rate_limited": 429,
+    "internal": 500,
+    "unavailable": 503,
     "timeout": 504,
 }
 # Public error codes of failures aiohttp raises itself (no route, wrong method, ...), by status.
@@ -24,8 +33,9 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("moltgrid_request_id", default=N
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
-    return web.Response(body=orjson.dumps(data), status=status, content_type="application/json",
-                        headers=headers)
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
 
 
 def _located(details: list[dict[str, Any]], sources: Mapping[str, str]) -> list[dict[str, Any]]:
@@ -40,7 +50,9 @@ def _located(details: list[dict[str, Any]], sources: Mapping[str, str]) -> list[
     return out
 
 
-def error_body(code: str, status: int, detail: Any, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
+def error_body(
+    code: str, status: int, detail: Any, headers: Mapping[str, str] | None = None
+) -> dict[str, Any]:
     """The shared error body for this request; on 429/503 `retry_after_seconds` is the Retry-After header's
     value (a 503 without one gets UNAVAILABLE_RETRY_S; a 429 without one is a quota that waiting does not
     restore, such as 1.0's subscription limit, and says null)."""
@@ -54,16 +66,22 @@ def error_body(code: str, status: int, detail: Any, headers: Mapping[str, str] |
     return http_error_body(code, detail, REQUEST_ID.get(), retry_after)
 
 
-def error_detail(code: str, message: str, details: Any = None,
-                 sources: Mapping[str, str] | None = None) -> tuple[int, Any]:
+def error_detail(
+    code: str, message: str, details: Any = None, sources: Mapping[str, str] | None = None
+) -> tuple[int, Any]:
     """An error's HTTP status and the `detail` of its body (validation errors located, else the message)."""
     if code == "invalid" and isinstance(details, list) and details:
         return HTTP_STATUS[code], _located(details, sources or {})
     return HTTP_STATUS.get(code, 500), message
 
 
-def error_response(code: str, message: str, details: Any = None, sources: Mapping[str, str] | None = None,
-                   headers: Mapping[str, str] | None = None) -> web.Response:
+def error_response(
+    code: str,
+    message: str,
+    details: Any = None,
+    sources: Mapping[str, str] | None = None,
+    headers: Mapping[str, str] | None = None,
+) -> web.Response:
     status, detail = error_detail(code, message, details, sources)
     if status == 503 and not (headers and "Retry-After" in headers):
         headers = {**(headers or {}), "Retry-After": str(UNAVAILABLE_RETRY_S)}

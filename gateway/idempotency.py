@@ -4,6 +4,7 @@ retry with the same request; the same key with a different request is refused wi
 The first request claims the key with an INSERT (so two concurrent retries cannot both run); a 5xx
 outcome releases it again, so a retry after an outage runs the operation rather than replaying the outage.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -42,8 +43,12 @@ class Idempotency:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def handle(self, request: web.Request, agent_id: str,
-                     handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    async def handle(
+        self,
+        request: web.Request,
+        agent_id: str,
+        handler: Callable[[web.Request], Awaitable[web.StreamResponse]],
+    ) -> web.StreamResponse:
         key = request.headers[HEADER]
         if not key or len(key) > MAX_KEY_LENGTH or not key.isprintable():  # undecodable bytes → surrogates
             return error_response("bad_request", f"{HEADER} must be 1-{MAX_KEY_LENGTH} printable characters")
@@ -58,7 +63,9 @@ class Idempotency:
         if response.status >= 500 or not isinstance(response, web.Response):
             await self._pool.execute(RELEASE, agent_id, key)
         else:
-            await self._pool.execute(STORE, agent_id, key, response.status, response.body, response.content_type)
+            await self._pool.execute(
+                STORE, agent_id, key, response.status, response.body, response.content_type
+            )
         return response
 
     async def _replay(self, agent_id: str, key: str, digest: str) -> web.StreamResponse:
@@ -69,8 +76,12 @@ class Idempotency:
             return error_response("invalid", f"{HEADER} was already used with a different request")
         if row["status"] is None:
             return error_response("conflict", f"A request with this {HEADER} is still being processed")
-        return web.Response(status=row["status"], body=row["body"], content_type=row["content_type"],
-                            headers={"Idempotent-Replayed": "true"})
+        return web.Response(
+            status=row["status"],
+            body=row["body"],
+            content_type=row["content_type"],
+            headers={"Idempotent-Replayed": "true"},
+        )
 
     async def sweep(self) -> None:
         await self._pool.execute(SWEEP)

@@ -9,6 +9,7 @@ send's confirmation or error. `?hello=1` asks for a `{"event": "connected", "age
 SSE: `GET /v1/events/stream` follows the agent's events in JetStream from a cursor (`Last-Event-ID` or
 `?after=`), so a client that reconnects to any gateway replica resumes without a gap.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -28,8 +29,8 @@ from gateway.http import HTTP_STATUS, error_response, json_response, reply_respo
 from gateway.state import NC, SETTINGS
 from shared import subjects
 from shared.bus import Ctx, call
-from shared.metrics import INSTANCE, PUSH_SECONDS
 from shared.events import follow
+from shared.metrics import INSTANCE, PUSH_SECONDS
 
 log = structlog.get_logger("live")
 SSE_HEARTBEAT_S = 15.0
@@ -93,11 +94,24 @@ class PushHub:
             frame = orjson.loads(data)
         except orjson.JSONDecodeError:
             return
-        if not isinstance(frame, dict) or frame.get("event") != "message.received" or "message_id" not in frame:
+        if (
+            not isinstance(frame, dict)
+            or frame.get("event") != "message.received"
+            or "message_id" not in frame
+        ):
             return
         try:
-            await self.nc.publish(subjects.svc("relay", "record_push"), orjson.dumps(
-                {"message_id": frame["message_id"], "gateway": INSTANCE, "sockets": sockets, "at": time.time()}))
+            await self.nc.publish(
+                subjects.svc("relay", "record_push"),
+                orjson.dumps(
+                    {
+                        "message_id": frame["message_id"],
+                        "gateway": INSTANCE,
+                        "sockets": sockets,
+                        "at": time.time(),
+                    }
+                ),
+            )
         except Exception:  # NATS away: the trace misses this hop, the message itself is unaffected
             log.warning("push_hop_not_reported", message_id=frame["message_id"])
 
@@ -152,7 +166,9 @@ async def relay_socket(request: web.Request) -> web.WebSocketResponse:
                 await ws.send_json({"event": "message.sent", "to_agent": body.get("to_agent"), **reply.data})
             else:
                 detail = reply.details if reply.code == "invalid" and reply.details else reply.message
-                await ws.send_json({**_error_frame(reply.message, HTTP_STATUS.get(reply.code, 500)), "detail": detail})
+                await ws.send_json(
+                    {**_error_frame(reply.message, HTTP_STATUS.get(reply.code, 500)), "detail": detail}
+                )
     finally:
         await hub.remove(agent_id, ws)
     return ws
@@ -188,7 +204,9 @@ async def first_unacked_event(request: web.Request, ctx: Ctx) -> web.StreamRespo
     body: dict[str, Any] = {"limit": 1, "wait": request.query.get("wait", LONG_POLL_S)}
     if request.query.get("after"):
         body["after"] = request.query["after"]
-    reply = await call(request.app[NC], subjects.svc("relay", "events"), body, timeout=LONG_POLL_S + 10, ctx=ctx)
+    reply = await call(
+        request.app[NC], subjects.svc("relay", "events"), body, timeout=LONG_POLL_S + 10, ctx=ctx
+    )
     if not reply.ok:
         return reply_response(reply, 200, {"*": "query"})
     if not reply.data["events"]:
@@ -200,15 +218,16 @@ async def _sse(request: web.Request, agent_id: str) -> web.StreamResponse:
     start = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
     if not start.isdigit():
         raise web.HTTPBadRequest(reason="Last-Event-ID / after must be a stream sequence number")
-    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
-                                           "X-Accel-Buffering": "no"})
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    )
     await response.prepare(request)
     sub = await follow(request.app[NC].jetstream(), subjects.agent_events(agent_id), after_seq=int(start))
     try:
         while True:
             try:
                 msg = await sub.next_msg(timeout=SSE_HEARTBEAT_S)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 await response.write(b": keep-alive\n\n")
                 continue
             except Exception as exc:  # nats timeout error class
@@ -217,8 +236,10 @@ async def _sse(request: web.Request, agent_id: str) -> web.StreamResponse:
                 await response.write(b": keep-alive\n\n")
                 continue
             event = orjson.loads(msg.data)
-            await response.write(f"id: {msg.metadata.sequence.stream}\nevent: {event.get('type', 'event')}\n"
-                                 f"data: {msg.data.decode()}\n\n".encode())
+            await response.write(
+                f"id: {msg.metadata.sequence.stream}\nevent: {event.get('type', 'event')}\n"
+                f"data: {msg.data.decode()}\n\n".encode()
+            )
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:

@@ -14,6 +14,7 @@ whole, so any gateway replica can serve any request (no session affinity), which
 This module imports the SDK (Starlette, pydantic models, …); the gateway imports it only on the first /mcp
 request, so a gateway nobody asks for MCP never pays for it.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -48,8 +49,9 @@ class BusBackend:
     async def call(self, route: Route, args: dict[str, Any]) -> Outcome:
         if too_deep(repr(args), args):
             return Outcome(False, status=422, detail=f"JSON nested deeper than {MAX_JSON_DEPTH} levels")
-        reply = await call(self.nc, route.subject, args, timeout=route.timeout or self.default_timeout,
-                           ctx=self.ctx)
+        reply = await call(
+            self.nc, route.subject, args, timeout=route.timeout or self.default_timeout, ctx=self.ctx
+        )
         if reply.ok:
             return Outcome(True, reply.data, route.status)
         status, detail = error_detail(reply.code, reply.message, reply.details, ALL_FROM_BODY)
@@ -65,8 +67,12 @@ class McpEndpoint:
     """The SDK's session manager, run by a task of its own (its task group must live in one task)."""
 
     def __init__(self, max_body_bytes: int) -> None:
-        self.manager = StreamableHTTPSessionManager(app=build_server(backend_of), json_response=True,
-                                                    stateless=True, max_request_body_size=max_body_bytes)
+        self.manager = StreamableHTTPSessionManager(
+            app=build_server(backend_of),
+            json_response=True,
+            stateless=True,
+            max_request_body_size=max_body_bytes,
+        )
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
         self._task = asyncio.create_task(self._run())

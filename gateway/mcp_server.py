@@ -5,6 +5,7 @@ route's NATS subject, after the gateway's own auth and rate limit (gateway/mcp_h
 (stdio) it is the REST API over HTTP (gateway/mcp_stdio.py). The server adds no business logic: it turns the
 API's answer into a tool result, and the API's error (its status and `detail`) into a tool error.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -24,8 +25,10 @@ from gateway.routes import ROUTES, Route
 from shared.config import VERSION
 
 log = structlog.get_logger("mcp")
-INSTRUCTIONS = ("MoltGrid: persistent memory, a job queue, messaging, schedules, a directory and a marketplace "
-                "for autonomous agents. Every tool acts as the agent whose API key authenticated this session.")
+INSTRUCTIONS = (
+    "MoltGrid: persistent memory, a job queue, messaging, schedules, a directory and a marketplace "
+    "for autonomous agents. Every tool acts as the agent whose API key authenticated this session."
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +65,17 @@ def tool_result(outcome: Outcome) -> types.CallToolResult:
 
 
 def _listing(tools: dict[str, Tool]) -> list[types.Tool]:
-    return [types.Tool(name=t.name, description=t.spec.description, input_schema=t.spec.input_schema,
-                       annotations=types.ToolAnnotations(read_only_hint=t.route.method == "GET",
-                                                         destructive_hint=t.route.method == "DELETE"))
-            for t in tools.values()]
+    return [
+        types.Tool(
+            name=t.name,
+            description=t.spec.description,
+            input_schema=t.spec.input_schema,
+            annotations=types.ToolAnnotations(
+                read_only_hint=t.route.method == "GET", destructive_hint=t.route.method == "DELETE"
+            ),
+        )
+        for t in tools.values()
+    ]
 
 
 def _get_route(path: str) -> Route:
@@ -80,12 +90,14 @@ def build_server(backend_of: BackendOf) -> Server[Any]:
     value_route = _get_route(MEMORY_VALUE_TEMPLATE.path)
     value_prefix = MEMORY_VALUE_TEMPLATE.uri.removesuffix("{key}")
 
-    async def list_tools(ctx: ServerRequestContext[Any, Any],
-                         params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+    async def list_tools(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
         return types.ListToolsResult(tools=listing)
 
-    async def call_tool(ctx: ServerRequestContext[Any, Any],
-                        params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def call_tool(
+        ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
         tool = tools.get(params.name)
         if tool is None:
             return tool_result(Outcome(False, status=404, detail=f"Unknown tool {params.name!r}"))
@@ -97,34 +109,60 @@ def build_server(backend_of: BackendOf) -> Server[Any]:
             outcome = Outcome(False, status=502, detail=f"MoltGrid API unreachable: {exc}")
         return tool_result(outcome)
 
-    async def list_resources(ctx: ServerRequestContext[Any, Any],
-                             params: types.PaginatedRequestParams | None) -> types.ListResourcesResult:
-        return types.ListResourcesResult(resources=[
-            types.Resource(uri=r.uri, name=r.name, description=r.description, mime_type="application/json")
-            for r in RESOURCES])
+    async def list_resources(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        return types.ListResourcesResult(
+            resources=[
+                types.Resource(
+                    uri=r.uri, name=r.name, description=r.description, mime_type="application/json"
+                )
+                for r in RESOURCES
+            ]
+        )
 
-    async def list_templates(ctx: ServerRequestContext[Any, Any],
-                             params: types.PaginatedRequestParams | None) -> types.ListResourceTemplatesResult:
+    async def list_templates(
+        ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
         t = MEMORY_VALUE_TEMPLATE
-        return types.ListResourceTemplatesResult(resource_templates=[types.ResourceTemplate(
-            uri_template=t.uri, name=t.name, description=t.description, mime_type="application/json")])
+        return types.ListResourceTemplatesResult(
+            resource_templates=[
+                types.ResourceTemplate(
+                    uri_template=t.uri, name=t.name, description=t.description, mime_type="application/json"
+                )
+            ]
+        )
 
-    async def read_resource(ctx: ServerRequestContext[Any, Any],
-                            params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+    async def read_resource(
+        ctx: ServerRequestContext[Any, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
         uri = str(params.uri)
         if uri in resource_routes:
             route, args = resource_routes[uri], {}
         elif uri.startswith(value_prefix) and len(uri) > len(value_prefix):
-            route, args = value_route, {"key": unquote(uri[len(value_prefix):])}
+            route, args = value_route, {"key": unquote(uri[len(value_prefix) :])}
         else:
             raise MCPError(types.INVALID_PARAMS, f"Unknown resource {uri}")
         outcome = await backend_of(ctx).call(route, args)
         if not outcome.ok:  # a JSON-RPC error carrying the API's message
-            raise MCPError(types.INVALID_PARAMS if outcome.status < 500 else types.INTERNAL_ERROR,
-                           error_text(outcome))
-        return types.ReadResourceResult(contents=[types.TextResourceContents(
-            uri=uri, mime_type="application/json", text=orjson.dumps(outcome.data).decode())])
+            raise MCPError(
+                types.INVALID_PARAMS if outcome.status < 500 else types.INTERNAL_ERROR, error_text(outcome)
+            )
+        return types.ReadResourceResult(
+            contents=[
+                types.TextResourceContents(
+                    uri=uri, mime_type="application/json", text=orjson.dumps(outcome.data).decode()
+                )
+            ]
+        )
 
-    return Server("moltgrid", version=VERSION, instructions=INSTRUCTIONS, on_list_tools=list_tools,
-                  on_call_tool=call_tool, on_list_resources=list_resources,
-                  on_list_resource_templates=list_templates, on_read_resource=read_resource)
+    return Server(
+        "moltgrid",
+        version=VERSION,
+        instructions=INSTRUCTIONS,
+        on_list_tools=list_tools,
+        on_call_tool=call_tool,
+        on_list_resources=list_resources,
+        on_list_resource_templates=list_templates,
+        on_read_resource=read_resource,
+    )

@@ -3,6 +3,7 @@
 Each tool call is one request to the MoltGrid REST API (base URL and API key from the environment), so it
 is authenticated, rate-limited and routed exactly like any other client's request.
 """
+
 from __future__ import annotations
 
 import re
@@ -37,8 +38,13 @@ class HttpBackend:
         rest = dict(args)
         missing = [name for name in PATH_PARAM.findall(route.path) if name not in rest]
         if missing:
-            return Outcome(False, status=422, detail=[{"type": "missing", "loc": ["path", name],
-                                                       "msg": "Field required"} for name in missing])
+            return Outcome(
+                False,
+                status=422,
+                detail=[
+                    {"type": "missing", "loc": ["path", name], "msg": "Field required"} for name in missing
+                ],
+            )
         path = PATH_PARAM.sub(lambda m: quote(str(rest.pop(m.group(1))), safe=""), route.path)
         kwargs: dict[str, Any] = {}
         if route.method in BODY_METHODS:

@@ -1,4 +1,5 @@
 """Gateway middlewares, outermost first: request id → errors → CORS → auth + rate limit."""
+
 from __future__ import annotations
 
 import itertools
@@ -10,11 +11,12 @@ from collections.abc import Awaitable, Callable
 import structlog
 from aiohttp import web
 
+from gateway.admin import COOKIE as ADMIN_COOKIE
+from gateway.admin import session_valid
 from gateway.forward import ROUTE_ATTR
 from gateway.http import REQUEST_ID, error_response, status_error_response
-from gateway.ratelimit import Decision
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
-from gateway.admin import COOKIE as ADMIN_COOKIE, session_valid
+from gateway.ratelimit import Decision
 from gateway.state import AUTH, IDEMPOTENCY, LIMITER, POOL, SETTINGS, USAGE
 from shared import metrics, tracing
 from shared.bus import Ctx
@@ -51,9 +53,12 @@ async def trace(request: web.Request, handler: Handler) -> web.StreamResponse:
     only when tracing is on."""
     resource = request.match_info.route.resource
     route = resource.canonical if resource is not None else "unmatched"
-    with tracing.span(f"{request.method} {route}", "SERVER", request.headers,
-                      {"http.request.method": request.method, "http.route": route,
-                       "url.path": request.path}) as current:
+    with tracing.span(
+        f"{request.method} {route}",
+        "SERVER",
+        request.headers,
+        {"http.request.method": request.method, "http.route": route, "url.path": request.path},
+    ) as current:
         response = await handler(request)
         current.set_attribute("http.response.status_code", response.status)
         if response.status >= 500:
@@ -103,25 +108,34 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
         response: web.StreamResponse = web.Response(status=204 if allow else 403)
         if allow:
-            response.headers.update({
-                "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
-                "Access-Control-Allow-Headers": request.headers.get("Access-Control-Request-Headers", "*"),
-                "Access-Control-Max-Age": "600"})
+            response.headers.update(
+                {
+                    "Access-Control-Allow-Methods": "GET, POST, PUT, PATCH, DELETE, OPTIONS",
+                    "Access-Control-Allow-Headers": request.headers.get(
+                        "Access-Control-Request-Headers", "*"
+                    ),
+                    "Access-Control-Max-Age": "600",
+                }
+            )
     else:
         response = await handler(request)
     if allow and not response.prepared:
         response.headers["Access-Control-Allow-Origin"] = "*" if allowed == "*" else origin  # type: ignore[assignment]
         response.headers["Access-Control-Expose-Headers"] = (
             "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, "
-            "Idempotent-Replayed")
+            "Idempotent-Replayed"
+        )
         if allowed != "*":
             response.headers["Vary"] = "Origin"
     return response
 
 
 def _rate_headers(d: Decision) -> dict[str, str]:
-    h = {"X-RateLimit-Limit": str(d.limit), "X-RateLimit-Remaining": str(d.remaining),
-         "X-RateLimit-Reset": str(d.reset_s)}
+    h = {
+        "X-RateLimit-Limit": str(d.limit),
+        "X-RateLimit-Remaining": str(d.remaining),
+        "X-RateLimit-Reset": str(d.reset_s),
+    }
     if not d.allowed:
         h["Retry-After"] = str(d.retry_after_s)
     return h
@@ -155,7 +169,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         agent = await request.app[AUTH].authenticate(api_key, ctx)
     except ServiceError as exc:
         return error_response(exc.code, exc.message)
-    request["ctx"] = ctx = Ctx(request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr)
+    request["ctx"] = ctx = Ctx(
+        request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr
+    )
     request["agent"] = agent
     request.app[USAGE].count(agent.agent_id)
     structlog.contextvars.bind_contextvars(agent_id=agent.agent_id)
@@ -167,8 +183,9 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         except ServiceError as exc:
             return error_response(exc.code, exc.message)
         if not decision.allowed:
-            return error_response("rate_limited", f"Rate limit exceeded ({limiter.limit}/min)",
-                                  headers=_rate_headers(decision))
+            return error_response(
+                "rate_limited", f"Rate limit exceeded ({limiter.limit}/min)", headers=_rate_headers(decision)
+            )
     if request.method == "POST" and IDEMPOTENCY_HEADER in request.headers:
         response = await request.app[IDEMPOTENCY].handle(request, agent.agent_id, handler)
     else:
@@ -200,6 +217,7 @@ async def _client_limited(request: web.Request, handler: Handler, per_minute: in
     except ServiceError as exc:
         return error_response(exc.code, exc.message)
     if not decision.allowed:
-        return error_response("rate_limited", f"Rate limit exceeded ({per_minute}/min)",
-                              headers=_rate_headers(decision))
+        return error_response(
+            "rate_limited", f"Rate limit exceeded ({per_minute}/min)", headers=_rate_headers(decision)
+        )
     return await handler(request)

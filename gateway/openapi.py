@@ -1,5 +1,6 @@
 """GET /openapi.json (OpenAPI 3.1) built from the routing table and the request models the services
 themselves validate with (each service's `describe` operation), and Swagger UI at /docs from packaged assets."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,27 +28,65 @@ COMPONENTS: dict[str, Any] = {
         "AdminSession": {"type": "apiKey", "in": "cookie", "name": "admin_token"},
     },
     "schemas": {
-        "ErrorResponse": {"type": "object", "required": ["detail"], "properties": {
-            "detail": {"type": "string"}, "error": {"type": "string", "description": "stable error code (1.0)"},
-            "message": {"type": "string"}, "request_id": {"type": "string"},
-            "retry_after_seconds": {"type": ["integer", "null"], "description": "set on 429 and 503"}}},
-        "ValidationError": {"type": "object", "required": ["type", "loc", "msg"], "properties": {
-            "type": {"type": "string"}, "loc": {"type": "array", "items": {"anyOf": [{"type": "string"},
-                                                                                     {"type": "integer"}]}},
-            "msg": {"type": "string"}, "input": {}, "ctx": {"type": "object"}}},
-        "HTTPValidationError": {"type": "object", "properties": {
-            "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
-            "error": {"type": "string", "enum": ["validation_error"]}, "message": {"type": "string"},
-            "request_id": {"type": "string"}, "retry_after_seconds": {"type": "null"}}},
+        "ErrorResponse": {
+            "type": "object",
+            "required": ["detail"],
+            "properties": {
+                "detail": {"type": "string"},
+                "error": {"type": "string", "description": "stable error code (1.0)"},
+                "message": {"type": "string"},
+                "request_id": {"type": "string"},
+                "retry_after_seconds": {"type": ["integer", "null"], "description": "set on 429 and 503"},
+            },
+        },
+        "ValidationError": {
+            "type": "object",
+            "required": ["type", "loc", "msg"],
+            "properties": {
+                "type": {"type": "string"},
+                "loc": {"type": "array", "items": {"anyOf": [{"type": "string"}, {"type": "integer"}]}},
+                "msg": {"type": "string"},
+                "input": {},
+                "ctx": {"type": "object"},
+            },
+        },
+        "HTTPValidationError": {
+            "type": "object",
+            "properties": {
+                "detail": {"type": "array", "items": {"$ref": "#/components/schemas/ValidationError"}},
+                "error": {"type": "string", "enum": ["validation_error"]},
+                "message": {"type": "string"},
+                "request_id": {"type": "string"},
+                "retry_after_seconds": {"type": "null"},
+            },
+        },
     },
 }
 STATIC_PATHS: dict[str, Any] = {
-    "/": {"get": {"tags": ["system"], "summary": "API root: lists the endpoints", "operationId": "root",
-                  "responses": {"200": {"description": "Endpoint list"}}}},
-    "/v1/health": {"get": {"tags": ["system"], "summary": "Health, version and every service's reachability",
-                           "operationId": "health", "responses": {"200": {"description": "Health report"}}}},
-    "/metrics": {"get": {"tags": ["system"], "summary": "Prometheus metrics", "operationId": "metrics",
-                         "responses": {"200": {"description": "Prometheus text format"}}}},
+    "/": {
+        "get": {
+            "tags": ["system"],
+            "summary": "API root: lists the endpoints",
+            "operationId": "root",
+            "responses": {"200": {"description": "Endpoint list"}},
+        }
+    },
+    "/v1/health": {
+        "get": {
+            "tags": ["system"],
+            "summary": "Health, version and every service's reachability",
+            "operationId": "health",
+            "responses": {"200": {"description": "Health report"}},
+        }
+    },
+    "/metrics": {
+        "get": {
+            "tags": ["system"],
+            "summary": "Prometheus metrics",
+            "operationId": "metrics",
+            "responses": {"200": {"description": "Prometheus text format"}},
+        }
+    },
 }
 
 
@@ -62,27 +101,40 @@ def _operation(route: Route, schema: dict[str, Any] | None, components: dict[str
     components.update(schema.pop("$defs", {}))
     props: dict[str, Any] = schema.get("properties", {})
     required = set(schema.get("required", []))
-    params = [{"name": p, "in": "path", "required": True, "schema": props.get(p, {"type": "string"})}
-              for p in path_params]
+    params = [
+        {"name": p, "in": "path", "required": True, "schema": props.get(p, {"type": "string"})}
+        for p in path_params
+    ]
     rest = {k: v for k, v in props.items() if k not in path_params}
-    in_query = rest if route.method not in BODY_METHODS else {k: v for k, v in rest.items() if k in route.query}
-    params += [{"name": k, "in": "query", "required": k in required, "schema": v} for k, v in in_query.items()]
+    in_query = (
+        rest if route.method not in BODY_METHODS else {k: v for k, v in rest.items() if k in route.query}
+    )
+    params += [
+        {"name": k, "in": "query", "required": k in required, "schema": v} for k, v in in_query.items()
+    ]
     body = {k: v for k, v in rest.items() if k not in in_query}
     operation: dict[str, Any] = {
-        "tags": [service], "operationId": f"{service}_{op}_{route.method.lower()}",
+        "tags": [service],
+        "operationId": f"{service}_{op}_{route.method.lower()}",
         "summary": route.summary or op.replace("_", " ").capitalize(),
         "parameters": params,
-        "responses": {str(route.status): _response("Successful response", {}),
-                      "400": _response("Business rule violated", ERROR), "404": _response("Not found", ERROR),
-                      "422": _response("Validation error", {"$ref": "#/components/schemas/HTTPValidationError"}),
-                      "503": _response("Service unavailable", ERROR), "504": _response("Service timed out", ERROR)},
+        "responses": {
+            str(route.status): _response("Successful response", {}),
+            "400": _response("Business rule violated", ERROR),
+            "404": _response("Not found", ERROR),
+            "422": _response("Validation error", {"$ref": "#/components/schemas/HTTPValidationError"}),
+            "503": _response("Service unavailable", ERROR),
+            "504": _response("Service timed out", ERROR),
+        },
     }
     if schema.get("description"):  # the request model's docstring, when it explains something
         operation["description"] = schema["description"]
     if body:
         body_schema = {"type": "object", "properties": body, "required": sorted(required & set(body))}
-        operation["requestBody"] = {"required": bool(required & set(body)),
-                                    "content": {"application/json": {"schema": body_schema}}}
+        operation["requestBody"] = {
+            "required": bool(required & set(body)),
+            "content": {"application/json": {"schema": body_schema}},
+        }
     if route.auth or route.admin:
         operation["security"] = [{"AdminSession": []}] if route.admin else [{"ApiKeyAuth": []}]
         operation["responses"]["401"] = _response("Missing or invalid credentials", ERROR)
@@ -102,18 +154,26 @@ def build(described: dict[str, dict[str, Any]]) -> dict[str, Any]:
             operation["operationId"] += "_alias"
         seen.add(operation["operationId"])
         paths.setdefault(route.path, {})[route.method.lower()] = operation
-    return {"openapi": "3.1.0",
-            "info": {"title": "MoltGrid", "version": API_VERSION,
-                     "description": f"Infrastructure for autonomous agents (server {VERSION})."},
-            "paths": paths, "components": components}
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "MoltGrid",
+            "version": API_VERSION,
+            "description": f"Infrastructure for autonomous agents (server {VERSION}).",
+        },
+        "paths": paths,
+        "components": components,
+    }
 
 
 async def openapi_json(request: web.Request) -> web.Response:
     cache = request.app[CACHE]
     if cache.get("until", 0.0) < time.monotonic():
         services = sorted({r.subject.split(".")[1] for r in (*ROUTES, *ADMIN_ROUTES)})
-        replies = await asyncio.gather(*(call(request.app[NC], svc(s, "describe"), {}, timeout=2.0) for s in services))
-        described = {s: r.data for s, r in zip(services, replies) if r.ok}
+        replies = await asyncio.gather(
+            *(call(request.app[NC], svc(s, "describe"), {}, timeout=2.0) for s in services)
+        )
+        described = {s: r.data for s, r in zip(services, replies, strict=False) if r.ok}
         complete = len(described) == len(services)
         cache.update(doc=build(described), until=time.monotonic() + (CACHE_SECONDS if complete else 2.0))
     return json_response(cache["doc"])

@@ -9,6 +9,7 @@ per key, k of its n requests allowed), so a busy gateway pays one round trip per
 The UPDATE re-checks the budget against the row it locked; if another replica moved it in between, those
 keys fall back to the one-statement-per-request path, so the limit stays exact.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,13 @@ from shared.errors import Unavailable
 
 WINDOW_S = 60.0
 # InternalClientError: a pooled connection the server terminated during a shutdown (see shared.db).
-DB_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError,
-             asyncio.TimeoutError)
+DB_ERRORS = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    asyncio.TimeoutError,
+)
 
 ALLOW = """
 INSERT INTO gateway.rate_limits AS r (agent_id, tat) VALUES ($1, now() + make_interval(secs => $2))
@@ -66,6 +72,7 @@ class RateLimiter:
         self._pending: dict[str, list[asyncio.Future[Decision]]] = defaultdict(list)
         self._flushing = False
         self._known: set[str] = set()  # keys whose row exists
+        self._settling: set[asyncio.Future[None]] = set()  # one-by-one decisions in flight
 
     @property
     def enabled(self) -> bool:
@@ -148,7 +155,9 @@ class RateLimiter:
                 self._known.discard(key)
                 for future in batch[key]:
                     if not future.done():
-                        asyncio.ensure_future(self._settle(future, key))
+                        settle = asyncio.ensure_future(self._settle(future, key))
+                        self._settling.add(settle)
+                        settle.add_done_callback(self._settling.discard)
 
     async def _settle(self, future: asyncio.Future[Decision], key: str) -> None:
         try:

@@ -1,4 +1,5 @@
 """Typed application state of the gateway."""
+
 from __future__ import annotations
 
 import asyncpg

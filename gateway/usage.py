@@ -1,5 +1,6 @@
 """Per-agent request counts: counted in memory per request, flushed to Postgres in one statement every
 few seconds (so counting costs no round trip on the hot path), and answered over NATS for /v1/stats."""
+
 from __future__ import annotations
 
 import asyncio
@@ -54,18 +55,26 @@ class Usage:
             await self.flush()
 
     async def agent_stats(self, req: AgentRef, ctx: Ctx) -> dict[str, Any]:
-        total = await self._pool.fetchval("SELECT requests FROM gateway.request_counts WHERE agent_id = $1",
-                                          req.agent_id)
+        total = await self._pool.fetchval(
+            "SELECT requests FROM gateway.request_counts WHERE agent_id = $1", req.agent_id
+        )
         return {"total_requests": (total or 0) + self._pending.get(req.agent_id, 0)}
 
     async def request_counts(self, req: AgentIds, ctx: Ctx) -> dict[str, int]:
         """Requests so far of several agents at once (the public leaderboard sorts by them)."""
-        rows = await self._pool.fetch("SELECT agent_id, requests FROM gateway.request_counts WHERE agent_id = ANY($1)",
-                                      req.agent_ids)
+        rows = await self._pool.fetch(
+            "SELECT agent_id, requests FROM gateway.request_counts WHERE agent_id = ANY($1)", req.agent_ids
+        )
         found = {r["agent_id"]: int(r["requests"]) for r in rows}
         return {a: found.get(a, 0) + self._pending.get(a, 0) for a in req.agent_ids}
 
     async def serve(self, nc: NATS) -> Served:
         """Answer svc.gateway.agent_stats (queue group `gateway`: any gateway replica may answer)."""
-        return await serve(nc, "gateway", {"agent_stats": Op(self.agent_stats, AgentRef),
-                                            "request_counts": Op(self.request_counts, AgentIds)})
+        return await serve(
+            nc,
+            "gateway",
+            {
+                "agent_stats": Op(self.agent_stats, AgentRef),
+                "request_counts": Op(self.request_counts, AgentIds),
+            },
+        )

@@ -1,4 +1,5 @@
 """Request models and helpers shared by the services' admin operations (behind the admin session)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any

@@ -4,6 +4,7 @@
 load; it validates input with the operation's pydantic model, runs requests concurrently up to a bound,
 always replies with one envelope (never a traceback), and drains in-flight work on shutdown.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,10 @@ CLIENT_ADDR = "X-Client-Addr"
 ADMIN = "X-Admin"
 
 SCHEMA_REF = "#/components/schemas/{model}"
-OPERATIONS, OPERATION_SECONDS = metrics.Children(metrics.OPERATIONS), metrics.Children(metrics.OPERATION_SECONDS)
+OPERATIONS, OPERATION_SECONDS = (
+    metrics.Children(metrics.OPERATIONS),
+    metrics.Children(metrics.OPERATION_SECONDS),
+)
 log = structlog.get_logger("bus")
 
 
@@ -94,28 +98,47 @@ def validation_details(exc: ValidationError) -> list[dict[str, Any]]:
     """Pydantic errors in FastAPI's shape (loc relative to the request object), JSON-safe."""
     out = []
     for err in exc.errors(include_url=False):
-        item: dict[str, Any] = {"type": err["type"], "loc": list(err["loc"]), "msg": err["msg"],
-                                "input": err.get("input")}
+        item: dict[str, Any] = {
+            "type": err["type"],
+            "loc": list(err["loc"]),
+            "msg": err["msg"],
+            "input": err.get("input"),
+        }
         if err.get("ctx"):
-            item["ctx"] = {k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
-                           for k, v in err["ctx"].items()}
+            item["ctx"] = {
+                k: v if isinstance(v, (int, float, str, bool, type(None))) else str(v)
+                for k, v in err["ctx"].items()
+            }
         out.append(item)
     return out
 
 
 async def _run_traced(service: str, name: str, op: Op, msg: Msg) -> None:
     """`_run` inside a SERVER span that continues the caller's trace (its `traceparent` NATS header)."""
-    with tracing.span(f"{service}.{name}", "SERVER", msg.headers or {},
-                      {"messaging.system": "nats", "messaging.destination.name": msg.subject,
-                       "messaging.operation.type": "process"}):
+    with tracing.span(
+        f"{service}.{name}",
+        "SERVER",
+        msg.headers or {},
+        {
+            "messaging.system": "nats",
+            "messaging.destination.name": msg.subject,
+            "messaging.operation.type": "process",
+        },
+    ):
         await _run(service, name, op, msg)
 
 
 async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     headers = msg.headers or {}
-    ctx = Ctx(headers.get(REQUEST_ID, ""), headers.get(AGENT_ID) or None, headers.get(CLIENT_ADDR) or None,
-              headers.get(ADMIN) == "1")
-    structlog.contextvars.bind_contextvars(request_id=ctx.request_id, agent_id=ctx.agent_id, subject=msg.subject)
+    ctx = Ctx(
+        headers.get(REQUEST_ID, ""),
+        headers.get(AGENT_ID) or None,
+        headers.get(CLIENT_ADDR) or None,
+        headers.get(ADMIN) == "1",
+    )
+    structlog.contextvars.bind_contextvars(
+        request_id=ctx.request_id, agent_id=ctx.agent_id, subject=msg.subject
+    )
     started = time.perf_counter()
     outcome = "ok"
     try:
@@ -130,7 +153,10 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
         reply, outcome = envelope.fail_from(exc), exc.code
     except DB_UNAVAILABLE as exc:
         log.warning("database_unavailable", error=str(exc))
-        reply, outcome = envelope.fail_from(Unavailable("Database unavailable, retry shortly")), Unavailable.code
+        reply, outcome = (
+            envelope.fail_from(Unavailable("Database unavailable, retry shortly")),
+            Unavailable.code,
+        )
     except Exception:
         log.exception("op_crashed")
         reply, outcome = envelope.fail("internal", "internal error"), "internal"
@@ -143,8 +169,9 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
             log.warning("reply_failed")
 
 
-async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int = 128,
-                instance: str | None = None) -> Served:
+async def serve(
+    nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int = 128, instance: str | None = None
+) -> Served:
     """Subscribe every op as svc.<service>.<op> in queue group <service>; returns a stop handle.
     `instance` names the replica (default: the process's MOLTGRID_INSTANCE; a shared-process host gives each
     service its own, e.g. memory-0)."""
@@ -156,13 +183,20 @@ async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int
     served = Served(stop=lambda: asyncio.sleep(0))
 
     async def health(_: Any, __: Ctx) -> dict[str, Any]:
-        return {"service": service, "status": "ok", "instance": instance,
-                "uptime_s": round(time.time() - started_at, 1), "inflight": len(inflight)}
+        return {
+            "service": service,
+            "status": "ok",
+            "instance": instance,
+            "uptime_s": round(time.time() - started_at, 1),
+            "inflight": len(inflight),
+        }
 
     async def describe(_: Any, __: Ctx) -> dict[str, Any]:
         """Each operation's request JSON schema, for the gateway's generated OpenAPI document."""
-        return {name: (op.model.model_json_schema(ref_template=SCHEMA_REF) if op.model is not None else None)
-                for name, op in all_ops.items()}
+        return {
+            name: (op.model.model_json_schema(ref_template=SCHEMA_REF) if op.model is not None else None)
+            for name, op in all_ops.items()
+        }
 
     all_ops.setdefault("health", Op(health))
     all_ops.setdefault("describe", Op(describe))
@@ -180,9 +214,12 @@ async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int
 
     await metrics.answer_scrapes(nc)
     await nc.subscribe(subjects.instance_health(service, instance), cb=make_cb("health", all_ops["health"]))
-    subs = [await nc.subscribe(subjects.svc(service, name), queue=service, cb=make_cb(name, op),
-                               pending_msgs_limit=65536)
-            for name, op in all_ops.items()]
+    subs = [
+        await nc.subscribe(
+            subjects.svc(service, name), queue=service, cb=make_cb(name, op), pending_msgs_limit=65536
+        )
+        for name, op in all_ops.items()
+    ]
 
     async def stop() -> None:
         for sub in subs:
@@ -197,14 +234,23 @@ async def serve(nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int
     return served
 
 
-async def call(nc: NATS, subject: str, payload: Any, *, timeout: float, ctx: Ctx | None = None) -> envelope.Reply:
+async def call(
+    nc: NATS, subject: str, payload: Any, *, timeout: float, ctx: Ctx | None = None
+) -> envelope.Reply:
     """Send one request and return its envelope; no responders → unavailable, no reply → timeout."""
     headers = ctx.headers() if ctx else None
     if not tracing.ENABLED:
         return await _request(nc, subject, payload, timeout, headers)
     headers = dict(headers or {})
-    with tracing.span(subject, "CLIENT", attributes={"messaging.system": "nats", "messaging.destination.name":
-                                                     subject, "messaging.operation.type": "send"}) as current:
+    with tracing.span(
+        subject,
+        "CLIENT",
+        attributes={
+            "messaging.system": "nats",
+            "messaging.destination.name": subject,
+            "messaging.operation.type": "send",
+        },
+    ) as current:
         tracing.inject(headers)  # the service's span continues this trace
         reply = await _request(nc, subject, payload, timeout, headers)
         if not reply.ok:
@@ -214,15 +260,20 @@ async def call(nc: NATS, subject: str, payload: Any, *, timeout: float, ctx: Ctx
         return reply
 
 
-async def _request(nc: NATS, subject: str, payload: Any, timeout: float,
-                   headers: dict[str, str] | None) -> envelope.Reply:
+async def _request(
+    nc: NATS, subject: str, payload: Any, timeout: float, headers: dict[str, str] | None
+) -> envelope.Reply:
     try:
         msg = await nc.request(subject, envelope.dumps(payload), timeout=timeout, headers=headers)
     except nats.errors.NoRespondersError:
         return envelope.Reply(False, code=Unavailable.code, message="Service unavailable")
     except nats.errors.TimeoutError:
         return envelope.Reply(False, code=Timeout.code, message="Upstream service timed out")
-    except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError,
-            nats.errors.StaleConnectionError, nats.errors.OutboundBufferLimitError):
+    except (
+        nats.errors.ConnectionClosedError,
+        nats.errors.ConnectionReconnectingError,
+        nats.errors.StaleConnectionError,
+        nats.errors.OutboundBufferLimitError,
+    ):
         return envelope.Reply(False, code=Unavailable.code, message="Message bus unavailable")
     return envelope.decode(msg.data)

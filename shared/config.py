@@ -1,4 +1,5 @@
 """Settings: one way in, environment variables with the MOLTGRID_ prefix (see .env.example)."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Fernet encryption at rest: `ENC:` prefix, several keys (newest first) for rotation, plaintext readable."""
+
 from __future__ import annotations
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
@@ -38,7 +39,7 @@ class Cipher:
         if self._fernet is None:
             raise RuntimeError("encrypted value found but no ENCRYPTION_KEY is configured")
         try:
-            return self._fernet.decrypt(stored[len(PREFIX):].encode()).decode()
+            return self._fernet.decrypt(stored[len(PREFIX) :].encode()).decode()
         except InvalidToken as exc:
             raise RuntimeError("encrypted value cannot be decrypted with the configured keys") from exc
 
@@ -49,7 +50,7 @@ class Cipher:
         if not stored.startswith(PREFIX):
             return False
         try:
-            self._newest.decrypt(stored[len(PREFIX):].encode())
+            self._newest.decrypt(stored[len(PREFIX) :].encode())
             return True
         except InvalidToken:
             return False
@@ -60,4 +61,4 @@ class Cipher:
             return stored
         if not stored.startswith(PREFIX):
             return self.encrypt(stored)
-        return PREFIX + self._fernet.rotate(stored[len(PREFIX):].encode()).decode()
+        return PREFIX + self._fernet.rotate(stored[len(PREFIX) :].encode()).decode()

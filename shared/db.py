@@ -1,4 +1,5 @@
 """asyncpg pool helper and per-service schema migrations (numbered SQL files, applied under a lock)."""
+
 from __future__ import annotations
 
 import re
@@ -17,9 +18,15 @@ from shared.config import Settings
 # operation is in progress") is how asyncpg reports a pooled connection the server terminated under it
 # during a shutdown (MagicStack/asyncpg#1069).
 DB_UNAVAILABLE: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-    asyncpg.AdminShutdownError, asyncpg.CrashShutdownError, asyncpg.TooManyConnectionsError,
-    asyncpg.InternalClientError, OSError, ConnectionError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InternalClientError,
+    OSError,
+    ConnectionError,
 )
 
 SCHEMA_RE = re.compile(r"^[a-z_][a-z0-9_]*$")
@@ -29,8 +36,9 @@ log = structlog.get_logger("db")
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
     for typ in ("jsonb", "json"):
-        await conn.set_type_codec(typ, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads,
-                                  schema="pg_catalog")
+        await conn.set_type_codec(
+            typ, encoder=lambda v: orjson.dumps(v).decode(), decoder=orjson.loads, schema="pg_catalog"
+        )
 
 
 async def _keep_session(conn: asyncpg.Connection) -> None:
@@ -39,12 +47,20 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
 
 
 @asynccontextmanager
-async def create_pool(settings: Settings, *, min_size: int = 1, max_size: int | None = None) -> AsyncIterator[asyncpg.Pool]:
+async def create_pool(
+    settings: Settings, *, min_size: int = 1, max_size: int | None = None
+) -> AsyncIterator[asyncpg.Pool]:
     """A pool with json/jsonb codecs; closed when the context exits."""
-    pool = await asyncpg.create_pool(settings.database_url, min_size=min_size,
-                                     max_size=max_size or settings.db_pool_size, init=_init_connection,
-                                     reset=_keep_session, max_inactive_connection_lifetime=settings.db_idle_seconds,
-                                     command_timeout=30, timeout=5)
+    pool = await asyncpg.create_pool(
+        settings.database_url,
+        min_size=min_size,
+        max_size=max_size or settings.db_pool_size,
+        init=_init_connection,
+        reset=_keep_session,
+        max_inactive_connection_lifetime=settings.db_idle_seconds,
+        command_timeout=30,
+        timeout=5,
+    )
     try:
         yield pool
     finally:
@@ -59,7 +75,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, folder: Path) -> list[str]:
     """
     if not SCHEMA_RE.fullmatch(schema):
         raise ValueError(f"bad schema name {schema!r}")
-    files = sorted(folder.glob("*.sql"))
+    files = sorted(folder.glob("*.sql"))  # noqa: ASYNC240 - a handful of migration files, read once at start
     for f in files:
         if not MIGRATION_RE.fullmatch(f.stem):
             raise ValueError(f"bad migration file name {f.name} (want NNNN_description.sql)")

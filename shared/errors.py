@@ -1,4 +1,5 @@
 """One error hierarchy for every service. Services raise these; only the gateway knows HTTP."""
+
 from __future__ import annotations
 
 from typing import Any, ClassVar, TypeVar
@@ -84,14 +85,32 @@ class Timeout(ServiceError):
     code = "timeout"
 
 
-SERVICE_ERRORS: tuple[type[ServiceError], ...] = (ServiceError, Invalid, BadRequest, Unauthorized, Forbidden, NotFound,
-                                        Conflict, TooLarge, RateLimited, Unavailable, Timeout)
+SERVICE_ERRORS: tuple[type[ServiceError], ...] = (
+    ServiceError,
+    Invalid,
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    TooLarge,
+    RateLimited,
+    Unavailable,
+    Timeout,
+)
 _BY_CODE: dict[str, type[ServiceError]] = {cls.code: cls for cls in SERVICE_ERRORS}
 # The stable `error` code of HTTP error bodies (MoltGrid 1.0's names where 1.0 shows one), by internal code.
 PUBLIC_CODES: dict[str, str] = {
-    "internal": "internal_error", "invalid": "validation_error", "bad_request": "bad_request",
-    "unauthorized": "unauthorized", "forbidden": "forbidden", "not_found": "not_found", "conflict": "conflict",
-    "too_large": "payload_too_large", "rate_limited": "rate_limit_exceeded", "unavailable": "service_unavailable",
+    "internal": "internal_error",
+    "invalid": "validation_error",
+    "bad_request": "bad_request",
+    "unauthorized": "unauthorized",
+    "forbidden": "forbidden",
+    "not_found": "not_found",
+    "conflict": "conflict",
+    "too_large": "payload_too_large",
+    "rate_limited": "rate_limit_exceeded",
+    "unavailable": "service_unavailable",
     "timeout": "gateway_timeout",
 }
 

@@ -4,6 +4,7 @@ Services write events into their own `<schema>.outbox` table in the same transac
 (`add_event`), and an `OutboxPublisher` moves them to JetStream with `Nats-Msg-Id` = event id, so an
 event is never lost after a commit and never duplicated by a crash between publish and delete.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -16,7 +17,14 @@ import asyncpg
 import nats.errors
 import structlog
 from nats.js import JetStreamContext
-from nats.js.api import ConsumerConfig, DeliverPolicy, DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import (
+    ConsumerConfig,
+    DeliverPolicy,
+    DiscardPolicy,
+    RetentionPolicy,
+    StorageType,
+    StreamConfig,
+)
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared import envelope, subjects, tracing
@@ -33,8 +41,12 @@ log = structlog.get_logger("events")
 T = TypeVar("T")
 # JetStream API calls fail like this while a cluster elects a leader (at start, or after losing a node) or while
 # the client reconnects to another node: retried, never fatal.
-JETSTREAM_UNAVAILABLE = (nats.errors.TimeoutError, nats.errors.NoRespondersError, ServiceUnavailableError,
-                         nats.errors.ConnectionReconnectingError)
+JETSTREAM_UNAVAILABLE = (
+    nats.errors.TimeoutError,
+    nats.errors.NoRespondersError,
+    ServiceUnavailableError,
+    nats.errors.ConnectionReconnectingError,
+)
 
 
 async def jetstream_retry(fn: Callable[[], Awaitable[T]], what: str) -> T:
@@ -55,8 +67,12 @@ async def fetch_batch(sub: Any, batch: int, timeout: float, consumer: str) -> li
         if task is not None and task.cancelling():
             raise asyncio.CancelledError from exc
         if not is_empty_fetch(exc):
-            log.warning("consumer_fetch_failed", consumer=consumer, error_type=type(exc).__name__,
-                        error=str(exc) or repr(exc))
+            log.warning(
+                "consumer_fetch_failed",
+                consumer=consumer,
+                error_type=type(exc).__name__,
+                error=str(exc) or repr(exc),
+            )
             await asyncio.sleep(1)
         return []
 
@@ -67,8 +83,14 @@ def is_empty_fetch(exc: BaseException) -> bool:
 
 
 def make_event(agent_id: str, event_type: str, data: dict[str, Any]) -> dict[str, Any]:
-    return {"id": new_id("evt", 24), "type": event_type, "agent_id": agent_id, "time": iso(utcnow()),
-            "version": EVENT_VERSION, "data": data}
+    return {
+        "id": new_id("evt", 24),
+        "type": event_type,
+        "agent_id": agent_id,
+        "time": iso(utcnow()),
+        "version": EVENT_VERSION,
+        "data": data,
+    }
 
 
 async def ensure_stream(js: JetStreamContext, replicas: int | None = None) -> None:
@@ -78,9 +100,14 @@ async def ensure_stream(js: JetStreamContext, replicas: int | None = None) -> No
 
 async def _ensure_stream(js: JetStreamContext, replicas: int | None) -> None:
     config = StreamConfig(
-        name=subjects.EVENTS_STREAM, subjects=[subjects.EVENTS_WILDCARD], retention=RetentionPolicy.LIMITS,
-        storage=StorageType.FILE, max_age=STREAM_MAX_AGE.total_seconds(), duplicate_window=120.0,
-        discard=DiscardPolicy.OLD, num_replicas=replicas or Settings().jetstream_replicas,
+        name=subjects.EVENTS_STREAM,
+        subjects=[subjects.EVENTS_WILDCARD],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=STREAM_MAX_AGE.total_seconds(),
+        duplicate_window=120.0,
+        discard=DiscardPolicy.OLD,
+        num_replicas=replicas or Settings().jetstream_replicas,
     )
     try:
         await js.stream_info(subjects.EVENTS_STREAM)
@@ -93,8 +120,9 @@ async def _ensure_stream(js: JetStreamContext, replicas: int | None) -> None:
     await js.update_stream(config)
 
 
-async def follow(js: JetStreamContext, subject: str, *, after_seq: int | None = None,
-                 since: datetime | None = None) -> Any:
+async def follow(
+    js: JetStreamContext, subject: str, *, after_seq: int | None = None, since: datetime | None = None
+) -> Any:
     """An ordered (gap-free, self-healing) push subscription to EVENTS: after a stream sequence, from a
     time, or only new events. Readers page with `next_msg`; the cursor is `msg.metadata.sequence.stream`."""
     if after_seq is not None:
@@ -106,13 +134,18 @@ async def follow(js: JetStreamContext, subject: str, *, after_seq: int | None = 
     return await js.subscribe(subject, stream=subjects.EVENTS_STREAM, ordered_consumer=True, config=config)
 
 
-async def add_event(conn: asyncpg.Connection, schema: str, agent_id: str, event_type: str,
-                    data: dict[str, Any]) -> dict[str, Any]:
+async def add_event(
+    conn: asyncpg.Connection, schema: str, agent_id: str, event_type: str, data: dict[str, Any]
+) -> dict[str, Any]:
     """Record an event in the caller's transaction; the OutboxPublisher publishes it after commit."""
     assert SCHEMA_RE.fullmatch(schema)
     event = make_event(agent_id, event_type, data)
-    await conn.execute(f"INSERT INTO {schema}.outbox (event_id, subject, body) VALUES ($1, $2, $3)",
-                       event["id"], subjects.event(agent_id, event_type), outbox_body(event))
+    await conn.execute(
+        f"INSERT INTO {schema}.outbox (event_id, subject, body) VALUES ($1, $2, $3)",
+        event["id"],
+        subjects.event(agent_id, event_type),
+        outbox_body(event),
+    )
     return event
 
 
@@ -125,8 +158,14 @@ def outbox_body(event: dict[str, Any]) -> dict[str, Any]:
 class OutboxPublisher:
     """Publishes a service's outbox rows to JetStream; safe with many replicas (SKIP LOCKED)."""
 
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, schema: str, poll_interval: float = 1.0,
-                 batch: int = 200) -> None:
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        js: JetStreamContext,
+        schema: str,
+        poll_interval: float = 1.0,
+        batch: int = 200,
+    ) -> None:
         assert SCHEMA_RE.fullmatch(schema)
         self._pool, self._js, self._schema, self._poll = pool, js, schema, poll_interval
         self._batch = batch  # events published concurrently per transaction
@@ -154,7 +193,7 @@ class OutboxPublisher:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), self._poll)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             # Under load, kicks come faster than flushes are worth: each flush is a transaction (and a WAL
             # flush) plus a JetStream round trip per event. Flushing at most every COALESCE_S batches them;
@@ -184,12 +223,14 @@ class OutboxPublisher:
             async with self._pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(
                     f"SELECT id, event_id, subject, body FROM {self._schema}.outbox ORDER BY id "
-                    f"LIMIT {batch} FOR UPDATE SKIP LOCKED")
+                    f"LIMIT {batch} FOR UPDATE SKIP LOCKED"
+                )
                 if not rows:
                     return sent
                 await asyncio.gather(*(self._publish(r) for r in rows))
-                await conn.execute(f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])",
-                                   [r["id"] for r in rows])
+                await conn.execute(
+                    f"DELETE FROM {self._schema}.outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
+                )
                 sent += len(rows)
             if len(rows) < batch:  # drained; rows committed since were kicked and start the next flush
                 return sent

@@ -1,4 +1,5 @@
 """Identifiers in the contract's formats (prefix + lowercase hex) and API keys."""
+
 from __future__ import annotations
 
 import hashlib

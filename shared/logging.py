@@ -4,6 +4,7 @@ contextvars.
 `MOLTGRID_LOG_FORMAT`: `auto` (the default) renders for a person when standard output is a terminal
 (`python3 run.py up` in a shell) and JSON when it is not (containers, files, pipes); `json` and `console`
 force one. Compose and Kubernetes set `json` explicitly."""
+
 from __future__ import annotations
 
 import logging
@@ -35,9 +36,16 @@ def console_renderer(colors: bool) -> ConsoleRenderer:
     (never with local variables: they may hold keys, payloads or secrets)."""
     renderer = ConsoleRenderer(colors=colors, exception_formatter=structlog.dev.plain_traceback)
     styles = ConsoleRenderer.get_default_column_styles(colors)
-    service = Column("service", KeyValueColumnFormatter(
-        key_style=None, value_style=styles.logger_name, reset_style=styles.reset, value_repr=str,
-        width=SERVICE_WIDTH))
+    service = Column(
+        "service",
+        KeyValueColumnFormatter(
+            key_style=None,
+            value_style=styles.logger_name,
+            reset_style=styles.reset,
+            value_repr=str,
+            width=SERVICE_WIDTH,
+        ),
+    )
     renderer.columns = [service, *renderer.columns]
     return renderer
 
@@ -55,7 +63,9 @@ def configure_logging(settings: Settings, service: str) -> None:
     else:
         processors += [
             # Tracebacks as data, without local variables: locals may hold keys, payloads or secrets.
-            structlog.processors.ExceptionRenderer(structlog.tracebacks.ExceptionDictTransformer(show_locals=False)),
+            structlog.processors.ExceptionRenderer(
+                structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+            ),
             structlog.processors.JSONRenderer(),
         ]
     level = logging.getLevelNamesMapping().get(settings.log_level.upper(), logging.INFO)

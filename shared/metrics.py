@@ -1,5 +1,6 @@
 """Prometheus metrics. Each process keeps its own registry; every service replica answers scrapes on the
 plain NATS subject `metrics.scrape`, and the gateway's GET /metrics merges them with its own."""
+
 from __future__ import annotations
 
 import asyncio
@@ -18,18 +19,40 @@ INSTANCE = os.environ.get("MOLTGRID_INSTANCE") or f"{socket.gethostname()}:{os.g
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
 REGISTRY = CollectorRegistry(auto_describe=True)
-OPERATIONS = Counter("moltgrid_operations", "NATS operations handled, by outcome (ok or an error code)",
-                     ["instance", "service", "op", "outcome"], registry=REGISTRY)
-OPERATION_SECONDS = Histogram("moltgrid_operation_seconds", "Time to handle one NATS operation",
-                              ["instance", "service", "op"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
-HTTP_REQUESTS = Counter("moltgrid_http_requests", "HTTP requests at the gateway",
-                        ["instance", "route", "method", "status"], registry=REGISTRY)
-HTTP_SECONDS = Histogram("moltgrid_http_request_seconds", "HTTP request latency at the gateway",
-                         ["instance", "route", "method"], buckets=LATENCY_BUCKETS, registry=REGISTRY)
+OPERATIONS = Counter(
+    "moltgrid_operations",
+    "NATS operations handled, by outcome (ok or an error code)",
+    ["instance", "service", "op", "outcome"],
+    registry=REGISTRY,
+)
+OPERATION_SECONDS = Histogram(
+    "moltgrid_operation_seconds",
+    "Time to handle one NATS operation",
+    ["instance", "service", "op"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
+HTTP_REQUESTS = Counter(
+    "moltgrid_http_requests",
+    "HTTP requests at the gateway",
+    ["instance", "route", "method", "status"],
+    registry=REGISTRY,
+)
+HTTP_SECONDS = Histogram(
+    "moltgrid_http_request_seconds",
+    "HTTP request latency at the gateway",
+    ["instance", "route", "method"],
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
+)
 PUSH_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 1.0)
-PUSH_SECONDS = Histogram("moltgrid_push_delay_seconds",
-                         "A message committed by the relay → its frame written to the recipient's sockets (gateway)",
-                         ["instance"], buckets=PUSH_BUCKETS, registry=REGISTRY)
+PUSH_SECONDS = Histogram(
+    "moltgrid_push_delay_seconds",
+    "A message committed by the relay → its frame written to the recipient's sockets (gateway)",
+    ["instance"],
+    buckets=PUSH_BUCKETS,
+    registry=REGISTRY,
+)
 
 
 class Children:
@@ -37,7 +60,7 @@ class Children:
     labels() call, which the request path would pay twice per request; the label sets here are few (routes ×
     methods × statuses, services × ops × outcomes), so the children are kept."""
 
-    __slots__ = ("_metric", "_children")
+    __slots__ = ("_children", "_metric")
 
     def __init__(self, metric: Counter | Histogram) -> None:
         self._metric, self._children = metric, {}

@@ -1,4 +1,5 @@
 """Pydantic building blocks shared by service models."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -55,8 +56,9 @@ def json_value(value: Any, limit: int, what: str) -> Any:
     size = len(value) if isinstance(value, str) else len(orjson.dumps(value))
     if size > limit:
         kind = "String" if isinstance(value, str) else "Serialised JSON value"
-        raise PydanticCustomError("string_too_long", f"{kind} should have at most {{max_length}} characters",
-                                  {"max_length": limit})
+        raise PydanticCustomError(
+            "string_too_long", f"{kind} should have at most {{max_length}} characters", {"max_length": limit}
+        )
     return value
 
 

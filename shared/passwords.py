@@ -1,4 +1,5 @@
 """Admin password hashes: scrypt (salted, slow; preferred) and the original's bare SHA-256 hex."""
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,15 @@ def verify_password(password: str, stored: str) -> bool:
         try:
             _, n, r, p, salt, digest = stored.split("$")
             expected = base64.b64decode(digest)
-            got = hashlib.scrypt(password.encode(), salt=base64.b64decode(salt), n=int(n), r=int(r), p=int(p),
-                                 maxmem=2**26, dklen=len(expected))
+            got = hashlib.scrypt(
+                password.encode(),
+                salt=base64.b64decode(salt),
+                n=int(n),
+                r=int(r),
+                p=int(p),
+                maxmem=2**26,
+                dklen=len(expected),
+            )
         except (ValueError, TypeError):
             return False
         return hmac.compare_digest(got, expected)

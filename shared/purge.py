@@ -1,6 +1,7 @@
 """Cascading agent deletion: the directory publishes one durable command on JetStream, and every service
 deletes what the agent owns in its own schema. A durable consumer per service means a service that was
 down when the agent was deleted purges as soon as it is back."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -27,10 +28,15 @@ async def ensure_admin_stream(js: JetStreamContext, replicas: int | None = None)
 
 
 async def _ensure_admin_stream(js: JetStreamContext, replicas: int | None) -> None:
-    config = StreamConfig(name=subjects.ADMIN_STREAM, subjects=[subjects.ADMIN_WILDCARD],
-                          retention=RetentionPolicy.LIMITS, storage=StorageType.FILE,
-                          max_age=timedelta(days=30).total_seconds(), duplicate_window=120.0,
-                          num_replicas=replicas or Settings().jetstream_replicas)
+    config = StreamConfig(
+        name=subjects.ADMIN_STREAM,
+        subjects=[subjects.ADMIN_WILDCARD],
+        retention=RetentionPolicy.LIMITS,
+        storage=StorageType.FILE,
+        max_age=timedelta(days=30).total_seconds(),
+        duplicate_window=120.0,
+        num_replicas=replicas or Settings().jetstream_replicas,
+    )
     try:
         await js.stream_info(subjects.ADMIN_STREAM)
     except NotFoundError:
@@ -50,15 +56,28 @@ async def request_agent_purge(js: JetStreamContext, agent_id: str) -> None:
     await js.publish(subjects.AGENT_PURGE, orjson.dumps({"agent_id": agent_id}), timeout=5, headers=headers)
 
 
-async def follow_admin_subject(js: JetStreamContext, subject: str, durable: str, batch: int,
-                               handle: Callable[[str, Msg], Awaitable[None]], logger: Any, failed: str) -> None:
+async def follow_admin_subject(
+    js: JetStreamContext,
+    subject: str,
+    durable: str,
+    batch: int,
+    handle: Callable[[str, Msg], Awaitable[None]],
+    logger: Any,
+    failed: str,
+) -> None:
     """Hand the agent of every message on an ADMIN `subject` to `handle` forever, through one durable consumer
     (shared by the service's replicas, so a service that was down catches up when it is back). A message whose
     handling raises is logged as `failed` and redelivered a little later; `handle` must be idempotent."""
     await ensure_admin_stream(js)
-    sub = await jetstream_retry(lambda: js.pull_subscribe(
-        subject, durable=durable, stream=subjects.ADMIN_STREAM,
-        config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1)), f"consumer {durable}")
+    sub = await jetstream_retry(
+        lambda: js.pull_subscribe(
+            subject,
+            durable=durable,
+            stream=subjects.ADMIN_STREAM,
+            config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=60, max_deliver=-1),
+        ),
+        f"consumer {durable}",
+    )
     try:
         while True:
             for msg in await fetch_batch(sub, batch, 5, durable):
@@ -66,8 +85,9 @@ async def follow_admin_subject(js: JetStreamContext, subject: str, durable: str,
                 try:
                     await handle(agent_id, msg)
                 except Exception as exc:
-                    logger.warning(failed, agent_id=agent_id, error_type=type(exc).__name__,
-                                   error=str(exc) or repr(exc))
+                    logger.warning(
+                        failed, agent_id=agent_id, error_type=type(exc).__name__, error=str(exc) or repr(exc)
+                    )
                     await msg.nak(delay=5)
                     continue
                 await msg.ack()
@@ -84,8 +104,12 @@ async def follow_agent_purges(js: JetStreamContext, service: str, purge: Purge) 
 
     async def handle(agent_id: str, msg: Msg) -> None:
         if tracing.ENABLED:
-            with tracing.span(f"purge {service}", "CONSUMER", msg.headers or {},
-                              {"messaging.system": "nats", "moltgrid.agent_id": agent_id}):
+            with tracing.span(
+                f"purge {service}",
+                "CONSUMER",
+                msg.headers or {},
+                {"messaging.system": "nats", "moltgrid.agent_id": agent_id},
+            ):
                 removed = await purge(agent_id)
         else:
             removed = await purge(agent_id)

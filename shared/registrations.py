@@ -2,6 +2,7 @@
 stream, and services that keep something per agent from its first moment (the marketplace's starting grant)
 follow it with one durable consumer per service, shared by its replicas, so a service that was down when
 the agent registered catches up when it is back."""
+
 from __future__ import annotations
 
 import asyncio
@@ -22,8 +23,12 @@ _retrying: set[asyncio.Task[None]] = set()
 
 
 async def _publish(js: JetStreamContext, agent_id: str) -> None:
-    await js.publish(subjects.AGENT_REGISTERED, orjson.dumps({"agent_id": agent_id}), timeout=PUBLISH_TIMEOUT,
-                     headers={"Nats-Msg-Id": f"registered-{agent_id}"})
+    await js.publish(
+        subjects.AGENT_REGISTERED,
+        orjson.dumps({"agent_id": agent_id}),
+        timeout=PUBLISH_TIMEOUT,
+        headers={"Nats-Msg-Id": f"registered-{agent_id}"},
+    )
 
 
 async def announce_registration(js: JetStreamContext, agent_id: str) -> bool:
@@ -51,11 +56,22 @@ async def _retry(js: JetStreamContext, agent_id: str) -> None:
             return
         except Exception as exc:
             error = exc
-    log.warning("registration_not_announced", agent_id=agent_id, error_type=type(error).__name__,
-                error=str(error) or repr(error))
+    log.warning(
+        "registration_not_announced",
+        agent_id=agent_id,
+        error_type=type(error).__name__,
+        error=str(error) or repr(error),
+    )
 
 
 async def follow_registrations(js: JetStreamContext, service: str, on_registered: OnRegistered) -> None:
     """Handle every registration forever; `on_registered` must be idempotent (a message may come twice)."""
-    await follow_admin_subject(js, subjects.AGENT_REGISTERED, f"registrations-{service}", 50,
-                               lambda agent_id, _msg: on_registered(agent_id), log, "registration_failed")
+    await follow_admin_subject(
+        js,
+        subjects.AGENT_REGISTERED,
+        f"registrations-{service}",
+        50,
+        lambda agent_id, _msg: on_registered(agent_id),
+        log,
+        "registration_failed",
+    )

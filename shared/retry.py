@@ -1,4 +1,5 @@
 """Retrying start-up calls until the server they need is there (NATS, PostgreSQL, a JetStream leader)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,8 +12,13 @@ T = TypeVar("T")
 log = structlog.get_logger("retry")
 
 
-async def until_available(fn: Callable[[], Awaitable[T]], retry_on: tuple[type[BaseException], ...],
-                          what: str, first_delay: float = 0.2, max_delay: float = 3.0) -> T:
+async def until_available(
+    fn: Callable[[], Awaitable[T]],
+    retry_on: tuple[type[BaseException], ...],
+    what: str,
+    first_delay: float = 0.2,
+    max_delay: float = 3.0,
+) -> T:
     """Call fn until it stops raising one of `retry_on`, with exponential backoff; log each failure."""
     delay = first_delay
     while True:

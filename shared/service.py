@@ -4,6 +4,7 @@ A service without tables (the embedder) passes database=False and opens no pool 
 Shutdown (SIGINT/SIGTERM) runs in reverse: stop intake and answer in-flight requests, stop background
 loops, drain and close NATS, then close the pool.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,14 +38,27 @@ log = structlog.get_logger("service")
 async def connect_nats(settings: Settings, name: str) -> NATS:
     """Connect, retrying until NATS is reachable; later outages are handled by reconnects."""
     return await until_available(
-        lambda: nats.connect(settings.nats_servers, name=name, max_reconnect_attempts=-1, reconnect_time_wait=0.5,
-                             connect_timeout=2, ping_interval=10, max_outstanding_pings=3, drain_timeout=5),
-        (Exception,), "nats connect")
+        lambda: nats.connect(
+            settings.nats_servers,
+            name=name,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.5,
+            connect_timeout=2,
+            ping_interval=10,
+            max_outstanding_pings=3,
+            drain_timeout=5,
+        ),
+        (Exception,),
+        "nats connect",
+    )
 
 
 async def open_pool(stack: AsyncExitStack, settings: Settings, **kw: Any) -> asyncpg.Pool:
-    return await until_available(lambda: stack.enter_async_context(create_pool(settings, **kw)),
-                                 (OSError, asyncpg.PostgresError, asyncio.TimeoutError), "postgres connect")
+    return await until_available(
+        lambda: stack.enter_async_context(create_pool(settings, **kw)),
+        (OSError, asyncpg.PostgresError, asyncio.TimeoutError),
+        "postgres connect",
+    )
 
 
 @dataclass
@@ -131,10 +145,17 @@ class ServiceSpec:
     database: bool = True
 
 
-async def run_service(name: str, build: Build, *, migrations: Path | None,
-                      settings_cls: type[Settings] = Settings, schema: str | None = None,
-                      database: bool = True, stop: asyncio.Event | None = None,
-                      instance: str | None = None) -> None:
+async def run_service(
+    name: str,
+    build: Build,
+    *,
+    migrations: Path | None,
+    settings_cls: type[Settings] = Settings,
+    schema: str | None = None,
+    database: bool = True,
+    stop: asyncio.Event | None = None,
+    instance: str | None = None,
+) -> None:
     """Run one service until SIGINT/SIGTERM, or until `stop` is set when a host runs several in one process
     (the host then owns the signals; `instance` names this service's replica, e.g. memory-0). `database=False`:
     a service that stores nothing (the embedder) opens no pool."""
@@ -179,14 +200,24 @@ def dump_tasks() -> None:
 _collected: list[ServiceSpec] | None = None  # set while load_spec imports a service's __main__
 
 
-def main(name: str, build: Build, *, migrations: Path | None, settings_cls: type[Settings] = Settings,
-         schema: str | None = None, database: bool = True) -> None:
+def main(
+    name: str,
+    build: Build,
+    *,
+    migrations: Path | None,
+    settings_cls: type[Settings] = Settings,
+    schema: str | None = None,
+    database: bool = True,
+) -> None:
     """Entry point used by each `python -m services.<name>` (or, under load_spec, only recorded)."""
     if _collected is not None:
         _collected.append(ServiceSpec(name, build, migrations, settings_cls, schema, database))
         return
-    run_loop(run_service(name, build, migrations=migrations, settings_cls=settings_cls, schema=schema,
-                         database=database))
+    run_loop(
+        run_service(
+            name, build, migrations=migrations, settings_cls=settings_cls, schema=schema, database=database
+        )
+    )
 
 
 def run_loop(coro: Coroutine[Any, Any, Any]) -> Any:

@@ -1,10 +1,20 @@
 """Every NATS subject name is built here (docs/subjects.md lists them)."""
+
 from __future__ import annotations
 
 import re
 
-SERVICES = ("directory", "memory", "queue", "relay", "scheduler", "marketplace", "coordination", "sla",
-            "embedder")
+SERVICES = (
+    "directory",
+    "memory",
+    "queue",
+    "relay",
+    "scheduler",
+    "marketplace",
+    "coordination",
+    "sla",
+    "embedder",
+)
 
 EVENTS_STREAM = "EVENTS"
 EVENTS_WILDCARD = "events.>"

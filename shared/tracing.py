@@ -12,6 +12,7 @@ webhook router and the delivery that follows continue the same trace.
 
 When off, this module imports nothing of OpenTelemetry and the hot paths test one boolean (`ENABLED`).
 """
+
 from __future__ import annotations
 
 import os
@@ -56,7 +57,9 @@ def setup(component: str) -> None:
         exporter = OTLPSpanExporter()
     # each process is its own service in the trace view; OTEL_RESOURCE_ATTRIBUTES adds deployment-wide ones
     sampler = None if os.environ.get("OTEL_TRACES_SAMPLER") else _work_sampler()
-    _provider = TracerProvider(resource=Resource.create({SERVICE_NAME: f"moltgrid-{component}"}), sampler=sampler)
+    _provider = TracerProvider(
+        resource=Resource.create({SERVICE_NAME: f"moltgrid-{component}"}), sampler=sampler
+    )
     _provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(_provider)
     _tracer = trace.get_tracer("moltgrid")
@@ -71,8 +74,16 @@ def _work_sampler() -> Any:
     from opentelemetry.trace import SpanKind
 
     class WorkOnly(Sampler):
-        def should_sample(self, parent_context: Any, trace_id: int, name: str, kind: Any = None,
-                          attributes: Any = None, links: Any = None, trace_state: Any = None) -> SamplingResult:
+        def should_sample(
+            self,
+            parent_context: Any,
+            trace_id: int,
+            name: str,
+            kind: Any = None,
+            attributes: Any = None,
+            links: Any = None,
+            trace_state: Any = None,
+        ) -> SamplingResult:
             decision = Decision.DROP if kind == SpanKind.CLIENT else Decision.RECORD_AND_SAMPLE
             return SamplingResult(decision, attributes if decision != Decision.DROP else None)
 
@@ -109,8 +120,12 @@ def carrier() -> dict[str, str]:
 
 
 @contextmanager
-def span(name: str, kind: str = "INTERNAL", parent: Mapping[str, str] | None = None,
-         attributes: Mapping[str, Any] | None = None) -> Iterator[Any]:
+def span(
+    name: str,
+    kind: str = "INTERNAL",
+    parent: Mapping[str, str] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[Any]:
     """A span, child of the current context or of the context in `parent` headers (a message's)."""
     if _tracer is None:  # enabled by the environment, but this process never called setup()
         from opentelemetry import trace
@@ -123,8 +138,9 @@ def span(name: str, kind: str = "INTERNAL", parent: Mapping[str, str] | None = N
         from opentelemetry.propagate import extract
 
         context = extract(dict(parent))
-    with tracer.start_as_current_span(name, context=context, kind=_kind(kind),
-                                      attributes=dict(attributes or {})) as current:
+    with tracer.start_as_current_span(
+        name, context=context, kind=_kind(kind), attributes=dict(attributes or {})
+    ) as current:
         yield current
 
 

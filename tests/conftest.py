@@ -1,4 +1,5 @@
 """Session fixtures: one real stack (2 gateways, 2 memory replicas) driven over HTTP."""
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,12 @@ ADMIN_PASSWORD = "correct horse battery staple"
 
 @pytest.fixture(scope="session")
 def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
-    servers = Infra.start(tmp_path_factory.mktemp("infra"), nats_url=os.environ.get("MOLTGRID_TEST_NATS_URL"),
-                          database_url=os.environ.get("MOLTGRID_TEST_DATABASE_URL"), fast_unsafe=True)
+    servers = Infra.start(
+        tmp_path_factory.mktemp("infra"),
+        nats_url=os.environ.get("MOLTGRID_TEST_NATS_URL"),
+        database_url=os.environ.get("MOLTGRID_TEST_DATABASE_URL"),
+        fast_unsafe=True,
+    )
     yield servers
     servers.stop()
 
@@ -34,12 +39,22 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
 async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
     db = await infra.create_database()
     services = ",".join(c for c in selected_components() if c != "gateway")
-    s = Stack(infra, db, tmp_path_factory.mktemp("logs"),
-              env={"MOLTGRID_REQUEST_TIMEOUT": "2", "MOLTGRID_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
-                   "MOLTGRID_SERVICES": services, "MOLTGRID_LOG_FORMAT": "json",
-                   "MOLTGRID_MEMORY_SWEEP_SECONDS": "1",
-                   "MOLTGRID_ADMIN_PASSWORD_HASH": hash_password(ADMIN_PASSWORD), "MOLTGRID_SLA_CHECK_SECONDS": "1", "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true",
-                   "MOLTGRID_WEBHOOK_RETRY_BASE_SECONDS": "0.3"})
+    s = Stack(
+        infra,
+        db,
+        tmp_path_factory.mktemp("logs"),
+        env={
+            "MOLTGRID_REQUEST_TIMEOUT": "2",
+            "MOLTGRID_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
+            "MOLTGRID_SERVICES": services,
+            "MOLTGRID_LOG_FORMAT": "json",
+            "MOLTGRID_MEMORY_SWEEP_SECONDS": "1",
+            "MOLTGRID_ADMIN_PASSWORD_HASH": hash_password(ADMIN_PASSWORD),
+            "MOLTGRID_SLA_CHECK_SECONDS": "1",
+            "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true",
+            "MOLTGRID_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
+        },
+    )
     s.start({"memory": 2}, gateways=2)
     try:
         await s.wait_ready()
@@ -51,18 +66,29 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
 class Api:
     """A thin HTTP client for one agent (or anonymous) against one gateway."""
 
-    def __init__(self, http: aiohttp.ClientSession, base: str, key: str | None = None, agent_id: str | None = None):
+    def __init__(
+        self, http: aiohttp.ClientSession, base: str, key: str | None = None, agent_id: str | None = None
+    ):
         self.http, self.base, self.key, self.agent_id = http, base, key, agent_id
 
-    async def request(self, method: str, path: str, *, json: Any = None, params: dict[str, Any] | None = None,
-                      headers: dict[str, str] | None = None, data: Any = None,
-                      envelope: bool = False) -> tuple[int, Any, Any]:
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+        headers: dict[str, str] | None = None,
+        data: Any = None,
+        envelope: bool = False,
+    ) -> tuple[int, Any, Any]:
         """Error bodies come back as the seed's {"detail": …} once their 1.0 fields are checked
         (tests.helpers.seed_view); `envelope=True` returns them whole."""
         h = {"X-API-Key": self.key} if self.key else {}
         h.update(headers or {})
-        async with self.http.request(method, self.base + path, json=json, params=params, headers=h,
-                                     data=data) as r:
+        async with self.http.request(
+            method, self.base + path, json=json, params=params, headers=h, data=data
+        ) as r:
             raw = await r.read()
             try:
                 body = await r.json(content_type=None) if raw else None
@@ -144,3 +170,15 @@ async def db(stack: Stack) -> AsyncIterator[Any]:
 
 
 ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def admin(stack):
+    """An aiohttp session signed in to the admin panel (its cookie checked)."""
+    jar = aiohttp.CookieJar(unsafe=True)
+    async with aiohttp.ClientSession(cookie_jar=jar) as session:
+        async with session.post(stack.url(0) + "/admin/api/login", json={"password": ADMIN_PASSWORD}) as r:
+            assert r.status == 200
+            cookie = r.headers["Set-Cookie"]
+            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "admin_token=" in cookie
+        yield session

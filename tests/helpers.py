@@ -1,5 +1,6 @@
 """Helpers several test modules share: polling until a condition holds, a loopback HTTP server to stand in for
 an outside endpoint, and a local webhook receiver."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,7 +14,9 @@ from aiohttp import web
 from shared.runtime.embedded import free_port
 
 
-async def until(what: str, check: Callable[[], Awaitable[Any]], timeout: float = 20.0, every: float = 0.1) -> Any:
+async def until(
+    what: str, check: Callable[[], Awaitable[Any]], timeout: float = 20.0, every: float = 0.1
+) -> Any:
     """Poll an async check until it returns something truthy; fail with `what` after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while True:
@@ -39,7 +42,9 @@ def seed_view(status: int, body: Any, headers: Any) -> Any:
     detail = body["detail"]
     assert isinstance(body["error"], str) and body["error"].isidentifier(), body
     if isinstance(detail, list):
-        assert status == 422 and body["error"] == "validation_error" and body["message"] == "Validation failed", body
+        assert (
+            status == 422 and body["error"] == "validation_error" and body["message"] == "Validation failed"
+        ), body
     else:
         assert body["message"] == detail, body
     assert isinstance(body["request_id"], str) and body["request_id"], body
@@ -47,7 +52,9 @@ def seed_view(status: int, body: Any, headers: Any) -> Any:
         assert body["request_id"] == headers.get("X-Request-ID"), (body, dict(headers))
     if status in (429, 503):
         wait = body["retry_after_seconds"]
-        if headers is not None and "Retry-After" not in headers:  # a quota (429) that waiting does not restore
+        if (
+            headers is not None and "Retry-After" not in headers
+        ):  # a quota (429) that waiting does not restore
             assert status == 429 and wait is None, (body, dict(headers))
         else:
             assert isinstance(wait, int) and wait >= 0, body

@@ -1,4 +1,5 @@
 """Helpers for the queue and scheduler tests: extra service replicas started (and stopped) by a test."""
+
 from __future__ import annotations
 
 import asyncio
@@ -27,13 +28,17 @@ def log_size(stack: Stack, name: str) -> int:
 
 
 @asynccontextmanager
-async def replicas(stack: Stack, component: str, indices: list[int], env: dict[str, str] | None = None,
-                   ) -> AsyncIterator[list[Child]]:
+async def replicas(
+    stack: Stack,
+    component: str,
+    indices: list[int],
+    env: dict[str, str] | None = None,
+) -> AsyncIterator[list[Child]]:
     """Start extra replicas named <component>-<index> with extra env; stop them when the block ends."""
     offsets = [log_size(stack, f"{component}-{i}") for i in indices]
     children = [stack.sup.spawn(component, i, dict(env or {})) for i in indices]
     try:
-        await asyncio.gather(*(wait_started(c, o) for c, o in zip(children, offsets)))
+        await asyncio.gather(*(wait_started(c, o) for c, o in zip(children, offsets, strict=False)))
         yield children
     finally:
         await asyncio.gather(*(asyncio.to_thread(c.stop) for c in children))

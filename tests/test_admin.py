@@ -1,4 +1,5 @@
 """Admin panel API: login, sessions shared by gateways, masked listings, reveal, cascading delete."""
+
 from __future__ import annotations
 
 import asyncio
@@ -6,7 +7,6 @@ import hashlib
 import time
 
 import aiohttp
-import pytest
 
 from shared.passwords import hash_password, verify_password
 from tests.conftest import ADMIN_PASSWORD
@@ -16,17 +16,6 @@ def test_password_formats():
     assert verify_password("pw", hash_password("pw")) and not verify_password("nope", hash_password("pw"))
     assert verify_password("pw", hashlib.sha256(b"pw").hexdigest())  # the original's format
     assert not verify_password("pw", "garbage") and not verify_password("pw", "scrypt$1$2$3$x$y")
-
-
-@pytest.fixture
-async def admin(stack):
-    jar = aiohttp.CookieJar(unsafe=True)
-    async with aiohttp.ClientSession(cookie_jar=jar) as session:
-        async with session.post(stack.url(0) + "/admin/api/login", json={"password": ADMIN_PASSWORD}) as r:
-            assert r.status == 200
-            cookie = r.headers["Set-Cookie"]
-            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "admin_token=" in cookie
-        yield session
 
 
 async def _get(session, url):
@@ -46,7 +35,9 @@ async def test_login_failures_and_throttling(stack):
                 statuses.append(r.status)
         assert statuses[:5] == [401] * 5 and statuses[5] == 429  # 5 failures per minute per client address
         async with http.post(url, json={"password": ADMIN_PASSWORD}) as r:
-            assert r.status == 429 and int(r.headers["Retry-After"]) >= 1  # even the right one, until it cools
+            assert (
+                r.status == 429 and int(r.headers["Retry-After"]) >= 1
+            )  # even the right one, until it cools
         async with http.get(stack.url(0) + "/admin/api/dashboard") as r:
             assert r.status == 401
 
@@ -96,8 +87,11 @@ async def test_delete_cascades_through_every_service(stack, admin, register, db)
     assert (await agent.get("/v1/memory"))[0] == 401  # key dropped from every gateway's cache at once
     assert (await agent.on(stack.url(1)).get("/v1/memory"))[0] == 401
     deadline = time.monotonic() + 15
-    while await db.fetchval("SELECT count(*) FROM memory.entries WHERE agent_id = $1", agent.agent_id) or \
-            await db.fetchval("SELECT count(*) FROM memory.shared_entries WHERE owner_agent = $1", agent.agent_id):
+    while await db.fetchval(
+        "SELECT count(*) FROM memory.entries WHERE agent_id = $1", agent.agent_id
+    ) or await db.fetchval(
+        "SELECT count(*) FROM memory.shared_entries WHERE owner_agent = $1", agent.agent_id
+    ):
         assert time.monotonic() < deadline, "memory was not purged"
         await asyncio.sleep(0.2)
     async with admin.delete(stack.url(0) + f"/admin/api/agents/{agent.agent_id}") as r:
@@ -111,7 +105,9 @@ async def test_purge_reaches_a_service_that_was_down(stack, admin, register, db)
     try:
         async with admin.delete(stack.url(0) + f"/admin/api/agents/{agent.agent_id}") as r:
             assert r.status == 200
-        assert await db.fetchval("SELECT count(*) FROM memory.entries WHERE agent_id = $1", agent.agent_id) == 1
+        assert (
+            await db.fetchval("SELECT count(*) FROM memory.entries WHERE agent_id = $1", agent.agent_id) == 1
+        )
     finally:
         stack.start_component("memory")
     deadline = time.monotonic() + 20

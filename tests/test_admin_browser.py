@@ -1,4 +1,5 @@
 """The admin panel in a real headless Chromium (Debian's package): login → stats → agent detail → delete."""
+
 from __future__ import annotations
 
 import shutil
@@ -8,10 +9,20 @@ import pytest
 from tests.conftest import ADMIN_PASSWORD
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="no Chromium installed (apt-get install chromium); "
-                                                          "`python3 run.py test` installs it in CI")
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-         "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None,
+    reason="no Chromium installed (apt-get install chromium); `python3 run.py test` installs it in CI",
+)
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """The `moltgrid` command's operator sub-commands against the running stack."""
+
 from __future__ import annotations
 
 import os
@@ -8,8 +9,13 @@ import sys
 
 def _moltgrid(stack, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "MOLTGRID_NATS_URL": stack.infra.nats_url}
-    return subprocess.run([sys.executable, "-m", "shared.runtime.cli", *args], capture_output=True, text=True,
-                          env=env, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "shared.runtime.cli", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 def test_ping_any_replica_and_one_replica(stack):
@@ -41,9 +47,18 @@ async def test_tail_events_prints_new_events(stack, register):
     env = {**os.environ, "MOLTGRID_NATS_URL": stack.infra.nats_url}
     agent = await register("tailed")
     # --since replays the stream from before the CLI subscribed, so no wait for the subscription is needed
-    proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "shared.runtime.cli", "tail-events",
-                                                "--agent", agent.agent_id, "--since", "600", env=env,
-                                                stdout=asyncio.subprocess.PIPE)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "shared.runtime.cli",
+        "tail-events",
+        "--agent",
+        agent.agent_id,
+        "--since",
+        "600",
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+    )
     try:
         job = (await agent.post("/v1/queue/submit", {"payload": "p", "queue_name": "tail"}))[1]
         claimed = (await agent.post("/v1/queue/claim", params={"queue_name": "tail"}))[1]

@@ -1,5 +1,6 @@
 """Our Python client (sdk/python): sync and async, against the running system; retries reuse one
 Idempotency-Key."""
+
 from __future__ import annotations
 
 import asyncio

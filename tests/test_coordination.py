@@ -1,4 +1,5 @@
 """Coordination testing: scenarios that really run their protocol over NATS, measured and judged."""
+
 from __future__ import annotations
 
 import re
@@ -9,19 +10,50 @@ PATTERNS = ("leader_election", "consensus", "load_balancing", "pub_sub_fanout", 
 CONTRACT_FIELDS = {
     "leader_election": {"rounds", "messages_sent", "elected_leader", "latency_ms"},
     "consensus": {"rounds", "final_value", "messages_sent", "agreement_reached", "latency_ms"},
-    "load_balancing": {"total_tasks", "tasks_per_agent", "max_load", "min_load", "std_deviation", "balance_score",
-                       "latency_ms"},
-    "pub_sub_fanout": {"publisher", "subscriber_count", "messages_published", "total_deliveries",
-                       "failed_deliveries", "delivery_rate", "latency_ms"},
+    "load_balancing": {
+        "total_tasks",
+        "tasks_per_agent",
+        "max_load",
+        "min_load",
+        "std_deviation",
+        "balance_score",
+        "latency_ms",
+    },
+    "pub_sub_fanout": {
+        "publisher",
+        "subscriber_count",
+        "messages_published",
+        "total_deliveries",
+        "failed_deliveries",
+        "delivery_rate",
+        "latency_ms",
+    },
     "task_auction": {"tasks_auctioned", "total_bids", "collisions", "auctions", "latency_ms"},
 }
-SCENARIO_FIELDS = {"scenario_id", "creator_agent", "name", "pattern", "agent_count", "timeout_seconds",
-                   "success_criteria", "status", "results", "created_at", "completed_at"}
+SCENARIO_FIELDS = {
+    "scenario_id",
+    "creator_agent",
+    "name",
+    "pattern",
+    "agent_count",
+    "timeout_seconds",
+    "success_criteria",
+    "status",
+    "results",
+    "created_at",
+    "completed_at",
+}
 
 
 async def create(agent, pattern: str, agent_count: int = 5, **extra) -> str:
-    body = {"pattern": pattern, "agent_count": agent_count, "name": f"{pattern}_test", "timeout_seconds": 60,
-            "success_criteria": {"min_participation": 0.8}, **extra}
+    body = {
+        "pattern": pattern,
+        "agent_count": agent_count,
+        "name": f"{pattern}_test",
+        "timeout_seconds": 60,
+        "success_criteria": {"min_participation": 0.8},
+        **extra,
+    }
     status, reply = await agent.post("/v1/testing/scenarios", body)
     assert status == 200, reply
     assert set(reply) == {"scenario_id", "status", "pattern", "created_at"} and reply["status"] == "created"
@@ -32,7 +64,9 @@ async def create(agent, pattern: str, agent_count: int = 5, **extra) -> str:
 async def run(agent, scenario_id: str) -> dict:
     status, reply = await agent.post(f"/v1/testing/scenarios/{scenario_id}/run")
     assert status == 200, reply
-    assert set(reply) == {"scenario_id", "status", "results", "completed_at"} and reply["status"] == "completed"
+    assert (
+        set(reply) == {"scenario_id", "status", "results", "completed_at"} and reply["status"] == "completed"
+    )
     return reply
 
 
@@ -46,7 +80,11 @@ async def test_contract_shapes(alice, pattern):
     assert results["pattern"] == pattern and results["agent_count"] == 5
     status, got = await alice.get(f"/v1/testing/scenarios/{scenario_id}/results")
     assert status == 200 and set(got) == SCENARIO_FIELDS
-    assert (got["status"], got["results"], got["completed_at"]) == ("completed", results, reply["completed_at"])
+    assert (got["status"], got["results"], got["completed_at"]) == (
+        "completed",
+        results,
+        reply["completed_at"],
+    )
     assert got["success_criteria"] == {"min_participation": 0.8} and got["creator_agent"] == alice.agent_id
 
 
@@ -71,7 +109,9 @@ def check_pattern(pattern: str, n: int, r: dict) -> None:
         assert r["subscriber_count"] == n - 1 and r["total_deliveries"] == 10 * (n - 1)
         assert r["delivery_rate"] == 1.0 and r["failed_deliveries"] == 0
     else:
-        assert r["tasks_auctioned"] == 5 and r["total_bids"] == 5 * n and r["single_winner"] is True  # 5 whatever n
+        assert (
+            r["tasks_auctioned"] == 5 and r["total_bids"] == 5 * n and r["single_winner"] is True
+        )  # 5 whatever n
         assert [a["task"] for a in r["auctions"]] == list(range(5))
         assert all(a["winner"] in agents and 1 <= a["winning_bid"] <= 100 for a in r["auctions"])
 
@@ -98,7 +138,9 @@ async def test_rerun_runs_again_and_only_the_creator_may_run(alice, bob):
     scenario_id = await create(alice, "task_auction")
     first = await run(alice, scenario_id)
     assert await bob.post(f"/v1/testing/scenarios/{scenario_id}/run") == (
-        403, {"detail": "Only the creator can run this scenario"})
+        403,
+        {"detail": "Only the creator can run this scenario"},
+    )
     assert (await bob.get(f"/v1/testing/scenarios/{scenario_id}/results"))[0] == 404  # private to its creator
     second = await run(alice, scenario_id)
     assert second["completed_at"] > first["completed_at"] and second["results"]["success"] is True
@@ -117,22 +159,30 @@ async def test_list_filters_and_isolation(alice, bob):
 
 
 async def test_errors(alice):
-    assert await alice.post("/v1/testing/scenarios", {"pattern": "nope", "agent_count": 3}) == (400, {
-        "detail": "Invalid pattern. Valid: ['consensus', 'leader_election', 'load_balancing', 'pub_sub_fanout', "
-                  "'task_auction']"})
+    assert await alice.post("/v1/testing/scenarios", {"pattern": "nope", "agent_count": 3}) == (
+        400,
+        {
+            "detail": "Invalid pattern. Valid: ['consensus', 'leader_election', 'load_balancing', 'pub_sub_fanout', "
+            "'task_auction']"
+        },
+    )
     assert await alice.post("/v1/testing/scenarios/sc_nope/run") == (404, {"detail": "Scenario not found"})
     assert (await alice.get("/v1/testing/scenarios/sc_nope/results"))[0] == 404
-    for body in ({"pattern": "consensus"}, {"pattern": "consensus", "agent_count": 1},
-                 {"pattern": "consensus", "agent_count": 101}, {"pattern": "consensus", "agent_count": 3,
-                                                                 "timeout_seconds": 1},
-                 {"pattern": "consensus", "agent_count": 3, "success_criteria": "all"}):
+    for body in (
+        {"pattern": "consensus"},
+        {"pattern": "consensus", "agent_count": 1},
+        {"pattern": "consensus", "agent_count": 101},
+        {"pattern": "consensus", "agent_count": 3, "timeout_seconds": 1},
+        {"pattern": "consensus", "agent_count": 3, "success_criteria": "all"},
+    ):
         assert (await alice.post("/v1/testing/scenarios", body))[0] == 422, body
     assert (await alice.get("/v1/testing/scenarios", params={"limit": 101}))[0] == 422
 
 
 async def test_unmeetable_criteria_fail_honestly(alice):
-    scenario_id = await create(alice, "pub_sub_fanout", 4, success_criteria={"max_latency_ms": 0.000001,
-                                                                              "min_participation": 1.0})
+    scenario_id = await create(
+        alice, "pub_sub_fanout", 4, success_criteria={"max_latency_ms": 0.000001, "min_participation": 1.0}
+    )
     r = (await run(alice, scenario_id))["results"]
     assert r["success"] is False and r["delivery_rate"] == 1.0  # delivered, but not that fast
     latency = next(c for c in r["criteria"] if c["name"] == "max_latency_ms")
@@ -141,8 +191,9 @@ async def test_unmeetable_criteria_fail_honestly(alice):
 
 
 async def test_a_run_cut_short_by_its_timeout_reports_what_happened(alice):
-    scenario_id = await create(alice, "load_balancing", 3, timeout_seconds=5,
-                               success_criteria={"total_tasks": 1_000_000})
+    scenario_id = await create(
+        alice, "load_balancing", 3, timeout_seconds=5, success_criteria={"total_tasks": 1_000_000}
+    )
     r = (await run(alice, scenario_id))["results"]
     assert r["success"] is False and r["timed_out"] is True
     assert r["failures"][0] == "timed out before the protocol finished"

@@ -1,4 +1,5 @@
 """The Grafana dashboard (deploy/grafana/moltgrid.json): every panel's query names metrics the running stack exports."""
+
 from __future__ import annotations
 
 import json
@@ -35,10 +36,14 @@ async def test_every_queried_metric_is_exported_by_the_running_stack(stack, regi
     hook = Receiver()
     await hook.start()
     try:
-        status, _ = await receiver.post("/v1/webhooks", {"url": hook.url, "event_types": ["message.received"]})
+        status, _ = await receiver.post(
+            "/v1/webhooks", {"url": hook.url, "event_types": ["message.received"]}
+        )
         assert status == 200
         async with aiohttp.ClientSession() as http:
-            ws = await http.ws_connect(f"{stack.base_url}/v1/relay/ws", params={"api_key": receiver.key, "hello": "1"})
+            ws = await http.ws_connect(
+                f"{stack.base_url}/v1/relay/ws", params={"api_key": receiver.key, "hello": "1"}
+            )
             assert (await ws.receive_json(timeout=10))["event"] == "connected"
             await sender.post("/v1/relay/send", {"to_agent": receiver.agent_id, "payload": "x"})
             assert (await ws.receive_json(timeout=10))["event"] == "message.received"  # a live push

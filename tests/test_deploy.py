@@ -1,5 +1,6 @@
 """Deployment files, validated without a container engine: compose against the compose specification,
 Kubernetes manifests against the Kubernetes schemas, and every service present in both."""
+
 from __future__ import annotations
 
 import subprocess
@@ -21,8 +22,18 @@ def _built_services() -> set[str]:
 
 
 def test_compose_file_matches_the_compose_specification():
-    result = subprocess.run([sys.executable, "-m", "check_jsonschema", "--builtin-schema", "vendor.compose-spec",
-                             str(ROOT / "docker-compose.yml")], capture_output=True, text=True)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(ROOT / "docker-compose.yml"),
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -85,11 +96,16 @@ def test_env_example_documents_every_setting():
     classes: list[type[BaseSettings]] = [Settings, importlib.import_module("gateway.config").GatewaySettings]
     for service in sorted(p.parent.name for p in (ROOT / "services").glob("*/__main__.py")):
         module = importlib.import_module(f"services.{service}.__main__")
-        classes += [v for v in vars(module).values() if isinstance(v, type) and issubclass(v, Settings)
-                    and v.__module__ == module.__name__]
+        classes += [
+            v
+            for v in vars(module).values()
+            if isinstance(v, type) and issubclass(v, Settings) and v.__module__ == module.__name__
+        ]
     documented = (ROOT / ".env.example").read_text()
-    missing = sorted({f"MOLTGRID_{name.upper()}" for cls in classes for name in cls.model_fields}
-                     - {line.split("=")[0] for line in documented.splitlines() if line.startswith("MOLTGRID_")})
+    missing = sorted(
+        {f"MOLTGRID_{name.upper()}" for cls in classes for name in cls.model_fields}
+        - {line.split("=")[0] for line in documented.splitlines() if line.startswith("MOLTGRID_")}
+    )
     assert missing == []
 
 
@@ -97,7 +113,9 @@ def test_postgres_images_ship_pgvector():
     """Vector memory's migration creates the pgvector extension: the PostgreSQL of both deployments has it."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert compose["postgres"]["image"].startswith("pgvector/pgvector:")
-    postgres = next(d for _, d in _manifests() if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "postgres")
+    postgres = next(
+        d for _, d in _manifests() if d["kind"] == "StatefulSet" and d["metadata"]["name"] == "postgres"
+    )
     assert postgres["spec"]["template"]["spec"]["containers"][0]["image"].startswith("pgvector/pgvector:")
     embedder = compose["embedder"]
     assert embedder["command"] == ["services.embedder"] and "ports" not in embedder

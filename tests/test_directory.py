@@ -1,4 +1,5 @@
 """Directory: profiles and browse (contract), discovery, collaborations and reputation, agent cards."""
+
 from __future__ import annotations
 
 import re
@@ -10,10 +11,31 @@ from shared.bus import Ctx, call
 from shared.runtime.stack import selected_components
 from shared.subjects import svc
 
-PROFILE = {"agent_id", "name", "description", "capabilities", "public", "available", "looking_for", "busy_until",
-           "reputation", "reputation_count", "credits", "created_at"}
-LISTED = {"agent_id", "name", "description", "capabilities", "available", "reputation", "credits", "created_at",
-          "heartbeat_status"}  # heartbeat_status: MoltGrid 1.0's presence, additive
+PROFILE = {
+    "agent_id",
+    "name",
+    "description",
+    "capabilities",
+    "public",
+    "available",
+    "looking_for",
+    "busy_until",
+    "reputation",
+    "reputation_count",
+    "credits",
+    "created_at",
+}
+LISTED = {
+    "agent_id",
+    "name",
+    "description",
+    "capabilities",
+    "available",
+    "reputation",
+    "credits",
+    "created_at",
+    "heartbeat_status",
+}  # heartbeat_status: MoltGrid 1.0's presence, additive
 PROFILE |= {"heartbeat_status", "heartbeat_at", "heartbeat_metadata"}  # one's own presence (1.0, additive)
 PROFILE |= {"skills", "role"}  # MoltGrid 1.0's registry (POST /v1/agents/register), additive
 STARTING = 200 if "marketplace" in selected_components() else 0
@@ -27,19 +49,34 @@ def cap() -> str:
 async def test_register_profile_and_browse_contract(register, anon):
     status, body = await anon.post("/v1/register", {"name": "alice"})
     assert status == 200 and set(body) == {"agent_id", "api_key", "message"}
-    assert re.fullmatch(r"agent_[0-9a-f]{12}", body["agent_id"]) and re.fullmatch(r"af_[0-9a-f]{32}", body["api_key"])
+    assert re.fullmatch(r"agent_[0-9a-f]{12}", body["agent_id"]) and re.fullmatch(
+        r"af_[0-9a-f]{32}", body["api_key"]
+    )
     alice = await register("alice")
     trading = cap()
-    assert await alice.put("/v1/directory/me", {"description": "Price tracker", "capabilities": ["alerts", trading],
-                                                "public": True}) == (
-        200, {"status": "updated", "agent_id": alice.agent_id, "public": True})
+    assert await alice.put(
+        "/v1/directory/me",
+        {"description": "Price tracker", "capabilities": ["alerts", trading], "public": True},
+    ) == (200, {"status": "updated", "agent_id": alice.agent_id, "public": True})
     status, me = await alice.get("/v1/directory/me")
     assert status == 200 and set(me) == PROFILE
     assert {k: me[k] for k in PROFILE - {"agent_id", "created_at"}} == {
-        "name": "alice", "description": "Price tracker", "capabilities": ["alerts", trading], "public": True,
-        "available": True, "looking_for": [], "busy_until": None, "reputation": 0.0, "reputation_count": 0,
-        "credits": STARTING, "heartbeat_status": "unknown", "heartbeat_at": None, "heartbeat_metadata": None,
-        "skills": [], "role": None}
+        "name": "alice",
+        "description": "Price tracker",
+        "capabilities": ["alerts", trading],
+        "public": True,
+        "available": True,
+        "looking_for": [],
+        "busy_until": None,
+        "reputation": 0.0,
+        "reputation_count": 0,
+        "credits": STARTING,
+        "heartbeat_status": "unknown",
+        "heartbeat_at": None,
+        "heartbeat_metadata": None,
+        "skills": [],
+        "role": None,
+    }
     status, body = await anon.get("/v1/directory", params={"capability": trading})
     assert status == 200 and body["count"] == 1 and set(body["agents"][0]) == LISTED
     assert body["agents"][0]["credits"] == STARTING
@@ -54,18 +91,25 @@ async def test_status_and_search(register, anon):
     a, b, c = await register("a"), await register("b"), await register("c")
     for agent in (a, b, c):
         await agent.put("/v1/directory/me", {"capabilities": [needle], "public": agent is not c})
-    assert await a.patch("/v1/directory/me/status", {"available": True, "looking_for": ["nlp"],
-                                                     "busy_until": "2030-01-01T00:00:00"}) == (
-        200, {"status": "updated", "agent_id": a.agent_id})
+    assert await a.patch(
+        "/v1/directory/me/status",
+        {"available": True, "looking_for": ["nlp"], "busy_until": "2030-01-01T00:00:00"},
+    ) == (200, {"status": "updated", "agent_id": a.agent_id})
     _, me = await a.get("/v1/directory/me")
-    assert (me["available"], me["looking_for"], me["busy_until"]) == (True, ["nlp"], "2030-01-01T00:00:00.000000+00:00")
+    assert (me["available"], me["looking_for"], me["busy_until"]) == (
+        True,
+        ["nlp"],
+        "2030-01-01T00:00:00.000000+00:00",
+    )
     # the contract's search: alice is busy until 2030, so she is not available now
     query = {"capability": needle, "available": "true", "min_reputation": 0, "limit": 10}
     status, body = await anon.get("/v1/directory/search", params=query)
     assert status == 200 and [x["agent_id"] for x in body["agents"]] == [b.agent_id] and body["count"] == 1
     status, body = await anon.get("/v1/directory/search", params={"capability": needle})
     assert {x["agent_id"] for x in body["agents"]} == {a.agent_id, b.agent_id}  # c is private
-    await c.post("/v1/directory/collaborations", {"partner_agent": a.agent_id, "outcome": "success", "rating": 5})
+    await c.post(
+        "/v1/directory/collaborations", {"partner_agent": a.agent_id, "outcome": "success", "rating": 5}
+    )
     status, body = await anon.get("/v1/directory/search", params={"capability": needle, "min_reputation": 1})
     assert [x["agent_id"] for x in body["agents"]] == [a.agent_id] and body["agents"][0]["reputation"] == 5.0
     # busy_until without `available` marks the agent unavailable, as the original did
@@ -78,38 +122,57 @@ async def test_status_and_search(register, anon):
 
 
 async def test_collaborations_and_reputation(alice, bob, stack):
-    status, body = await bob.post("/v1/directory/collaborations", {"partner_agent": alice.agent_id,
-                                                                   "task_type": "analysis", "outcome": "success",
-                                                                   "rating": 5})
+    status, body = await bob.post(
+        "/v1/directory/collaborations",
+        {"partner_agent": alice.agent_id, "task_type": "analysis", "outcome": "success", "rating": 5},
+    )
     assert status == 200 and re.fullmatch(r"collab_[0-9a-f]{12}", body["collaboration_id"])
     assert {k: v for k, v in body.items() if k not in ("collaboration_id", "created_at")} == {
-        "agent_id": bob.agent_id, "partner_agent": alice.agent_id, "task_type": "analysis", "outcome": "success",
-        "rating": 5, "partner_new_reputation": 5.0}
-    _, body = await bob.post("/v1/directory/collaborations", {"partner_agent": alice.agent_id, "outcome": "partial",
-                                                              "rating": 2})
+        "agent_id": bob.agent_id,
+        "partner_agent": alice.agent_id,
+        "task_type": "analysis",
+        "outcome": "success",
+        "rating": 5,
+        "partner_new_reputation": 5.0,
+    }
+    _, body = await bob.post(
+        "/v1/directory/collaborations", {"partner_agent": alice.agent_id, "outcome": "partial", "rating": 2}
+    )
     assert body["partner_new_reputation"] == 3.5 and body["task_type"] is None
     _, me = await alice.get("/v1/directory/me")
     assert (me["reputation"], me["reputation_count"]) == (3.5, 2)
-    assert await alice.post("/v1/directory/collaborations", {"partner_agent": alice.agent_id, "outcome": "success",
-                                                             "rating": 5}) == (400, {"detail": "Cannot rate yourself"})
-    assert await alice.post("/v1/directory/collaborations", {"partner_agent": bob.agent_id, "outcome": "meh",
-                                                             "rating": 5}) == (
-        400, {"detail": "outcome must be: success, failure, or partial"})
-    assert await alice.post("/v1/directory/collaborations", {"partner_agent": "agent_nope", "outcome": "success",
-                                                             "rating": 5}) == (404, {"detail": "Partner agent not found"})
-    for bad in ({"partner_agent": bob.agent_id, "outcome": "success", "rating": 6},
-                {"partner_agent": bob.agent_id, "outcome": "success"}):
+    assert await alice.post(
+        "/v1/directory/collaborations", {"partner_agent": alice.agent_id, "outcome": "success", "rating": 5}
+    ) == (400, {"detail": "Cannot rate yourself"})
+    assert await alice.post(
+        "/v1/directory/collaborations", {"partner_agent": bob.agent_id, "outcome": "meh", "rating": 5}
+    ) == (400, {"detail": "outcome must be: success, failure, or partial"})
+    assert await alice.post(
+        "/v1/directory/collaborations", {"partner_agent": "agent_nope", "outcome": "success", "rating": 5}
+    ) == (404, {"detail": "Partner agent not found"})
+    for bad in (
+        {"partner_agent": bob.agent_id, "outcome": "success", "rating": 6},
+        {"partner_agent": bob.agent_id, "outcome": "success"},
+    ):
         assert (await alice.post("/v1/directory/collaborations", bad))[0] == 422
     # a rating delivered twice (e.g. a retried marketplace notice) counts once
     nc = await nats.connect(stack.infra.nats_url)
     try:
-        rating = {"rating_id": f"mkreview:test_{uuid.uuid4().hex[:6]}:1", "agent_id": bob.agent_id, "rating": 4}
+        rating = {
+            "rating_id": f"mkreview:test_{uuid.uuid4().hex[:6]}:1",
+            "agent_id": bob.agent_id,
+            "rating": 4,
+        }
         first = (await call(nc, svc("directory", "record_rating"), rating, timeout=2)).unwrap()
         again = (await call(nc, svc("directory", "record_rating"), rating, timeout=2)).unwrap()
         assert (first["recorded"], again["recorded"]) == (True, False)
         assert again["reputation_count"] == first["reputation_count"] == 1 and again["reputation"] == 4.0
-        missing = await call(nc, svc("directory", "record_rating"), {**rating, "rating_id": "x", "agent_id": "agent_no"},
-                             timeout=2)
+        missing = await call(
+            nc,
+            svc("directory", "record_rating"),
+            {**rating, "rating_id": "x", "agent_id": "agent_no"},
+            timeout=2,
+        )
         assert missing.code == "not_found"
     finally:
         await nc.close()
@@ -121,13 +184,26 @@ async def test_match(register):
     for agent in (me, good, better, busy, private):
         await agent.put("/v1/directory/me", {"capabilities": [need], "public": agent is not private})
     await busy.patch("/v1/directory/me/status", {"available": False})
-    await me.post("/v1/directory/collaborations", {"partner_agent": better.agent_id, "outcome": "success", "rating": 5})
-    await me.post("/v1/directory/collaborations", {"partner_agent": good.agent_id, "outcome": "partial", "rating": 3})
+    await me.post(
+        "/v1/directory/collaborations", {"partner_agent": better.agent_id, "outcome": "success", "rating": 5}
+    )
+    await me.post(
+        "/v1/directory/collaborations", {"partner_agent": good.agent_id, "outcome": "partial", "rating": 3}
+    )
     status, body = await me.get("/v1/directory/match", params={"need": need, "min_reputation": 0, "limit": 5})
     assert status == 200 and body["need"] == need and body["count"] == 2
     assert [m["agent_id"] for m in body["matches"]] == [better.agent_id, good.agent_id]
-    assert set(body["matches"][0]) == {"agent_id", "name", "description", "capabilities", "available", "looking_for",
-                                       "reputation", "credits", "created_at"}
+    assert set(body["matches"][0]) == {
+        "agent_id",
+        "name",
+        "description",
+        "capabilities",
+        "available",
+        "looking_for",
+        "reputation",
+        "credits",
+        "created_at",
+    }
     status, body = await me.get("/v1/directory/match", params={"need": need, "min_reputation": 4})
     assert [m["agent_id"] for m in body["matches"]] == [better.agent_id]
     assert (await me.get("/v1/directory/match"))[0] == 422
@@ -137,12 +213,18 @@ async def test_match(register):
 async def test_agent_card(register, anon):
     skill = cap()
     agent = await register("carder")
-    await agent.put("/v1/directory/me", {"description": "Summarises", "capabilities": [skill, "nlp"], "public": True})
+    await agent.put(
+        "/v1/directory/me", {"description": "Summarises", "capabilities": [skill, "nlp"], "public": True}
+    )
     status, card = await anon.get(f"/v1/agents/{agent.agent_id}/card")
     assert status == 200 and card["name"] == "carder" and card["description"] == "Summarises"
     assert [s["id"] for s in card["skills"]] == [skill, "nlp"] and card["url"].endswith("/v1")
-    assert card["securitySchemes"]["moltgridApiKey"] == {**card["securitySchemes"]["moltgridApiKey"], "type": "apiKey",
-                                                          "in": "header", "name": "X-API-Key"}
+    assert card["securitySchemes"]["moltgridApiKey"] == {
+        **card["securitySchemes"]["moltgridApiKey"],
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-API-Key",
+    }
     assert card["metadata"]["agent_id"] == agent.agent_id and "defaultInputModes" in card
     await agent.put("/v1/directory/me", {"public": False})
     assert await anon.get(f"/v1/agents/{agent.agent_id}/card") == (404, {"detail": "Agent not found"})
@@ -155,7 +237,9 @@ async def test_credits_come_from_the_ledger_and_degrade_without_it(stack, alice,
     await alice.put("/v1/directory/me", {"capabilities": [needle := cap()], "public": True})
     await alice.post("/v1/marketplace/tasks", {"title": "t", "reward_credits": 60})
     assert (await alice.get("/v1/directory/me"))[1]["credits"] == STARTING - 60
-    assert (await anon.get("/v1/directory", params={"capability": needle}))[1]["agents"][0]["credits"] == STARTING - 60
+    assert (await anon.get("/v1/directory", params={"capability": needle}))[1]["agents"][0][
+        "credits"
+    ] == STARTING - 60
     stack.stop_component("marketplace")
     try:
         status, me = await alice.get("/v1/directory/me")
@@ -170,8 +254,13 @@ async def test_credits_come_from_the_ledger_and_degrade_without_it(stack, alice,
 async def test_agent_stats_op_is_the_callers_own(stack, alice):
     nc = await nats.connect(stack.infra.nats_url)
     try:
-        mine = await call(nc, svc("directory", "agent_stats"), {"agent_id": "agent_someone"}, timeout=2,
-                          ctx=Ctx(agent_id=alice.agent_id))
+        mine = await call(
+            nc,
+            svc("directory", "agent_stats"),
+            {"agent_id": "agent_someone"},
+            timeout=2,
+            ctx=Ctx(agent_id=alice.agent_id),
+        )
         assert mine.unwrap() == {"reputation": 0.0, "collaborations_given": 0, "collaborations_received": 0}
     finally:
         await nc.close()

@@ -1,6 +1,7 @@
 """The embedder: the local numpy all-MiniLM-L6-v2 against sentence-transformers' own vectors, the remote
 backend against a real OpenAI-compatible HTTP server on loopback, and the service (NATS, micro-batching)
 in the running stack."""
+
 from __future__ import annotations
 
 import asyncio
@@ -42,12 +43,12 @@ def test_local_model_matches_sentence_transformers(minilm):
     reference = json.loads(FIXTURE.read_text())
     vectors = minilm.encode(reference["texts"])
     assert vectors.shape == (len(reference["texts"]), DIMENSIONS) == (11, 384)
-    for text, ours, theirs in zip(reference["texts"], vectors, reference["vectors"]):
+    for text, ours, theirs in zip(reference["texts"], vectors, reference["vectors"], strict=False):
         assert cosine(ours, theirs) >= 0.999, text[:40]
         assert abs(float(np.linalg.norm(ours)) - 1.0) < 1e-5
     # order and batching do not change a text's vector
     again = minilm.encode(list(reversed(reference["texts"][:4])))
-    assert all(cosine(a, b) > 0.99999 for a, b in zip(again[::-1], vectors[:4]))
+    assert all(cosine(a, b) > 0.99999 for a, b in zip(again[::-1], vectors[:4], strict=False))
 
 
 def test_erf_is_accurate_to_float32():
@@ -106,13 +107,21 @@ class OpenAIEmbeddings(LoopbackServer):
         if self.mode == "short":
             vectors = vectors[:, :100]
         data = [{"object": "embedding", "index": i, "embedding": v.tolist()} for i, v in enumerate(vectors)]
-        return web.json_response({"object": "list", "data": data[::-1], "model": body["model"],
-                                  "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        return web.json_response(
+            {
+                "object": "list",
+                "data": data[::-1],
+                "model": body["model"],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            }
+        )
 
 
 async def test_remote_backend_speaks_the_openai_embeddings_protocol(minilm):
     async with OpenAIEmbeddings(minilm) as server:
-        remote = RemoteBackend(f"http://127.0.0.1:{server.port}/v1", "all-minilm", "sk-test", DIMENSIONS, 10.0)
+        remote = RemoteBackend(
+            f"http://127.0.0.1:{server.port}/v1", "all-minilm", "sk-test", DIMENSIONS, 10.0
+        )
         try:
             texts = ["the cat sat on the mat", "stock markets fell sharply today", "a kitten on a rug"]
             vectors = await remote.embed(texts)
@@ -120,7 +129,7 @@ async def test_remote_backend_speaks_the_openai_embeddings_protocol(minilm):
             assert body == {"model": "all-minilm", "input": texts, "encoding_format": "float"}
             assert headers["Authorization"] == "Bearer sk-test"
             local = minilm.encode(texts)
-            for ours, theirs in zip(vectors, local):  # in input order, normalised
+            for ours, theirs in zip(vectors, local, strict=False):  # in input order, normalised
                 assert cosine(ours, theirs) > 0.9999 and abs(math.hypot(*ours) - 1.0) < 1e-9
 
             server.mode = "short"
@@ -128,7 +137,9 @@ async def test_remote_backend_speaks_the_openai_embeddings_protocol(minilm):
                 await remote.embed(["x"])
         finally:
             await remote.aclose()
-        wrong_key = RemoteBackend(f"http://127.0.0.1:{server.port}/v1/embeddings", "m", "nope", DIMENSIONS, 10.0)
+        wrong_key = RemoteBackend(
+            f"http://127.0.0.1:{server.port}/v1/embeddings", "m", "nope", DIMENSIONS, 10.0
+        )
         try:
             with pytest.raises(Unavailable, match="401"):
                 await wrong_key.embed(["x"])
@@ -172,13 +183,16 @@ async def test_embedder_service_embeds_and_batches_concurrent_requests(stack, an
         texts = [f"note {i}: agents share work through queues" for i in range(24)]
         await call(nc, svc("embedder", "embed"), {"texts": ["load the model first"]}, timeout=30)
         texts_before, calls_before = await _embedder_counts(anon)
-        replies = await asyncio.gather(*(call(nc, svc("embedder", "embed"), {"texts": [t]}, timeout=30)
-                                         for t in texts))
+        replies = await asyncio.gather(
+            *(call(nc, svc("embedder", "embed"), {"texts": [t]}, timeout=30) for t in texts)
+        )
         vectors = [r.unwrap()["vectors"][0] for r in replies]
         texts_after, calls_after = await _embedder_counts(anon)
         assert texts_after - texts_before >= 24 and calls_after - calls_before < texts_after - texts_before
-        together = (await call(nc, svc("embedder", "embed"), {"texts": texts}, timeout=30)).unwrap()["vectors"]
-        assert all(cosine(a, b) > 0.9999 for a, b in zip(vectors, together))
+        together = (await call(nc, svc("embedder", "embed"), {"texts": texts}, timeout=30)).unwrap()[
+            "vectors"
+        ]
+        assert all(cosine(a, b) > 0.9999 for a, b in zip(vectors, together, strict=False))
         assert cosine(vectors[0], vectors[1]) < 0.9999  # different texts, different vectors
         bad = await call(nc, svc("embedder", "embed"), {"texts": []}, timeout=5)
         too_many = await call(nc, svc("embedder", "embed"), {"texts": ["x"] * 65}, timeout=5)

@@ -1,8 +1,9 @@
 """Encryption at rest and key rotation, against the running stack."""
+
 from __future__ import annotations
 
-from cryptography.fernet import Fernet
 import nats
+from cryptography.fernet import Fernet
 
 from shared.crypto import Cipher
 from shared.runtime.rotate import rotate_all
@@ -13,7 +14,9 @@ async def _restart_memory(stack, keys: str) -> None:
     for name in stack.replicas_of("memory"):
         stack.sup.children[name].stop()
         index = int(name.rpartition("-")[2])
-        stack.sup.spawn("memory", index, {**stack.sup._env_of.get(name, {}), "MOLTGRID_ENCRYPTION_KEYS": keys})
+        stack.sup.spawn(
+            "memory", index, {**stack.sup._env_of.get(name, {}), "MOLTGRID_ENCRYPTION_KEYS": keys}
+        )
     await stack.wait_ready()
 
 
@@ -25,11 +28,16 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
     session = (await agent.post("/v1/sessions", {"title": "rotate-title"}))[1]["session_id"]
     await agent.post(f"/v1/sessions/{session}/messages", {"role": "user", "content": "rotate-message"})
     await agent.post("/v1/vector/upsert", {"key": "v", "text": "vector-rotate", "metadata": {"m": "rotate"}})
-    await db.execute("INSERT INTO memory.entries (agent_id, namespace, key, value, size_bytes)"
-                     " VALUES ($1, 'default', 'legacy-plain', 'was plaintext', 13)", agent.agent_id)
+    await db.execute(
+        "INSERT INTO memory.entries (agent_id, namespace, key, value, size_bytes)"
+        " VALUES ($1, 'default', 'legacy-plain', 'was plaintext', 13)",
+        agent.agent_id,
+    )
 
     new_key = Fernet.generate_key().decode()
-    await _restart_memory(stack, f"{new_key},{TEST_ENCRYPTION_KEY}")  # operators restart with the new key first
+    await _restart_memory(
+        stack, f"{new_key},{TEST_ENCRYPTION_KEY}"
+    )  # operators restart with the new key first
 
     nc = await nats.connect(stack.infra.nats_url)
     try:
@@ -38,8 +46,15 @@ async def test_rotation_re_encrypts_every_row_with_the_newest_key(stack, registe
         assert done["memory.entries"] >= 31 and not state.exists()
         again = await rotate_all(nc, ["memory"], state, batch=7)
         assert done["memory.vectors"] >= 1
-        assert set(again) == {"memory.entries", "memory.shared_entries", "memory.history", "memory.sessions",
-                              "memory.session_messages", "memory.long_term", "memory.vectors"}
+        assert set(again) == {
+            "memory.entries",
+            "memory.shared_entries",
+            "memory.history",
+            "memory.sessions",
+            "memory.session_messages",
+            "memory.long_term",
+            "memory.vectors",
+        }
         assert set(again.values()) == {0}  # nothing left to rotate
     finally:
         await nc.close()

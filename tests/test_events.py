@@ -1,5 +1,6 @@
 """The event stream for agents without inbound HTTP: cursors, long poll, ack, and SSE resume across
 gateway replicas with no gap; plus an outside NATS subscriber reading the documented subjects."""
+
 from __future__ import annotations
 
 import asyncio
@@ -51,21 +52,20 @@ async def test_cursor_paging_long_poll_and_ack(alice, bob):
 async def _read_sse(url: str, key: str, want: int, last_id: str | None = None) -> list[tuple[str, dict]]:
     headers = {"X-API-Key": key, **({"Last-Event-ID": last_id} if last_id else {})}
     out: list[tuple[str, dict]] = []
-    async with aiohttp.ClientSession() as http:
-        async with http.get(url + "/v1/events/stream", headers=headers) as r:
-            assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
-            event_id, data = None, None
-            async for raw in r.content:
-                line = raw.decode().rstrip("\n")
-                if line.startswith("id: "):
-                    event_id = line[4:]
-                elif line.startswith("data: "):
-                    data = orjson.loads(line[6:])
-                elif line == "" and data is not None:
-                    out.append((event_id, data))
-                    event_id, data = None, None
-                    if len(out) >= want:
-                        break
+    async with aiohttp.ClientSession() as http, http.get(url + "/v1/events/stream", headers=headers) as r:
+        assert r.status == 200 and r.headers["Content-Type"].startswith("text/event-stream")
+        event_id, data = None, None
+        async for raw in r.content:
+            line = raw.decode().rstrip("\n")
+            if line.startswith("id: "):
+                event_id = line[4:]
+            elif line.startswith("data: "):
+                data = orjson.loads(line[6:])
+            elif line == "" and data is not None:
+                out.append((event_id, data))
+                event_id, data = None, None
+                if len(out) >= want:
+                    break
     return out
 
 

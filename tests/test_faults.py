@@ -12,6 +12,7 @@ never 500, never a dropped connection, never slower than its timeout plus 1 s �
 5 s of each fault (of a kill; of NATS or Postgres being back up) without restarting anything else. The
 recovery times are printed (`-s`); docs/operations.md keeps a table of them.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -39,8 +40,19 @@ REQUEST_TIMEOUT = 2.0
 SERVICES = ("memory", "directory", "relay", "queue", "scheduler", "marketplace")
 OUTAGE = {503, 504}  # "try again": the only failures allowed while a fault lasts
 LEASE_S = 3600  # longer than the test: a job claimed once can never be claimed again legitimately
-AGENTS = ("memory", "recipient", "sender-0", "sender-1", "sender-2", "jobs", "cron",
-          "market-0", "market-1", "market-2", "market-3")
+AGENTS = (
+    "memory",
+    "recipient",
+    "sender-0",
+    "sender-1",
+    "sender-2",
+    "jobs",
+    "cron",
+    "market-0",
+    "market-1",
+    "market-2",
+    "market-3",
+)
 
 
 @dataclass
@@ -62,14 +74,24 @@ class Load:
     tasks: dict[str, tuple[str, int]] = field(default_factory=dict)  # created task -> (poster id, reward)
     payouts: dict[str, tuple[str, int]] = field(default_factory=dict)  # reviewed task -> (worker id, awarded)
 
-    async def request(self, http: aiohttp.ClientSession, method: str, path: str, agent: str, op: str, *,
-                      json: Any = None, params: dict[str, Any] | None = None) -> tuple[int, Any]:
+    async def request(
+        self,
+        http: aiohttp.ClientSession,
+        method: str,
+        path: str,
+        agent: str,
+        op: str,
+        *,
+        json: Any = None,
+        params: dict[str, Any] | None = None,
+    ) -> tuple[int, Any]:
         started = time.monotonic()
         try:
-            async with http.request(method, self.base + path, json=json, params=params,
-                                    headers={"X-API-Key": self.keys[agent]}) as r:
+            async with http.request(
+                method, self.base + path, json=json, params=params, headers={"X-API-Key": self.keys[agent]}
+            ) as r:
                 status, raw = r.status, await r.read()
-        except (aiohttp.ClientError, asyncio.TimeoutError):
+        except (TimeoutError, aiohttp.ClientError):
             status, raw = -1, b""  # a dropped connection or a hang past the client's 10 s: never allowed
         try:
             body = orjson.loads(raw) if raw else None
@@ -90,8 +112,9 @@ class Load:
         i = 0
         while self.running:
             key, value = f"w{w}-{i}", f"value-{w}-{i}"
-            status, _ = await self.request(http, "POST", "/v1/memory", "memory", "memory.write",
-                                           json={"key": key, "value": value})
+            status, _ = await self.request(
+                http, "POST", "/v1/memory", "memory", "memory.write", json={"key": key, "value": value}
+            )
             if status == 200:
                 self.memory[key] = value
             i += 1
@@ -102,9 +125,14 @@ class Load:
         i = 0
         while self.running:
             payload = f"msg-{w}-{i}"
-            status, body = await self.request(http, "POST", "/v1/relay/send", f"sender-{w}", "relay.send",
-                                              json={"to_agent": self.ids["recipient"], "channel": "faults",
-                                                    "payload": payload})
+            status, body = await self.request(
+                http,
+                "POST",
+                "/v1/relay/send",
+                f"sender-{w}",
+                "relay.send",
+                json={"to_agent": self.ids["recipient"], "channel": "faults", "payload": payload},
+            )
             if status == 200:
                 self.messages[body["message_id"]] = payload
             i += 1
@@ -114,8 +142,14 @@ class Load:
     async def producer(self, http: aiohttp.ClientSession, w: int) -> None:
         i = 0
         while self.running:
-            status, body = await self.request(http, "POST", "/v1/queue/submit", "jobs", "queue.submit",
-                                              json={"payload": f"job-{w}-{i}", "queue_name": "faults"})
+            status, body = await self.request(
+                http,
+                "POST",
+                "/v1/queue/submit",
+                "jobs",
+                "queue.submit",
+                json={"payload": f"job-{w}-{i}", "queue_name": "faults"},
+            )
             if status == 200:
                 self.jobs.add(body["job_id"])
             i += 1
@@ -123,8 +157,14 @@ class Load:
 
     async def worker(self, http: aiohttp.ClientSession) -> None:
         while self.running:
-            status, job = await self.request(http, "POST", "/v1/queue/claim", "jobs", "queue.claim",
-                                             params={"queue_name": "faults", "visibility_timeout": LEASE_S})
+            status, job = await self.request(
+                http,
+                "POST",
+                "/v1/queue/claim",
+                "jobs",
+                "queue.claim",
+                params={"queue_name": "faults", "visibility_timeout": LEASE_S},
+            )
             if status != 200 or "job_id" not in job:
                 await asyncio.sleep(0.05)
                 continue
@@ -132,8 +172,13 @@ class Load:
             outage = False
             while self.finishing():  # retry the complete through outages; the lease outlives the test
                 status, body = await self.request(
-                    http, "POST", f"/v1/queue/{job['job_id']}/complete", "jobs", "queue.complete",
-                    params={"result": f"done-{job['job_id']}", "attempt": job["attempt"]})
+                    http,
+                    "POST",
+                    f"/v1/queue/{job['job_id']}/complete",
+                    "jobs",
+                    "queue.complete",
+                    params={"result": f"done-{job['job_id']}", "attempt": job["attempt"]},
+                )
                 if status == 200:
                     self.completed.append(job["job_id"])
                 elif status in (404, 409) and not outage:
@@ -151,8 +196,14 @@ class Load:
         while self.running:
             poster, worker = f"market-{(w + i) % 4}", f"market-{(w + i + 1) % 4}"
             reward = 1 + i % 3
-            status, body = await self.request(http, "POST", "/v1/marketplace/tasks", poster, "market.create",
-                                              json={"title": f"faults {w}-{i}", "reward_credits": reward})
+            status, body = await self.request(
+                http,
+                "POST",
+                "/v1/marketplace/tasks",
+                poster,
+                "market.create",
+                json={"title": f"faults {w}-{i}", "reward_credits": reward},
+            )
             i += 1
             if status != 200:
                 await asyncio.sleep(0.05)
@@ -163,9 +214,11 @@ class Load:
     async def drive(self, http: aiohttp.ClientSession, task: str, poster: str, worker: str) -> None:
         """claim → deliver → review(accept). After an outage the task's state is read back, since the step
         may have been applied without its answer reaching us; only then is a 409 an expected answer."""
-        steps = {"open": (worker, "claim", None),
-                 "claimed": (worker, "deliver", {"result": f"result of {task}"}),
-                 "delivered": (poster, "review", {"accept": True, "rating": 5})}
+        steps = {
+            "open": (worker, "claim", None),
+            "claimed": (worker, "deliver", {"result": f"result of {task}"}),
+            "delivered": (poster, "review", {"accept": True, "rating": 5}),
+        }
         after = {"claim": "claimed", "deliver": "delivered", "review": "completed"}
         state, uncertain = "open", False
         while state != "completed" and self.finishing():
@@ -173,8 +226,9 @@ class Load:
                 self.problems.append(f"task {task} reached state {state}")
                 return
             who, action, payload = steps[state]
-            status, body = await self.request(http, "POST", f"/v1/marketplace/tasks/{task}/{action}", who,
-                                              f"market.{action}", json=payload)
+            status, body = await self.request(
+                http, "POST", f"/v1/marketplace/tasks/{task}/{action}", who, f"market.{action}", json=payload
+            )
             if status == 200:
                 state, uncertain = after[action], False
                 if action == "review":
@@ -189,8 +243,9 @@ class Load:
 
     async def task_state(self, http: aiohttp.ClientSession, task: str, poster: str) -> str | None:
         while self.finishing():
-            status, body = await self.request(http, "GET", f"/v1/marketplace/tasks/{task}", poster,
-                                              "market.get")
+            status, body = await self.request(
+                http, "GET", f"/v1/marketplace/tasks/{task}", poster, "market.get"
+            )
             if status == 200:
                 return body["status"]
             await asyncio.sleep(0.1)
@@ -213,8 +268,11 @@ async def _wait_healthy(load: Load, since: float, limit: float = 20.0) -> float:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
         recent = [s for t, _, s, _ in load.statuses if t > since]
-        if time.monotonic() - since > REQUEST_TIMEOUT + 1 and len(recent) >= 30 and \
-                not any(s in OUTAGE or s < 0 for s in recent[-30:]):
+        if (
+            time.monotonic() - since > REQUEST_TIMEOUT + 1
+            and len(recent) >= 30
+            and not any(s in OUTAGE or s < 0 for s in recent[-30:])
+        ):
             return load.recovered_after(since)
         await asyncio.sleep(0.1)
     recent = [(op, s) for _, op, s, _ in load.statuses[-15:]]
@@ -226,8 +284,9 @@ async def _clock_driver(nc: nats.NATS, load: Load) -> None:
     fires about twice a second of real time, faults or not (a set that fails is simply repeated)."""
     minute = 0
     while load.running:
-        reply = await call(nc, svc("scheduler", "set_clock"), {"offset_seconds": 60 * (minute + 1)},
-                           timeout=REQUEST_TIMEOUT)
+        reply = await call(
+            nc, svc("scheduler", "set_clock"), {"offset_seconds": 60 * (minute + 1)}, timeout=REQUEST_TIMEOUT
+        )
         if reply.ok:
             minute += 1
         await asyncio.sleep(0.5)
@@ -253,10 +312,16 @@ async def _until(fn, timeout: float, every: float = 0.2) -> Any:
         await asyncio.sleep(every)
 
 
-STACK_ENV = {"MOLTGRID_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT), "MOLTGRID_RATE_LIMIT_PER_MINUTE": "100000",
-             "MOLTGRID_SERVICES": ",".join(SERVICES), "MOLTGRID_SCHEDULER_TEST_CLOCK": "true",
-             "MOLTGRID_SCHEDULER_TICK_SECONDS": "0.2", "MOLTGRID_SCHEDULER_RESUBMIT_AFTER_SECONDS": "1",
-             "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true", "MOLTGRID_WEBHOOK_RETRY_BASE_SECONDS": "0.3"}
+STACK_ENV = {
+    "MOLTGRID_REQUEST_TIMEOUT": str(REQUEST_TIMEOUT),
+    "MOLTGRID_RATE_LIMIT_PER_MINUTE": "100000",
+    "MOLTGRID_SERVICES": ",".join(SERVICES),
+    "MOLTGRID_SCHEDULER_TEST_CLOCK": "true",
+    "MOLTGRID_SCHEDULER_TICK_SECONDS": "0.2",
+    "MOLTGRID_SCHEDULER_RESUBMIT_AFTER_SECONDS": "1",
+    "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true",
+    "MOLTGRID_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
+}
 
 
 async def test_no_acknowledged_write_is_lost_across_kills_and_restarts(tmp_path):
@@ -280,19 +345,33 @@ async def test_no_acknowledged_write_is_lost_across_kills_and_restarts(tmp_path)
                     keys[name], ids[name] = body["api_key"], body["agent_id"]
             load = Load(stack.base_url, keys, ids)
             for agent, event in (("recipient", "message.received"), ("jobs", "job.completed")):
-                status, _ = await load.request(http, "POST", "/v1/webhooks", agent, "setup",
-                                               json={"url": receiver.url, "event_types": [event]})
+                status, _ = await load.request(
+                    http,
+                    "POST",
+                    "/v1/webhooks",
+                    agent,
+                    "setup",
+                    json={"url": receiver.url, "event_types": [event]},
+                )
                 assert status == 200
-            status, schedule = await load.request(http, "POST", "/v1/schedules", "cron", "setup", json={
-                "cron_expr": "* * * * *", "payload": "tick", "queue_name": "cron"})
+            status, schedule = await load.request(
+                http,
+                "POST",
+                "/v1/schedules",
+                "cron",
+                "setup",
+                json={"cron_expr": "* * * * *", "payload": "tick", "queue_name": "cron"},
+            )
             assert status == 200
 
-            tasks = [*(asyncio.create_task(load.writer(http, w)) for w in range(4)),
-                     *(asyncio.create_task(load.sender(http, w)) for w in range(3)),
-                     *(asyncio.create_task(load.producer(http, w)) for w in range(2)),
-                     *(asyncio.create_task(load.worker(http)) for _ in range(3)),
-                     *(asyncio.create_task(load.market(http, w)) for w in range(3)),
-                     asyncio.create_task(_clock_driver(nc, load))]
+            tasks = [
+                *(asyncio.create_task(load.writer(http, w)) for w in range(4)),
+                *(asyncio.create_task(load.sender(http, w)) for w in range(3)),
+                *(asyncio.create_task(load.producer(http, w)) for w in range(2)),
+                *(asyncio.create_task(load.worker(http)) for _ in range(3)),
+                *(asyncio.create_task(load.market(http, w)) for w in range(3)),
+                asyncio.create_task(_clock_driver(nc, load)),
+            ]
             await asyncio.sleep(2.0)
             faults_started = time.monotonic()
 
@@ -319,9 +398,14 @@ async def test_no_acknowledged_write_is_lost_across_kills_and_restarts(tmp_path)
             # During the faults: only successes, expected refusals and prompt 503/504.
             assert load.problems == []
             by_op = Counter((op, s) for _, op, s, _ in load.statuses)
-            unexpected = {k: n for k, n in by_op.items() if k[1] != 200 and k[1] not in OUTAGE and
-                          not (k[0].startswith("market.") and k[1] == 409) and
-                          not (k[0] == "queue.complete" and k[1] in (404, 409))}
+            unexpected = {
+                k: n
+                for k, n in by_op.items()
+                if k[1] != 200
+                and k[1] not in OUTAGE
+                and not (k[0].startswith("market.") and k[1] == 409)
+                and not (k[0] == "queue.complete" and k[1] in (404, 409))
+            }
             assert unexpected == {}, unexpected  # never a 500, never a dropped connection
             slowest = max(d for _, _, _, d in load.statuses)
             assert slowest < REQUEST_TIMEOUT + 1, slowest  # no hung request
@@ -344,15 +428,21 @@ async def test_no_acknowledged_write_is_lost_across_kills_and_restarts(tmp_path)
         await receiver.stop()
         stack.stop()
         infra.stop()
-    print(f"\nfaults: {faults_seconds:.0f} s under load, {len(load.statuses)} requests; acknowledged:"
-          f" {len(load.memory)} values, {len(load.messages)} messages, {len(load.jobs)} jobs"
-          f" ({len(load.completed)} completed), {len(load.payouts)} paid tasks; {fires} schedule fires;"
-          f" {len(receiver.events)} webhook events in {receiver.deliveries} deliveries;"
-          f" slowest answer {slowest:.2f} s; the last webhook arrived {webhooks_seconds:.0f} s after the checks")
+    print(
+        f"\nfaults: {faults_seconds:.0f} s under load, {len(load.statuses)} requests; acknowledged:"
+        f" {len(load.memory)} values, {len(load.messages)} messages, {len(load.jobs)} jobs"
+        f" ({len(load.completed)} completed), {len(load.payouts)} paid tasks; {fires} schedule fires;"
+        f" {len(receiver.events)} webhook events in {receiver.deliveries} deliveries;"
+        f" slowest answer {slowest:.2f} s; the last webhook arrived {webhooks_seconds:.0f} s after the checks"
+    )
     print("answers other than 200:", {f"{op} {s}": n for (op, s), n in sorted(by_op.items()) if s != 200})
     print("recovery seconds:", {k: round(v, 2) for k, v in recovery.items()})
-    print("outage seconds (server stopped → requests succeed):", {k: round(v, 2) for k, v in outage.items()},
-          "of which the server was down:", {k: round(v, 2) for k, v in down.items()})
+    print(
+        "outage seconds (server stopped → requests succeed):",
+        {k: round(v, 2) for k, v in outage.items()},
+        "of which the server was down:",
+        {k: round(v, 2) for k, v in down.items()},
+    )
     assert all(v <= 5.0 for v in recovery.values()), recovery
 
 
@@ -368,7 +458,7 @@ async def _check_memory(http: aiohttp.ClientSession, load: Load) -> None:
 
     items = list(load.memory.items())
     for start in range(0, len(items), 25):
-        await asyncio.gather(*(check(k, v) for k, v in items[start:start + 25]))
+        await asyncio.gather(*(check(k, v) for k, v in items[start : start + 25]))
     assert missing == []
 
 
@@ -377,8 +467,14 @@ async def _check_inbox(http: aiohttp.ClientSession, load: Load) -> set[str]:
     assert len(load.messages) > 50
     inbox: list[dict[str, Any]] = []
     while True:
-        status, page = await load.request(http, "GET", "/v1/relay/inbox", "recipient", "check", params={
-            "channel": "faults", "unread_only": "false", "limit": 100, "offset": len(inbox)})
+        status, page = await load.request(
+            http,
+            "GET",
+            "/v1/relay/inbox",
+            "recipient",
+            "check",
+            params={"channel": "faults", "unread_only": "false", "limit": 100, "offset": len(inbox)},
+        )
         assert status == 200
         inbox += page["messages"]
         if page["count"] < 100:
@@ -394,9 +490,13 @@ async def _check_queue(db: asyncpg.Connection, load: Load) -> set[str]:
     """Acknowledged submits exist; no job claimed twice (answered or not); none completed twice.
     Returns every completed job, acknowledged or not."""
     assert len(load.jobs) > 50 and len(load.claims) > 20
-    jobs = {r["job_id"]: r for r in await db.fetch(
-        "SELECT job_id, status, attempts FROM queue.jobs WHERE agent_id = $1 AND queue_name = 'faults'",
-        load.ids["jobs"])}
+    jobs = {
+        r["job_id"]: r
+        for r in await db.fetch(
+            "SELECT job_id, status, attempts FROM queue.jobs WHERE agent_id = $1 AND queue_name = 'faults'",
+            load.ids["jobs"],
+        )
+    }
     assert sorted(load.jobs - set(jobs)) == []
     assert [j for j, n in Counter(job for job, _ in load.claims).items() if n > 1] == []
     assert [j for j, r in jobs.items() if r["attempts"] > 1] == []  # claims whose answer was lost included
@@ -411,17 +511,27 @@ async def _check_marketplace(db: asyncpg.Connection, load: Load) -> None:
     totals = await db.fetchrow(
         "SELECT (SELECT coalesce(sum(balance), 0) FROM marketplace.accounts) AS balances,"
         " (SELECT coalesce(sum(amount), 0) FROM marketplace.escrow WHERE status = 'held') AS held,"
-        " (SELECT coalesce(sum(amount), 0) FROM marketplace.ledger WHERE kind = 'grant') AS granted")
+        " (SELECT coalesce(sum(amount), 0) FROM marketplace.ledger WHERE kind = 'grant') AS granted"
+    )
     assert totals["balances"] + totals["held"] == totals["granted"], dict(totals)
-    assert await db.fetch(
-        "SELECT a.agent_id FROM marketplace.accounts a LEFT JOIN (SELECT agent_id, sum(amount) AS s"
-        " FROM marketplace.ledger GROUP BY agent_id) l USING (agent_id)"
-        " WHERE a.balance <> coalesce(l.s, 0)") == []
-    assert await db.fetch(
-        "SELECT e.task_id FROM marketplace.escrow e JOIN marketplace.tasks t USING (task_id)"
-        " WHERE (e.status = 'held') <> (t.status IN ('open', 'claimed', 'delivered'))") == []
-    entries = await db.fetch("SELECT kind, task_id, agent_id, amount FROM marketplace.ledger"
-                             " WHERE kind IN ('hold', 'payout')")
+    assert (
+        await db.fetch(
+            "SELECT a.agent_id FROM marketplace.accounts a LEFT JOIN (SELECT agent_id, sum(amount) AS s"
+            " FROM marketplace.ledger GROUP BY agent_id) l USING (agent_id)"
+            " WHERE a.balance <> coalesce(l.s, 0)"
+        )
+        == []
+    )
+    assert (
+        await db.fetch(
+            "SELECT e.task_id FROM marketplace.escrow e JOIN marketplace.tasks t USING (task_id)"
+            " WHERE (e.status = 'held') <> (t.status IN ('open', 'claimed', 'delivered'))"
+        )
+        == []
+    )
+    entries = await db.fetch(
+        "SELECT kind, task_id, agent_id, amount FROM marketplace.ledger WHERE kind IN ('hold', 'payout')"
+    )
     assert [k for k, n in Counter((r["kind"], r["task_id"]) for r in entries).items() if n > 1] == []
     paid = {r["task_id"]: (r["agent_id"], r["amount"]) for r in entries if r["kind"] == "payout"}
     held = {r["task_id"]: (r["agent_id"], -r["amount"]) for r in entries if r["kind"] == "hold"}
@@ -431,12 +541,17 @@ async def _check_marketplace(db: asyncpg.Connection, load: Load) -> None:
 
 async def _check_scheduler(db: asyncpg.Connection, task_id: str, agent_id: str) -> int:
     """The schedule kept firing through the faults, and each (schedule, fire time) made exactly one job."""
-    await _until(lambda: db.fetchval("SELECT count(*) = 0 FROM scheduler.fires WHERE task_id = $1"
-                                     " AND status = 'pending'", task_id), 20)  # re-submits after 1 s
+    await _until(
+        lambda: db.fetchval(
+            "SELECT count(*) = 0 FROM scheduler.fires WHERE task_id = $1 AND status = 'pending'", task_id
+        ),
+        20,
+    )  # re-submits after 1 s
     fires = await db.fetch("SELECT fire_at, status, job_id FROM scheduler.fires WHERE task_id = $1", task_id)
     assert len(fires) > 20 and {f["status"] for f in fires} == {"submitted"}
-    jobs = await db.fetch("SELECT job_id, dedup_key FROM queue.jobs WHERE agent_id = $1"
-                          " AND queue_name = 'cron'", agent_id)
+    jobs = await db.fetch(
+        "SELECT job_id, dedup_key FROM queue.jobs WHERE agent_id = $1 AND queue_name = 'cron'", agent_id
+    )
     assert len(jobs) == len(fires)  # no job without its fire, no fire with two
     assert Counter(j["dedup_key"] for j in jobs) == Counter(dedup_key(task_id, f["fire_at"]) for f in fires)
     assert {j["job_id"] for j in jobs} == {f["job_id"] for f in fires}
@@ -446,9 +561,12 @@ async def _check_scheduler(db: asyncpg.Connection, task_id: str, agent_id: str) 
 async def _check_webhooks(receiver: Receiver, messages: set[str], completed: set[str]) -> None:
     """The event of every stored message and completed job was delivered (at least once: deduplicated by
     webhook-id), including writes whose answer was lost: the event commits with the write."""
+
     def undelivered() -> dict[str, list[str]]:
-        return {"message.received": sorted(messages - receiver.delivered("message.received", "message_id")),
-                "job.completed": sorted(completed - receiver.delivered("job.completed", "job_id"))}
+        return {
+            "message.received": sorted(messages - receiver.delivered("message.received", "message_id")),
+            "job.completed": sorted(completed - receiver.delivered("job.completed", "job_id")),
+        }
 
     async def all_delivered() -> bool:
         return not any(undelivered().values())

@@ -1,6 +1,7 @@
 """Fidelity to the original's contract (issue 10): what a client written for the original MoltGrid meets.
 
 The contract is the original's recorded behaviour, copied into tests/contract/ (see its module docstring)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -31,7 +32,6 @@ from shared.runtime.embedded import free_port
 from shared.runtime.supervisor import ROOT, module_of
 from tests import contract
 from tests.helpers import until
-from tests.test_admin import admin  # noqa: F401 - the admin session fixture
 
 
 def _filled(path: str) -> str:
@@ -39,6 +39,7 @@ def _filled(path: str) -> str:
 
 
 # ── 2. who needs a key: derived from the contract, compared with the routing table ─────────────────────────
+
 
 def test_contract_copy_matches_the_workspace():
     """tests/contract/ is the workspace's contract, unchanged (when the workspace is there to compare)."""
@@ -51,10 +52,15 @@ def test_contract_copy_matches_the_workspace():
 def test_routes_need_a_key_exactly_where_the_original_did():
     """Every route of the seed contract that the routing table serves asks for the credential the original
     asked for: a key, the admin session, or nothing. Routes the seed does not have are not compared."""
-    table = {(r.method, r.path): ("admin" if r.admin else "key" if r.auth else "public")
-             for r in (*ROUTES, *ADMIN_ROUTES)}
-    drift = {(m, p): (contract.access(m, p, op), table[(m, p)])
-             for m, p, op in contract.operations() if (m, p) in table and contract.access(m, p, op) != table[(m, p)]}
+    table = {
+        (r.method, r.path): ("admin" if r.admin else "key" if r.auth else "public")
+        for r in (*ROUTES, *ADMIN_ROUTES)
+    }
+    drift = {
+        (m, p): (contract.access(m, p, op), table[(m, p)])
+        for m, p, op in contract.operations()
+        if (m, p) in table and contract.access(m, p, op) != table[(m, p)]
+    }
     assert drift == {}, "route: (the original's access, ours)"
     in_table = [(m, p) for m, p, _ in contract.operations() if (m, p) in table]
     assert len(in_table) >= 55  # the comparison really covers the seed's API, not an accidental handful
@@ -70,11 +76,11 @@ async def test_every_seed_route_answers_without_a_key_as_the_original_did(anon, 
             continue
         status, body, _ = await anon.request(method, _filled(path))
         access = contract.access(method, path, op)
-        if access == "key" and (status, body) != (401, {"detail": "Missing X-API-Key header"}):
-            problems.append((method, path, status, body))
-        elif access == "admin" and (status, body) != (401, {"detail": "Admin session required"}):
-            problems.append((method, path, status, body))
-        elif access == "public" and status == 401:
+        if (
+            (access == "key" and (status, body) != (401, {"detail": "Missing X-API-Key header"}))
+            or (access == "admin" and (status, body) != (401, {"detail": "Admin session required"}))
+            or (access == "public" and status == 401)
+        ):
             problems.append((method, path, status, body))
     assert problems == []
 
@@ -86,7 +92,10 @@ async def test_marketplace_task_detail_is_public_and_still_private_about_the_res
     task_id = created["task_id"]
     status, task = await anon.get(f"/v1/marketplace/tasks/{task_id}")
     assert status == 200 and (task["task_id"], task["status"], task["creator_agent"]) == (
-        task_id, "open", alice.agent_id)
+        task_id,
+        "open",
+        alice.agent_id,
+    )
     assert await anon.get("/v1/marketplace/tasks/mktask_000000000000") == (404, {"detail": "Task not found"})
     assert (await bob.post(f"/v1/marketplace/tasks/{task_id}/claim"))[0] == 200
     assert (await bob.post(f"/v1/marketplace/tasks/{task_id}/deliver", {"result": "42 words"}))[0] == 200
@@ -100,18 +109,26 @@ async def test_marketplace_task_detail_is_public_and_still_private_about_the_res
 
 # ── 1. the relay WebSocket: nothing first ──────────────────────────────────────────────────────────────────
 
+
 async def test_websocket_client_of_the_original_reads_its_confirmation_first(register, stack, http):
     """A client written for the original sends right after connecting and reads the next frame: its
     confirmation. A message sent to it right after the handshake is pushed (no frame is read before)."""
     a, b = await register("orig-ws-a"), await register("orig-ws-b")
-    async with http.ws_connect(f"{stack.url(0)}/v1/relay/ws", params={"api_key": a.key}) as ws_a, \
-            http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": b.key}) as ws_b:
+    async with (
+        http.ws_connect(f"{stack.url(0)}/v1/relay/ws", params={"api_key": a.key}) as ws_a,
+        http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": b.key}) as ws_b,
+    ):
         await ws_a.send_json({"to_agent": b.agent_id, "payload": "hello b"})
         confirmation = await ws_a.receive_json(timeout=10)
-        assert confirmation["status"] == "delivered" and confirmation["message_id"].startswith("msg_"), confirmation
+        assert confirmation["status"] == "delivered" and confirmation["message_id"].startswith("msg_"), (
+            confirmation
+        )
         pushed = await ws_b.receive_json(timeout=10)
-        assert (pushed["event"], pushed["payload"], pushed["from_agent"]) == ("message.received", "hello b",
-                                                                            a.agent_id)
+        assert (pushed["event"], pushed["payload"], pushed["from_agent"]) == (
+            "message.received",
+            "hello b",
+            a.agent_id,
+        )
         await ws_a.send_json({"to_agent": "agent_000000000000", "payload": "x"})
         error = await ws_a.receive_json(timeout=10)
         assert (error["event"], error["status"]) == ("error", 404), error
@@ -129,13 +146,15 @@ async def test_a_message_sent_right_after_the_handshake_is_pushed(register, stac
     for i in range(10):
         async with http.ws_connect(f"{stack.url(i % 2)}/v1/relay/ws", params={"api_key": receiver.key}) as ws:
             status, body = await sender.on(stack.url((i + 1) % 2)).post(
-                "/v1/relay/send", {"to_agent": receiver.agent_id, "payload": f"n{i}"})
+                "/v1/relay/send", {"to_agent": receiver.agent_id, "payload": f"n{i}"}
+            )
             assert status == 200, body
             frame = await ws.receive_json(timeout=10)
             assert (frame["event"], frame["payload"]) == ("message.received", f"n{i}")
 
 
 # ── 4. logs a person can read; idle consumers are quiet ────────────────────────────────────────────────────
+
 
 def _terminate(proc: subprocess.Popen[bytes]) -> None:
     """Stop an extra process this module started: SIGTERM, and a kill if it has not gone within 20 seconds."""
@@ -149,10 +168,20 @@ def _terminate(proc: subprocess.Popen[bytes]) -> None:
 def _first_log_line(stack, log_format: str, stdout_tty: bool) -> str:
     """Start one extra sla replica with stdout on a pseudo-terminal or a pipe; its first log line (stderr)."""
     master, slave = pty.openpty() if stdout_tty else (None, None)
-    env = {**os.environ, **stack.sup.env, "MOLTGRID_LOG_FORMAT": log_format,
-           "MOLTGRID_INSTANCE": f"sla-logtest-{log_format}-{stdout_tty}"}
-    proc = subprocess.Popen([sys.executable, "-m", module_of("sla")], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
-                            stdout=slave if stdout_tty else subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        **stack.sup.env,
+        "MOLTGRID_LOG_FORMAT": log_format,
+        "MOLTGRID_INSTANCE": f"sla-logtest-{log_format}-{stdout_tty}",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", module_of("sla")],
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=slave if stdout_tty else subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         if slave is not None:
             os.close(slave)
@@ -218,24 +247,37 @@ async def test_relay_and_marketplace_do_not_log_idle_fetches_as_failures(stack):
     for component in ("relay", "marketplace"):
         for name in stack.replicas_of(component):
             log = stack.sup.children[name].log
-            failures = [json.loads(line) for line in log.read_text().splitlines()
-                        if '"consumer_fetch_failed"' in line]
+            failures = [
+                json.loads(line) for line in log.read_text().splitlines() if '"consumer_fetch_failed"' in line
+            ]
             assert all(f.get("error_type") and f.get("error") for f in failures), failures
 
 
 # ── 5. the admin panel as an operator meets it ────────────────────────────────────────────────────────────
 
+
 def _admin_hash_from_a_pipe(password: str) -> str:
-    result = subprocess.run([sys.executable, "-m", "shared.runtime.cli", "admin-hash"], input=password + "\n",
-                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-m", "shared.runtime.cli", "admin-hash"],
+        input=password + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+    )
     assert result.returncode == 0, result.stderr
     return result.stdout.strip()
 
 
 def test_admin_hash_prompts_without_echo_on_a_terminal():
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "shared.runtime.cli", "admin-hash"], cwd=ROOT,
-                            stdin=slave, stdout=subprocess.PIPE, stderr=slave)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "shared.runtime.cli", "admin-hash"],
+        cwd=ROOT,
+        stdin=slave,
+        stdout=subprocess.PIPE,
+        stderr=slave,
+    )
     os.close(slave)
     seen = b""
 
@@ -265,12 +307,24 @@ async def test_admin_hash_logs_in_to_a_gateway_configured_with_it(stack, http):
     """`moltgrid admin-hash` → MOLTGRID_ADMIN_PASSWORD_HASH of a gateway → that password opens /admin."""
     password = "operator's own password"
     port = free_port()
-    env = {**os.environ, **stack.sup.env, "MOLTGRID_PORT": str(port), "MOLTGRID_INSTANCE": "gateway-admin-hash",
-           "MOLTGRID_ADMIN_PASSWORD_HASH": _admin_hash_from_a_pipe(password)}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway"], env=env, cwd=ROOT, stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        **stack.sup.env,
+        "MOLTGRID_PORT": str(port),
+        "MOLTGRID_INSTANCE": "gateway-admin-hash",
+        "MOLTGRID_ADMIN_PASSWORD_HASH": _admin_hash_from_a_pipe(password),
+    }
+    proc = subprocess.Popen(  # noqa: ASYNC220 - a short-lived child started once
+        [sys.executable, "-m", "gateway"],
+        env=env,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
+
         async def login(attempt: str) -> int | None:
             try:
                 async with http.post(base + "/admin/api/login", json={"password": attempt}) as r:
@@ -278,7 +332,9 @@ async def test_admin_hash_logs_in_to_a_gateway_configured_with_it(stack, http):
             except aiohttp.ClientConnectionError:
                 return None
 
-        assert await until("the extra gateway to answer", lambda: login(password), timeout=60, every=0.3) == 200
+        assert (
+            await until("the extra gateway to answer", lambda: login(password), timeout=60, every=0.3) == 200
+        )
         assert await login("not it") == 401
     finally:
         _terminate(proc)
@@ -290,10 +346,11 @@ async def _admin_get(session: aiohttp.ClientSession, url: str) -> dict:
         return await r.json()
 
 
-async def test_the_starting_grant_is_recorded_at_registration_once(stack, register, db, admin):  # noqa: F811
+async def test_the_starting_grant_is_recorded_at_registration_once(stack, register, db, admin):
     """A new agent that never touched the marketplace: its 200 credits are in the ledger, the admin panel
     shows them as the API does, and "credits in circulation" counts them. Neither a redelivered registration
     notice nor racing first uses grant twice."""
+
     async def notices_consumed() -> bool:
         info = await _consumer_info(stack, "registrations-marketplace")
         return info.num_pending == 0 and info.num_ack_pending == 0
@@ -304,7 +361,9 @@ async def test_the_starting_grant_is_recorded_at_registration_once(stack, regist
     agent = await register("granted-at-registration")
 
     async def granted() -> int | None:
-        return await db.fetchval("SELECT balance FROM marketplace.accounts WHERE agent_id = $1", agent.agent_id)
+        return await db.fetchval(
+            "SELECT balance FROM marketplace.accounts WHERE agent_id = $1", agent.agent_id
+        )
 
     assert await until("the starting grant to be recorded", granted) == 200
     listing = await _admin_get(admin, stack.url(0) + "/admin/api/agents?limit=500")
@@ -317,18 +376,24 @@ async def test_the_starting_grant_is_recorded_at_registration_once(stack, regist
     # the same notice again (past JetStream's de-duplication), and first uses racing it: one grant
     nc = await nats.connect(stack.infra.nats_url)
     try:
-        await nc.jetstream().publish(subjects.AGENT_REGISTERED, json.dumps({"agent_id": agent.agent_id}).encode(),
-                                     headers={"Nats-Msg-Id": f"again-{uuid.uuid4().hex}"})
+        await nc.jetstream().publish(
+            subjects.AGENT_REGISTERED,
+            json.dumps({"agent_id": agent.agent_id}).encode(),
+            headers={"Nats-Msg-Id": f"again-{uuid.uuid4().hex}"},
+        )
     finally:
         await nc.close()
     other = await register("granted-racing")
     statements = await asyncio.gather(*(other.on(stack.url(i % 2)).get("/v1/credits") for i in range(6)))
     assert all(status == 200 and body["balance"] == 200 for status, body in statements), statements
     await until("the marketplace to consume every registration notice", notices_consumed)
-    grants = await db.fetch("SELECT agent_id, amount FROM marketplace.ledger WHERE kind = 'grant'"
-                            " AND agent_id = ANY($1)", [agent.agent_id, other.agent_id])
+    grants = await db.fetch(
+        "SELECT agent_id, amount FROM marketplace.ledger WHERE kind = 'grant' AND agent_id = ANY($1)",
+        [agent.agent_id, other.agent_id],
+    )
     assert sorted((g["agent_id"], g["amount"]) for g in grants) == sorted(
-        [(agent.agent_id, 200), (other.agent_id, 200)])
+        [(agent.agent_id, 200), (other.agent_id, 200)]
+    )
     assert (await agent.get("/v1/credits"))[1]["balance"] == 200
 
 
@@ -341,6 +406,7 @@ async def _consumer_info(stack, durable: str):
 
 
 # ── 6. Swagger UI: a human summary on every operation ─────────────────────────────────────────────────────
+
 
 def _model_names() -> set[str]:
     """Every request/response model class the services define (what Swagger UI used to show as summaries)."""
@@ -369,4 +435,6 @@ async def test_every_operation_has_a_human_summary(anon):
                 bad[f"{method.upper()} {path}"] = summary
     assert bad == {}
     table = {(r.method, r.path): r.summary for r in (*ROUTES, *ADMIN_ROUTES)}
-    assert all(table.values()) and doc["paths"]["/v1/memory"]["post"]["summary"] == table[("POST", "/v1/memory")]
+    assert (
+        all(table.values()) and doc["paths"]["/v1/memory"]["post"]["summary"] == table[("POST", "/v1/memory")]
+    )

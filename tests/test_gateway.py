@@ -1,5 +1,6 @@
 """The gateway: registration and auth, rate limit across replicas, errors, request ids, CORS, health,
 and behaviour when a service is down or hung."""
+
 from __future__ import annotations
 
 import asyncio
@@ -29,7 +30,7 @@ async def test_register_contract(anon):
 
 
 async def test_api_key_is_stored_hashed(anon, db):
-    status, body = await anon.post("/v1/register", {"name": "hash-check"})
+    _status, body = await anon.post("/v1/register", {"name": "hash-check"})
     row = await db.fetchrow("SELECT * FROM directory.agents WHERE agent_id = $1", body["agent_id"])
     assert body["api_key"] not in str(dict(row))
     import hashlib
@@ -41,25 +42,50 @@ async def test_profile_and_browse(register, anon):
     agent = await register("profiled")
     status, me = await agent.get("/v1/directory/me")
     assert status == 200
-    assert set(me) >= {"agent_id", "name", "description", "capabilities", "public", "available", "looking_for",
-                       "busy_until", "reputation", "reputation_count", "credits", "created_at"}
+    assert set(me) >= {
+        "agent_id",
+        "name",
+        "description",
+        "capabilities",
+        "public",
+        "available",
+        "looking_for",
+        "busy_until",
+        "reputation",
+        "reputation_count",
+        "credits",
+        "created_at",
+    }
     assert (me["agent_id"], me["name"], me["public"], me["available"], me["reputation"]) == (
-        agent.agent_id, "profiled", True, True, 0.0)
+        agent.agent_id,
+        "profiled",
+        True,
+        True,
+        0.0,
+    )
     cap = f"cap-{agent.agent_id}"
-    assert await agent.put("/v1/directory/me", {"description": "Price tracker", "capabilities": [cap, "trading"],
-                                                "public": True}) == (
-        200, {"status": "updated", "agent_id": agent.agent_id, "public": True})
+    assert await agent.put(
+        "/v1/directory/me", {"description": "Price tracker", "capabilities": [cap, "trading"], "public": True}
+    ) == (200, {"status": "updated", "agent_id": agent.agent_id, "public": True})
     status, found = await anon.get("/v1/directory", params={"capability": cap})
     assert status == 200 and found["count"] == 1
     assert found["agents"][0]["agent_id"] == agent.agent_id
-    assert set(found["agents"][0]) >= {"agent_id", "name", "description", "capabilities", "available",
-                                       "reputation", "credits", "created_at"}
+    assert set(found["agents"][0]) >= {
+        "agent_id",
+        "name",
+        "description",
+        "capabilities",
+        "available",
+        "reputation",
+        "credits",
+        "created_at",
+    }
     # PUT without "public" makes the agent private (the contract's default), and hides it from browse.
     assert (await agent.put("/v1/directory/me", {"description": "hidden"}))[1]["public"] is False
     assert (await anon.get("/v1/directory", params={"capability": cap}))[1]["count"] == 0
     status, me = await agent.get("/v1/directory/me")
     assert me["description"] == "hidden" and me["capabilities"] == [cap, "trading"]
-    status, body = await agent.put("/v1/directory/me", {"capabilities": ["c"] * 21})
+    status, _body = await agent.put("/v1/directory/me", {"capabilities": ["c"] * 21})
     assert status == 422
 
 
@@ -83,9 +109,15 @@ async def test_unknown_route_and_method(anon, alice):
 
 
 async def test_cors(anon):
-    status, _, headers = await anon.request("OPTIONS", "/v1/memory", headers={
-        "Origin": "https://app.example", "Access-Control-Request-Method": "POST",
-        "Access-Control-Request-Headers": "X-API-Key, Content-Type"})
+    status, _, headers = await anon.request(
+        "OPTIONS",
+        "/v1/memory",
+        headers={
+            "Origin": "https://app.example",
+            "Access-Control-Request-Method": "POST",
+            "Access-Control-Request-Headers": "X-API-Key, Content-Type",
+        },
+    )
     assert status == 204
     assert "POST" in headers["Access-Control-Allow-Methods"]
     assert headers["Access-Control-Allow-Headers"] == "X-API-Key, Content-Type"
@@ -99,8 +131,17 @@ async def test_root_and_health(anon, stack):
     status, health = await anon.get("/v1/health")
     assert status == 200 and health["status"] == "operational"
     assert health["encryption_enabled"] is True
-    assert {"registered_agents", "public_agents", "total_jobs", "memory_keys_stored", "shared_memory_keys",
-            "messages_relayed", "active_webhooks", "active_schedules", "websocket_connections"} <= set(health["stats"])
+    assert {
+        "registered_agents",
+        "public_agents",
+        "total_jobs",
+        "memory_keys_stored",
+        "shared_memory_keys",
+        "messages_relayed",
+        "active_webhooks",
+        "active_schedules",
+        "websocket_connections",
+    } <= set(health["stats"])
     deadline = time.monotonic() + 5  # stats are cached for 2 s (load balancers poll /v1/health)
     while health["stats"]["registered_agents"] < 1 and time.monotonic() < deadline:
         await asyncio.sleep(0.2)
@@ -155,7 +196,9 @@ async def test_two_memory_replicas_both_serve(stack, alice):
     finally:
         await nc.close()
     # And real requests succeed whichever replica takes them.
-    results = await asyncio.gather(*(alice.post("/v1/memory", {"key": f"r{i}", "value": str(i)}) for i in range(40)))
+    results = await asyncio.gather(
+        *(alice.post("/v1/memory", {"key": f"r{i}", "value": str(i)}) for i in range(40))
+    )
     assert all(s == 200 for s, _ in results)
 
 
@@ -217,22 +260,31 @@ async def test_hung_service_gives_504_within_the_timeout(stack, register):
 
 async def test_idempotency_key_replays_the_first_response(alice, stack):
     headers = {"Idempotency-Key": "set-once-1"}
-    s1, b1, h1 = await alice.request("POST", "/v1/memory", json={"key": "idem", "value": "first"}, headers=headers)
+    s1, b1, h1 = await alice.request(
+        "POST", "/v1/memory", json={"key": "idem", "value": "first"}, headers=headers
+    )
     assert s1 == 200 and "Idempotent-Replayed" not in h1
     # A retry on the other gateway replica replays the stored response.
-    s2, b2, h2 = await alice.on(stack.url(1)).request("POST", "/v1/memory", json={"key": "idem", "value": "first"},
-                                                      headers=headers)
+    s2, b2, h2 = await alice.on(stack.url(1)).request(
+        "POST", "/v1/memory", json={"key": "idem", "value": "first"}, headers=headers
+    )
     assert (s2, b2) == (s1, b1) and h2["Idempotent-Replayed"] == "true"
     # Same key, different body → 422.
-    s3, b3, _ = await alice.request("POST", "/v1/memory", json={"key": "idem", "value": "other"}, headers=headers)
+    s3, b3, _ = await alice.request(
+        "POST", "/v1/memory", json={"key": "idem", "value": "other"}, headers=headers
+    )
     assert s3 == 422 and "different request" in b3["detail"]
     assert (await alice.get("/v1/memory/idem"))[1]["value"] == "first"
 
 
 async def test_idempotency_is_per_agent_and_errors_are_replayed_too(alice, bob):
     headers = {"Idempotency-Key": "shared-key"}
-    assert (await alice.request("POST", "/v1/memory", json={"key": "a", "value": "1"}, headers=headers))[0] == 200
-    assert (await bob.request("POST", "/v1/memory", json={"key": "b", "value": "2"}, headers=headers))[0] == 200
+    assert (await alice.request("POST", "/v1/memory", json={"key": "a", "value": "1"}, headers=headers))[
+        0
+    ] == 200
+    assert (await bob.request("POST", "/v1/memory", json={"key": "b", "value": "2"}, headers=headers))[
+        0
+    ] == 200
     assert (await bob.get("/v1/memory/b"))[0] == 200
     bad = {"key": "c"}
     first = await alice.request("POST", "/v1/memory", json=bad, headers={"Idempotency-Key": "bad-1"})
@@ -243,13 +295,23 @@ async def test_idempotency_is_per_agent_and_errors_are_replayed_too(alice, bob):
 async def test_concurrent_retries_run_the_operation_once(register, db):
     agent = await register("idem-race")
     headers = {"Idempotency-Key": "race"}
-    results = await asyncio.gather(*(agent.request("POST", "/v1/shared-memory",
-                                                   json={"namespace": f"idem_{agent.agent_id}", "key": "k",
-                                                         "value": "v"}, headers=headers) for _ in range(10)))
+    results = await asyncio.gather(
+        *(
+            agent.request(
+                "POST",
+                "/v1/shared-memory",
+                json={"namespace": f"idem_{agent.agent_id}", "key": "k", "value": "v"},
+                headers=headers,
+            )
+            for _ in range(10)
+        )
+    )
     statuses = sorted(r[0] for r in results)
     assert statuses.count(200) >= 1 and set(statuses) <= {200, 409}
-    assert await db.fetchval("SELECT count(*) FROM gateway.idempotency_keys WHERE agent_id = $1",
-                             agent.agent_id) == 1
+    assert (
+        await db.fetchval("SELECT count(*) FROM gateway.idempotency_keys WHERE agent_id = $1", agent.agent_id)
+        == 1
+    )
 
 
 async def test_prometheus_metrics_cover_gateway_and_every_service_replica(anon, alice, stack):
@@ -261,8 +323,16 @@ async def test_prometheus_metrics_cover_gateway_and_every_service_replica(anon, 
         assert status == 200 and headers["Content-Type"].startswith("text/plain")
         text = body.decode() if isinstance(body, bytes) else str(body)
         families = {f.name: f for f in text_string_to_metric_families(text)}  # parses: the merge is valid
-        if len({s.labels["instance"] for s in families["moltgrid_operations"].samples
-                if s.labels["service"] == "memory"}) == 2:
+        if (
+            len(
+                {
+                    s.labels["instance"]
+                    for s in families["moltgrid_operations"].samples
+                    if s.labels["service"] == "memory"
+                }
+            )
+            == 2
+        ):
             break
     http = families["moltgrid_http_requests"].samples
     assert any(s.labels["route"] == "/v1/memory/{key}" and s.labels["status"] == "404" for s in http)
@@ -281,8 +351,9 @@ async def test_request_counts_per_agent_are_shared_over_nats(register, stack):
     try:
         deadline = time.monotonic() + 10
         while True:
-            msg = await nc.request(subjects.svc("gateway", "agent_stats"), orjson.dumps({"agent_id": agent.agent_id}),
-                                   timeout=2)
+            msg = await nc.request(
+                subjects.svc("gateway", "agent_stats"), orjson.dumps({"agent_id": agent.agent_id}), timeout=2
+            )
             total = orjson.loads(msg.data)["data"]["total_requests"]
             if total >= 7 or time.monotonic() > deadline:
                 break

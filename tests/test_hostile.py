@@ -9,6 +9,7 @@ shared-memory namespaces, SQL metacharacters (prefix filters are literal, not LI
 types, numbers out of range, and the cross-agent matrix: every route of gateway/routes.py that takes an id
 in its path has a case below (a new id-bearing route without one fails test_cross_agent_matrix_covers...).
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -52,8 +53,9 @@ def assert_invalid(body: Any, loc: list[Any] | None = None, type_: str | None = 
         assert any(e["loc"] == loc and (type_ is None or e["type"] == type_) for e in body["detail"]), body
 
 
-async def raw(api: Api, method: str, path: str, body: bytes = b"",
-              headers: dict[str, str] | None = None) -> tuple[int, Any]:
+async def raw(
+    api: Api, method: str, path: str, body: bytes = b"", headers: dict[str, str] | None = None
+) -> tuple[int, Any]:
     """Send exact bytes as the body (no client-side JSON encoding)."""
     status, parsed, _ = await api.request(method, path, data=body, headers=headers)
     return status, parsed
@@ -73,8 +75,14 @@ async def raw_http(base: str, request: bytes) -> tuple[int, bytes]:
                 break
             data += more
         head, _, rest = data.partition(b"\r\n\r\n")
-        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")[1:]
-                       if line.lower().startswith(b"content-length:")), None)
+        length = next(
+            (
+                int(line.split(b":", 1)[1])
+                for line in head.split(b"\r\n")[1:]
+                if line.lower().startswith(b"content-length:")
+            ),
+            None,
+        )
         while length is not None and len(rest) < length:
             more = await asyncio.wait_for(reader.read(65536), 10)
             if not more:
@@ -98,17 +106,24 @@ async def raw_head(base: str, request: bytes) -> bytes:
 
 
 def request_bytes(method: str, path: str, headers: list[tuple[bytes, bytes]], body: bytes = b"") -> bytes:
-    lines = [f"{method} {path} HTTP/1.1".encode(), b"Host: 127.0.0.1", b"Connection: close",
-             *(k + b": " + v for k, v in headers), b"Content-Length: " + str(len(body)).encode()]
+    lines = [
+        f"{method} {path} HTTP/1.1".encode(),
+        b"Host: 127.0.0.1",
+        b"Connection: close",
+        *(k + b": " + v for k, v in headers),
+        b"Content-Length: " + str(len(body)).encode(),
+    ]
     return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
-OWNED = {"memory": "SELECT count(*) FROM memory.entries WHERE agent_id = $1",
-         "shared": "SELECT count(*) FROM memory.shared_entries WHERE owner_agent = $1",
-         "jobs": "SELECT count(*) FROM queue.jobs WHERE agent_id = $1",
-         "messages": "SELECT count(*) FROM relay.messages WHERE from_agent = $1 OR to_agent = $1",
-         "scenarios": "SELECT count(*) FROM coordination.scenarios WHERE creator_agent = $1",
-         "tasks": "SELECT count(*) FROM marketplace.tasks WHERE creator_agent = $1"}
+OWNED = {
+    "memory": "SELECT count(*) FROM memory.entries WHERE agent_id = $1",
+    "shared": "SELECT count(*) FROM memory.shared_entries WHERE owner_agent = $1",
+    "jobs": "SELECT count(*) FROM queue.jobs WHERE agent_id = $1",
+    "messages": "SELECT count(*) FROM relay.messages WHERE from_agent = $1 OR to_agent = $1",
+    "scenarios": "SELECT count(*) FROM coordination.scenarios WHERE creator_agent = $1",
+    "tasks": "SELECT count(*) FROM marketplace.tasks WHERE creator_agent = $1",
+}
 
 
 async def stored(db: Any, api: Api, what: str) -> int:
@@ -124,6 +139,7 @@ async def memory_count(api: Api, namespace: str = "default") -> int:
 
 # ── sizes ────────────────────────────────────────────────────────────────────────────────────────────────
 
+
 async def test_body_over_the_gateway_limit_is_413_and_stores_nothing(alice, db):
     big = orjson.dumps({"key": "huge", "value": "x" * 1_100_000})  # over MOLTGRID_MAX_BODY_BYTES (1 MiB)
     status, body = await raw(alice, "POST", "/v1/memory", big, {"Content-Type": "application/json"})
@@ -138,13 +154,15 @@ async def test_body_over_the_gateway_limit_is_413_and_stores_nothing(alice, db):
     assert status == 413
     assert_detail(body, "Request body too large")
     # with an Idempotency-Key: refused before the key is claimed, so the key stays free for a proper retry
-    status, body = await raw(alice, "POST", "/v1/memory", big, {"Content-Type": "application/json",
-                                                                 "Idempotency-Key": "big-1"})
+    status, body = await raw(
+        alice, "POST", "/v1/memory", big, {"Content-Type": "application/json", "Idempotency-Key": "big-1"}
+    )
     assert status == 413
     assert_detail(body, "Request body too large")
     assert await stored(db, alice, "memory") == 0
-    status, body, headers = await alice.request("POST", "/v1/memory", json={"key": "small", "value": "v"},
-                                                headers={"Idempotency-Key": "big-1"})
+    status, body, headers = await alice.request(
+        "POST", "/v1/memory", json={"key": "small", "value": "v"}, headers={"Idempotency-Key": "big-1"}
+    )
     assert status == 200 and "Idempotent-Replayed" not in headers
 
 
@@ -154,7 +172,9 @@ async def test_memory_value_over_50000_characters_is_422(alice, db):
     assert_invalid(body, ["body", "value"], "string_too_long")
     assert await alice.get("/v1/memory/big") == (404, {"detail": "Key not found or expired"})
     assert await stored(db, alice, "memory") == 0
-    assert (await alice.post("/v1/memory", {"key": "big", "value": "é" * 50_000}))[0] == 200  # the limit itself
+    assert (await alice.post("/v1/memory", {"key": "big", "value": "é" * 50_000}))[
+        0
+    ] == 200  # the limit itself
 
 
 async def test_job_payload_over_100000_is_422_and_no_job_exists(alice, db):
@@ -177,6 +197,7 @@ async def test_message_payload_over_10000_is_422_and_nothing_is_delivered(alice,
 
 
 # ── malformed JSON and bytes ─────────────────────────────────────────────────────────────────────────────
+
 
 async def test_json_nested_10000_deep_is_422(alice, db):
     deep = b'{"key": "deep", "value": ' + b"[" * 10_000 + b"]" * 10_000 + b"}"
@@ -218,21 +239,33 @@ async def test_nul_hidden_deep_inside_a_payload_is_422(alice, bob, db, depth):
     status, body = await alice.post("/v1/relay/send", {"to_agent": bob.agent_id, "payload": {"deep": nested}})
     assert status == 422
     assert_invalid(body)
-    status, body = await alice.post("/v1/testing/scenarios", {"pattern": "leader_election", "agent_count": 2,
-                                                               "success_criteria": {"x": nested}})
+    status, body = await alice.post(
+        "/v1/testing/scenarios",
+        {"pattern": "leader_election", "agent_count": 2, "success_criteria": {"x": nested}},
+    )
     assert status == 422
     assert_invalid(body)
     assert [await stored(db, alice, what) for what in ("jobs", "messages", "scenarios")] == [0, 0, 0]
 
 
 async def test_invalid_utf8_in_body_is_422(alice, db):
-    status, body = await raw(alice, "POST", "/v1/memory", b'{"key": "k", "value": "\xff\xfe\xc3("}',
-                             {"Content-Type": "application/json"})
+    status, body = await raw(
+        alice,
+        "POST",
+        "/v1/memory",
+        b'{"key": "k", "value": "\xff\xfe\xc3("}',
+        {"Content-Type": "application/json"},
+    )
     assert status == 422
     assert_invalid(body)
     assert body["detail"][0]["type"] == "json_invalid"
-    status, body = await raw(alice, "POST", "/v1/memory", b'{"key": "\xed\xa0\x80", "value": "lone surrogate"}',
-                             {"Content-Type": "application/json"})
+    status, body = await raw(
+        alice,
+        "POST",
+        "/v1/memory",
+        b'{"key": "\xed\xa0\x80", "value": "lone surrogate"}',
+        {"Content-Type": "application/json"},
+    )
     assert status == 422
     assert_invalid(body)
     assert await stored(db, alice, "memory") == 0
@@ -245,8 +278,9 @@ async def test_nul_bytes_are_422_wherever_they_appear(alice, db):
     status, body = await alice.post("/v1/memory", {"key": "k\x00", "value": "v"})
     assert status == 422
     assert_invalid(body, ["body", "key"])
-    status, body = await raw(alice, "POST", "/v1/memory", b'{"key": "k", "value": "a\x00b"}',
-                             {"Content-Type": "application/json"})  # a raw control byte: not even JSON
+    status, body = await raw(
+        alice, "POST", "/v1/memory", b'{"key": "k", "value": "a\x00b"}', {"Content-Type": "application/json"}
+    )  # a raw control byte: not even JSON
     assert status == 422
     assert_invalid(body)
     status, body = await alice.get("/v1/memory/a%00b")
@@ -260,6 +294,7 @@ async def test_nul_bytes_are_422_wherever_they_appear(alice, db):
 
 # ── headers ──────────────────────────────────────────────────────────────────────────────────────────────
 
+
 async def test_cr_lf_and_raw_bytes_in_header_values(alice, stack, db):
     body = b'{"key": "hdr", "value": "v"}'
     key = alice.key.encode()
@@ -267,14 +302,16 @@ async def test_cr_lf_and_raw_bytes_in_header_values(alice, stack, db):
     # text: no application code, hence no JSON error body, runs for a request that is not HTTP) and closes.
     for name in (b"Idempotency-Key", b"X-Request-ID"):
         for bad in (b"abc\rX-Injected: 1", b"abc\x00def"):
-            status, _ = await raw_http(stack.base_url, request_bytes(
-                "POST", "/v1/memory", [(b"X-API-Key", key), (name, bad)], body))
+            status, _ = await raw_http(
+                stack.base_url, request_bytes("POST", "/v1/memory", [(b"X-API-Key", key), (name, bad)], body)
+            )
             assert status == 400
     assert await stored(db, alice, "memory") == 0
     # CRLF inside a value just ends the header: the "injected" line is one more request header, the request
     # is judged on its own merits, and nothing of it is reflected back into the response's headers.
-    request = request_bytes("POST", "/v1/memory", [(b"X-API-Key", key),
-                                                   (b"X-Request-ID", b"rid\r\nSet-Cookie: pwned=1")], body)
+    request = request_bytes(
+        "POST", "/v1/memory", [(b"X-API-Key", key), (b"X-Request-ID", b"rid\r\nSet-Cookie: pwned=1")], body
+    )
     status, reply = await raw_http(stack.base_url, request)
     assert status == 200 and orjson.loads(reply)["key"] == "hdr"
     head = await raw_head(stack.base_url, request)
@@ -282,34 +319,52 @@ async def test_cr_lf_and_raw_bytes_in_header_values(alice, stack, db):
     # Bytes that are not UTF-8 (or are control characters) in the Idempotency-Key, the API key and the
     # request id: refused or replaced, never a crash.
     for bad in (b"\xff\xfe\x80", b"tab\there"):
-        status, reply = await raw_http(stack.base_url, request_bytes(
-            "POST", "/v1/memory", [(b"X-API-Key", key), (b"Idempotency-Key", bad)], body))
+        status, reply = await raw_http(
+            stack.base_url,
+            request_bytes("POST", "/v1/memory", [(b"X-API-Key", key), (b"Idempotency-Key", bad)], body),
+        )
         assert status == 400, reply
         assert_detail(orjson.loads(reply), "Idempotency-Key must be 1-255 printable characters")
-    status, reply = await raw_http(stack.base_url, request_bytes(
-        "POST", "/v1/memory", [(b"X-API-Key", key), (b"Idempotency-Key", "ключ-1".encode())], body))
+    status, reply = await raw_http(
+        stack.base_url,
+        request_bytes(
+            "POST", "/v1/memory", [(b"X-API-Key", key), (b"Idempotency-Key", "ключ-1".encode())], body
+        ),
+    )
     assert status == 200, reply  # UTF-8 text is a fine key
-    status, reply = await raw_http(stack.base_url, request_bytes(
-        "GET", "/v1/memory", [(b"X-API-Key", b"af_\xff\xfe")]))
+    status, reply = await raw_http(
+        stack.base_url, request_bytes("GET", "/v1/memory", [(b"X-API-Key", b"af_\xff\xfe")])
+    )
     assert status == 401
     assert_detail(orjson.loads(reply), "Invalid API key")
-    status, reply = await raw_http(stack.base_url, request_bytes(
-        "GET", "/v1/memory", [(b"X-API-Key", key), (b"X-Request-ID", b"\xff\xfe")]))
+    status, reply = await raw_http(
+        stack.base_url,
+        request_bytes("GET", "/v1/memory", [(b"X-API-Key", key), (b"X-Request-ID", b"\xff\xfe")]),
+    )
     assert status == 200
     status, _, headers = await alice.request("GET", "/v1/memory", headers={"X-Request-ID": "a b<script>"})
     assert status == 200 and headers["X-Request-ID"] != "a b<script>"
 
 
 async def test_idempotency_key_limits(alice):
-    status, body, _ = await alice.request("POST", "/v1/memory", json={"key": "idem", "value": "v"},
-                                          headers={"Idempotency-Key": "k" * 256})
+    status, body, _ = await alice.request(
+        "POST", "/v1/memory", json={"key": "idem", "value": "v"}, headers={"Idempotency-Key": "k" * 256}
+    )
     assert status == 400
     assert_detail(body, "Idempotency-Key must be 1-255 printable characters")
-    status, body, _ = await alice.request("POST", "/v1/memory", json={"key": "idem", "value": "v"},
-                                          headers={"Idempotency-Key": "'; DROP TABLE gateway.idempotency_keys--"})
+    status, body, _ = await alice.request(
+        "POST",
+        "/v1/memory",
+        json={"key": "idem", "value": "v"},
+        headers={"Idempotency-Key": "'; DROP TABLE gateway.idempotency_keys--"},
+    )
     assert status == 200
-    status, body, headers = await alice.request("POST", "/v1/memory", json={"key": "idem", "value": "v"},
-                                                headers={"Idempotency-Key": "'; DROP TABLE gateway.idempotency_keys--"})
+    status, body, headers = await alice.request(
+        "POST",
+        "/v1/memory",
+        json={"key": "idem", "value": "v"},
+        headers={"Idempotency-Key": "'; DROP TABLE gateway.idempotency_keys--"},
+    )
     assert status == 200 and headers.get("Idempotent-Replayed") == "true"
     assert await memory_count(alice) == 1
 
@@ -321,7 +376,9 @@ TRAVERSAL_KEYS = ["../secret", "../../etc/passwd", "..", ".", "a/../../b", "..\\
 
 async def raw_json(stack: Any, api: Api, method: str, path: str) -> tuple[int, Any]:
     """A request whose path goes out byte for byte (HTTP clients resolve dot segments before sending)."""
-    status, body = await raw_http(stack.base_url, request_bytes(method, path, [(b"X-API-Key", api.key.encode())]))
+    status, body = await raw_http(
+        stack.base_url, request_bytes(method, path, [(b"X-API-Key", api.key.encode())])
+    )
     return status, orjson.loads(body)
 
 
@@ -337,14 +394,26 @@ async def test_traversal_in_memory_keys_is_a_literal_key(alice, bob, stack, key)
     assert (await bob.get("/v1/memory/secret"))[1]["value"] == "bob's"
     assert (await raw_json(stack, bob, "GET", "/v1/memory/" + quote(key, safe="")))[0] == 404
     assert await raw_json(stack, alice, "DELETE", "/v1/memory/" + quote(key, safe="")) == (
-        200, {"status": "deleted", "key": key})
+        200,
+        {"status": "deleted", "key": key},
+    )
 
 
-@pytest.mark.parametrize(("path", "want"), [
-    ("/v1/memory/..%2Fsecret", 404), ("/v1/memory/%2e%2e%2fsecret", 404),
-    ("/v1/memory/..%2f..%2fv1%2fmemory%2fsecret", 404), ("/v1/memory/%2E%2E/secret", 404),
-    ("/v1/memory/../memory/secret", 404), ("/v1/memory/./secret", 404), ("/v1/memory//secret", 404),
-    ("/v1/memory/secret%2F..", 404), ("/v1/memory/..", 404), ("/v1/memory/sec%72et", 200)])
+@pytest.mark.parametrize(
+    ("path", "want"),
+    [
+        ("/v1/memory/..%2Fsecret", 404),
+        ("/v1/memory/%2e%2e%2fsecret", 404),
+        ("/v1/memory/..%2f..%2fv1%2fmemory%2fsecret", 404),
+        ("/v1/memory/%2E%2E/secret", 404),
+        ("/v1/memory/../memory/secret", 404),
+        ("/v1/memory/./secret", 404),
+        ("/v1/memory//secret", 404),
+        ("/v1/memory/secret%2F..", 404),
+        ("/v1/memory/..", 404),
+        ("/v1/memory/sec%72et", 200),
+    ],
+)
 async def test_encoded_traversal_in_a_memory_path_never_reaches_another_key(alice, bob, stack, path, want):
     """Encoded or literal dot segments and slashes are never resolved into another key (nor another agent's):
     the segment is taken literally as one key name, or the path matches no route."""
@@ -358,8 +427,9 @@ async def test_encoded_traversal_in_a_memory_path_never_reaches_another_key(alic
         assert_detail(body)
 
 
-@pytest.mark.parametrize("namespace", ["../victim", "..%2Fvictim", "a/b", "victim/..", "victim\\x", "ns\r\nx",
-                                       "%00", "x" * 65])
+@pytest.mark.parametrize(
+    "namespace", ["../victim", "..%2Fvictim", "a/b", "victim/..", "victim\\x", "ns\r\nx", "%00", "x" * 65]
+)
 async def test_traversal_in_namespaces_is_422(alice, namespace):
     status, body = await alice.post("/v1/memory", {"key": "k", "value": "v", "namespace": namespace})
     assert status == 422
@@ -374,11 +444,19 @@ async def test_traversal_in_namespaces_is_422(alice, namespace):
     assert status == 200 and namespace not in [n["namespace"] for n in body["namespaces"]]
 
 
-@pytest.mark.parametrize(("path", "want"), [
-    ("/v1/shared-memory/..%2Fvictim-ns", 422), ("/v1/shared-memory/%2e%2e%2fvictim-ns/k", 422),
-    ("/v1/shared-memory/victim-ns%2F..%2Fother/k", 422), ("/v1/shared-memory/..%5Cvictim-ns/k", 422),
-    ("/v1/shared-memory/../shared-memory/victim-ns/k", 404), ("/v1/shared-memory/victim-ns/../k", 404),
-    ("/v1/shared-memory/%2E%2E/k", 404), ("/v1/shared-memory/victim-ns/..%2Fk", 404)])
+@pytest.mark.parametrize(
+    ("path", "want"),
+    [
+        ("/v1/shared-memory/..%2Fvictim-ns", 422),
+        ("/v1/shared-memory/%2e%2e%2fvictim-ns/k", 422),
+        ("/v1/shared-memory/victim-ns%2F..%2Fother/k", 422),
+        ("/v1/shared-memory/..%5Cvictim-ns/k", 422),
+        ("/v1/shared-memory/../shared-memory/victim-ns/k", 404),
+        ("/v1/shared-memory/victim-ns/../k", 404),
+        ("/v1/shared-memory/%2E%2E/k", 404),
+        ("/v1/shared-memory/victim-ns/..%2Fk", 404),
+    ],
+)
 async def test_encoded_traversal_in_shared_namespaces(alice, bob, stack, path, want):
     """A namespace may not hold a slash or backslash (422); dot segments are literal names (404 here)."""
     await alice.post("/v1/shared-memory", {"namespace": "victim-ns", "key": "k", "value": "shared"})
@@ -422,7 +500,9 @@ async def test_prefix_filters_treat_percent_and_underscore_literally(alice, rout
         if route == "/v1/memory":
             assert (await alice.post("/v1/memory", {"key": key, "value": "v"}))[0] == 200
         else:
-            assert (await alice.post("/v1/shared-memory", {"namespace": "meta-ns", "key": key, "value": "v"}))[0] == 200
+            assert (
+                await alice.post("/v1/shared-memory", {"namespace": "meta-ns", "key": key, "value": "v"})
+            )[0] == 200
 
     async def listed(prefix: str) -> list[str]:
         status, body = await alice.get(route, params={"prefix": prefix})
@@ -439,16 +519,26 @@ async def test_prefix_filters_treat_percent_and_underscore_literally(alice, rout
 
 # ── content types and numbers ────────────────────────────────────────────────────────────────────────────
 
+
 async def test_wrong_content_types(alice, db):
     # The README's curl quickstart sends JSON with curl's default form content type: accepted as JSON.
-    status, _ = await raw(alice, "POST", "/v1/memory", b'{"key": "curl", "value": "v"}',
-                         {"Content-Type": "application/x-www-form-urlencoded"})
+    status, _ = await raw(
+        alice,
+        "POST",
+        "/v1/memory",
+        b'{"key": "curl", "value": "v"}',
+        {"Content-Type": "application/x-www-form-urlencoded"},
+    )
     assert status == 200
-    for body, ctype in ((b"key=form&value=v", "application/x-www-form-urlencoded"),
-                        (b"--b\r\nContent-Disposition: form-data; name=\"key\"\r\n\r\nmp\r\n--b--\r\n",
-                         "multipart/form-data; boundary=b"),
-                        (b"<key>xml</key>", "application/xml"),
-                        (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png")):
+    for body, ctype in (
+        (b"key=form&value=v", "application/x-www-form-urlencoded"),
+        (
+            b'--b\r\nContent-Disposition: form-data; name="key"\r\n\r\nmp\r\n--b--\r\n',
+            "multipart/form-data; boundary=b",
+        ),
+        (b"<key>xml</key>", "application/xml"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "image/png"),
+    ):
         status, reply = await raw(alice, "POST", "/v1/memory", body, {"Content-Type": ctype})
         assert status == 422, (ctype, reply)
         assert_invalid(reply)
@@ -460,36 +550,72 @@ async def test_wrong_content_types(alice, db):
     assert [k["key"] for k in (await alice.get("/v1/memory"))[1]["keys"]] == ["curl"]
 
 
-@pytest.mark.parametrize(("method", "path", "kw", "loc"), [
-    ("POST", "/v1/queue/submit", {"json": {"payload": "p", "priority": 11}}, ["body", "priority"]),
-    ("POST", "/v1/queue/submit", {"json": {"payload": "p", "priority": -1}}, ["body", "priority"]),
-    ("POST", "/v1/queue/submit", {"json": {"payload": "p", "priority": 2**70}}, ["body", "priority"]),
-    ("POST", "/v1/queue/submit", {"json": {"payload": "p", "priority": 5.5}}, ["body", "priority"]),
-    ("POST", "/v1/queue/submit", {"json": {"payload": "p", "delay_seconds": 1e308}}, ["body", "delay_seconds"]),
-    ("POST", "/v1/queue/submit", {"json": {"payload": "p", "run_at": "9999-12-31T23:59:59Z",
-                                           "delay_seconds": 2_592_000}}, None),
-    ("POST", "/v1/memory", {"json": {"key": "k", "value": "v", "ttl_seconds": 59}}, ["body", "ttl_seconds"]),
-    ("POST", "/v1/memory", {"json": {"key": "k", "value": "v", "ttl_seconds": 2**63}}, ["body", "ttl_seconds"]),
-    ("GET", "/v1/memory", {"params": {"limit": "0"}}, ["query", "limit"]),
-    ("GET", "/v1/memory", {"params": {"limit": "1e3"}}, ["query", "limit"]),
-    ("GET", "/v1/memory", {"params": {"limit": str(2**64)}}, ["query", "limit"]),
-    ("GET", "/v1/relay/inbox", {"params": {"offset": "-1"}}, ["query", "offset"]),
-    ("GET", "/v1/relay/inbox", {"params": {"offset": str(10**20)}}, ["query", "offset"]),
-    ("GET", "/v1/relay/inbox", {"params": {"offset": str(2**63 - 1)}}, None),
-    ("POST", "/v1/events/ack", {"json": {"cursor": 10**20}}, ["body", "cursor"]),
-    ("POST", "/v1/events/ack", {"json": {"cursor": 2**63 - 1}}, None),
-    ("POST", "/v1/events/ack", {"json": {"cursor": -1}}, ["body", "cursor"]),
-    ("GET", "/v1/events", {"params": {"after": str(10**20)}}, ["query", "after"]),
-    ("GET", "/v1/events", {"params": {"after": str(2**63 - 1)}}, None),
-    ("GET", "/v1/marketplace/tasks", {"params": {"min_reward": str(2**31)}}, ["query", "min_reward"]),
-    ("POST", "/v1/marketplace/tasks", {"json": {"title": "t", "reward_credits": 10_001}}, ["body", "reward_credits"]),
-    ("POST", "/v1/marketplace/tasks", {"json": {"title": "t", "reward_credits": -5}}, ["body", "reward_credits"]),
-    ("POST", "/v1/testing/scenarios", {"json": {"pattern": "leader_election", "agent_count": 10**6}},
-     ["body", "agent_count"]),
-    ("GET", "/v1/directory/search", {"params": {"min_reputation": "nan"}}, None),
-    ("GET", "/v1/directory/search", {"params": {"min_reputation": "inf"}}, None),
-    ("GET", "/v1/directory/search", {"params": {"min_reputation": "1e400"}}, None),
-])
+@pytest.mark.parametrize(
+    ("method", "path", "kw", "loc"),
+    [
+        ("POST", "/v1/queue/submit", {"json": {"payload": "p", "priority": 11}}, ["body", "priority"]),
+        ("POST", "/v1/queue/submit", {"json": {"payload": "p", "priority": -1}}, ["body", "priority"]),
+        ("POST", "/v1/queue/submit", {"json": {"payload": "p", "priority": 2**70}}, ["body", "priority"]),
+        ("POST", "/v1/queue/submit", {"json": {"payload": "p", "priority": 5.5}}, ["body", "priority"]),
+        (
+            "POST",
+            "/v1/queue/submit",
+            {"json": {"payload": "p", "delay_seconds": 1e308}},
+            ["body", "delay_seconds"],
+        ),
+        (
+            "POST",
+            "/v1/queue/submit",
+            {"json": {"payload": "p", "run_at": "9999-12-31T23:59:59Z", "delay_seconds": 2_592_000}},
+            None,
+        ),
+        (
+            "POST",
+            "/v1/memory",
+            {"json": {"key": "k", "value": "v", "ttl_seconds": 59}},
+            ["body", "ttl_seconds"],
+        ),
+        (
+            "POST",
+            "/v1/memory",
+            {"json": {"key": "k", "value": "v", "ttl_seconds": 2**63}},
+            ["body", "ttl_seconds"],
+        ),
+        ("GET", "/v1/memory", {"params": {"limit": "0"}}, ["query", "limit"]),
+        ("GET", "/v1/memory", {"params": {"limit": "1e3"}}, ["query", "limit"]),
+        ("GET", "/v1/memory", {"params": {"limit": str(2**64)}}, ["query", "limit"]),
+        ("GET", "/v1/relay/inbox", {"params": {"offset": "-1"}}, ["query", "offset"]),
+        ("GET", "/v1/relay/inbox", {"params": {"offset": str(10**20)}}, ["query", "offset"]),
+        ("GET", "/v1/relay/inbox", {"params": {"offset": str(2**63 - 1)}}, None),
+        ("POST", "/v1/events/ack", {"json": {"cursor": 10**20}}, ["body", "cursor"]),
+        ("POST", "/v1/events/ack", {"json": {"cursor": 2**63 - 1}}, None),
+        ("POST", "/v1/events/ack", {"json": {"cursor": -1}}, ["body", "cursor"]),
+        ("GET", "/v1/events", {"params": {"after": str(10**20)}}, ["query", "after"]),
+        ("GET", "/v1/events", {"params": {"after": str(2**63 - 1)}}, None),
+        ("GET", "/v1/marketplace/tasks", {"params": {"min_reward": str(2**31)}}, ["query", "min_reward"]),
+        (
+            "POST",
+            "/v1/marketplace/tasks",
+            {"json": {"title": "t", "reward_credits": 10_001}},
+            ["body", "reward_credits"],
+        ),
+        (
+            "POST",
+            "/v1/marketplace/tasks",
+            {"json": {"title": "t", "reward_credits": -5}},
+            ["body", "reward_credits"],
+        ),
+        (
+            "POST",
+            "/v1/testing/scenarios",
+            {"json": {"pattern": "leader_election", "agent_count": 10**6}},
+            ["body", "agent_count"],
+        ),
+        ("GET", "/v1/directory/search", {"params": {"min_reputation": "nan"}}, None),
+        ("GET", "/v1/directory/search", {"params": {"min_reputation": "inf"}}, None),
+        ("GET", "/v1/directory/search", {"params": {"min_reputation": "1e400"}}, None),
+    ],
+)
 async def test_numbers_out_of_range_are_422(alice, method, path, kw, loc):
     status, body, _ = await alice.request(method, path, **kw)
     if loc is None:  # range not declared by the contract: a clean answer either way, never a crash
@@ -506,12 +632,20 @@ async def test_numbers_out_of_range_are_422(alice, method, path, kw, loc):
 async def test_job_attempt_out_of_range_is_never_a_500(alice):
     job = (await alice.post("/v1/queue/submit", {"payload": "p", "queue_name": "range"}))[1]["job_id"]
     assert (await alice.post("/v1/queue/claim", params={"queue_name": "range"}))[0] == 200
-    for suffix, extra in (("complete", {"attempt": 2**40}), ("fail", {"attempt": 2**40}),
-                          ("heartbeat", {"attempt": 2**40}), ("heartbeat", {"extend_seconds": 2**40})):
+    for suffix, extra in (
+        ("complete", {"attempt": 2**40}),
+        ("fail", {"attempt": 2**40}),
+        ("heartbeat", {"attempt": 2**40}),
+        ("heartbeat", {"extend_seconds": 2**40}),
+    ):
         status, body = await alice.post(f"/v1/queue/{job}/{suffix}", extra)
         assert status == 422, (suffix, extra, status, body)
         assert_invalid(body, ["body", next(iter(extra))])
-    for suffix in ("complete", "fail", "heartbeat"):  # the largest storable attempt: a lost lease, not a crash
+    for suffix in (
+        "complete",
+        "fail",
+        "heartbeat",
+    ):  # the largest storable attempt: a lost lease, not a crash
         status, body = await alice.post(f"/v1/queue/{job}/{suffix}", {"attempt": 2**31 - 1})
         assert status == 409, (suffix, status, body)
         assert_detail(body, "Lease lost")
@@ -519,6 +653,7 @@ async def test_job_attempt_out_of_range_is_never_a_500(alice):
 
 
 # ── the cross-agent matrix ───────────────────────────────────────────────────────────────────────────────
+
 
 @dataclass
 class World:
@@ -535,12 +670,20 @@ async def world(register) -> World:
     a, b, c = await register("owner-a"), await register("intruder-b"), await register("worker-c")
     ids: dict[str, str] = {"agent_id": a.agent_id}
     assert (await a.post("/v1/memory", {"key": "private", "value": "A-secret"}))[0] == 200
-    assert (await a.post("/v1/shared-memory", {"namespace": "a-ns", "key": "pub", "value": "A-shared"}))[0] == 200
+    assert (await a.post("/v1/shared-memory", {"namespace": "a-ns", "key": "pub", "value": "A-shared"}))[
+        0
+    ] == 200
     assert (await a.post("/v1/vector/upsert", {"key": "a-vec", "text": "A-secret vector memory"}))[0] == 200
     ids["job_id"] = (await a.post("/v1/queue/submit", {"payload": "A-job", "queue_name": "a-q"}))[1]["job_id"]
-    ids["claimed_job_id"] = (await a.post("/v1/queue/submit", {"payload": "A-job2", "queue_name": "a-q2"}))[1]["job_id"]
-    assert (await a.post("/v1/queue/claim", params={"queue_name": "a-q2"}))[1]["job_id"] == ids["claimed_job_id"]
-    hook = (await a.post("/v1/webhooks", {"url": UNREACHABLE_WEBHOOK, "event_types": ["message.received"]}))[1]
+    ids["claimed_job_id"] = (await a.post("/v1/queue/submit", {"payload": "A-job2", "queue_name": "a-q2"}))[
+        1
+    ]["job_id"]
+    assert (await a.post("/v1/queue/claim", params={"queue_name": "a-q2"}))[1]["job_id"] == ids[
+        "claimed_job_id"
+    ]
+    hook = (await a.post("/v1/webhooks", {"url": UNREACHABLE_WEBHOOK, "event_types": ["message.received"]}))[
+        1
+    ]
     ids["webhook_id"] = hook["webhook_id"]
     assert (await c.post("/v1/relay/send", {"to_agent": a.agent_id, "payload": "for A"}))[0] == 200
     inbox = (await a.get("/v1/relay/inbox"))[1]
@@ -554,7 +697,9 @@ async def world(register) -> World:
     status, sched = await a.post("/v1/schedules", {"cron_expr": "0 0 1 1 *", "payload": "A-cron"})
     assert status == 200, sched
     ids["schedule_id"] = sched["task_id"]
-    ids["open_task_id"] = (await a.post("/v1/marketplace/tasks", {"title": "A open", "reward_credits": 5}))[1]["task_id"]
+    ids["open_task_id"] = (await a.post("/v1/marketplace/tasks", {"title": "A open", "reward_credits": 5}))[
+        1
+    ]["task_id"]
     worked = (await a.post("/v1/marketplace/tasks", {"title": "A worked", "reward_credits": 7}))[1]["task_id"]
     ids["worked_task_id"] = worked
     assert (await c.post(f"/v1/marketplace/tasks/{worked}/claim"))[0] == 200
@@ -565,7 +710,11 @@ async def world(register) -> World:
     status, session = await a.post("/v1/sessions", {"title": "A-session"})
     assert status == 200, session
     ids["session_id"] = session["session_id"]
-    assert (await a.post(f"/v1/sessions/{ids['session_id']}/messages", {"role": "user", "content": "A-secret said"}))[0] == 200
+    assert (
+        await a.post(
+            f"/v1/sessions/{ids['session_id']}/messages", {"role": "user", "content": "A-secret said"}
+        )
+    )[0] == 200
     # task graphs: a pending task, one C is running, one C completed with a result
     for name in ("pending_graph_task", "running_graph_task", "done_graph_task"):
         status, task = await a.post("/v1/tasks", {"title": name, "description": "a public board entry"})
@@ -574,7 +723,9 @@ async def world(register) -> World:
     for name in ("running_graph_task", "done_graph_task"):
         assert (await c.post(f"/v1/tasks/{ids[name]}/claim"))[0] == 200
     assert (await c.post(f"/v1/tasks/{ids['done_graph_task']}/complete", {"result": "C-result"}))[0] == 200
-    assert (await a.post("/v1/agents/heartbeat", {"status": "busy", "metadata": {"note": "A-secret"}}))[0] == 200
+    assert (await a.post("/v1/agents/heartbeat", {"status": "busy", "metadata": {"note": "A-secret"}}))[
+        0
+    ] == 200
     assert (await a.post("/v1/pubsub/subscribe", {"channel": f"a-only.{a.agent_id}"}))[0] == 200
     return World(a, b, c, ids)
 
@@ -598,7 +749,11 @@ async def _a_is_untouched(w: World) -> None:
     assert (await a.get(f"/v1/schedules/{ids['schedule_id']}/runs"))[1]["count"] == 0
     assert (await a.get(f"/v1/marketplace/tasks/{ids['open_task_id']}"))[1]["status"] == "open"
     worked = (await a.get(f"/v1/marketplace/tasks/{ids['worked_task_id']}"))[1]
-    assert (worked["status"], worked["claimed_by"], worked["result"]) == ("delivered", w.c.agent_id, "C-result")
+    assert (worked["status"], worked["claimed_by"], worked["result"]) == (
+        "delivered",
+        w.c.agent_id,
+        "C-result",
+    )
     assert (await a.get(f"/v1/testing/scenarios/{ids['scenario_id']}/results"))[1]["status"] == "created"
     meta = (await a.get("/v1/memory/private/meta"))[1]
     assert (meta["version"], meta["visibility"], meta["shared_agents"]) == (1, "private", [])
@@ -623,103 +778,219 @@ def _leaks(body: Any) -> bool:
 # (method, path) → how B's attempt on A's record is answered: (status, detail) and the request it makes.
 # Private data answers 404 exactly like a missing record; marketplace and scenario actions answer 403
 # (the contract); public-by-design reads answer 200 and must still show nothing private.
-CROSS_AGENT: dict[tuple[str, str], tuple[int, str | None, Callable[[dict[str, str]], tuple[str, dict[str, Any]]]]] = {
+CROSS_AGENT: dict[
+    tuple[str, str], tuple[int, str | None, Callable[[dict[str, str]], tuple[str, dict[str, Any]]]]
+] = {
     ("GET", "/v1/memory/{key}"): (404, "Key not found or expired", lambda i: ("/v1/memory/private", {})),
     ("DELETE", "/v1/memory/{key}"): (404, "Key not found", lambda i: ("/v1/memory/private", {})),
     # shared memory is readable by every agent by design; deleting removes only the caller's own row
     ("GET", "/v1/shared-memory/{namespace}"): (200, None, lambda i: ("/v1/shared-memory/a-ns", {})),
     ("GET", "/v1/shared-memory/{namespace}/{key}"): (200, None, lambda i: ("/v1/shared-memory/a-ns/pub", {})),
-    ("DELETE", "/v1/shared-memory/{namespace}/{key}"): (404, "Key not found",
-                                                        lambda i: ("/v1/shared-memory/a-ns/pub", {})),
+    ("DELETE", "/v1/shared-memory/{namespace}/{key}"): (
+        404,
+        "Key not found",
+        lambda i: ("/v1/shared-memory/a-ns/pub", {}),
+    ),
     ("GET", "/v1/vector/{key}"): (404, "Vector entry not found", lambda i: ("/v1/vector/a-vec", {})),
     ("DELETE", "/v1/vector/{key}"): (404, "Vector entry not found", lambda i: ("/v1/vector/a-vec", {})),
     ("GET", "/v1/queue/{job_id}"): (404, "Job not found", lambda i: (f"/v1/queue/{i['job_id']}", {})),
-    ("POST", "/v1/queue/{job_id}/complete"): (404, None, lambda i: (f"/v1/queue/{i['claimed_job_id']}/complete",
-                                                                    {"params": {"result": "B"}})),
-    ("POST", "/v1/queue/{job_id}/fail"): (404, None, lambda i: (f"/v1/queue/{i['claimed_job_id']}/fail",
-                                                                {"json": {"error": "B"}})),
-    ("POST", "/v1/queue/{job_id}/heartbeat"): (404, None, lambda i: (f"/v1/queue/{i['claimed_job_id']}/heartbeat",
-                                                                     {"json": {}})),
-    ("POST", "/v1/queue/{job_id}/replay"): (404, "Job not found", lambda i: (f"/v1/queue/{i['job_id']}/replay", {})),
-    ("POST", "/v1/relay/{message_id}/read"): (404, "Message not found or already read",
-                                              lambda i: (f"/v1/relay/{i['message_id']}/read", {})),
-    ("DELETE", "/v1/webhooks/{webhook_id}"): (404, "Webhook not found",
-                                              lambda i: (f"/v1/webhooks/{i['webhook_id']}", {})),
-    ("POST", "/v1/webhooks/{webhook_id}/test"): (404, "Webhook not found",
-                                                 lambda i: (f"/v1/webhooks/{i['webhook_id']}/test", {})),
+    ("POST", "/v1/queue/{job_id}/complete"): (
+        404,
+        None,
+        lambda i: (f"/v1/queue/{i['claimed_job_id']}/complete", {"params": {"result": "B"}}),
+    ),
+    ("POST", "/v1/queue/{job_id}/fail"): (
+        404,
+        None,
+        lambda i: (f"/v1/queue/{i['claimed_job_id']}/fail", {"json": {"error": "B"}}),
+    ),
+    ("POST", "/v1/queue/{job_id}/heartbeat"): (
+        404,
+        None,
+        lambda i: (f"/v1/queue/{i['claimed_job_id']}/heartbeat", {"json": {}}),
+    ),
+    ("POST", "/v1/queue/{job_id}/replay"): (
+        404,
+        "Job not found",
+        lambda i: (f"/v1/queue/{i['job_id']}/replay", {}),
+    ),
+    ("POST", "/v1/relay/{message_id}/read"): (
+        404,
+        "Message not found or already read",
+        lambda i: (f"/v1/relay/{i['message_id']}/read", {}),
+    ),
+    ("DELETE", "/v1/webhooks/{webhook_id}"): (
+        404,
+        "Webhook not found",
+        lambda i: (f"/v1/webhooks/{i['webhook_id']}", {}),
+    ),
+    ("POST", "/v1/webhooks/{webhook_id}/test"): (
+        404,
+        "Webhook not found",
+        lambda i: (f"/v1/webhooks/{i['webhook_id']}/test", {}),
+    ),
     # the template catalogue is public by design and holds no agent's data
     ("GET", "/v1/templates/{template_id}"): (200, None, lambda i: ("/v1/templates/tmpl_worker", {})),
-    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): (404, "Webhook not found",
-                                                      lambda i: (f"/v1/webhooks/{i['webhook_id']}/deliveries", {})),
+    ("GET", "/v1/webhooks/{webhook_id}/deliveries"): (
+        404,
+        "Webhook not found",
+        lambda i: (f"/v1/webhooks/{i['webhook_id']}/deliveries", {}),
+    ),
     ("POST", "/v1/webhooks/{webhook_id}/deliveries/{delivery_id}/replay"): (
-        404, None, lambda i: (f"/v1/webhooks/{i['webhook_id']}/deliveries/{i['delivery_id']}/replay", {})),
+        404,
+        None,
+        lambda i: (f"/v1/webhooks/{i['webhook_id']}/deliveries/{i['delivery_id']}/replay", {}),
+    ),
     ("GET", "/v1/schedules/{task_id}"): (404, None, lambda i: (f"/v1/schedules/{i['schedule_id']}", {})),
-    ("PATCH", "/v1/schedules/{task_id}"): (404, None, lambda i: (f"/v1/schedules/{i['schedule_id']}",
-                                                                 {"params": {"enabled": "false"}})),
+    ("PATCH", "/v1/schedules/{task_id}"): (
+        404,
+        None,
+        lambda i: (f"/v1/schedules/{i['schedule_id']}", {"params": {"enabled": "false"}}),
+    ),
     ("DELETE", "/v1/schedules/{task_id}"): (404, None, lambda i: (f"/v1/schedules/{i['schedule_id']}", {})),
-    ("POST", "/v1/schedules/{task_id}/trigger"): (404, None,
-                                                  lambda i: (f"/v1/schedules/{i['schedule_id']}/trigger", {})),
-    ("GET", "/v1/schedules/{task_id}/runs"): (404, None, lambda i: (f"/v1/schedules/{i['schedule_id']}/runs", {})),
+    ("POST", "/v1/schedules/{task_id}/trigger"): (
+        404,
+        None,
+        lambda i: (f"/v1/schedules/{i['schedule_id']}/trigger", {}),
+    ),
+    ("GET", "/v1/schedules/{task_id}/runs"): (
+        404,
+        None,
+        lambda i: (f"/v1/schedules/{i['schedule_id']}/runs", {}),
+    ),
     # an agent card is public by design (only public agents have one)
     ("GET", "/v1/agents/{agent_id}/card"): (200, None, lambda i: (f"/v1/agents/{i['agent_id']}/card", {})),
     # a public profile is public by design; A's heartbeat metadata (one's own) is not in it
     ("GET", "/v1/directory/{agent_id}"): (200, None, lambda i: (f"/v1/directory/{i['agent_id']}", {})),
     # marketplace tasks are public listings; the delivered result is shown only to creator and worker
-    ("GET", "/v1/marketplace/tasks/{task_id}"): (200, None,
-                                                 lambda i: (f"/v1/marketplace/tasks/{i['worked_task_id']}", {})),
+    ("GET", "/v1/marketplace/tasks/{task_id}"): (
+        200,
+        None,
+        lambda i: (f"/v1/marketplace/tasks/{i['worked_task_id']}", {}),
+    ),
     ("POST", "/v1/marketplace/tasks/{task_id}/claim"): (
-        409, "Task is not open", lambda i: (f"/v1/marketplace/tasks/{i['worked_task_id']}/claim", {})),
+        409,
+        "Task is not open",
+        lambda i: (f"/v1/marketplace/tasks/{i['worked_task_id']}/claim", {}),
+    ),
     ("POST", "/v1/marketplace/tasks/{task_id}/deliver"): (
-        403, "Only the claimant can deliver",
-        lambda i: (f"/v1/marketplace/tasks/{i['worked_task_id']}/deliver", {"json": {"result": "B-result"}})),
+        403,
+        "Only the claimant can deliver",
+        lambda i: (f"/v1/marketplace/tasks/{i['worked_task_id']}/deliver", {"json": {"result": "B-result"}}),
+    ),
     ("POST", "/v1/marketplace/tasks/{task_id}/review"): (
-        403, "Only the creator can review",
-        lambda i: (f"/v1/marketplace/tasks/{i['worked_task_id']}/review", {"json": {"accept": True, "rating": 5}})),
+        403,
+        "Only the creator can review",
+        lambda i: (
+            f"/v1/marketplace/tasks/{i['worked_task_id']}/review",
+            {"json": {"accept": True, "rating": 5}},
+        ),
+    ),
     ("POST", "/v1/marketplace/tasks/{task_id}/cancel"): (
-        403, "Only the creator can cancel", lambda i: (f"/v1/marketplace/tasks/{i['open_task_id']}/cancel", {})),
+        403,
+        "Only the creator can cancel",
+        lambda i: (f"/v1/marketplace/tasks/{i['open_task_id']}/cancel", {}),
+    ),
     ("POST", "/v1/testing/scenarios/{scenario_id}/run"): (
-        403, "Only the creator can run this scenario", lambda i: (f"/v1/testing/scenarios/{i['scenario_id']}/run", {})),
+        403,
+        "Only the creator can run this scenario",
+        lambda i: (f"/v1/testing/scenarios/{i['scenario_id']}/run", {}),
+    ),
     ("GET", "/v1/testing/scenarios/{scenario_id}/results"): (
-        404, "Scenario not found", lambda i: (f"/v1/testing/scenarios/{i['scenario_id']}/results", {})),
+        404,
+        "Scenario not found",
+        lambda i: (f"/v1/testing/scenarios/{i['scenario_id']}/results", {}),
+    ),
     # MoltGrid 1.0 memory: a key path names the caller's own entry; another agent's entry is read only through
     # the cross-agent route, where a private one is as absent as a missing one
-    ("PATCH", "/v1/memory/{key}/visibility"): (404, "Key not found or expired", lambda i: (
-        "/v1/memory/private/visibility", {"json": {"visibility": "shared", "shared_agents": ["agent_b"]}})),
-    ("GET", "/v1/memory/{key}/history"): (404, "Key not found or expired",
-                                          lambda i: ("/v1/memory/private/history", {})),
-    ("GET", "/v1/memory/{key}/meta"): (404, "Key not found or expired", lambda i: ("/v1/memory/private/meta", {})),
+    ("PATCH", "/v1/memory/{key}/visibility"): (
+        404,
+        "Key not found or expired",
+        lambda i: (
+            "/v1/memory/private/visibility",
+            {"json": {"visibility": "shared", "shared_agents": ["agent_b"]}},
+        ),
+    ),
+    ("GET", "/v1/memory/{key}/history"): (
+        404,
+        "Key not found or expired",
+        lambda i: ("/v1/memory/private/history", {}),
+    ),
+    ("GET", "/v1/memory/{key}/meta"): (
+        404,
+        "Key not found or expired",
+        lambda i: ("/v1/memory/private/meta", {}),
+    ),
     ("GET", "/v1/agents/{target_agent_id}/memory/{key}"): (
-        404, "Key not found or expired", lambda i: (f"/v1/agents/{i['agent_id']}/memory/private", {})),
-    ("GET", "/v1/sessions/{session_id}"): (404, "Session not found",
-                                           lambda i: (f"/v1/sessions/{i['session_id']}", {})),
-    ("DELETE", "/v1/sessions/{session_id}"): (404, "Session not found",
-                                              lambda i: (f"/v1/sessions/{i['session_id']}", {})),
-    ("POST", "/v1/sessions/{session_id}/messages"): (404, "Session not found", lambda i: (
-        f"/v1/sessions/{i['session_id']}/messages", {"json": {"role": "user", "content": "B-injected"}})),
-    ("POST", "/v1/sessions/{session_id}/summarize"): (404, "Session not found",
-                                                      lambda i: (f"/v1/sessions/{i['session_id']}/summarize", {})),
-    ("POST", "/v1/tiered/summarize/{session_id}"): (404, "Session not found",
-                                                    lambda i: (f"/v1/tiered/summarize/{i['session_id']}", {})),
+        404,
+        "Key not found or expired",
+        lambda i: (f"/v1/agents/{i['agent_id']}/memory/private", {}),
+    ),
+    ("GET", "/v1/sessions/{session_id}"): (
+        404,
+        "Session not found",
+        lambda i: (f"/v1/sessions/{i['session_id']}", {}),
+    ),
+    ("DELETE", "/v1/sessions/{session_id}"): (
+        404,
+        "Session not found",
+        lambda i: (f"/v1/sessions/{i['session_id']}", {}),
+    ),
+    ("POST", "/v1/sessions/{session_id}/messages"): (
+        404,
+        "Session not found",
+        lambda i: (
+            f"/v1/sessions/{i['session_id']}/messages",
+            {"json": {"role": "user", "content": "B-injected"}},
+        ),
+    ),
+    ("POST", "/v1/sessions/{session_id}/summarize"): (
+        404,
+        "Session not found",
+        lambda i: (f"/v1/sessions/{i['session_id']}/summarize", {}),
+    ),
+    ("POST", "/v1/tiered/summarize/{session_id}"): (
+        404,
+        "Session not found",
+        lambda i: (f"/v1/tiered/summarize/{i['session_id']}", {}),
+    ),
     # task graphs are a shared board (any agent reads and claims); the result is the creator's and claimer's,
     # and only they move a task on
     ("GET", "/v1/tasks/{task_id}"): (200, None, lambda i: (f"/v1/tasks/{i['done_graph_task']}", {})),
-    ("PATCH", "/v1/tasks/{task_id}"): (403, "Only the creator can move a pending task to cancelled",
-                                       lambda i: (f"/v1/tasks/{i['pending_graph_task']}",
-                                                  {"json": {"status": "cancelled"}})),
-    ("POST", "/v1/tasks/{task_id}/claim"): (409, "Task is not pending (status: running)",
-                                            lambda i: (f"/v1/tasks/{i['running_graph_task']}/claim", {})),
+    ("PATCH", "/v1/tasks/{task_id}"): (
+        403,
+        "Only the creator can move a pending task to cancelled",
+        lambda i: (f"/v1/tasks/{i['pending_graph_task']}", {"json": {"status": "cancelled"}}),
+    ),
+    ("POST", "/v1/tasks/{task_id}/claim"): (
+        409,
+        "Task is not pending (status: running)",
+        lambda i: (f"/v1/tasks/{i['running_graph_task']}/claim", {}),
+    ),
     ("POST", "/v1/tasks/{task_id}/complete"): (
-        403, "Only the agent that claimed the task can move it to completed",
-        lambda i: (f"/v1/tasks/{i['running_graph_task']}/complete", {"json": {"result": "B-result"}})),
+        403,
+        "Only the agent that claimed the task can move it to completed",
+        lambda i: (f"/v1/tasks/{i['running_graph_task']}/complete", {"json": {"result": "B-result"}}),
+    ),
     ("POST", "/v1/tasks/{task_id}/dependencies"): (
-        403, "Only the creator can add dependencies",
-        lambda i: (f"/v1/tasks/{i['pending_graph_task']}/dependencies",
-                   {"json": {"depends_on": i["done_graph_task"]}})),
+        403,
+        "Only the creator can add dependencies",
+        lambda i: (
+            f"/v1/tasks/{i['pending_graph_task']}/dependencies",
+            {"json": {"depends_on": i["done_graph_task"]}},
+        ),
+    ),
     # a message's status and trace are its sender's and recipient's (C sent it to A)
-    ("GET", "/v1/messages/{message_id}/status"): (404, "Message not found",
-                                                  lambda i: (f"/v1/messages/{i['message_id']}/status", {})),
-    ("GET", "/v1/messages/{message_id}/trace"): (404, "Message not found",
-                                                 lambda i: (f"/v1/messages/{i['message_id']}/trace", {})),
+    ("GET", "/v1/messages/{message_id}/status"): (
+        404,
+        "Message not found",
+        lambda i: (f"/v1/messages/{i['message_id']}/status", {}),
+    ),
+    ("GET", "/v1/messages/{message_id}/trace"): (
+        404,
+        "Message not found",
+        lambda i: (f"/v1/messages/{i['message_id']}/trace", {}),
+    ),
 }
 
 
@@ -772,24 +1043,33 @@ async def test_cross_agent_ids_in_bodies_and_queries(world: World):
     # an agent_id smuggled into the body or query is ignored: identity comes from the key only
     status, body = await w.b.get("/v1/memory/private", params={"agent_id": w.a.agent_id})
     assert status == 404
-    status, body = await w.b.post("/v1/memory", {"key": "private", "value": "B-overwrite", "agent_id": w.a.agent_id})
+    status, body = await w.b.post(
+        "/v1/memory", {"key": "private", "value": "B-overwrite", "agent_id": w.a.agent_id}
+    )
     assert status == 200
     # vector memory: B's search and listing never reach A's entries, whatever agent_id B sends
-    status, body = await w.b.post("/v1/vector/search", {"query": "A-secret vector memory", "limit": 100,
-                                                        "agent_id": w.a.agent_id})
+    status, body = await w.b.post(
+        "/v1/vector/search", {"query": "A-secret vector memory", "limit": 100, "agent_id": w.a.agent_id}
+    )
     assert status == 200 and body["count"] == 0 and not _leaks(body)
     status, body = await w.b.get("/v1/vector", params={"agent_id": w.a.agent_id})
     assert status == 200 and body["count"] == 0
-    status, body = await w.b.post("/v1/vector/upsert", {"key": "a-vec", "text": "B-overwrite", "agent_id": w.a.agent_id})
+    status, body = await w.b.post(
+        "/v1/vector/upsert", {"key": "a-vec", "text": "B-overwrite", "agent_id": w.a.agent_id}
+    )
     assert status == 200
     status, body = await w.b.get("/v1/relay/inbox", params={"agent_id": w.a.agent_id, "unread_only": "false"})
     assert status == 200 and body["count"] == 0
     status, body = await w.b.get("/v1/shared-memory/a-ns/pub", params={"owner_agent": w.b.agent_id})
     assert status == 404
     # sessions travel in bodies too (tiered memory), and recall searches only the caller's own memory
-    status, body = await w.b.post("/v1/tiered/store_event", {"session_id": w.ids["session_id"], "data": "B-event"})
+    status, body = await w.b.post(
+        "/v1/tiered/store_event", {"session_id": w.ids["session_id"], "data": "B-event"}
+    )
     assert (status, body) == (404, {"detail": "Session not found"})
-    status, body = await w.b.post("/v1/tiered/recall", {"query": "A-secret said", "session_id": w.ids["session_id"]})
+    status, body = await w.b.post(
+        "/v1/tiered/recall", {"query": "A-secret said", "session_id": w.ids["session_id"]}
+    )
     assert status == 200 and body["results"] == []
     status, body = await w.b.get("/v1/memory-access-log")
     assert status == 200 and body["reads"] == []
@@ -801,12 +1081,15 @@ async def test_cross_agent_ids_in_bodies_and_queries(world: World):
     # B acknowledging A's event ids by id only records them for B
     a_events = (await w.a.get("/v1/events", params={"after": 0}))[1]["events"]
     assert (await w.b.post("/v1/events/ack", {"event_ids": [e["id"] for e in a_events]}))[0] == 200
-    assert [e["id"] for e in (await w.a.get("/v1/events"))[1]["events"]][:len(a_events)] == [e["id"] for e in a_events]
+    assert [e["id"] for e in (await w.a.get("/v1/events"))[1]["events"]][: len(a_events)] == [
+        e["id"] for e in a_events
+    ]
     # B sees, and can drop, only B's own pub/sub subscriptions; A's heartbeat is A's
     status, body = await w.b.get("/v1/pubsub/subscriptions", params={"agent_id": w.a.agent_id})
     assert status == 200 and body["count"] == 0
-    status, body = await w.b.post("/v1/pubsub/unsubscribe", {"channel": f"a-only.{w.a.agent_id}",
-                                                             "agent_id": w.a.agent_id})
+    status, body = await w.b.post(
+        "/v1/pubsub/unsubscribe", {"channel": f"a-only.{w.a.agent_id}", "agent_id": w.a.agent_id}
+    )
     assert status == 200 and body["status"] == "not_subscribed"
     assert (await w.a.get("/v1/pubsub/subscriptions"))[1]["count"] == 1
     status, body = await w.b.post("/v1/heartbeat", {"status": "offline", "agent_id": w.a.agent_id})
@@ -819,8 +1102,11 @@ async def test_cross_agent_ids_in_bodies_and_queries(world: World):
     status, events = await w.a.get("/v1/events", params={"after": 0})
     assert status == 200 and events["count"] >= 1
     status, events = await w.b.get("/v1/events", params={"after": 0})
-    assert status == 200 and not _leaks(events) and all(
-        e.get("agent_id", w.b.agent_id) == w.b.agent_id for e in events["events"])
+    assert (
+        status == 200
+        and not _leaks(events)
+        and all(e.get("agent_id", w.b.agent_id) == w.b.agent_id for e in events["events"])
+    )
     await _a_is_untouched(w)
 
 

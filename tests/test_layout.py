@@ -7,6 +7,7 @@ connection and queue group and answers as its own replica, requests work end to 
 duplicated, a killed host is restarted by the supervisor with nothing lost, and a service that fails inside
 a host takes the host down (to be restarted), not silently only itself.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,8 +33,13 @@ from tests.helpers import until
 pytestmark = [pytest.mark.timeout(240)]
 
 SERVICES = [c for c in selected_components() if c != "gateway"]
-ENV = {"MOLTGRID_REQUEST_TIMEOUT": "3", "MOLTGRID_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
-       "MOLTGRID_SERVICES": ",".join(SERVICES), "MOLTGRID_LOG_FORMAT": "json", "MOLTGRID_RATE_LIMIT_PER_MINUTE": "0"}
+ENV = {
+    "MOLTGRID_REQUEST_TIMEOUT": "3",
+    "MOLTGRID_ENCRYPTION_KEYS": TEST_ENCRYPTION_KEY,
+    "MOLTGRID_SERVICES": ",".join(SERVICES),
+    "MOLTGRID_LOG_FORMAT": "json",
+    "MOLTGRID_RATE_LIMIT_PER_MINUTE": "0",
+}
 
 
 class Shared:
@@ -50,8 +56,9 @@ def monitored_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[E
 
 
 @pytest.fixture(scope="module")
-async def shared(infra: Infra, monitored_nats: tuple[EmbeddedNats, int],
-                 tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Shared]:
+async def shared(
+    infra: Infra, monitored_nats: tuple[EmbeddedNats, int], tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[Shared]:
     server, monitor = monitored_nats
     here = Infra(server.url, infra.admin_dsn)
     stack = Stack(here, await here.create_database(), tmp_path_factory.mktemp("logs"), env=ENV)
@@ -115,12 +122,18 @@ async def test_requests_work_end_to_end(shared: Shared, http: aiohttp.ClientSess
 async def test_metrics_are_answered_once_per_process(shared: Shared, http: aiohttp.ClientSession):
     await until("a counted operation", lambda: _metrics(http, shared.stack.base_url))
     text = await _metrics(http, shared.stack.base_url)
-    samples = [(s.name, tuple(sorted(s.labels.items())))
-               for family in text_string_to_metric_families(text) for s in family.samples]
+    samples = [
+        (s.name, tuple(sorted(s.labels.items())))
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    ]
     duplicated = [key for key, n in Counter(samples).items() if n > 1]
     assert not duplicated, duplicated[:5]
-    instances = {dict(labels).get("service"): dict(labels)["instance"] for name, labels in samples
-                 if name == "moltgrid_operations_total"}
+    instances = {
+        dict(labels).get("service"): dict(labels)["instance"]
+        for name, labels in samples
+        if name == "moltgrid_operations_total"
+    }
     assert instances.get("queue") == "services-0", instances
 
 
@@ -175,8 +188,10 @@ async def test_a_failing_service_takes_its_host_down_to_be_restarted(infra: Infr
         nc = await nats.connect(here.nats_servers)
         try:
             for service in ("memory", "sla"):
+
                 async def answers(service: str = service) -> bool:
                     return (await call(nc, instance_health(service, f"{service}-0"), {}, timeout=1)).ok
+
                 await until(f"{service} after the restart", answers, timeout=60)
         finally:
             await nc.close()

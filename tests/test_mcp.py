@@ -1,6 +1,7 @@
 """The MCP server, driven by the official MCP client (the `mcp` SDK) over both transports against the real stack:
 Streamable HTTP at the gateway's /mcp, and stdio through `moltgrid mcp`. Every tool of the table is called
 (parametrized over the table: a tool whose route is not built yet is skipped until it lands)."""
+
 from __future__ import annotations
 
 import json
@@ -28,22 +29,31 @@ PENDING_ROUTES = {"vector_upsert", "vector_search", "pubsub_publish", "pubsub_su
 
 
 @asynccontextmanager
-async def connect(api: Api, transport: str, *, key: str | None = None,
-                  header: str = "X-API-Key") -> AsyncIterator[Client]:
+async def connect(
+    api: Api, transport: str, *, key: str | None = None, header: str = "X-API-Key"
+) -> AsyncIterator[Client]:
     """An MCP client session for `api`'s agent over `transport`."""
     key = key if key is not None else api.key
     assert key is not None
     if transport == "stdio":
         params = StdioServerParameters(
-            command=str(Path(sys.executable).parent / "moltgrid"), args=["mcp"], cwd=str(ROOT),
-            env={"MOLTGRID_API_KEY": key, "MOLTGRID_URL": api.base, "MOLTGRID_LOG_LEVEL": "warning"})
+            command=str(Path(sys.executable).parent / "moltgrid"),
+            args=["mcp"],
+            cwd=str(ROOT),
+            env={"MOLTGRID_API_KEY": key, "MOLTGRID_URL": api.base, "MOLTGRID_LOG_LEVEL": "warning"},
+        )
         async with Client(params, mode="legacy") as client:
             yield client
         return
     value = key if header == "X-API-Key" else f"Bearer {key}"
     http = create_mcp_http_client(headers={header: value})
-    async with http, Client(streamable_http_client(f"{api.base}/mcp", http_client=http),
-                            mode="legacy" if transport == "http-legacy" else "auto") as client:
+    async with (
+        http,
+        Client(
+            streamable_http_client(f"{api.base}/mcp", http_client=http),
+            mode="legacy" if transport == "http-legacy" else "auto",
+        ) as client,
+    ):
         yield client
 
 
@@ -70,6 +80,7 @@ def case(name: str) -> Callable[[Case], Case]:
     def register(fn: Case) -> Case:
         CASES[name] = fn
         return fn
+
     return register
 
 
@@ -148,10 +159,15 @@ async def _(c: Client, a: Api, b: Api) -> None:
 @case("queue_submit")
 async def _(c: Client, a: Api, b: Api) -> None:
     q = f"q{uid()}"
-    job = data(await c.call_tool("queue_submit", {"payload": {"task": "resize"}, "queue_name": q, "priority": 3}))
+    job = data(
+        await c.call_tool("queue_submit", {"payload": {"task": "resize"}, "queue_name": q, "priority": 3})
+    )
     status, body = await a.post("/v1/queue/claim", {"queue_name": q})
-    assert status == 200 and (body["job_id"], body["payload"], body["priority"]) == (job["job_id"],
-                                                                                     {"task": "resize"}, 3)
+    assert status == 200 and (body["job_id"], body["payload"], body["priority"]) == (
+        job["job_id"],
+        {"task": "resize"},
+        3,
+    )
 
 
 @case("queue_claim")
@@ -213,8 +229,9 @@ async def _(c: Client, a: Api, b: Api) -> None:
 
 async def _public_with_capability(api: Api) -> str:
     capability = f"cap{uid()}"
-    status, body = await api.put("/v1/directory/me", {"description": "mcp test", "capabilities": [capability],
-                                                      "public": True})
+    status, body = await api.put(
+        "/v1/directory/me", {"description": "mcp test", "capabilities": [capability], "public": True}
+    )
     assert status == 200, body
     return capability
 
@@ -249,7 +266,10 @@ async def _(c: Client, a: Api, b: Api) -> None:
 async def _(c: Client, a: Api, b: Api) -> None:
     task_id = (await b.post("/v1/marketplace/tasks", {"title": "t"}))[1]["task_id"]
     assert data(await c.call_tool("marketplace_claim", {"task_id": task_id})) == {
-        "task_id": task_id, "status": "claimed", "claimed_by": a.agent_id}
+        "task_id": task_id,
+        "status": "claimed",
+        "claimed_by": a.agent_id,
+    }
     assert "HTTP 409: Task is not open" in error(await c.call_tool("marketplace_claim", {"task_id": task_id}))
 
 
@@ -258,7 +278,9 @@ async def _(c: Client, a: Api, b: Api) -> None:
     task_id = (await b.post("/v1/marketplace/tasks", {"title": "t"}))[1]["task_id"]
     await a.post(f"/v1/marketplace/tasks/{task_id}/claim")
     assert data(await c.call_tool("marketplace_deliver", {"task_id": task_id, "result": "done"})) == {
-        "task_id": task_id, "status": "delivered"}
+        "task_id": task_id,
+        "status": "delivered",
+    }
 
 
 @case("schedule_create")
@@ -377,7 +399,7 @@ def leaves(exc: BaseException) -> list[BaseException]:
 
 async def test_stdio_with_a_bad_key_reports_the_apis_401(alice: Api) -> None:
     async with connect(alice, "stdio", key="af_not_a_real_key") as c:
-        assert "HTTP 401: Invalid API key" == error(await c.call_tool("memory_list", {}))
+        assert error(await c.call_tool("memory_list", {})) == "HTTP 401: Invalid API key"
 
 
 async def test_http_tool_calls_spend_the_agents_rate_limit(alice: Api) -> None:
@@ -409,8 +431,9 @@ async def test_tools_act_only_as_the_authenticated_agent(transport: str, alice: 
         assert error(await c.call_tool("queue_complete", {"job_id": job_id})).startswith("HTTP 404: ")
         assert error(await c.call_tool("queue_fail", {"job_id": job_id})).startswith("HTTP 404: ")
         assert error(await c.call_tool("schedule_delete", {"task_id": schedule_id})).startswith("HTTP 404: ")
-        assert error(await c.call_tool("marketplace_deliver", {"task_id": task_id, "result": "x"})).startswith(
-            "HTTP 4")
+        assert error(
+            await c.call_tool("marketplace_deliver", {"task_id": task_id, "result": "x"})
+        ).startswith("HTTP 4")
         extra = error(await c.call_tool("memory_get", {"key": "secret", "agent_id": alice.agent_id}))
         assert extra.startswith("HTTP 4")  # no argument names another agent
     assert (await alice.get(f"/v1/queue/{job_id}"))[1]["status"] == "processing"
@@ -421,9 +444,12 @@ def test_an_idle_gateway_imports_neither_the_sdk_nor_opentelemetry() -> None:
     """The gateway loads the MCP SDK on the first /mcp request and OpenTelemetry only when tracing is on."""
     import subprocess
 
-    code = ("import sys, gateway.__main__, gateway.app; "
-            "print(sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'starlette', 'opentelemetry'}))")
+    code = (
+        "import sys, gateway.__main__, gateway.app; "
+        "print(sorted({m.split('.')[0] for m in sys.modules} & {'mcp', 'starlette', 'opentelemetry'}))"
+    )
     env = {k: v for k, v in __import__("os").environ.items() if not k.startswith("OTEL_")}
-    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
-                         check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True
+    )
     assert out.stdout.strip() == "[]"

@@ -1,6 +1,7 @@
 """MoltGrid 1.0's memory features through the real stack (2 gateways, 2 memory replicas): versions and
 compare-and-set, history, metadata, batches, visibility with cross-agent reads and their access log,
 encryption at rest and purging of the new rows."""
+
 from __future__ import annotations
 
 import asyncio
@@ -11,16 +12,19 @@ import pytest
 
 from shared.crypto import Cipher
 from tests.conftest import TEST_ENCRYPTION_KEY
-from tests.test_admin import admin  # noqa: F401 - the admin session fixture, for the purge test
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
 
 async def test_set_answers_the_seed_fields_plus_visibility_and_version(alice):
     assert await alice.post("/v1/memory", {"key": "k", "value": "v1"}) == (
-        200, {"status": "stored", "key": "k", "namespace": "default", "visibility": "private", "version": 1})
+        200,
+        {"status": "stored", "key": "k", "namespace": "default", "visibility": "private", "version": 1},
+    )
     assert await alice.post("/v1/memory", {"key": "k", "value": "v2", "visibility": "public"}) == (
-        200, {"status": "stored", "key": "k", "namespace": "default", "visibility": "public", "version": 2})
+        200,
+        {"status": "stored", "key": "k", "namespace": "default", "visibility": "public", "version": 2},
+    )
     # a write without visibility keeps it; GET keeps the seed's exact shape
     assert (await alice.post("/v1/memory", {"key": "k", "value": "v3"}))[1]["visibility"] == "public"
     status, body = await alice.get("/v1/memory/k")
@@ -34,7 +38,10 @@ async def test_history_and_meta(alice):
     status, body = await alice.get("/v1/memory/h/history", params={"namespace": "ns"})
     assert status == 200 and (body["key"], body["namespace"], body["count"]) == ("h", "ns", 3)
     assert [(e["version"], e["value"], e["changed_by"]) for e in body["history"]] == [
-        (3, "v3", alice.agent_id), (2, "v2", alice.agent_id), (1, "v1", alice.agent_id)]
+        (3, "v3", alice.agent_id),
+        (2, "v2", alice.agent_id),
+        (1, "v1", alice.agent_id),
+    ]
     assert all(ISO_UTC.match(e["changed_at"]) for e in body["history"])
     status, body = await alice.get("/v1/memory/h/history", params={"namespace": "ns", "limit": 1})
     assert status == 200 and [e["version"] for e in body["history"]] == [3]
@@ -43,8 +50,17 @@ async def test_history_and_meta(alice):
     status, meta = await alice.get("/v1/memory/h/meta", params={"namespace": "ns"})
     assert status == 200
     assert (meta["key"], meta["namespace"], meta["writer"], meta["version"], meta["visibility"]) == (
-        "h", "ns", alice.agent_id, 3, "private")
-    assert ISO_UTC.match(meta["created_at"]) and meta["updated_at"] >= meta["created_at"] and meta["expires_at"] is None
+        "h",
+        "ns",
+        alice.agent_id,
+        3,
+        "private",
+    )
+    assert (
+        ISO_UTC.match(meta["created_at"])
+        and meta["updated_at"] >= meta["created_at"]
+        and meta["expires_at"] is None
+    )
     # missing keys (and the default namespace, where h is not) answer 404 like GET
     for path in ("/v1/memory/h/meta", "/v1/memory/h/history", "/v1/memory/nope/meta"):
         assert await alice.get(path) == (404, {"detail": "Key not found or expired"})
@@ -65,23 +81,36 @@ async def test_history_is_bounded_and_goes_with_the_entry(alice, db):
 
 async def test_compare_and_set(alice):
     # expected_version 0: create only
-    assert (await alice.post("/v1/memory", {"key": "c", "value": "a", "expected_version": 0}))[1]["version"] == 1
+    assert (await alice.post("/v1/memory", {"key": "c", "value": "a", "expected_version": 0}))[1][
+        "version"
+    ] == 1
     assert await alice.post("/v1/memory", {"key": "c", "value": "b", "expected_version": 0}) == (
-        409, {"detail": "Version mismatch: expected 0, current 1"})
-    assert (await alice.post("/v1/memory", {"key": "c", "value": "b", "expected_version": 1}))[1]["version"] == 2
+        409,
+        {"detail": "Version mismatch: expected 0, current 1"},
+    )
+    assert (await alice.post("/v1/memory", {"key": "c", "value": "b", "expected_version": 1}))[1][
+        "version"
+    ] == 2
     assert await alice.post("/v1/memory", {"key": "c", "value": "stale", "expected_version": 1}) == (
-        409, {"detail": "Version mismatch: expected 1, current 2"})
+        409,
+        {"detail": "Version mismatch: expected 1, current 2"},
+    )
     assert await alice.post("/v1/memory", {"key": "absent", "value": "x", "expected_version": 4}) == (
-        409, {"detail": "Version mismatch: expected 4, current 0"})
+        409,
+        {"detail": "Version mismatch: expected 4, current 0"},
+    )
     # 1.0's If-Match header carries the same number (an ETag's quotes are accepted)
-    status, body, _ = await alice.request("POST", "/v1/memory", json={"key": "c", "value": "c"},
-                                          headers={"If-Match": '"2"'})
+    status, body, _ = await alice.request(
+        "POST", "/v1/memory", json={"key": "c", "value": "c"}, headers={"If-Match": '"2"'}
+    )
     assert (status, body["version"]) == (200, 3)
-    status, body, _ = await alice.request("POST", "/v1/memory", json={"key": "c", "value": "d"},
-                                          headers={"If-Match": "2"})
+    status, body, _ = await alice.request(
+        "POST", "/v1/memory", json={"key": "c", "value": "d"}, headers={"If-Match": "2"}
+    )
     assert (status, body) == (409, {"detail": "Version mismatch: expected 2, current 3"})
-    status, body, _ = await alice.request("POST", "/v1/memory", json={"key": "c", "value": "d"},
-                                          headers={"If-Match": "*"})
+    status, body, _ = await alice.request(
+        "POST", "/v1/memory", json={"key": "c", "value": "d"}, headers={"If-Match": "*"}
+    )
     assert status == 422 and body["detail"][0]["msg"].endswith("If-Match must be a version number")
     assert (await alice.post("/v1/memory", {"key": "c", "value": "d", "expected_version": -1}))[0] == 422
     assert (await alice.get("/v1/memory/c"))[1]["value"] == "c"  # no refused write touched it
@@ -92,14 +121,19 @@ async def test_concurrent_writers_on_both_gateways_never_lose_an_update(alice, s
     read-modify-write under compare-and-set: no increment is lost."""
     gateways = [alice, alice.on(stack.url(1))]
     await alice.post("/v1/memory", {"key": "race", "value": "start"})
-    answers = await asyncio.gather(*(gateways[i % 2].post("/v1/memory", {"key": "race", "value": f"w{i}",
-                                                                         "expected_version": 1})
-                                     for i in range(10)))
+    answers = await asyncio.gather(
+        *(
+            gateways[i % 2].post("/v1/memory", {"key": "race", "value": f"w{i}", "expected_version": 1})
+            for i in range(10)
+        )
+    )
     winners = [i for i, (status, _) in enumerate(answers) if status == 200]
     assert len(winners) == 1 and sorted(s for s, _ in answers) == [200] + [409] * 9
     assert (await alice.get("/v1/memory/race"))[1]["value"] == f"w{winners[0]}"
     assert [e["value"] for e in (await alice.get("/v1/memory/race/history"))[1]["history"]] == [
-        f"w{winners[0]}", "start"]
+        f"w{winners[0]}",
+        "start",
+    ]
 
     await alice.post("/v1/memory", {"key": "counter", "value": "0"})
 
@@ -109,8 +143,10 @@ async def test_concurrent_writers_on_both_gateways_never_lose_an_update(alice, s
             while True:
                 meta = (await api.get("/v1/memory/counter/meta"))[1]
                 value = int((await api.get("/v1/memory/counter"))[1]["value"])
-                status, _ = await api.post("/v1/memory", {"key": "counter", "value": str(value + 1),
-                                                          "expected_version": meta["version"]})
+                status, _ = await api.post(
+                    "/v1/memory",
+                    {"key": "counter", "value": str(value + 1), "expected_version": meta["version"]},
+                )
                 if status == 200:
                     break
                 assert status == 409
@@ -124,49 +160,84 @@ async def test_concurrent_writers_on_both_gateways_never_lose_an_update(alice, s
 
 async def test_batch_reports_each_item(alice):
     await alice.post("/v1/memory", {"key": "b-exists", "value": "x"})
-    status, body = await alice.post("/v1/memory/batch", {"items": [
-        {"key": "b1", "value": "1"},
-        {"key": "b2", "value": "2", "namespace": "other", "ttl_seconds": 3600, "visibility": "public"},
-        {"key": "b-exists", "value": "y", "expected_version": 0},
-        {"key": "bad", "value": "z", "ttl_seconds": 1},
-        {"value": "no key"},
-        "not an object",
-    ]})
+    status, body = await alice.post(
+        "/v1/memory/batch",
+        {
+            "items": [
+                {"key": "b1", "value": "1"},
+                {
+                    "key": "b2",
+                    "value": "2",
+                    "namespace": "other",
+                    "ttl_seconds": 3600,
+                    "visibility": "public",
+                },
+                {"key": "b-exists", "value": "y", "expected_version": 0},
+                {"key": "bad", "value": "z", "ttl_seconds": 1},
+                {"value": "no key"},
+                "not an object",
+            ]
+        },
+    )
     assert status == 200 and (body["total"], body["succeeded"], body["failed"]) == (6, 2, 4)
     r = body["results"]
-    assert r[0] == {"key": "b1", "success": True, "status": "stored", "error": None, "namespace": "default",
-                    "version": 1, "visibility": "private"}
+    assert r[0] == {
+        "key": "b1",
+        "success": True,
+        "status": "stored",
+        "error": None,
+        "namespace": "default",
+        "version": 1,
+        "visibility": "private",
+    }
     assert (r[1]["success"], r[1]["namespace"], r[1]["visibility"]) == (True, "other", "public")
     assert (r[2]["key"], r[2]["success"], r[2]["status"], r[2]["error"]) == (
-        "b-exists", False, "conflict", "Version mismatch: expected 0, current 1")
+        "b-exists",
+        False,
+        "conflict",
+        "Version mismatch: expected 0, current 1",
+    )
     assert (r[3]["key"], r[3]["status"]) == ("bad", "invalid") and "ttl_seconds" in r[3]["error"]
     assert (r[4]["key"], r[4]["status"]) == ("", "invalid") and "key" in r[4]["error"]
     assert (r[5]["success"], r[5]["status"]) == (False, "invalid")
     assert (await alice.get("/v1/memory/b2", params={"namespace": "other"}))[1]["value"] == "2"
-    assert (await alice.get("/v1/memory/bad"))[0] == 404 and (await alice.get("/v1/memory/b-exists"))[1]["value"] == "x"
+    assert (await alice.get("/v1/memory/bad"))[0] == 404 and (await alice.get("/v1/memory/b-exists"))[1][
+        "value"
+    ] == "x"
     # 1.0's request shape errors: no items, too many, wrong field name
     assert (await alice.post("/v1/memory/batch", {"items": []}))[0] == 422
     assert (await alice.post("/v1/memory/batch", {"items": [{"key": "k", "value": "v"}] * 101}))[0] == 422
-    status, body = await alice.post("/v1/memory/batch", {"operations": [{"op": "set", "key": "b3", "value": "3"}]})
+    status, body = await alice.post(
+        "/v1/memory/batch", {"operations": [{"op": "set", "key": "b3", "value": "3"}]}
+    )
     assert status == 422 and body["detail"][0]["loc"] == ["body", "items"]
 
 
 async def test_visibility_and_cross_agent_reads(register):
     owner, friend, stranger = await register("owner"), await register("friend"), await register("stranger")
     hidden = (404, {"detail": "Key not found or expired"})
-    assert (await owner.post("/v1/memory", {"key": "pub", "value": "hello", "visibility": "public"}))[0] == 200
+    assert (await owner.post("/v1/memory", {"key": "pub", "value": "hello", "visibility": "public"}))[
+        0
+    ] == 200
     assert (await owner.post("/v1/memory", {"key": "priv", "value": "secret"}))[0] == 200
     status, body = await stranger.get(f"/v1/agents/{owner.agent_id}/memory/pub")
-    assert status == 200 and set(body) == {"key", "value", "namespace", "visibility", "updated_at", "expires_at"}
+    assert status == 200 and set(body) == {
+        "key",
+        "value",
+        "namespace",
+        "visibility",
+        "updated_at",
+        "expires_at",
+    }
     assert (body["value"], body["visibility"], body["namespace"]) == ("hello", "public", "default")
     # private: as hidden as a key that does not exist, or an agent that does not exist
     assert await friend.get(f"/v1/agents/{owner.agent_id}/memory/priv") == hidden
     assert await friend.get(f"/v1/agents/{owner.agent_id}/memory/never-written") == hidden
     assert await friend.get("/v1/agents/agent_000000000000/memory/priv") == hidden
 
-    assert await owner.patch("/v1/memory/priv/visibility", {"visibility": "shared",
-                                                            "shared_agents": [friend.agent_id]}) == (
-        200, {"status": "updated", "key": "priv", "visibility": "shared", "namespace": "default"})
+    assert await owner.patch(
+        "/v1/memory/priv/visibility", {"visibility": "shared", "shared_agents": [friend.agent_id]}
+    ) == (200, {"status": "updated", "key": "priv", "visibility": "shared", "namespace": "default"})
     status, body = await friend.get(f"/v1/agents/{owner.agent_id}/memory/priv")
     assert status == 200 and (body["value"], body["visibility"]) == ("secret", "shared")
     assert await stranger.get(f"/v1/agents/{owner.agent_id}/memory/priv") == hidden
@@ -177,20 +248,35 @@ async def test_visibility_and_cross_agent_reads(register):
     assert await friend.get(f"/v1/agents/{owner.agent_id}/memory/priv", params={"namespace": "x"}) == hidden
 
     # set with visibility on POST; back to private hides it again
-    assert (await owner.post("/v1/memory", {"key": "priv", "value": "secret2", "visibility": "private"}))[0] == 200
+    assert (await owner.post("/v1/memory", {"key": "priv", "value": "secret2", "visibility": "private"}))[
+        0
+    ] == 200
     assert await friend.get(f"/v1/agents/{owner.agent_id}/memory/priv") == hidden
-    assert (await owner.post("/v1/memory", {"key": "team", "value": "t", "namespace": "ns", "visibility": "shared",
-                                            "shared_agents": [stranger.agent_id]}))[0] == 200
+    assert (
+        await owner.post(
+            "/v1/memory",
+            {
+                "key": "team",
+                "value": "t",
+                "namespace": "ns",
+                "visibility": "shared",
+                "shared_agents": [stranger.agent_id],
+            },
+        )
+    )[0] == 200
     status, body = await stranger.get(f"/v1/agents/{owner.agent_id}/memory/team", params={"namespace": "ns"})
     assert status == 200 and body["value"] == "t"
 
     # changing visibility of what does not exist, or with bad input
     assert await owner.patch("/v1/memory/nope/visibility", {"visibility": "public"}) == hidden
-    assert await friend.patch("/v1/memory/pub/visibility", {"visibility": "private"}) == hidden  # not friend's
+    assert (
+        await friend.patch("/v1/memory/pub/visibility", {"visibility": "private"}) == hidden
+    )  # not friend's
     status, body = await owner.patch("/v1/memory/pub/visibility", {"visibility": "everyone"})
     assert status == 422 and body["detail"][0]["loc"] == ["body", "visibility"]
-    assert (await owner.patch("/v1/memory/pub/visibility", {"visibility": "shared",
-                                                            "shared_agents": ["bad id!"]}))[0] == 422
+    assert (
+        await owner.patch("/v1/memory/pub/visibility", {"visibility": "shared", "shared_agents": ["bad id!"]})
+    )[0] == 422
 
     # the owner's access log: who read what, granted or not; readers see only their own log (empty)
     status, log = await owner.get("/v1/memory-access-log")
@@ -214,7 +300,7 @@ async def test_new_values_are_encrypted_at_rest(alice, db):
     assert sorted(cipher.decrypt(r["value"]) for r in rows) == ["plain-one", "plain-two"]
 
 
-async def test_purge_removes_history_and_access_log(stack, admin, register, db):  # noqa: F811
+async def test_purge_removes_history_and_access_log(stack, admin, register, db):
     doomed, reader = await register("doomed-v1"), await register("reader-v1")
     await doomed.post("/v1/memory", {"key": "k", "value": "v", "visibility": "public"})
     await reader.post("/v1/memory", {"key": "mine", "value": "v", "visibility": "public"})
@@ -223,8 +309,10 @@ async def test_purge_removes_history_and_access_log(stack, admin, register, db):
     async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
         assert r.status == 200
     deadline = time.monotonic() + 20
-    queries = ("SELECT count(*) FROM memory.history WHERE agent_id = $1",
-               "SELECT count(*) FROM memory.access_log WHERE owner_agent = $1 OR reader = $1")
+    queries = (
+        "SELECT count(*) FROM memory.history WHERE agent_id = $1",
+        "SELECT count(*) FROM memory.access_log WHERE owner_agent = $1 OR reader = $1",
+    )
     while any([await db.fetchval(q, doomed.agent_id) for q in queries]):
         assert time.monotonic() < deadline, "history or access log not purged"
         await asyncio.sleep(0.2)
@@ -250,7 +338,10 @@ def _client_methods(base: str) -> None:
             reader.memory_read_agent(owner.agent_id, "k")
         assert err.value.status == 404
         log = owner.memory_access_log(key="k")["reads"]
-        assert [(r["reader"], r["granted"]) for r in log] == [(reader.agent_id, False), (reader.agent_id, True)]
+        assert [(r["reader"], r["granted"]) for r in log] == [
+            (reader.agent_id, False),
+            (reader.agent_id, True),
+        ]
         assert owner.memory_batch([{"key": "b", "value": "1"}])["succeeded"] == 1
 
         sid = owner.session_create(title="client", max_tokens=2000)["session_id"]

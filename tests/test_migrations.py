@@ -1,4 +1,5 @@
 """Schema migrations: idempotent, safe when replicas start together, atomic when one fails."""
+
 from __future__ import annotations
 
 import asyncio
@@ -66,18 +67,33 @@ async def test_memory_migrates_where_pgvector_already_exists(infra, schema):
     name = dsn.rpartition("/")[2]
     conn = await asyncpg.connect(dsn)
     try:
-        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE EXTENSION vector WITH SCHEMA {schema};"
-                           f" ALTER DATABASE \"{name}\" SET search_path = \"$user\", public, {schema}")
+        await conn.execute(
+            f"CREATE SCHEMA IF NOT EXISTS {schema}; CREATE EXTENSION vector WITH SCHEMA {schema};"
+            f' ALTER DATABASE "{name}" SET search_path = "$user", public, {schema}'
+        )
     finally:
         await conn.close()
     async with create_pool(Settings(database_url=dsn)) as pool:
         applied = await migrate(pool, "memory", _folder("memory"))
-        assert applied == sorted(f.stem for f in _folder("memory").glob("*.sql")) and "0002_vectors" in applied
-        assert await pool.fetchval("SELECT extnamespace::regnamespace::text FROM pg_extension"
-                                   " WHERE extname = 'vector'") == schema
+        assert (
+            applied == sorted(f.stem for f in _folder("memory").glob("*.sql")) and "0002_vectors" in applied
+        )
+        assert (
+            await pool.fetchval(
+                "SELECT extnamespace::regnamespace::text FROM pg_extension WHERE extname = 'vector'"
+            )
+            == schema
+        )
         store = VectorStore(pool, Cipher(None))
         await store.upsert("agent_x", "ns", "near", "near", None, 0.5, [1.0] + [0.0] * 383)
         await store.upsert("agent_x", "ns", "far", "far", {"m": 1}, 0.5, [0.0] * 383 + [1.0])
-        found = await store.search("agent_x", "ns", [0.9, 0.1] + [0.0] * 382, limit=2, min_similarity=0.0,
-                                   composite=False, metadata_filter=None)
+        found = await store.search(
+            "agent_x",
+            "ns",
+            [0.9, 0.1] + [0.0] * 382,
+            limit=2,
+            min_similarity=0.0,
+            composite=False,
+            metadata_filter=None,
+        )
         assert [r["key"] for r in found] == ["near", "far"] and found[1]["similarity"] == 0.0

@@ -1,6 +1,7 @@
 """Presence and the public directory (MoltGrid 1.0): heartbeats, agent.offline exactly once with two directory
 replicas, the status shown in the directory, leaderboard, statistics, network, public profiles and one's
 collaborations, and route order among the /v1/directory/... paths."""
+
 from __future__ import annotations
 
 import asyncio
@@ -68,7 +69,9 @@ async def test_heartbeat_contract(directories, register, anon, db):
     assert me["heartbeat_at"].endswith("+00:00")
     await agent.post("/v1/heartbeat", {"status": "busy", "metadata": {"task": "crawl", "load": 0.9}})
     public = (await anon.get(f"/v1/directory/{agent.agent_id}"))[1]
-    assert public["heartbeat_status"] == "busy" and "heartbeat_metadata" not in public  # metadata is one's own
+    assert (
+        public["heartbeat_status"] == "busy" and "heartbeat_metadata" not in public
+    )  # metadata is one's own
     await agent.post("/v1/heartbeat", {"status": "busy", "metadata": {"task": "crawl", "load": 0.9}})
     listed = (await anon.get("/v1/directory", params={"limit": 200}))[1]["agents"]
     assert next(a for a in listed if a["agent_id"] == agent.agent_id)["heartbeat_status"] == "busy"
@@ -79,7 +82,9 @@ async def test_heartbeat_contract(directories, register, anon, db):
     assert status == 422 and body["detail"][0]["loc"] == ["body", "status"]
     assert (await agent.post("/v1/heartbeat", {"metadata": ["not", "an", "object"]}))[0] == 422
     assert await agent.post("/v1/heartbeat", {"metadata": {"blob": "x" * 5000}}) == (
-        400, {"detail": "metadata exceeds 4KB limit"})
+        400,
+        {"detail": "metadata exceeds 4KB limit"},
+    )
     assert (await anon.post("/v1/agents/heartbeat", {"status": "online"}))[0] == 401
     assert (await agent.get("/v1/directory/me"))[1]["heartbeat_metadata"] == {"task": "crawl", "load": 0.9}
 
@@ -123,24 +128,41 @@ async def _count(coro: Any, n: int) -> Any:
 
 
 async def test_public_directory_views(directories, register, anon):
-    poster, worker, private = await register("lb-poster"), await register("lb-worker"), await register("lb-private")
+    poster, worker, private = (
+        await register("lb-poster"),
+        await register("lb-worker"),
+        await register("lb-private"),
+    )
     assert (await private.put("/v1/directory/me", {"public": False}))[0] == 200
     await poster.put("/v1/directory/me", {"capabilities": ["lb-cap-a", "lb-cap-b"], "public": True})
     await worker.put("/v1/directory/me", {"capabilities": ["lb-cap-a"], "public": True})
     await worker.post("/v1/heartbeat", {"status": "online"})
     task = (await poster.post("/v1/marketplace/tasks", {"title": "Label 10 images", "reward_credits": 30}))[1]
     assert (await worker.post(f"/v1/marketplace/tasks/{task['task_id']}/claim"))[0] == 200
-    assert (await worker.post(f"/v1/marketplace/tasks/{task['task_id']}/deliver", {"result": "done"}))[0] == 200
-    assert (await poster.post(f"/v1/marketplace/tasks/{task['task_id']}/review",
-                              {"accept": True, "rating": 5}))[0] == 200
-    collab = (await poster.post("/v1/directory/collaborations", {"partner_agent": worker.agent_id,
-                                                                 "outcome": "success", "rating": 4,
-                                                                 "task_type": "labelling"}))[1]
+    assert (await worker.post(f"/v1/marketplace/tasks/{task['task_id']}/deliver", {"result": "done"}))[
+        0
+    ] == 200
+    assert (
+        await poster.post(f"/v1/marketplace/tasks/{task['task_id']}/review", {"accept": True, "rating": 5})
+    )[0] == 200
+    collab = (
+        await poster.post(
+            "/v1/directory/collaborations",
+            {"partner_agent": worker.agent_id, "outcome": "success", "rating": 4, "task_type": "labelling"},
+        )
+    )[1]
 
     status, board = await anon.get("/v1/leaderboard")
     assert status == 200 and board["sort_by"] == "reputation" and 1 <= len(board["leaderboard"]) <= 20
     assert [e["rank"] for e in board["leaderboard"]] == list(range(1, len(board["leaderboard"]) + 1))
-    assert set(board["leaderboard"][0]) == {"rank", "agent_id", "name", "reputation", "credits", "tasks_completed"}
+    assert set(board["leaderboard"][0]) == {
+        "rank",
+        "agent_id",
+        "name",
+        "reputation",
+        "credits",
+        "tasks_completed",
+    }
     for sort_by in ("credits", "tasks_completed", "requests", "reputation"):
         status, board = await anon.get("/v1/leaderboard", params={"sort_by": sort_by, "limit": 100})
         assert status == 200 and board["sort_by"] == sort_by
@@ -180,12 +202,17 @@ async def test_public_directory_views(directories, register, anon):
     assert profile["reputation_count"] == 2 and len(profile["member_since"]) == 10
     assert (profile["uptime_pct"], profile["featured"], profile["verified"]) == (None, False, False)
     assert [a["title"] for a in profile["recent_marketplace_activity"]] == ["Label 10 images"]
-    assert await anon.get(f"/v1/directory/{private.agent_id}") == (404, {"detail": "Agent not found or not public"})
+    assert await anon.get(f"/v1/directory/{private.agent_id}") == (
+        404,
+        {"detail": "Agent not found or not public"},
+    )
     assert (await anon.get("/v1/directory/agent_doesnotexist"))[0] == 404
 
     for agent in (poster, worker):
         status, mine = await agent.get("/v1/directory/collaborations")
-        assert status == 200 and [c["collaboration_id"] for c in mine["collaborations"]] == [collab["collaboration_id"]]
+        assert status == 200 and [c["collaboration_id"] for c in mine["collaborations"]] == [
+            collab["collaboration_id"]
+        ]
         assert mine["collaborations"][0]["task_type"] == "labelling"
     assert (await private.get("/v1/directory/collaborations"))[1]["collaborations"] == []
     assert (await anon.get("/v1/directory/collaborations"))[0] == 401
@@ -210,8 +237,10 @@ async def test_a_heartbeat_racing_the_sweeps_still_gives_one_event(directories, 
     agents = [await register(f"racer{i}") for i in range(10)]
     for agent in agents:
         await agent.post("/v1/heartbeat", {"status": "busy"})
-    await db.execute("UPDATE directory.presence SET heartbeat_at = now() - interval '1 hour'"
-                     " WHERE agent_id = ANY($1)", [a.agent_id for a in agents])
+    await db.execute(
+        "UPDATE directory.presence SET heartbeat_at = now() - interval '1 hour' WHERE agent_id = ANY($1)",
+        [a.agent_id for a in agents],
+    )
     beats = await asyncio.gather(*(a.post("/v1/heartbeat", {"status": "online"}) for a in agents))
     assert all(status == 200 for status, _ in beats)
     assert await status_of(agents[-1]) == "online"  # (each will time out again 2 s later: a new silence)
@@ -225,12 +254,21 @@ async def test_a_heartbeat_racing_the_sweeps_still_gives_one_event(directories, 
 async def test_presence_goes_with_a_deleted_agent(directories, register, stack, db):
     agent = await register("deleted-beater")
     await agent.post("/v1/heartbeat", {"status": "busy", "metadata": {"k": "v"}})
-    assert await db.fetchval("SELECT count(*) FROM directory.presence WHERE agent_id = $1", agent.agent_id) == 1
+    assert (
+        await db.fetchval("SELECT count(*) FROM directory.presence WHERE agent_id = $1", agent.agent_id) == 1
+    )
     nc = await nats.connect(stack.infra.nats_url)
     try:  # what the admin panel's DELETE /admin/api/agents/{agent_id} sends, once the gateway checked the session
-        reply = await call(nc, svc("directory", "admin_delete_agent"), {"agent_id": agent.agent_id}, timeout=5,
-                           ctx=Ctx(admin=True))
+        reply = await call(
+            nc,
+            svc("directory", "admin_delete_agent"),
+            {"agent_id": agent.agent_id},
+            timeout=5,
+            ctx=Ctx(admin=True),
+        )
         assert reply.ok, reply
     finally:
         await nc.close()
-    assert await db.fetchval("SELECT count(*) FROM directory.presence WHERE agent_id = $1", agent.agent_id) == 0
+    assert (
+        await db.fetchval("SELECT count(*) FROM directory.presence WHERE agent_id = $1", agent.agent_id) == 0
+    )

@@ -2,6 +2,7 @@
 to every subscriber's inbox, sockets (on another gateway), event stream and webhooks, the NATS subject an
 outside subscriber listens on, isolation, purge, and exactly one delivery per subscriber with two relay
 replicas."""
+
 from __future__ import annotations
 
 import asyncio
@@ -16,9 +17,9 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from services.relay.channels import ChannelError, matches, parse_channel, parse_pattern
 from shared import metrics
 from shared.events import make_event
-from services.relay.channels import ChannelError, matches, parse_channel, parse_pattern
 from shared.purge import request_agent_purge
 from tests.conftest import Api
 from tests.helpers import until
@@ -31,8 +32,14 @@ def unique(prefix: str) -> str:
 
 
 def test_patterns_follow_nats_token_semantics():
-    assert matches("news.*", "news.tech") and not matches("news.*", "news.tech.ai") and not matches("news.*", "news")
-    assert matches("news.>", "news.tech") and matches("news.>", "news.tech.ai") and not matches("news.>", "news")
+    assert (
+        matches("news.*", "news.tech")
+        and not matches("news.*", "news.tech.ai")
+        and not matches("news.*", "news")
+    )
+    assert (
+        matches("news.>", "news.tech") and matches("news.>", "news.tech.ai") and not matches("news.>", "news")
+    )
     assert matches("*.tech", "news.tech") and matches(">", "a.b.c") and matches("a.b", "a.b")
     assert not matches("a.b", "a.bc") and not matches("a.*.c", "a.b.d")
     for bad in ("news..tech", "a.>.b", "a b", "", "x" * 129, "a.*x", "a.b*", "ü.x", ".a", "a."):
@@ -51,8 +58,10 @@ async def test_subscribe_list_and_unsubscribe_contract(alice, bob):
     assert status == 200 and (first["channel"], first["status"]) == (tech, "subscribed")
     assert first["subscribed_at"].endswith("+00:00")
     # subscribing twice is harmless: the same subscription, as it was
-    assert await alice.post("/v1/pubsub/subscribe", {"channel": tech}) == (200, {
-        "channel": tech, "status": "already_subscribed", "subscribed_at": first["subscribed_at"]})
+    assert await alice.post("/v1/pubsub/subscribe", {"channel": tech}) == (
+        200,
+        {"channel": tech, "status": "already_subscribed", "subscribed_at": first["subscribed_at"]},
+    )
     assert (await alice.post("/v1/pubsub/subscribe", {"channel": news}))[1]["status"] == "subscribed"
     assert (await bob.post("/v1/pubsub/subscribe", {"channel": news}))[1]["status"] == "subscribed"
     status, subs = await alice.get("/v1/pubsub/subscriptions")
@@ -61,14 +70,25 @@ async def test_subscribe_list_and_unsubscribe_contract(alice, bob):
     assert subs["subscriptions"][0]["subscribed_at"] == first["subscribed_at"]
     status, listing = await alice.get("/v1/pubsub/channels")
     counts = {c["channel"]: c["subscriber_count"] for c in listing["channels"]}
-    assert status == 200 and counts[news] == 2 and counts[tech] == 1 and listing["count"] == len(listing["channels"])
+    assert (
+        status == 200
+        and counts[news] == 2
+        and counts[tech] == 1
+        and listing["count"] == len(listing["channels"])
+    )
     # unsubscribing from a channel never joined is harmless too
     assert await bob.post("/v1/pubsub/unsubscribe", {"channel": tech}) == (
-        200, {"channel": tech, "status": "not_subscribed"})
+        200,
+        {"channel": tech, "status": "not_subscribed"},
+    )
     assert await alice.post("/v1/pubsub/unsubscribe", {"channel": tech}) == (
-        200, {"channel": tech, "status": "unsubscribed"})
+        200,
+        {"channel": tech, "status": "unsubscribed"},
+    )
     assert await alice.post("/v1/pubsub/unsubscribe", {"channel": tech}) == (
-        200, {"channel": tech, "status": "not_subscribed"})
+        200,
+        {"channel": tech, "status": "not_subscribed"},
+    )
     assert [s["channel"] for s in (await alice.get("/v1/pubsub/subscriptions"))[1]["subscriptions"]] == [news]
     assert [s["channel"] for s in (await bob.get("/v1/pubsub/subscriptions"))[1]["subscriptions"]] == [news]
 
@@ -98,7 +118,9 @@ async def test_subscription_limit(register):
         assert (await agent.post("/v1/pubsub/subscribe", {"channel": f"{base}.{i}"}))[0] == 200
     status, body = await agent.post("/v1/pubsub/subscribe", {"channel": f"{base}.extra"})
     assert status == 429 and "Subscription limit" in body["detail"]
-    assert (await agent.post("/v1/pubsub/subscribe", {"channel": f"{base}.7"}))[1]["status"] == "already_subscribed"
+    assert (await agent.post("/v1/pubsub/subscribe", {"channel": f"{base}.7"}))[1][
+        "status"
+    ] == "already_subscribed"
 
 
 async def test_a_publication_reaches_every_subscriber_every_way(stack, register, receiver, db):
@@ -114,15 +136,19 @@ async def test_a_publication_reaches_every_subscriber_every_way(stack, register,
     async with aiohttp.ClientSession() as http:
         ws = await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": bob.key, "hello": "1"})
         assert (await ws.receive_json(timeout=5))["event"] == "connected"
-        status, pub = await publisher.on(stack.url(0)).post("/v1/pubsub/publish", {
-            "channel": channel, "payload": {"headline": "x", "n": [1, 2]}})
+        status, pub = await publisher.on(stack.url(0)).post(
+            "/v1/pubsub/publish", {"channel": channel, "payload": {"headline": "x", "n": [1, 2]}}
+        )
         assert status == 200 and pub["channel"] == channel and pub["subscribers_notified"] == 2
         assert pub["message_id"].startswith("pub_") and pub["created_at"].endswith("+00:00")
         frame = await ws.receive_json(timeout=5)
         await ws.close()
     assert frame["event"] == "message.broadcast" and frame["payload"] == {"headline": "x", "n": [1, 2]}
     assert (frame["publication_id"], frame["channel"], frame["from_agent"]) == (
-        pub["message_id"], channel, publisher.agent_id)
+        pub["message_id"],
+        channel,
+        publisher.agent_id,
+    )
 
     inbox = (await bob.get("/v1/relay/inbox", params={"channel": f"pubsub:{channel}"}))[1]
     assert inbox["count"] == 1 and inbox["messages"][0]["message_id"] == frame["message_id"]
@@ -143,17 +169,26 @@ async def test_a_publication_reaches_every_subscriber_every_way(stack, register,
     # the envelope (built in SQL for the fan-out) is every other event's; /v1/events adds the cursor and 1.0's names
     v1_names = {"cursor", "event_id", "event_type", "payload", "created_at"}
     assert set(events[0]) - v1_names == set(make_event(bob.agent_id, "x", {})) and events[0]["version"] == 1
-    assert re.fullmatch(r"evt_[0-9a-f]{24}", events[0]["id"]) and re.fullmatch(r"msg_[0-9a-f]{16}", frame["message_id"])
-    assert events[0]["data"] == {"message_id": frame["message_id"], "publication_id": pub["message_id"],
-                                 "from_agent": publisher.agent_id, "channel": channel}
+    assert re.fullmatch(r"evt_[0-9a-f]{24}", events[0]["id"]) and re.fullmatch(
+        r"msg_[0-9a-f]{16}", frame["message_id"]
+    )
+    assert events[0]["data"] == {
+        "message_id": frame["message_id"],
+        "publication_id": pub["message_id"],
+        "from_agent": publisher.agent_id,
+        "channel": channel,
+    }
     assert len(await until("carol's event", lambda: broadcast_events(carol))) == 1
     await receiver.wait_for(1)
     hooked = orjson.loads(receiver.received[0][1])
     assert hooked["type"] == "message.broadcast" and hooked["data"]["message_id"] == frame["message_id"]
-    assert await db.fetchval("SELECT payload FROM relay.messages WHERE message_id = $1",
-                             frame["message_id"]) != orjson.dumps({"headline": "x"}).decode()
-    assert (await db.fetchval("SELECT payload FROM relay.messages WHERE message_id = $1",
-                              frame["message_id"])).startswith("ENC:")
+    assert (
+        await db.fetchval("SELECT payload FROM relay.messages WHERE message_id = $1", frame["message_id"])
+        != orjson.dumps({"headline": "x"}).decode()
+    )
+    assert (
+        await db.fetchval("SELECT payload FROM relay.messages WHERE message_id = $1", frame["message_id"])
+    ).startswith("ENC:")
     # an unsubscribed agent gets nothing more
     await bob.post("/v1/pubsub/unsubscribe", {"channel": f"{base}.*"})
     again = (await publisher.post("/v1/pubsub/publish", {"channel": channel, "payload": "second"}))[1]
@@ -168,13 +203,19 @@ async def test_an_outside_nats_subscriber_hears_the_channel(stack, alice):
         heard: asyncio.Queue[Any] = asyncio.Queue()
         sub = await nc.subscribe(f"pubsub.{base}.*", cb=heard.put)  # the same pattern, as a NATS subscription
         await nc.flush()
-        status, pub = await alice.post("/v1/pubsub/publish", {"channel": f"{base}.alerts", "payload": [1, "two"]})
+        status, pub = await alice.post(
+            "/v1/pubsub/publish", {"channel": f"{base}.alerts", "payload": [1, "two"]}
+        )
         assert status == 200 and pub["subscribers_notified"] == 0  # nobody subscribed through MoltGrid
         msg = await asyncio.wait_for(heard.get(), 10)
         assert msg.subject == f"pubsub.{base}.alerts"
         body = orjson.loads(msg.data)
         assert (body["publication_id"], body["channel"], body["from_agent"], body["payload"]) == (
-            pub["message_id"], f"{base}.alerts", alice.agent_id, [1, "two"])
+            pub["message_id"],
+            f"{base}.alerts",
+            alice.agent_id,
+            [1, "two"],
+        )
         await alice.post("/v1/pubsub/publish", {"channel": f"{base}.a.b", "payload": "deeper"})  # not `*`
         await alice.post("/v1/pubsub/publish", {"channel": f"{base}.c", "payload": "third"})
         assert orjson.loads((await asyncio.wait_for(heard.get(), 10)).data)["payload"] == "third"
@@ -188,16 +229,21 @@ async def test_subscriptions_are_private_and_purged_with_the_agent(stack, regist
     channel = unique("priv") + ".c"
     await a.post("/v1/pubsub/subscribe", {"channel": channel})
     assert (await b.get("/v1/pubsub/subscriptions", params={"agent_id": a.agent_id}))[1]["count"] == 0
-    assert (await b.post("/v1/pubsub/unsubscribe", {"channel": channel, "agent_id": a.agent_id}))[1]["status"] == (
-        "not_subscribed")
+    assert (await b.post("/v1/pubsub/unsubscribe", {"channel": channel, "agent_id": a.agent_id}))[1][
+        "status"
+    ] == ("not_subscribed")
     assert (await a.get("/v1/pubsub/subscriptions"))[1]["count"] == 1
     nc = await nats.connect(stack.infra.nats_url)
     try:
         await request_agent_purge(nc.jetstream(), a.agent_id)
     finally:
         await nc.close()
-    await until("the purged agent's subscriptions to be gone", lambda: db.fetchval(
-        "SELECT count(*) = 0 FROM relay.pubsub_subscriptions WHERE agent_id = $1", a.agent_id))
+    await until(
+        "the purged agent's subscriptions to be gone",
+        lambda: db.fetchval(
+            "SELECT count(*) = 0 FROM relay.pubsub_subscriptions WHERE agent_id = $1", a.agent_id
+        ),
+    )
 
 
 @pytest.mark.slow
@@ -212,13 +258,19 @@ async def test_exactly_one_delivery_per_subscriber_with_two_relay_replicas(stack
     hooked = subscribers[0]
     await hooked.post("/v1/webhooks", {"url": receiver.url, "event_types": ["message.broadcast"]})
     async with replicas(stack, "relay", [1]):
-        sends = [publishers[i % 2].on(stack.url(i % 2)).post(
-            "/v1/pubsub/publish", {"channel": f"{base}.t{i % 3}", "payload": {"i": i}}) for i in range(24)]
+        sends = [
+            publishers[i % 2]
+            .on(stack.url(i % 2))
+            .post("/v1/pubsub/publish", {"channel": f"{base}.t{i % 3}", "payload": {"i": i}})
+            for i in range(24)
+        ]
         results = await asyncio.gather(*sends)
         assert all(status == 200 and body["subscribers_notified"] == 12 for status, body in results), results
         publication_ids = {body["message_id"] for _, body in results}
-        rows = await db.fetch("SELECT publication_id, to_agent FROM relay.messages WHERE publication_id = ANY($1)",
-                              list(publication_ids))
+        rows = await db.fetch(
+            "SELECT publication_id, to_agent FROM relay.messages WHERE publication_id = ANY($1)",
+            list(publication_ids),
+        )
         assert len(rows) == 24 * 12
         assert set(Counter((r["publication_id"], r["to_agent"]) for r in rows).values()) == {1}
         assert await publishes_by_replica(stack) >= {"relay-0", "relay-1"}  # both replicas fanned out
@@ -226,7 +278,9 @@ async def test_exactly_one_delivery_per_subscriber_with_two_relay_replicas(stack
         await receiver.wait_for(24, timeout=30)
 
     async def events_of(agent: Api) -> list[dict[str, Any]]:
-        body = (await agent.get("/v1/events", params={"after": 0, "types": "message.broadcast", "limit": 100}))[1]
+        body = (
+            await agent.get("/v1/events", params={"after": 0, "types": "message.broadcast", "limit": 100})
+        )[1]
         return body["events"]
 
     for agent in subscribers[:3]:
@@ -249,6 +303,12 @@ async def publishes_by_replica(stack: Any) -> set[str]:
         texts = await metrics.scrape_all(nc, wait=0.5)
     finally:
         await nc.close()
-    return {sample.labels["instance"] for text in texts for family in text_string_to_metric_families(text.decode())
-            for sample in family.samples if sample.name == "moltgrid_operations_total"
-            and sample.labels["op"] == "pubsub_publish" and sample.value > 0}
+    return {
+        sample.labels["instance"]
+        for text in texts
+        for family in text_string_to_metric_families(text.decode())
+        for sample in family.samples
+        if sample.name == "moltgrid_operations_total"
+        and sample.labels["op"] == "pubsub_publish"
+        and sample.value > 0
+    }

@@ -1,17 +1,18 @@
 """Job queue through the gateway: the contract's exchanges, leases, retries, dead letters, replicas, events."""
+
 from __future__ import annotations
 
 import asyncio
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import nats
 import orjson
 import pytest
 
+from services.queue.retry import backoff_seconds
 from shared.bus import Ctx, call
 from shared.subjects import svc
-from services.queue.retry import backoff_seconds
 from tests.queue_fixtures import replicas
 
 JOB_ID = r"^job_[0-9a-f]{16}$"
@@ -37,41 +38,85 @@ async def test_contract_exchanges(alice, bob):
 
     status, body = await alice.post("/v1/queue/submit", {"payload": '{"task": "scrape"}', "priority": 8})
     assert status == 200 and set(body) == {"job_id", "status", "queue_name"}
-    assert re.match(JOB_ID, body["job_id"]) and body["status"] == "pending" and body["queue_name"] == "default"
+    assert (
+        re.match(JOB_ID, body["job_id"]) and body["status"] == "pending" and body["queue_name"] == "default"
+    )
     job = body["job_id"]
     assert await alice.post("/v1/queue/submit", {"payload": "low", "queue_name": "work", "priority": 1}) == (
-        200, {"job_id": (await alice.get("/v1/queue", params={"queue_name": "work"}))[1]["jobs"][0]["job_id"],
-              "status": "pending", "queue_name": "work"})
-    assert await alice.post("/v1/queue/submit", {"payload": "x", "priority": 11}) == (422, {"detail": [{
-        "type": "less_than_equal", "loc": ["body", "priority"], "msg": "Input should be less than or equal to 10",
-        "input": 11, "ctx": {"le": 10}}]})
+        200,
+        {
+            "job_id": (await alice.get("/v1/queue", params={"queue_name": "work"}))[1]["jobs"][0]["job_id"],
+            "status": "pending",
+            "queue_name": "work",
+        },
+    )
+    assert await alice.post("/v1/queue/submit", {"payload": "x", "priority": 11}) == (
+        422,
+        {
+            "detail": [
+                {
+                    "type": "less_than_equal",
+                    "loc": ["body", "priority"],
+                    "msg": "Input should be less than or equal to 10",
+                    "input": 11,
+                    "ctx": {"le": 10},
+                }
+            ]
+        },
+    )
 
     status, body = await alice.get(f"/v1/queue/{job}")
     assert status == 200
-    assert {k: body[k] for k in ("job_id", "status", "queue_name", "priority", "started_at", "completed_at",
-                                 "result")} == {"job_id": job, "status": "pending", "queue_name": "default",
-                                                "priority": 8, "started_at": None, "completed_at": None,
-                                                "result": None}
+    assert {
+        k: body[k]
+        for k in ("job_id", "status", "queue_name", "priority", "started_at", "completed_at", "result")
+    } == {
+        "job_id": job,
+        "status": "pending",
+        "queue_name": "default",
+        "priority": 8,
+        "started_at": None,
+        "completed_at": None,
+        "result": None,
+    }
     assert re.match(ISO_UTC, body["created_at"])
     assert await bob.get(f"/v1/queue/{job}") == (404, {"detail": "Job not found"})
 
     status, listing = await alice.get("/v1/queue")
     assert status == 200 and listing["queue_name"] == "default" and listing["count"] == 1
-    assert listing["jobs"] == [{"job_id": job, "status": "pending", "priority": 8, "created_at": body["created_at"],
-                                "completed_at": None}]
-    status, listing = await alice.get("/v1/queue", params={"status": "pending", "queue_name": "work", "limit": 10})
-    assert status == 200 and listing["queue_name"] == "work" and [j["priority"] for j in listing["jobs"]] == [1]
+    assert listing["jobs"] == [
+        {
+            "job_id": job,
+            "status": "pending",
+            "priority": 8,
+            "created_at": body["created_at"],
+            "completed_at": None,
+        }
+    ]
+    status, listing = await alice.get(
+        "/v1/queue", params={"status": "pending", "queue_name": "work", "limit": 10}
+    )
+    assert (
+        status == 200 and listing["queue_name"] == "work" and [j["priority"] for j in listing["jobs"]] == [1]
+    )
 
     status, claimed = await alice.post("/v1/queue/claim")
     assert status == 200 and (claimed["job_id"], claimed["payload"], claimed["priority"]) == (
-        job, '{"task": "scrape"}', 8)
+        job,
+        '{"task": "scrape"}',
+        8,
+    )
     assert await alice.post(f"/v1/queue/{job}/complete", params={"result": "done"}) == (
-        200, {"job_id": job, "status": "completed"})
+        200,
+        {"job_id": job, "status": "completed"},
+    )
     status, body = await alice.get(f"/v1/queue/{job}")
     assert body["status"] == "completed" and body["result"] == "done"
     assert re.match(ISO_UTC, body["started_at"]) and re.match(ISO_UTC, body["completed_at"])
     assert await alice.post("/v1/queue/job_nope/complete", params={"result": "x"}) == (
-        404, {"detail": "Job not found or not in processing state"})
+        404,
+        {"detail": "Job not found or not in processing state"},
+    )
     assert await alice.post("/v1/queue/claim") == (200, {"status": "empty", "queue_name": "default"})
     assert (await alice.get("/v1/queue", params={"status": "completed"}))[1]["count"] == 1
 
@@ -115,7 +160,9 @@ async def test_priority_then_fifo(alice):
     q = {"queue_name": "order"}
     ids = {}
     for name, prio in [("a", 1), ("b", 5), ("c", 5), ("d", 0), ("e", 10)]:
-        ids[(await alice.post("/v1/queue/submit", {"payload": name, "priority": prio, **q}))[1]["job_id"]] = name
+        ids[(await alice.post("/v1/queue/submit", {"payload": name, "priority": prio, **q}))[1]["job_id"]] = (
+            name
+        )
     got = [(await alice.post("/v1/queue/claim", params=q))[1]["payload"] for _ in range(5)]
     assert got == ["e", "b", "c", "a", "d"]
     assert (await alice.post("/v1/queue/claim", params=q))[1] == {"status": "empty", "queue_name": "order"}
@@ -124,7 +171,9 @@ async def test_priority_then_fifo(alice):
 async def test_isolation_between_agents_and_queues(alice, bob):
     _, job = await alice.post("/v1/queue/submit", {"payload": "mine", "queue_name": "work"})
     assert await bob.post("/v1/queue/claim", params={"queue_name": "work"}) == (
-        200, {"status": "empty", "queue_name": "work"})
+        200,
+        {"status": "empty", "queue_name": "work"},
+    )
     assert (await bob.get("/v1/queue", params={"queue_name": "work"}))[1]["count"] == 0
     assert (await alice.post("/v1/queue/claim", params={"queue_name": "other"}))[1]["status"] == "empty"
     _, claimed = await alice.post("/v1/queue/claim", params={"queue_name": "work"})
@@ -145,11 +194,13 @@ async def test_two_replicas_200_claims_on_100_jobs(stack, register):
     q = {"queue_name": "race"}
     nc = await nats.connect(stack.infra.nats_url)
     try:
-        await asyncio.gather(*(call(nc, svc("queue", "submit"), {"payload": i, **q}, timeout=5, ctx=ctx)
-                               for i in range(100)))
+        await asyncio.gather(
+            *(call(nc, svc("queue", "submit"), {"payload": i, **q}, timeout=5, ctx=ctx) for i in range(100))
+        )
         async with replicas(stack, "queue", [11]):
-            replies = await asyncio.gather(*(call(nc, svc("queue", "claim"), q, timeout=5, ctx=ctx)
-                                             for _ in range(200)))
+            replies = await asyncio.gather(
+                *(call(nc, svc("queue", "claim"), q, timeout=5, ctx=ctx) for _ in range(200))
+            )
     finally:
         await nc.close()
     bodies = [r.unwrap() for r in replies]
@@ -162,7 +213,9 @@ async def test_two_replicas_200_claims_on_100_jobs(stack, register):
 
 async def test_lapsed_lease_is_reclaimed_and_late_complete_refused(alice):
     q = {"queue_name": "lease"}
-    _, job = await alice.post("/v1/queue/submit", {"payload": "p", "visibility_timeout": 1, "max_attempts": 5, **q})
+    _, job = await alice.post(
+        "/v1/queue/submit", {"payload": "p", "visibility_timeout": 1, "max_attempts": 5, **q}
+    )
     _, first = await alice.post("/v1/queue/claim", params=q)
     assert first["attempt"] == 1 and first["job_id"] == job["job_id"]
     second = await poll(lambda: alice.post("/v1/queue/claim", params=q), lambda r: "job_id" in r[1])
@@ -181,12 +234,13 @@ async def test_lapsed_lease_is_reclaimed_and_late_complete_refused(alice):
 async def test_heartbeat_extends_the_lease_and_keeps_progress(alice):
     q = {"queue_name": "hb"}
     _, job = await alice.post("/v1/queue/submit", {"payload": "p", **q})
-    _, claimed = await alice.post("/v1/queue/claim", params={"visibility_timeout": 1, **q})
+    _, _claimed = await alice.post("/v1/queue/claim", params={"visibility_timeout": 1, **q})
     jid = job["job_id"]
     for step in range(3):
         await asyncio.sleep(0.6)
-        status, hb = await alice.post(f"/v1/queue/{jid}/heartbeat", {"attempt": 1, "extend_seconds": 1,
-                                                                     "progress": {"step": step}})
+        status, hb = await alice.post(
+            f"/v1/queue/{jid}/heartbeat", {"attempt": 1, "extend_seconds": 1, "progress": {"step": step}}
+        )
         assert status == 200 and hb["attempt"] == 1
     _, body = await alice.get(f"/v1/queue/{jid}")
     assert body["status"] == "processing" and body["progress"] == {"step": 2}
@@ -200,14 +254,18 @@ async def test_heartbeat_extends_the_lease_and_keeps_progress(alice):
 
 async def test_retries_backoff_dead_letter_and_replay(alice):
     q = {"queue_name": "flaky"}
-    _, job = await alice.post("/v1/queue/submit", {"payload": "p", "max_attempts": 3, "backoff_base_seconds": 0.2,
-                                                   "backoff_max_seconds": 0.3, **q})
+    _, job = await alice.post(
+        "/v1/queue/submit",
+        {"payload": "p", "max_attempts": 3, "backoff_base_seconds": 0.2, "backoff_max_seconds": 0.3, **q},
+    )
     jid = job["job_id"]
     for attempt, cap in [(1, 0.2), (2, 0.3)]:
         _, claimed = await poll(lambda: alice.post("/v1/queue/claim", params=q), lambda r: "job_id" in r[1])
         assert claimed["attempt"] == attempt
-        before = datetime.now(timezone.utc)
-        status, failed = await alice.post(f"/v1/queue/{jid}/fail", {"error": f"boom {attempt}", "attempt": attempt})
+        before = datetime.now(UTC)
+        status, failed = await alice.post(
+            f"/v1/queue/{jid}/fail", {"error": f"boom {attempt}", "attempt": attempt}
+        )
         assert status == 200 and failed["status"] == "pending"
         delay = (parse(failed["retry_at"]) - before).total_seconds()
         assert -0.05 <= delay <= cap + 0.1  # full jitter: uniform in [0, min(max, base·2^(n-1))]
@@ -233,14 +291,20 @@ async def test_non_retryable_replay_many_and_purge(alice):
     for i in range(3):
         _, job = await alice.post("/v1/queue/submit", {"payload": i, **q})
         await alice.post("/v1/queue/claim", params=q)
-        status, failed = await alice.post(f"/v1/queue/{job['job_id']}/fail", {"error": "bad", "retryable": False})
+        _status, failed = await alice.post(
+            f"/v1/queue/{job['job_id']}/fail", {"error": "bad", "retryable": False}
+        )
         assert failed["status"] == "dead_letter"
         ids.append(job["job_id"])
-    future = (datetime.now(timezone.utc) + timedelta(hours=1)).isoformat()
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert (await alice.post("/v1/queue/dead-letters/replay", {"since": future, **q}))[1]["replayed"] == 0
-    assert (await alice.post("/v1/queue/dead-letters/replay", {"queue_name": "elsewhere"}))[1]["replayed"] == 0
+    assert (await alice.post("/v1/queue/dead-letters/replay", {"queue_name": "elsewhere"}))[1][
+        "replayed"
+    ] == 0
     assert await alice.post("/v1/queue/dead-letters/replay", {"limit": 2, **q}) == (
-        200, {"status": "replayed", "replayed": 2})
+        200,
+        {"status": "replayed", "replayed": 2},
+    )
     assert (await alice.get("/v1/queue/dead-letters", params=q))[1]["count"] == 1
     assert await alice.delete("/v1/queue/dead-letters", params=q) == (200, {"status": "purged", "purged": 1})
     assert (await alice.get("/v1/queue/dead-letters", params=q))[1]["count"] == 0
@@ -249,9 +313,13 @@ async def test_non_retryable_replay_many_and_purge(alice):
 
 async def test_lease_expiry_on_last_attempt_dead_letters(alice):
     q = {"queue_name": "dies"}
-    _, job = await alice.post("/v1/queue/submit", {"payload": "p", "max_attempts": 1, "visibility_timeout": 1, **q})
+    _, job = await alice.post(
+        "/v1/queue/submit", {"payload": "p", "max_attempts": 1, "visibility_timeout": 1, **q}
+    )
     await alice.post("/v1/queue/claim", params=q)
-    body = await poll(lambda: alice.get(f"/v1/queue/{job['job_id']}"), lambda r: r[1]["status"] == "dead_letter")
+    body = await poll(
+        lambda: alice.get(f"/v1/queue/{job['job_id']}"), lambda r: r[1]["status"] == "dead_letter"
+    )
     assert body[1]["status"] == "dead_letter" and "lease expired" in body[1]["last_error"]
 
 
@@ -259,7 +327,7 @@ async def test_delayed_jobs_invisible_until_due(alice):
     q = {"queue_name": "later"}
     status, job = await alice.post("/v1/queue/submit", {"payload": "d", "delay_seconds": 1.0, **q})
     assert status == 200 and "available_at" in job
-    run_at = (datetime.now(timezone.utc) + timedelta(seconds=1)).isoformat()
+    run_at = (datetime.now(UTC) + timedelta(seconds=1)).isoformat()
     _, job2 = await alice.post("/v1/queue/submit", {"payload": "r", "run_at": run_at, "priority": 9, **q})
     assert (await alice.post("/v1/queue/claim", params=q))[1]["status"] == "empty"
     _, stats = await alice.get("/v1/queue/stats", params=q)
@@ -292,10 +360,17 @@ async def test_stats_per_queue(alice):
     assert status == 200 and stats["count"] == 2
     s1 = stats["queues"][0]
     assert {k: s1[k] for k in ("queue_name", "pending", "processing", "completed", "dead_letter")} == {
-        "queue_name": "s1", "pending": 2, "processing": 0, "completed": 1, "dead_letter": 0}
+        "queue_name": "s1",
+        "pending": 2,
+        "processing": 0,
+        "completed": 1,
+        "dead_letter": 0,
+    }
     assert s1["oldest_pending_age_seconds"] >= 0.05
-    assert [q["queue_name"] for q in (await alice.get("/v1/queue/stats", params={"queue_name": "s2"}))[1]["queues"]] \
-        == ["s2"]
+    assert [
+        q["queue_name"]
+        for q in (await alice.get("/v1/queue/stats", params={"queue_name": "s2"}))[1]["queues"]
+    ] == ["s2"]
 
 
 async def test_events_for_completed_failed_dead_lettered(stack, alice):
@@ -318,9 +393,15 @@ async def test_events_for_completed_failed_dead_lettered(stack, alice):
         await sub.unsubscribe()
     finally:
         await nc.close()
-    assert seen["job.completed"]["data"] == {"job_id": a["job_id"], "queue_name": "events", "status": "completed",
-                                             "result": "fine"}
-    assert seen["job.failed"]["data"]["error"] == "nope" and seen["job.failed"]["data"]["queue_name"] == "events"
+    assert seen["job.completed"]["data"] == {
+        "job_id": a["job_id"],
+        "queue_name": "events",
+        "status": "completed",
+        "result": "fine",
+    }
+    assert (
+        seen["job.failed"]["data"]["error"] == "nope" and seen["job.failed"]["data"]["queue_name"] == "events"
+    )
     assert seen["job.dead_lettered"]["data"]["job_id"] == b["job_id"]
     assert seen["job.completed"]["agent_id"] == alice.agent_id
 

@@ -1,6 +1,7 @@
 """MoltGrid 1.0's registry, POST /v1/agents/register: role, capabilities (the profile's own list) and skills,
 shown on one's profile, the public profile, search (?skill=) and the agent card; bounded input; purged with
 the agent. Everything through the real stack (two gateways, two directory replicas)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -13,8 +14,17 @@ from moltgrid_client import MoltGridClient
 from tests.conftest import ADMIN_PASSWORD
 from tests.helpers import until
 
-MATCH_ITEM = {"agent_id", "name", "description", "capabilities", "available", "looking_for", "reputation", "credits",
-              "created_at"}  # the seed's match items, unchanged by the registry
+MATCH_ITEM = {
+    "agent_id",
+    "name",
+    "description",
+    "capabilities",
+    "available",
+    "looking_for",
+    "reputation",
+    "credits",
+    "created_at",
+}  # the seed's match items, unchanged by the registry
 
 
 def tag(prefix: str) -> str:
@@ -25,10 +35,16 @@ def tag(prefix: str) -> str:
 async def test_register_round_trip_and_partial_updates(register):
     alice = await register("alice")
     py, sql = tag("python"), tag("sql")
-    status, body = await alice.post("/v1/agents/register", {"role": "analyst", "capabilities": ["summarize"],
-                                                            "skills": [py, sql]})
-    assert status == 200 and body == {"status": "registered", "agent_id": alice.agent_id, "role": "analyst",
-                                      "capabilities": ["summarize"], "skills": [py, sql]}
+    status, body = await alice.post(
+        "/v1/agents/register", {"role": "analyst", "capabilities": ["summarize"], "skills": [py, sql]}
+    )
+    assert status == 200 and body == {
+        "status": "registered",
+        "agent_id": alice.agent_id,
+        "role": "analyst",
+        "capabilities": ["summarize"],
+        "skills": [py, sql],
+    }
     _, me = await alice.get("/v1/directory/me")
     assert (me["role"], me["capabilities"], me["skills"]) == ("analyst", ["summarize"], [py, sql])
     # one list of capabilities: the seed's PUT /v1/directory/me and the registry write the same one
@@ -43,7 +59,9 @@ async def test_register_round_trip_and_partial_updates(register):
     assert (body["role"], body["capabilities"], body["skills"]) == (None, ["translate"], [])
     # 1.0's PUT /v1/directory/me also takes skills; the seed's answer to it is unchanged
     assert await alice.put("/v1/directory/me", {"skills": [sql], "public": True}) == (
-        200, {"status": "updated", "agent_id": alice.agent_id, "public": True})
+        200,
+        {"status": "updated", "agent_id": alice.agent_id, "public": True},
+    )
     _, me = await alice.get("/v1/directory/me")
     assert (me["role"], me["capabilities"], me["skills"], me["public"]) == (None, ["translate"], [sql], True)
 
@@ -56,7 +74,10 @@ async def test_skills_and_role_are_public_where_1_0_shows_them(register, anon):
         await agent.post("/v1/agents/register", {"role": "researcher", "skills": [skill, "writing"]})
     status, profile = await anon.get(f"/v1/directory/{shown.agent_id}")
     assert status == 200 and (profile["role"], profile["skills"], profile["capabilities"]) == (
-        "researcher", [skill, "writing"], [need])
+        "researcher",
+        [skill, "writing"],
+        [need],
+    )
     assert (await anon.get(f"/v1/directory/{hidden.agent_id}"))[0] == 404  # private stays private
     status, found = await anon.get("/v1/directory/search", params={"skill": skill})
     assert status == 200 and [a["agent_id"] for a in found["agents"]] == [shown.agent_id]
@@ -68,16 +89,32 @@ async def test_skills_and_role_are_public_where_1_0_shows_them(register, anon):
     _, card = await anon.get(f"/v1/agents/{shown.agent_id}/card")
     assert (card["metadata"]["role"], card["metadata"]["skills"]) == ("researcher", [skill, "writing"])
     _, matched = await me.get("/v1/directory/match", params={"need": need})
-    assert [m["agent_id"] for m in matched["matches"]] == [shown.agent_id] and set(matched["matches"][0]) == MATCH_ITEM
+    assert [m["agent_id"] for m in matched["matches"]] == [shown.agent_id] and set(
+        matched["matches"][0]
+    ) == MATCH_ITEM
 
 
-@pytest.mark.parametrize("bad", [
-    {"role": "r" * 129}, {"role": 7}, {"role": ["a"]},
-    {"capabilities": ["c"] * 21}, {"capabilities": ["c" * 65]}, {"capabilities": "summarize"}, {"capabilities": [1]},
-    {"skills": ["s"] * 21}, {"skills": ["s" * 65]}, {"skills": {"python": True}}, {"skills": [None]},
-    {"skills": ["nul\x00"]}, {"role": "nul\x00"},
-    [], "register", 42,
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"role": "r" * 129},
+        {"role": 7},
+        {"role": ["a"]},
+        {"capabilities": ["c"] * 21},
+        {"capabilities": ["c" * 65]},
+        {"capabilities": "summarize"},
+        {"capabilities": [1]},
+        {"skills": ["s"] * 21},
+        {"skills": ["s" * 65]},
+        {"skills": {"python": True}},
+        {"skills": [None]},
+        {"skills": ["nul\x00"]},
+        {"role": "nul\x00"},
+        [],
+        "register",
+        42,
+    ],
+)
 async def test_bad_input_is_a_422_and_writes_nothing(register, bad):
     agent = await register("strict")
     await agent.post("/v1/agents/register", {"role": "keeper", "capabilities": ["a"], "skills": ["b"]})
@@ -90,8 +127,9 @@ async def test_bad_input_is_a_422_and_writes_nothing(register, bad):
 async def test_bounds_are_inclusive_and_search_filters_are_checked(register, anon):
     agent = await register("edges")
     skills = [f"s{i}-" + "x" * 58 for i in range(20)]
-    status, body = await agent.post("/v1/agents/register", {"role": "r" * 128, "skills": skills,
-                                                            "capabilities": ["c" * 64] * 20})
+    status, body = await agent.post(
+        "/v1/agents/register", {"role": "r" * 128, "skills": skills, "capabilities": ["c" * 64] * 20}
+    )
     assert status == 200 and body["skills"] == skills and len(body["role"]) == 128
     assert (await anon.post("/v1/agents/register", {"role": "x"}))[0] == 401
     for bad in ("", "s" * 65):
@@ -100,7 +138,9 @@ async def test_bounds_are_inclusive_and_search_filters_are_checked(register, ano
 
 async def test_one_agent_cannot_touch_another(alice, bob):
     await bob.post("/v1/agents/register", {"role": "bob-role", "skills": ["bob-skill"]})
-    await alice.post("/v1/agents/register", {"role": "alice-role", "skills": ["alice-skill"], "agent_id": bob.agent_id})
+    await alice.post(
+        "/v1/agents/register", {"role": "alice-role", "skills": ["alice-skill"], "agent_id": bob.agent_id}
+    )
     _, bobs = await bob.get("/v1/directory/me")
     assert (bobs["role"], bobs["skills"]) == ("bob-role", ["bob-skill"])
     _, alices = await alice.get("/v1/directory/me")
@@ -113,8 +153,12 @@ async def test_concurrent_registrations_through_both_gateways_never_interleave(s
     first = {"role": "one", "capabilities": ["c1"], "skills": ["s1"]}
     second = {"role": "two", "capabilities": ["c2"], "skills": ["s2"]}
     for _ in range(5):
-        answers = await asyncio.gather(*(agent.on(stack.url(i % 2)).post("/v1/agents/register", body)
-                                         for i, body in enumerate((first, second) * 4)))
+        answers = await asyncio.gather(
+            *(
+                agent.on(stack.url(i % 2)).post("/v1/agents/register", body)
+                for i, body in enumerate((first, second) * 4)
+            )
+        )
         assert all(status == 200 for status, _ in answers)
         _, me = await agent.on(stack.url(1)).get("/v1/directory/me")
         assert {k: me[k] for k in first} in (first, second)
@@ -146,8 +190,12 @@ def _client_methods(base: str) -> None:
     try:
         skill = tag("client")
         assert client.agent_register(role="planner", skills=[skill]) == {
-            "status": "registered", "agent_id": client.agent_id, "role": "planner", "capabilities": [],
-            "skills": [skill]}
+            "status": "registered",
+            "agent_id": client.agent_id,
+            "role": "planner",
+            "capabilities": [],
+            "skills": [skill],
+        }
         client.directory_update(capabilities=["plan"], skills=[skill, "b"], public=True)
         assert client.directory_me()["skills"] == [skill, "b"]
         assert [a["agent_id"] for a in client.directory_search(skill=skill)["agents"]] == [client.agent_id]

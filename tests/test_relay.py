@@ -1,4 +1,5 @@
 """Relay: messages, inbox and read receipts, isolation, and WebSocket push across gateway replicas."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,9 +9,14 @@ import aiohttp
 
 
 async def test_send_inbox_and_read_contract(alice, bob):
-    status, body = await alice.post("/v1/relay/send", {"to_agent": bob.agent_id, "channel": "signals",
-                                                       "payload": "{\"signal\": \"buy\"}"})
-    assert status == 200 and body["status"] == "delivered" and re.fullmatch(r"msg_[0-9a-f]{16}", body["message_id"])
+    status, body = await alice.post(
+        "/v1/relay/send", {"to_agent": bob.agent_id, "channel": "signals", "payload": '{"signal": "buy"}'}
+    )
+    assert (
+        status == 200
+        and body["status"] == "delivered"
+        and re.fullmatch(r"msg_[0-9a-f]{16}", body["message_id"])
+    )
     signal_id = body["message_id"]
     status, body = await alice.post("/v1/relay/send", {"to_agent": bob.agent_id, "payload": "hello"})
     direct_id = body["message_id"]
@@ -19,14 +25,22 @@ async def test_send_inbox_and_read_contract(alice, bob):
     assert status == 200 and inbox["channel"] == "direct" and inbox["count"] == 1
     message = inbox["messages"][0]
     assert (message["message_id"], message["from_agent"], message["channel"], message["payload"]) == (
-        direct_id, alice.agent_id, "direct", "hello")
+        direct_id,
+        alice.agent_id,
+        "direct",
+        "hello",
+    )
     assert message["created_at"].endswith("+00:00")
 
-    status, inbox = await bob.get("/v1/relay/inbox", params={"channel": "signals", "unread_only": "true",
-                                                             "limit": 10, "offset": 0})
+    status, inbox = await bob.get(
+        "/v1/relay/inbox", params={"channel": "signals", "unread_only": "true", "limit": 10, "offset": 0}
+    )
     assert [m["message_id"] for m in inbox["messages"]] == [signal_id] and inbox["channel"] == "signals"
 
-    assert await alice.post(f"/v1/relay/{direct_id}/read") == (404, {"detail": "Message not found or already read"})
+    assert await alice.post(f"/v1/relay/{direct_id}/read") == (
+        404,
+        {"detail": "Message not found or already read"},
+    )
     assert await bob.post(f"/v1/relay/{direct_id}/read") == (200, {"message_id": direct_id, "status": "read"})
     assert (await bob.post(f"/v1/relay/{direct_id}/read"))[0] == 404
     assert (await bob.post("/v1/relay/msg_nope/read"))[0] == 404
@@ -37,17 +51,23 @@ async def test_send_inbox_and_read_contract(alice, bob):
 
 async def test_any_json_payload_round_trips_and_limits_hold(alice, bob):
     for payload in ({"signal": "buy", "price": 98500}, [1, 2, 3], 42, "x" * 10_000):
-        assert (await alice.post("/v1/relay/send", {"to_agent": bob.agent_id, "channel": "json",
-                                                    "payload": payload}))[0] == 200
+        assert (
+            await alice.post(
+                "/v1/relay/send", {"to_agent": bob.agent_id, "channel": "json", "payload": payload}
+            )
+        )[0] == 200
     got = (await bob.get("/v1/relay/inbox", params={"channel": "json", "limit": 10}))[1]["messages"]
-    assert sorted(map(str, (m["payload"] for m in got))) == sorted(map(str, (
-        {"signal": "buy", "price": 98500}, [1, 2, 3], 42, "x" * 10_000)))
+    assert sorted(map(str, (m["payload"] for m in got))) == sorted(
+        map(str, ({"signal": "buy", "price": 98500}, [1, 2, 3], 42, "x" * 10_000))
+    )
     status, body = await alice.post("/v1/relay/send", {"to_agent": bob.agent_id, "payload": "x" * 10_001})
     assert status == 422 and body["detail"][0]["loc"] == ["body", "payload"]
     assert (await alice.post("/v1/relay/send", {"to_agent": bob.agent_id}))[0] == 422
     assert (await alice.post("/v1/relay/send", {"to_agent": bob.agent_id, "payload": None}))[0] == 422
     assert await alice.post("/v1/relay/send", {"to_agent": "agent_nope", "payload": "x"}) == (
-        404, {"detail": "Recipient agent not found"})
+        404,
+        {"detail": "Recipient agent not found"},
+    )
     assert (await alice.get("/v1/relay/inbox", params={"limit": 101}))[0] == 422
 
 
@@ -56,9 +76,13 @@ async def test_inbox_pagination_and_isolation(alice, bob, register):
     for i in range(5):
         await alice.post("/v1/relay/send", {"to_agent": bob.agent_id, "channel": "page", "payload": f"m{i}"})
     first = (await bob.get("/v1/relay/inbox", params={"channel": "page", "limit": 2}))[1]["messages"]
-    second = (await bob.get("/v1/relay/inbox", params={"channel": "page", "limit": 2, "offset": 2}))[1]["messages"]
+    second = (await bob.get("/v1/relay/inbox", params={"channel": "page", "limit": 2, "offset": 2}))[1][
+        "messages"
+    ]
     assert [m["payload"] for m in first + second] == ["m4", "m3", "m2", "m1"]  # newest first
-    assert (await carol.get("/v1/relay/inbox", params={"channel": "*", "unread_only": "false"}))[1]["count"] == 0
+    assert (await carol.get("/v1/relay/inbox", params={"channel": "*", "unread_only": "false"}))[1][
+        "count"
+    ] == 0
     assert (await alice.get("/v1/relay/inbox", params={"channel": "page"}))[1]["count"] == 0
     assert (await carol.post(f"/v1/relay/{first[0]['message_id']}/read"))[0] == 404
 
@@ -68,10 +92,13 @@ async def test_rest_send_is_pushed_to_sockets_on_another_gateway(stack, register
     async with aiohttp.ClientSession() as http:
         # The same agent on two sockets; nothing is read before sending: the push subscription exists once
         # the handshake completes, and (as in the original) the server sends no frame first.
-        sockets = [await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": receiver.key})
-                   for _ in range(2)]
-        status, body = await sender.on(stack.url(0)).post("/v1/relay/send", {"to_agent": receiver.agent_id,
-                                                                             "payload": {"n": 1}})
+        sockets = [
+            await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": receiver.key})
+            for _ in range(2)
+        ]
+        status, body = await sender.on(stack.url(0)).post(
+            "/v1/relay/send", {"to_agent": receiver.agent_id, "payload": {"n": 1}}
+        )
         assert status == 200
         for ws in sockets:
             frame = await ws.receive_json(timeout=5)
@@ -88,7 +115,11 @@ async def test_socket_send_and_malformed_frames(stack, register):
         ws_b = await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": b.key, "hello": "1"})
         assert (await ws_b.receive_json(timeout=5)) == {"event": "connected", "agent_id": b.agent_id}
         await ws_a.send_str("{not json")
-        assert (await ws_a.receive_json(timeout=5)) == {"event": "error", "error": "invalid JSON", "status": 400}
+        assert (await ws_a.receive_json(timeout=5)) == {
+            "event": "error",
+            "error": "invalid JSON",
+            "status": 400,
+        }
         await ws_a.send_json([1, 2])
         assert (await ws_a.receive_json(timeout=5))["status"] == 422
         await ws_a.send_json({"to_agent": "agent_nope", "payload": "x"})

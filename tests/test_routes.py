@@ -1,4 +1,5 @@
 """The routing table against the running services: every route names a real operation; no two clash."""
+
 from __future__ import annotations
 
 import nats
@@ -24,6 +25,9 @@ async def test_every_route_subject_is_an_operation_of_a_running_service(stack):
             ops[service] = set(orjson.loads(msg.data)["data"])
     finally:
         await nc.close()
-    missing = [(r.method, r.path, r.subject) for r in (*ROUTES, *ADMIN_ROUTES)
-               if r.subject.split(".")[1] in running and r.subject.split(".")[2] not in ops[r.subject.split(".")[1]]]
+    missing = [
+        (r.method, r.path, r.subject)
+        for r in (*ROUTES, *ADMIN_ROUTES)
+        if r.subject.split(".")[1] in running and r.subject.split(".")[2] not in ops[r.subject.split(".")[1]]
+    ]
     assert missing == []

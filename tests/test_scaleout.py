@@ -8,6 +8,7 @@ WebSocket push across gateways (also on a socket opened before the kill), webhoo
 (also of the events produced while the node was going down), and both replicas of each service serving.
 The time the system took to resume after the kill is printed, not asserted.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -32,9 +33,9 @@ from shared.bus import call
 from shared.runtime.embedded import EmbeddedNats
 from shared.subjects import instance_health, svc
 from tests.conftest import Api
+from tests.helpers import Receiver, until
 from tests.stack import Infra, Stack, selected_components
 from tests.test_marketplace import STARTING, assert_invariant
-from tests.helpers import Receiver, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(170)]
 
@@ -43,11 +44,15 @@ SERVICES = [c for c in selected_components() if c != "gateway"]
 OK_DURING_FAULT = {200, 503, 504}
 NOT_SERVING = ("health", "describe")  # operations every replica answers without serving a request
 ENV = {
-    "MOLTGRID_JETSTREAM_REPLICAS": "3", "MOLTGRID_REQUEST_TIMEOUT": "3",
+    "MOLTGRID_JETSTREAM_REPLICAS": "3",
+    "MOLTGRID_REQUEST_TIMEOUT": "3",
     "MOLTGRID_RATE_LIMIT_PER_MINUTE": "0",
-    "MOLTGRID_SERVICES": ",".join(SERVICES), "MOLTGRID_LOG_FORMAT": "json",
-    "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true", "MOLTGRID_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
-    "MOLTGRID_SCHEDULER_TEST_CLOCK": "true", "MOLTGRID_SCHEDULER_TICK_SECONDS": "0.2",
+    "MOLTGRID_SERVICES": ",".join(SERVICES),
+    "MOLTGRID_LOG_FORMAT": "json",
+    "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true",
+    "MOLTGRID_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
+    "MOLTGRID_SCHEDULER_TEST_CLOCK": "true",
+    "MOLTGRID_SCHEDULER_TICK_SECONDS": "0.2",
     "MOLTGRID_SCHEDULER_RESUBMIT_AFTER_SECONDS": "1",
 }
 
@@ -87,6 +92,7 @@ class Load:
         """Seconds from the kill until requests succeed again: the start of the first success that followed
         the start of the last failure (requests lost in flight at the kill fail only after the request
         timeout, so this waits `settle` seconds and then for 10 successes in a row)."""
+
         async def recovered() -> float | None:
             if time.monotonic() - killed_at < settle:
                 return None
@@ -96,8 +102,11 @@ class Load:
             failed = [start for start, end, status in self.requests if end >= killed_at and status != 200]
             if not failed:
                 return 1e-9
-            return max(1e-9, min(start for start, _, status in self.requests
-                                 if status == 200 and start > max(failed)) - killed_at)
+            return max(
+                1e-9,
+                min(start for start, _, status in self.requests if status == 200 and start > max(failed))
+                - killed_at,
+            )
 
         return await until("requests to succeed again", recovered, limit)
 
@@ -178,8 +187,9 @@ async def topo(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Topolo
             # gateway's heartbeat pings are answered).
             owner = await topo.register("old-socket", 1)
             topo.old_socket_agent = owner.agent_id
-            topo.old_socket = await http.ws_connect(f"{stack.url(1)}/v1/relay/ws",
-                                                    params={"api_key": owner.key})
+            topo.old_socket = await http.ws_connect(
+                f"{stack.url(1)}/v1/relay/ws", params={"api_key": owner.key}
+            )
             reader = asyncio.create_task(_read_into(topo.old_socket, topo.old_frames))
             try:
                 yield topo
@@ -203,6 +213,7 @@ async def every_replica_ready(infra: Infra, timeout: float) -> None:
     try:
         for service in SERVICES:
             for i in range(2):
+
                 async def answers(subject: str = instance_health(service, f"{service}-{i}")) -> bool:
                     return (await call(nc, subject, {}, timeout=1)).ok
 
@@ -228,8 +239,9 @@ async def phase(request: pytest.FixtureRequest, topo: Topology) -> str:
 async def kill_busiest_node_under_load(topo: Topology) -> None:
     senders = [await topo.register("load-sender", g % 2) for g in range(6)]
     hooked = await topo.register("load-hooked", 0)
-    status, _ = await hooked.post("/v1/webhooks", {"url": topo.receiver.url,
-                                                   "event_types": ["message.received"]})
+    status, _ = await hooked.post(
+        "/v1/webhooks", {"url": topo.receiver.url, "event_types": ["message.received"]}
+    )
     assert status == 200
     load = Load(senders, hooked.agent_id)
     topo.load, topo.load_hook_agent = load, hooked.agent_id
@@ -241,23 +253,31 @@ async def kill_busiest_node_under_load(topo: Topology) -> None:
         clients = [client_connections(n) for n in nodes]
         victim = nodes[clients.index(max(clients))]
         leader = (await topo.nc.jetstream().stream_info("EVENTS")).cluster.leader
-        print(f"\nclient connections per node {dict(zip([f'moltgrid-{n.port}' for n in nodes], clients))};"
-              f" EVENTS stream leader {leader}; killing moltgrid-{victim.port}")
+        print(
+            f"\nclient connections per node {dict(zip([f'moltgrid-{n.port}' for n in nodes], clients, strict=False))};"
+            f" EVENTS stream leader {leader}; killing moltgrid-{victim.port}"
+        )
         killed_at = time.monotonic()
         victim.kill()
         settle = float(ENV["MOLTGRID_REQUEST_TIMEOUT"]) + 1
         topo.resume["requests"] = await load.resumed(killed_at, settle)
         # Events: the first webhook delivery of a message sent after the kill (JetStream has a leader again).
-        await until("an event produced after the kill to reach the webhook",
-                    lambda: _delivered_after(topo, killed_at), timeout=60)
+        await until(
+            "an event produced after the kill to reach the webhook",
+            lambda: _delivered_after(topo, killed_at),
+            timeout=60,
+        )
         topo.resume["events"] = time.monotonic() - killed_at
         await asyncio.sleep(1.0)  # a little more load on the two surviving nodes
     finally:
         load.running = False
         await asyncio.gather(*writers)
     after = Counter(status for _, end, status in load.requests if end >= killed_at)
-    print("resume after the kill, seconds:", {k: round(v, 2) for k, v in topo.resume.items()},
-          f"(statuses of the requests answered after the kill: {dict(after)})")
+    print(
+        "resume after the kill, seconds:",
+        {k: round(v, 2) for k, v in topo.resume.items()},
+        f"(statuses of the requests answered after the kill: {dict(after)})",
+    )
     # never a 500, never a dropped connection
     assert {status for _, _, status in load.requests} <= OK_DURING_FAULT
 
@@ -270,12 +290,14 @@ async def _delivered_after(topo: Topology, t: float) -> bool:
 
 # ── the checks (each runs once per phase) ──────────────────────────────────────────────────────────────
 
+
 async def test_queue_claims_each_job_exactly_once(topo: Topology, phase: str):
     owner = await topo.register("queue-owner")
     q = {"queue_name": f"scale-{phase}"}
     jobs = 60
-    submitted = await asyncio.gather(*(topo.api(i % 2, owner).post("/v1/queue/submit", {"payload": i, **q})
-                                       for i in range(jobs)))
+    submitted = await asyncio.gather(
+        *(topo.api(i % 2, owner).post("/v1/queue/submit", {"payload": i, **q}) for i in range(jobs))
+    )
     assert all(status == 200 for status, _ in submitted), submitted
     claimed: list[int] = []
     completes: list[int] = []
@@ -287,26 +309,34 @@ async def test_queue_claims_each_job_exactly_once(topo: Topology, phase: str):
             if "job_id" not in body:
                 return
             claimed.append(body["payload"])
-            status, _ = await api.post(f"/v1/queue/{body['job_id']}/complete",
-                                       params={"result": "ok", "attempt": body["attempt"]})
+            status, _ = await api.post(
+                f"/v1/queue/{body['job_id']}/complete", params={"result": "ok", "attempt": body["attempt"]}
+            )
             completes.append(status)
 
     await asyncio.gather(*(worker(topo.api(w % 2, owner)) for w in range(10)))  # 5 workers per gateway
     assert sorted(claimed) == list(range(jobs))  # every job claimed exactly once
     assert completes == [200] * jobs  # and completed once
-    rows = await topo.db.fetch("SELECT status, attempts FROM queue.jobs WHERE agent_id = $1"
-                               " AND queue_name = $2", owner.agent_id, q["queue_name"])
+    rows = await topo.db.fetch(
+        "SELECT status, attempts FROM queue.jobs WHERE agent_id = $1 AND queue_name = $2",
+        owner.agent_id,
+        q["queue_name"],
+    )
     assert [(r["status"], r["attempts"]) for r in rows] == [("completed", 1)] * jobs
     _, stats = await owner.get("/v1/queue/stats", params=q)
     assert {k: stats["queues"][0][k] for k in ("pending", "processing", "completed")} == {
-        "pending": 0, "processing": 0, "completed": jobs}
+        "pending": 0,
+        "processing": 0,
+        "completed": jobs,
+    }
 
 
 async def test_scheduler_fires_one_job_per_tick_with_two_replicas(topo: Topology, phase: str):
     owner = await topo.register("sched-owner")
     queue_name = f"ticks-{phase}"
-    status, s = await owner.post("/v1/schedules", {"cron_expr": "* * * * *", "payload": phase,
-                                                   "queue_name": queue_name})
+    status, s = await owner.post(
+        "/v1/schedules", {"cron_expr": "* * * * *", "payload": phase, "queue_name": queue_name}
+    )
     assert status == 200, s
     task_id, first = s["task_id"], datetime.fromisoformat(s["next_run_at"])
     ticks = 5
@@ -323,33 +353,49 @@ async def test_scheduler_fires_one_job_per_tick_with_two_replicas(topo: Topology
     assert await topo.db.fetchval(run_count, task_id) == ticks
 
     async def all_submitted() -> bool:
-        return await topo.db.fetchval("SELECT count(*) FROM scheduler.fires WHERE task_id = $1"
-                                      " AND status = 'submitted'", task_id) == ticks
+        return (
+            await topo.db.fetchval(
+                "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'submitted'", task_id
+            )
+            == ticks
+        )
 
     await until("every fire submitted", all_submitted)
-    fires = await topo.db.fetch("SELECT fire_at, job_id FROM scheduler.fires WHERE task_id = $1"
-                                " ORDER BY fire_at", task_id)
+    fires = await topo.db.fetch(
+        "SELECT fire_at, job_id FROM scheduler.fires WHERE task_id = $1 ORDER BY fire_at", task_id
+    )
     assert [f["fire_at"] for f in fires] == [first + timedelta(minutes=k) for k in range(ticks)]
-    jobs = await topo.db.fetch("SELECT job_id FROM queue.jobs WHERE agent_id = $1 AND queue_name = $2",
-                               owner.agent_id, queue_name)
+    jobs = await topo.db.fetch(
+        "SELECT job_id FROM queue.jobs WHERE agent_id = $1 AND queue_name = $2", owner.agent_id, queue_name
+    )
     assert sorted(j["job_id"] for j in jobs) == sorted(f["job_id"] for f in fires)  # one job per fire time
 
 
 async def test_one_winner_of_a_marketplace_race_and_the_credits_invariant(topo: Topology, phase: str):
     poster = await topo.register("poster")
     racers = await asyncio.gather(*(topo.register("racer", i % 2) for i in range(30)))
-    status, task = await poster.post("/v1/marketplace/tasks", {"title": f"race {phase}",
-                                                               "reward_credits": 25})
+    status, task = await poster.post(
+        "/v1/marketplace/tasks", {"title": f"race {phase}", "reward_credits": 25}
+    )
     assert status == 200, task
-    replies = await asyncio.gather(*(topo.api(i % 2, a).post(f"/v1/marketplace/tasks/{task['task_id']}/claim")
-                                     for i, a in enumerate(racers)))
+    replies = await asyncio.gather(
+        *(
+            topo.api(i % 2, a).post(f"/v1/marketplace/tasks/{task['task_id']}/claim")
+            for i, a in enumerate(racers)
+        )
+    )
     assert sorted(s for s, _ in replies) == [200] + [409] * (len(racers) - 1), replies
-    winner = next(a for a, (s, _) in zip(racers, replies) if s == 200)
-    assert (await topo.api(1, winner).post(f"/v1/marketplace/tasks/{task['task_id']}/deliver",
-                                           {"result": "won"}))[0] == 200
+    winner = next(a for a, (s, _) in zip(racers, replies, strict=False) if s == 200)
+    assert (
+        await topo.api(1, winner).post(f"/v1/marketplace/tasks/{task['task_id']}/deliver", {"result": "won"})
+    )[0] == 200
     review = {"accept": True, "rating": 5}
-    reviews = await asyncio.gather(*(topo.api(i % 2, poster).post(
-        f"/v1/marketplace/tasks/{task['task_id']}/review", review) for i in range(4)))
+    reviews = await asyncio.gather(
+        *(
+            topo.api(i % 2, poster).post(f"/v1/marketplace/tasks/{task['task_id']}/review", review)
+            for i in range(4)
+        )
+    )
     assert sorted(s for s, _ in reviews) == [200, 409, 409, 409]
     assert (await winner.get("/v1/credits"))[1]["balance"] == STARTING + 25
     await assert_invariant(topo.db)
@@ -362,15 +408,20 @@ async def test_websocket_push_across_gateways(topo: Topology, phase: str):
     for sock_gw, send_gw in ((1, 0), (0, 1)):
         sender = await topo.register("ws-sender", send_gw)
         recipient = await topo.register("ws-recipient", sock_gw)
-        async with topo.http.ws_connect(f"{topo.stack.url(sock_gw)}/v1/relay/ws",
-                                        params={"api_key": recipient.key, "hello": "1"}) as ws:
+        async with topo.http.ws_connect(
+            f"{topo.stack.url(sock_gw)}/v1/relay/ws", params={"api_key": recipient.key, "hello": "1"}
+        ) as ws:
             assert (await ws.receive_json(timeout=5))["event"] == "connected"
-            status, body = await sender.post("/v1/relay/send", {"to_agent": recipient.agent_id,
-                                                                "payload": phase})
+            status, body = await sender.post(
+                "/v1/relay/send", {"to_agent": recipient.agent_id, "payload": phase}
+            )
             assert status == 200, body
             frame = await ws.receive_json(timeout=10)
             assert (frame["event"], frame["message_id"], frame["payload"]) == (
-                "message.received", body["message_id"], phase)
+                "message.received",
+                body["message_id"],
+                phase,
+            )
     # The socket opened before the kill still gets pushes (its gateway resubscribed after reconnecting).
     sender = await topo.register("old-socket-sender", 0)
     status, body = await sender.post("/v1/relay/send", {"to_agent": topo.old_socket_agent, "payload": phase})
@@ -384,13 +435,15 @@ async def test_websocket_push_across_gateways(topo: Topology, phase: str):
 
 async def test_webhooks_deliver_every_event(topo: Topology, phase: str):
     sender, hooked = await topo.register("hook-sender", 1), await topo.register("hooked", 0)
-    status, _ = await hooked.post("/v1/webhooks", {"url": topo.receiver.url,
-                                                   "event_types": ["message.received"]})
+    status, _ = await hooked.post(
+        "/v1/webhooks", {"url": topo.receiver.url, "event_types": ["message.received"]}
+    )
     assert status == 200
     sent = []
     for i in range(12):
-        status, body = await topo.api(i % 2, sender).post("/v1/relay/send", {"to_agent": hooked.agent_id,
-                                                                             "payload": i})
+        status, body = await topo.api(i % 2, sender).post(
+            "/v1/relay/send", {"to_agent": hooked.agent_id, "payload": i}
+        )
         assert status == 200, body
         sent.append(body["message_id"])
 
@@ -411,7 +464,9 @@ async def test_webhooks_deliver_every_event(topo: Topology, phase: str):
         assert len(extra) <= topo.load.unknown_sends
         stored = await topo.db.fetchval(
             "SELECT count(*) FROM relay.messages WHERE to_agent = $1 AND message_id = ANY($2::text[])",
-            topo.load_hook_agent, list(extra))
+            topo.load_hook_agent,
+            list(extra),
+        )
         assert stored == len(extra)
 
 
@@ -423,6 +478,10 @@ async def test_both_replicas_of_every_service_serve(topo: Topology, phase: str):
     served = await topo.operations_by_instance()
     since = topo.ops_at_kill if phase == KILLED else {}  # after the kill: requests served since the kill
     exercised = {"directory", "queue", "scheduler", "relay", "marketplace"}
-    idle = [(s, f"{s}-{i}") for s in sorted(exercised & set(SERVICES)) for i in range(2)
-            if served.get((s, f"{s}-{i}"), 0) - since.get((s, f"{s}-{i}"), 0) <= 0]
+    idle = [
+        (s, f"{s}-{i}")
+        for s in sorted(exercised & set(SERVICES))
+        for i in range(2)
+        if served.get((s, f"{s}-{i}"), 0) - since.get((s, f"{s}-{i}"), 0) <= 0
+    ]
     assert idle == [], f"replicas that served no request: {idle}; served: {served}"

@@ -1,11 +1,12 @@
 """Cron schedules: the contract's exchanges, then ticks driven by the test clock — two replicas, crashes
 between deciding and enqueuing, time zones, catch-up, overlap, pause/resume."""
+
 from __future__ import annotations
 
 import asyncio
 import re
 from collections.abc import AsyncIterator
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import nats
@@ -18,8 +19,11 @@ from tests.queue_fixtures import log_size, wait_started
 from tests.stack import Stack
 
 TASK_ID = r"^sched_[0-9a-f]{12}$"
-TICK_ENV = {"MOLTGRID_SCHEDULER_TEST_CLOCK": "true", "MOLTGRID_SCHEDULER_TICK_SECONDS": "0.2",
-            "MOLTGRID_SCHEDULER_RESUBMIT_AFTER_SECONDS": "1"}
+TICK_ENV = {
+    "MOLTGRID_SCHEDULER_TEST_CLOCK": "true",
+    "MOLTGRID_SCHEDULER_TICK_SECONDS": "0.2",
+    "MOLTGRID_SCHEDULER_RESUBMIT_AFTER_SECONDS": "1",
+}
 
 
 def at(ts: str) -> datetime:
@@ -28,37 +32,71 @@ def at(ts: str) -> datetime:
 
 # ── the seed's routes (served by the stack's own scheduler replica, real clock) ──────────────────────────
 
+
 async def test_contract_exchanges(alice, bob):
     body = {"cron_expr": "*/5 * * * *", "payload": '{"task": "check"}', "queue_name": "cron", "priority": 5}
     status, created = await alice.post("/v1/schedules", body)
     assert status == 200 and re.match(TASK_ID, created["task_id"])
     assert {k: created[k] for k in ("cron_expr", "queue_name", "payload", "priority", "enabled")} == {
-        "cron_expr": "*/5 * * * *", "queue_name": "cron", "payload": '{"task": "check"}', "priority": 5,
-        "enabled": True}
+        "cron_expr": "*/5 * * * *",
+        "queue_name": "cron",
+        "payload": '{"task": "check"}',
+        "priority": 5,
+        "enabled": True,
+    }
     nxt = at(created["next_run_at"])
-    assert re.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:00\+00:00$", created["next_run_at"])  # a tick: no microseconds
-    assert nxt.minute % 5 == 0 and timedelta(0) < nxt - datetime.now(timezone.utc) <= timedelta(minutes=5)
+    assert re.match(
+        r"^\d{4}-\d\d-\d\dT\d\d:\d\d:00\+00:00$", created["next_run_at"]
+    )  # a tick: no microseconds
+    assert nxt.minute % 5 == 0 and timedelta(0) < nxt - datetime.now(UTC) <= timedelta(minutes=5)
     assert created["created_at"].endswith("+00:00") and len(created["created_at"]) == 32
     task = created["task_id"]
 
-    assert await alice.post("/v1/schedules", {"cron_expr": "not cron", "payload": "x"}) == (400, {
-        "detail": "Invalid cron expression: Exactly 5, 6 or 7 columns has to be specified for iterator expression."})
+    assert await alice.post("/v1/schedules", {"cron_expr": "not cron", "payload": "x"}) == (
+        400,
+        {
+            "detail": "Invalid cron expression: Exactly 5, 6 or 7 columns has to be specified for iterator expression."
+        },
+    )
 
     status, listing = await alice.get("/v1/schedules")
     assert status == 200 and listing["count"] == 1
-    assert {k: listing["schedules"][0][k] for k in ("task_id", "cron_expr", "queue_name", "priority", "enabled",
-                                                   "next_run_at", "last_run_at", "run_count", "created_at")} == {
-        "task_id": task, "cron_expr": "*/5 * * * *", "queue_name": "cron", "priority": 5, "enabled": True,
-        "next_run_at": created["next_run_at"], "last_run_at": None, "run_count": 0,
-        "created_at": created["created_at"]}
+    assert {
+        k: listing["schedules"][0][k]
+        for k in (
+            "task_id",
+            "cron_expr",
+            "queue_name",
+            "priority",
+            "enabled",
+            "next_run_at",
+            "last_run_at",
+            "run_count",
+            "created_at",
+        )
+    } == {
+        "task_id": task,
+        "cron_expr": "*/5 * * * *",
+        "queue_name": "cron",
+        "priority": 5,
+        "enabled": True,
+        "next_run_at": created["next_run_at"],
+        "last_run_at": None,
+        "run_count": 0,
+        "created_at": created["created_at"],
+    }
     status, got = await alice.get(f"/v1/schedules/{task}")
     assert status == 200 and got["agent_id"] == alice.agent_id and got["payload"] == '{"task": "check"}'
     assert (got["last_run_at"], got["run_count"], got["timezone"]) == (None, 0, "UTC")
     assert await bob.get(f"/v1/schedules/{task}") == (404, {"detail": "Scheduled task not found"})
     assert await bob.patch(f"/v1/schedules/{task}", params={"enabled": "false"}) == (
-        404, {"detail": "Scheduled task not found"})
+        404,
+        {"detail": "Scheduled task not found"},
+    )
     assert await alice.patch(f"/v1/schedules/{task}", params={"enabled": "false"}) == (
-        200, {"task_id": task, "enabled": False})
+        200,
+        {"task_id": task, "enabled": False},
+    )
     assert (await alice.get(f"/v1/schedules/{task}"))[1]["enabled"] is False
     assert await bob.delete(f"/v1/schedules/{task}") == (404, {"detail": "Scheduled task not found"})
     assert await alice.delete(f"/v1/schedules/{task}") == (200, {"status": "deleted", "task_id": task})
@@ -74,9 +112,16 @@ async def test_bad_input(alice):
     assert status == 400 and body["detail"].startswith("Invalid cron expression")
     status, body = await alice.post("/v1/schedules", {**ok, "timezone": "Mars/Olympus_Mons"})
     assert status == 400 and "timezone" in body["detail"]
-    for bad in ({"payload": "x"}, {**ok, "payload": None}, {**ok, "priority": 11}, {**ok, "overlap": "maybe"},
-                {**ok, "catchup": "sometimes"}, {**ok, "cron_expr": "*" * 129}, {**ok, "queue_name": ""},
-                {**ok, "payload": "x" * 100_001}):
+    for bad in (
+        {"payload": "x"},
+        {**ok, "payload": None},
+        {**ok, "priority": 11},
+        {**ok, "overlap": "maybe"},
+        {**ok, "catchup": "sometimes"},
+        {**ok, "cron_expr": "*" * 129},
+        {**ok, "queue_name": ""},
+        {**ok, "payload": "x" * 100_001},
+    ):
         status, body = await alice.post("/v1/schedules", bad)
         assert status == 422, bad
     assert (await alice.patch("/v1/schedules/sched_nope", params={"enabled": "maybe"}))[0] == 422
@@ -87,8 +132,9 @@ async def test_bad_input(alice):
 
 async def test_trigger_now_and_run_history(alice, bob):
     payload = {"task": "report", "ids": [1, 2]}
-    _, created = await alice.post("/v1/schedules", {"cron_expr": "0 0 1 1 *", "payload": payload,
-                                                    "queue_name": "manual", "priority": 3})
+    _, created = await alice.post(
+        "/v1/schedules", {"cron_expr": "0 0 1 1 *", "payload": payload, "queue_name": "manual", "priority": 3}
+    )
     task = created["task_id"]
     status, fired = await alice.post(f"/v1/schedules/{task}/trigger")
     assert status == 200 and fired["status"] == "submitted" and fired["job_id"].startswith("job_")
@@ -98,13 +144,18 @@ async def test_trigger_now_and_run_history(alice, bob):
     status, runs = await alice.get(f"/v1/schedules/{task}/runs")
     assert status == 200 and runs["count"] == 1
     assert {k: runs["runs"][0][k] for k in ("fire_at", "trigger", "status", "job_id")} == {
-        "fire_at": fired["fire_at"], "trigger": "manual", "status": "submitted", "job_id": fired["job_id"]}
+        "fire_at": fired["fire_at"],
+        "trigger": "manual",
+        "status": "submitted",
+        "job_id": fired["job_id"],
+    }
     _, got = await alice.get(f"/v1/schedules/{task}")
     assert got["run_count"] == 1 and got["last_run_at"] == fired["fire_at"]
     assert (await bob.get(f"/v1/schedules/{task}/runs"))[0] == 404
 
 
 # ── ticks, with test-clock replicas replacing the stack's scheduler for the rest of this module ─────────
+
 
 class Schedulers:
     """Test-clock scheduler replicas; the clock is moved with svc.scheduler.set_clock."""
@@ -162,15 +213,18 @@ async def wait_for(db, sql: str, *args: Any, until=lambda v: v, timeout: float =
 
 
 async def jobs_in(db, agent_id: str, queue_name: str) -> int:
-    return await db.fetchval("SELECT count(*) FROM queue.jobs WHERE agent_id = $1 AND queue_name = $2",
-                             agent_id, queue_name)
+    return await db.fetchval(
+        "SELECT count(*) FROM queue.jobs WHERE agent_id = $1 AND queue_name = $2", agent_id, queue_name
+    )
 
 
 RUN_COUNT = "SELECT run_count FROM scheduler.schedules WHERE task_id = $1"
 
 
 async def test_two_replicas_one_job_per_tick(schedulers, alice, db):
-    _, s = await alice.post("/v1/schedules", {"cron_expr": "* * * * *", "payload": "tick", "queue_name": "ticks"})
+    _, s = await alice.post(
+        "/v1/schedules", {"cron_expr": "* * * * *", "payload": "tick", "queue_name": "ticks"}
+    )
     first = at(s["next_run_at"])
     ticks = 12
     for k in range(ticks):
@@ -178,11 +232,16 @@ async def test_two_replicas_one_job_per_tick(schedulers, alice, db):
         assert await wait_for(db, RUN_COUNT, s["task_id"], until=lambda v, k=k: v >= k + 1) == k + 1
     await asyncio.sleep(0.5)  # both replicas tick a few more times at the last clock
     assert await db.fetchval(RUN_COUNT, s["task_id"]) == ticks
-    await wait_for(db, "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'submitted'",
-                   s["task_id"], until=lambda v: v == ticks)
+    await wait_for(
+        db,
+        "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'submitted'",
+        s["task_id"],
+        until=lambda v: v == ticks,
+    )
     assert await jobs_in(db, alice.agent_id, "ticks") == ticks
-    fires = await db.fetch("SELECT fire_at, job_id FROM scheduler.fires WHERE task_id = $1 ORDER BY fire_at",
-                           s["task_id"])
+    fires = await db.fetch(
+        "SELECT fire_at, job_id FROM scheduler.fires WHERE task_id = $1 ORDER BY fire_at", s["task_id"]
+    )
     assert [f["fire_at"] for f in fires] == [first + timedelta(minutes=k) for k in range(ticks)]
     assert len({f["job_id"] for f in fires}) == ticks
     await alice.delete(f"/v1/schedules/{s['task_id']}")
@@ -192,47 +251,63 @@ async def test_two_replicas_one_job_per_tick(schedulers, alice, db):
 async def test_crash_between_deciding_and_enqueuing(schedulers, alice, db, crash_point):
     await schedulers.stop()
     (crashy,) = await schedulers.start(1, MOLTGRID_SCHEDULER_TEST_EXIT=crash_point)
-    _, s = await alice.post("/v1/schedules", {"cron_expr": "* * * * *", "payload": {"n": 1}, "queue_name": "crash"})
+    _, s = await alice.post(
+        "/v1/schedules", {"cron_expr": "* * * * *", "payload": {"n": 1}, "queue_name": "crash"}
+    )
     await schedulers.set_now(at(s["next_run_at"]) + timedelta(seconds=2))
     for _ in range(100):
         if not crashy.alive():
             break
         await asyncio.sleep(0.05)
     assert crashy.proc.returncode == 137
-    fire = await db.fetchrow("SELECT status, submitted_at FROM scheduler.fires WHERE task_id = $1", s["task_id"])
+    fire = await db.fetchrow(
+        "SELECT status, submitted_at FROM scheduler.fires WHERE task_id = $1", s["task_id"]
+    )
     assert (fire["status"], fire["submitted_at"]) == ("pending", None)
     assert await jobs_in(db, alice.agent_id, "crash") == (0 if crash_point == "before_submit" else 1)
 
     await schedulers.stop()
     await schedulers.start(2)
-    assert await wait_for(db, "SELECT status FROM scheduler.fires WHERE task_id = $1", s["task_id"],
-                          until=lambda v: v == "submitted") == "submitted"
+    assert (
+        await wait_for(
+            db,
+            "SELECT status FROM scheduler.fires WHERE task_id = $1",
+            s["task_id"],
+            until=lambda v: v == "submitted",
+        )
+        == "submitted"
+    )
     assert await jobs_in(db, alice.agent_id, "crash") == 1
     _, claimed = await alice.post("/v1/queue/claim", params={"queue_name": "crash"})
     assert claimed["payload"] == {"n": 1}
-    assert await db.fetchval("SELECT job_id FROM scheduler.fires WHERE task_id = $1", s["task_id"]) == \
-        claimed["job_id"]
+    assert (
+        await db.fetchval("SELECT job_id FROM scheduler.fires WHERE task_id = $1", s["task_id"])
+        == claimed["job_id"]
+    )
     assert await db.fetchval(RUN_COUNT, s["task_id"]) == 1
     await alice.delete(f"/v1/schedules/{s['task_id']}")
 
 
 async def test_timezones(schedulers, alice, db):
     body = {"cron_expr": "0 9 * * *", "payload": "tz", "queue_name": "tz", "timezone": "America/New_York"}
-    await schedulers.set_now(datetime(2026, 7, 1, 12, 0, tzinfo=timezone.utc))
+    await schedulers.set_now(datetime(2026, 7, 1, 12, 0, tzinfo=UTC))
     _, summer = await alice.post("/v1/schedules", body)
     assert summer["next_run_at"] == "2026-07-01T13:00:00+00:00" and summer["timezone"] == "America/New_York"
     await alice.patch(f"/v1/schedules/{summer['task_id']}", params={"enabled": "false"})
-    await schedulers.set_now(datetime(2026, 12, 1, 12, 0, tzinfo=timezone.utc))
+    await schedulers.set_now(datetime(2026, 12, 1, 12, 0, tzinfo=UTC))
     _, winter = await alice.post("/v1/schedules", body)
     assert winter["next_run_at"] == "2026-12-01T14:00:00+00:00"  # 09:00 EST
     _, tokyo = await alice.post("/v1/schedules", {**body, "timezone": "Asia/Tokyo"})
     assert tokyo["next_run_at"] == "2026-12-02T00:00:00+00:00"  # 09:00 JST
-    await schedulers.set_now(datetime(2026, 12, 1, 14, 0, 3, tzinfo=timezone.utc))
+    await schedulers.set_now(datetime(2026, 12, 1, 14, 0, 3, tzinfo=UTC))
     assert await wait_for(db, RUN_COUNT, winter["task_id"]) == 1
     _, runs = await alice.get(f"/v1/schedules/{winter['task_id']}/runs")
     assert runs["runs"][0]["fire_at"] == "2026-12-01T14:00:00+00:00"
     _, got = await alice.get(f"/v1/schedules/{winter['task_id']}")
-    assert got["next_run_at"] == "2026-12-02T14:00:00+00:00" and got["last_run_at"] == "2026-12-01T14:00:00+00:00"
+    assert (
+        got["next_run_at"] == "2026-12-02T14:00:00+00:00"
+        and got["last_run_at"] == "2026-12-01T14:00:00+00:00"
+    )
     assert (await alice.get(f"/v1/schedules/{tokyo['task_id']}"))[1]["run_count"] == 0
     for s in (summer, winter, tokyo):
         await alice.delete(f"/v1/schedules/{s['task_id']}")
@@ -241,17 +316,33 @@ async def test_timezones(schedulers, alice, db):
 async def test_catch_up_policies(schedulers, alice, db):
     made = {}
     for policy in ("skip", "once", "all"):
-        _, made[policy] = await alice.post("/v1/schedules", {
-            "cron_expr": "*/5 * * * *", "payload": policy, "queue_name": f"cu-{policy}", "catchup": policy,
-            "catchup_window_seconds": 1800})
+        _, made[policy] = await alice.post(
+            "/v1/schedules",
+            {
+                "cron_expr": "*/5 * * * *",
+                "payload": policy,
+                "queue_name": f"cu-{policy}",
+                "catchup": policy,
+                "catchup_window_seconds": 1800,
+            },
+        )
     start = at(made["skip"]["next_run_at"])
     assert {at(s["next_run_at"]) for s in made.values()} == {start}
     now = start + timedelta(hours=1, seconds=150)  # 12 ticks missed, 150 s from the nearest tick
     await schedulers.set_now(now)
-    await wait_for(db, "SELECT count(*) FROM scheduler.schedules WHERE task_id = ANY($1) AND next_run_at > $2",
-                   [s["task_id"] for s in made.values()], now, until=lambda v: v == 3)
-    await wait_for(db, "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'submitted'",
-                   made["all"]["task_id"], until=lambda v: v == 6)
+    await wait_for(
+        db,
+        "SELECT count(*) FROM scheduler.schedules WHERE task_id = ANY($1) AND next_run_at > $2",
+        [s["task_id"] for s in made.values()],
+        now,
+        until=lambda v: v == 3,
+    )
+    await wait_for(
+        db,
+        "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'submitted'",
+        made["all"]["task_id"],
+        until=lambda v: v == 6,
+    )
     assert await jobs_in(db, alice.agent_id, "cu-skip") == 0
     assert await jobs_in(db, alice.agent_id, "cu-once") == 1
     assert await jobs_in(db, alice.agent_id, "cu-all") == 6  # the ticks of the last 30 minutes
@@ -259,7 +350,8 @@ async def test_catch_up_policies(schedulers, alice, db):
     assert [r["fire_at"] for r in once_runs["runs"]] == [(start + timedelta(hours=1)).isoformat()]
     _, all_runs = await alice.get(f"/v1/schedules/{made['all']['task_id']}/runs")
     assert sorted(at(r["fire_at"]) for r in all_runs["runs"]) == [
-        start + timedelta(minutes=35 + 5 * i) for i in range(6)]
+        start + timedelta(minutes=35 + 5 * i) for i in range(6)
+    ]
     _, skipped = await alice.get(f"/v1/schedules/{made['skip']['task_id']}")
     assert skipped["run_count"] == 0 and at(skipped["next_run_at"]) == start + timedelta(minutes=65)
     for s in made.values():
@@ -267,15 +359,25 @@ async def test_catch_up_policies(schedulers, alice, db):
 
 
 async def test_overlap_skip_and_pause_resume(schedulers, alice, db):
-    _, s = await alice.post("/v1/schedules", {"cron_expr": "* * * * *", "payload": "o", "queue_name": "overlap",
-                                              "overlap": "skip"})
+    _, s = await alice.post(
+        "/v1/schedules",
+        {"cron_expr": "* * * * *", "payload": "o", "queue_name": "overlap", "overlap": "skip"},
+    )
     task, first = s["task_id"], at(s["next_run_at"])
     await schedulers.set_now(first + timedelta(seconds=2))
     assert await wait_for(db, RUN_COUNT, task) == 1
-    await wait_for(db, "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'submitted'", task)
-    await schedulers.set_now(first + timedelta(minutes=1, seconds=2))  # job 1 still pending → this tick is skipped
-    assert await wait_for(db, "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'skipped'",
-                          task) == 1
+    await wait_for(
+        db, "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'submitted'", task
+    )
+    await schedulers.set_now(
+        first + timedelta(minutes=1, seconds=2)
+    )  # job 1 still pending → this tick is skipped
+    assert (
+        await wait_for(
+            db, "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'skipped'", task
+        )
+        == 1
+    )
     assert await db.fetchval(RUN_COUNT, task) == 1
     _, claimed = await alice.post("/v1/queue/claim", params={"queue_name": "overlap"})
     await alice.post(f"/v1/queue/{claimed['job_id']}/complete")

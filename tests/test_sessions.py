@@ -1,6 +1,7 @@
 """Sessions (short-term memory) and tiered memory through the real stack: shapes from MoltGrid 1.0, token
 counts, the max_tokens budget folding old messages into a summary, extractive and model summaries (the model
 is a small OpenAI-compatible chat-completions server on loopback), concurrency, encryption and purging."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,14 +18,15 @@ from aiohttp import web
 
 from services.memory import tokens
 from tests.helpers import LoopbackServer
-from tests.test_admin import admin  # noqa: F401 - the admin session fixture, for the purge test
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 SESSION_ID = re.compile(r"^sess_[0-9a-f]{16}$")
 
 
 def sentence(i: int) -> str:
-    return f"Note {i}: the shipment of crate {i} to harbour {i % 3} needs a customs form and a signed invoice."
+    return (
+        f"Note {i}: the shipment of crate {i} to harbour {i % 3} needs a customs form and a signed invoice."
+    )
 
 
 def long_message(i: int, sentences: int = 12) -> str:
@@ -48,32 +50,47 @@ def test_token_counts_are_cl100k_base_from_a_shipped_file():
 
 
 async def test_create_append_get_list_delete(alice):
-    status, created = await alice.post("/v1/sessions", {"title": "chat", "max_tokens": 1000,
-                                                        "metadata": {"topic": "greetings"}})
+    status, created = await alice.post(
+        "/v1/sessions", {"title": "chat", "max_tokens": 1000, "metadata": {"topic": "greetings"}}
+    )
     assert status == 200 and SESSION_ID.match(created["session_id"]) and ISO_UTC.match(created["created_at"])
     assert (created["title"], created["max_tokens"]) == ("chat", 1000)
     sid = created["session_id"]
     # token counts are cl100k_base's (1.0 estimated characters / 4)
     assert await alice.post(f"/v1/sessions/{sid}/messages", {"role": "user", "content": "hello there"}) == (
-        200, {"status": "appended", "message_count": 1, "token_count": 2, "summarized": False})
-    assert await alice.post(f"/v1/sessions/{sid}/messages", {"role": "assistant",
-                                                             "content": "hi! how can I help?"}) == (
-        200, {"status": "appended", "message_count": 2, "token_count": 9, "summarized": False})
+        200,
+        {"status": "appended", "message_count": 1, "token_count": 2, "summarized": False},
+    )
+    assert await alice.post(
+        f"/v1/sessions/{sid}/messages", {"role": "assistant", "content": "hi! how can I help?"}
+    ) == (200, {"status": "appended", "message_count": 2, "token_count": 9, "summarized": False})
     status, session = await alice.get(f"/v1/sessions/{sid}")
     assert status == 200
     assert (session["session_id"], session["agent_id"], session["title"], session["metadata"]) == (
-        sid, alice.agent_id, "chat", {"topic": "greetings"})
-    assert session["messages"] == [{"role": "user", "content": "hello there"},
-                                   {"role": "assistant", "content": "hi! how can I help?"}]
+        sid,
+        alice.agent_id,
+        "chat",
+        {"topic": "greetings"},
+    )
+    assert session["messages"] == [
+        {"role": "user", "content": "hello there"},
+        {"role": "assistant", "content": "hi! how can I help?"},
+    ]
     assert (session["token_count"], session["max_tokens"], session["message_count"]) == (9, 1000, 2)
     assert ISO_UTC.match(session["updated_at"]) and session["updated_at"] >= session["created_at"]
 
     other = await new_session(alice)  # defaults: no title, 128,000 tokens, no metadata
     status, listing = await alice.get("/v1/sessions")
     assert status == 200 and [s["session_id"] for s in listing["sessions"]] == [other, sid]
-    assert listing["sessions"][1] == {"session_id": sid, "title": "chat", "token_count": 9, "max_tokens": 1000,
-                                      "created_at": created["created_at"], "updated_at": session["updated_at"],
-                                      "message_count": 2}
+    assert listing["sessions"][1] == {
+        "session_id": sid,
+        "title": "chat",
+        "token_count": 9,
+        "max_tokens": 1000,
+        "created_at": created["created_at"],
+        "updated_at": session["updated_at"],
+        "message_count": 2,
+    }
     assert (listing["sessions"][0]["title"], listing["sessions"][0]["max_tokens"]) == (None, 128_000)
 
     assert await alice.delete(f"/v1/sessions/{sid}") == (200, {"status": "deleted", "session_id": sid})
@@ -85,12 +102,15 @@ async def test_create_append_get_list_delete(alice):
     assert [s["session_id"] for s in (await alice.get("/v1/sessions"))[1]["sessions"]] == [other]
 
 
-@pytest.mark.parametrize("body, loc", [
-    ({"max_tokens": 999}, ["body", "max_tokens"]),
-    ({"max_tokens": 1_000_001}, ["body", "max_tokens"]),
-    ({"title": "t" * 257}, ["body", "title"]),
-    ({"metadata": {"big": "x" * 10_001}}, ["body", "metadata"]),
-])
+@pytest.mark.parametrize(
+    "body, loc",
+    [
+        ({"max_tokens": 999}, ["body", "max_tokens"]),
+        ({"max_tokens": 1_000_001}, ["body", "max_tokens"]),
+        ({"title": "t" * 257}, ["body", "title"]),
+        ({"metadata": {"big": "x" * 10_001}}, ["body", "metadata"]),
+    ],
+)
 async def test_create_refuses_bad_input(alice, body, loc):
     status, answer = await alice.post("/v1/sessions", body)
     assert status == 422 and answer["detail"][0]["loc"] == loc
@@ -98,10 +118,12 @@ async def test_create_refuses_bad_input(alice, body, loc):
 
 async def test_append_refuses_bad_input(alice):
     sid = await new_session(alice)
-    for body, loc in (({"role": "robot", "content": "x"}, ["body", "role"]),
-                      ({"role": "user", "content": ""}, ["body", "content"]),
-                      ({"role": "user"}, ["body", "content"]),
-                      ({"role": "user", "content": "x" * 1_000_001}, ["body", "content"])):
+    for body, loc in (
+        ({"role": "robot", "content": "x"}, ["body", "role"]),
+        ({"role": "user", "content": ""}, ["body", "content"]),
+        ({"role": "user"}, ["body", "content"]),
+        ({"role": "user", "content": "x" * 1_000_001}, ["body", "content"]),
+    ):
         status, answer = await alice.post(f"/v1/sessions/{sid}/messages", body)
         assert status == 422 and answer["detail"][0]["loc"] == loc, (body, answer)
     assert (await alice.get(f"/v1/sessions/{sid}"))[1]["messages"] == []
@@ -111,8 +133,10 @@ async def test_past_max_tokens_the_oldest_messages_fold_into_a_summary(alice):
     sid = await new_session(alice, max_tokens=1000)
     sizes = [tokens.count(long_message(i)) for i in range(5)]
     assert all(250 < s < 350 for s in sizes)  # the arithmetic below relies on it
-    answers = [(await alice.post(f"/v1/sessions/{sid}/messages", {"role": "user", "content": long_message(i)}))[1]
-               for i in range(5)]
+    answers = [
+        (await alice.post(f"/v1/sessions/{sid}/messages", {"role": "user", "content": long_message(i)}))[1]
+        for i in range(5)
+    ]
     assert [a["summarized"] for a in answers[:3]] == [False, False, False]
     assert answers[3]["summarized"] is True and answers[3]["summarizer"] == "extractive"
     # messages 0 and 1 folded (the kept ones and a summary of at most max_tokens/4 fit in the budget)
@@ -124,8 +148,10 @@ async def test_past_max_tokens_the_oldest_messages_fold_into_a_summary(alice):
     assert [m["content"] for m in kept] == [long_message(i) for i in range(5 - len(kept), 5)]
     summary_lines = first["content"].splitlines()[1:]
     assert summary_lines and all(line.startswith("- user: Note ") for line in summary_lines)
-    assert all(line.removeprefix("- user: ") in long_message(0) + long_message(1) + long_message(2)
-               for line in summary_lines)  # whole sentences of the folded messages
+    assert all(
+        line.removeprefix("- user: ") in long_message(0) + long_message(1) + long_message(2)
+        for line in summary_lines
+    )  # whole sentences of the folded messages
 
     # deterministic: the same conversation in a new session gets the same summary
     twin = await new_session(alice, max_tokens=1000)
@@ -138,12 +164,20 @@ async def test_explicit_summarize_keeps_the_ten_newest(alice):
     sid = await new_session(alice)
     for i in range(4):
         await alice.post(f"/v1/sessions/{sid}/messages", {"role": "user", "content": sentence(i)})
-    assert await alice.post(f"/v1/sessions/{sid}/summarize") == (200, {
-        "status": "summarized", "original_message_count": 4, "new_message_count": 4,
-        "token_count": sum(tokens.count(sentence(i)) for i in range(4)), "summarizer": "none"})
+    assert await alice.post(f"/v1/sessions/{sid}/summarize") == (
+        200,
+        {
+            "status": "summarized",
+            "original_message_count": 4,
+            "new_message_count": 4,
+            "token_count": sum(tokens.count(sentence(i)) for i in range(4)),
+            "summarizer": "none",
+        },
+    )
     for i in range(4, 13):
-        await alice.post(f"/v1/sessions/{sid}/messages", {"role": "assistant" if i % 2 else "user",
-                                                          "content": sentence(i)})
+        await alice.post(
+            f"/v1/sessions/{sid}/messages", {"role": "assistant" if i % 2 else "user", "content": sentence(i)}
+        )
     status, body = await alice.post(f"/v1/sessions/{sid}/summarize")
     assert status == 200 and (body["original_message_count"], body["new_message_count"]) == (13, 11)
     assert body["summarizer"] == "extractive"
@@ -158,36 +192,65 @@ async def test_explicit_summarize_keeps_the_ten_newest(alice):
 async def test_concurrent_appends_through_both_gateways_keep_every_message(alice, stack):
     sid = await new_session(alice)
     gateways = [alice, alice.on(stack.url(1))]
-    answers = await asyncio.gather(*(gateways[i % 2].post(f"/v1/sessions/{sid}/messages",
-                                                          {"role": "user", "content": f"message number {i}"})
-                                     for i in range(20)))
+    answers = await asyncio.gather(
+        *(
+            gateways[i % 2].post(
+                f"/v1/sessions/{sid}/messages", {"role": "user", "content": f"message number {i}"}
+            )
+            for i in range(20)
+        )
+    )
     assert all(status == 200 for status, _ in answers)
     assert sorted(body["message_count"] for _, body in answers) == list(range(1, 21))
     session = (await alice.get(f"/v1/sessions/{sid}"))[1]
-    assert sorted(m["content"] for m in session["messages"]) == sorted(f"message number {i}" for i in range(20))
+    assert sorted(m["content"] for m in session["messages"]) == sorted(
+        f"message number {i}" for i in range(20)
+    )
     assert session["token_count"] == sum(tokens.count(f"message number {i}") for i in range(20))
 
 
 async def test_tiered_store_event_recall_and_summarize(alice):
     sid = await new_session(alice, title="ops")
-    status, body = await alice.post("/v1/tiered/store_event", {"session_id": sid, "data": "the database migration failed at step three"})
-    assert (status, body) == (200, {"status": "stored", "session_id": sid, "message_count": 1,
-                                    "token_count": tokens.count("the database migration failed at step three"),
-                                    "summarized": False, "persisted": False, "note_key": None})
+    status, body = await alice.post(
+        "/v1/tiered/store_event", {"session_id": sid, "data": "the database migration failed at step three"}
+    )
+    assert (status, body) == (
+        200,
+        {
+            "status": "stored",
+            "session_id": sid,
+            "message_count": 1,
+            "token_count": tokens.count("the database migration failed at step three"),
+            "summarized": False,
+            "persisted": False,
+            "note_key": None,
+        },
+    )
     event = {"kind": "deploy", "service": "billing", "ok": True}
-    status, body = await alice.post("/v1/tiered/store_event", {"session_id": sid, "data": event, "role": "agent",
-                                                               "persist": True, "note_key": "deploy-note"})
-    assert status == 200 and (body["persisted"], body["note_key"], body["note_version"]) == (True, "deploy-note", 1)
+    status, body = await alice.post(
+        "/v1/tiered/store_event",
+        {"session_id": sid, "data": event, "role": "agent", "persist": True, "note_key": "deploy-note"},
+    )
+    assert status == 200 and (body["persisted"], body["note_key"], body["note_version"]) == (
+        True,
+        "deploy-note",
+        1,
+    )
     assert (await alice.get("/v1/memory/deploy-note"))[1]["value"] == orjson.dumps(event).decode()
-    await alice.post("/v1/memory", {"key": "runbook", "value": "to retry a failed database migration run it twice"})
+    await alice.post(
+        "/v1/memory", {"key": "runbook", "value": "to retry a failed database migration run it twice"}
+    )
     await alice.post("/v1/memory", {"key": "lunch", "value": "pizza on friday"})
 
     status, found = await alice.post("/v1/tiered/recall", {"query": "database migration failed", "k": 5})
     assert status == 200 and found["query"] == "database migration failed"
     hits = [(r["tier"], r["key"], r["score"]) for r in found["results"]]
     assert hits == [("mid", "runbook", 1.0), ("short", f"{sid}#1", 1.0)], hits  # equal scores: newest first
-    assert found["count"] == 2 and found["results"][1]["metadata"] == {"session_id": sid, "role": "user",
-                                                                        "summary": False}
+    assert found["count"] == 2 and found["results"][1]["metadata"] == {
+        "session_id": sid,
+        "role": "user",
+        "summary": False,
+    }
     status, found = await alice.post("/v1/tiered/recall", {"query": "database migration", "tiers": ["mid"]})
     assert [r["key"] for r in found["results"]] == ["runbook"]
     status, found = await alice.post("/v1/tiered/recall", {"query": "failed billing", "min_similarity": 0.6})
@@ -198,12 +261,17 @@ async def test_tiered_store_event_recall_and_summarize(alice):
     status, summary = await alice.post(f"/v1/tiered/summarize/{sid}", params={"namespace": "archive"})
     assert status == 200
     assert (summary["status"], summary["session_id"], summary["promoted"], summary["summarizer"]) == (
-        "summarized", sid, True, "extractive")
+        "summarized",
+        sid,
+        True,
+        "extractive",
+    )
     assert (summary["vector_key"], summary["vector_namespace"]) == (f"session:{sid}", "archive")
     assert (summary["original_message_count"], summary["new_message_count"]) == (2, 2)
     assert "database migration failed" in summary["summary_text"]
-    status, found = await alice.post("/v1/tiered/recall", {"query": "migration", "namespace": "archive",
-                                                           "tiers": ["long"]})
+    status, found = await alice.post(
+        "/v1/tiered/recall", {"query": "migration", "namespace": "archive", "tiers": ["long"]}
+    )
     assert [(r["tier"], r["key"]) for r in found["results"]] == [("long", f"session:{sid}")]
     assert found["results"][0]["metadata"] == {"session_id": sid, "summarizer": "extractive"}
 
@@ -212,7 +280,9 @@ async def test_tiered_refuses_bad_input_and_other_sessions(alice, bob):
     sid = await new_session(alice)
     status, body = await alice.post("/v1/tiered/store_event", {"content": "met agent b", "session_id": sid})
     assert status == 422 and body["detail"][0]["loc"] == ["body", "data"]  # 1.0's recorded refusal
-    status, body = await alice.post("/v1/tiered/store_event", {"session_id": sid, "data": "x", "persist": True})
+    status, body = await alice.post(
+        "/v1/tiered/store_event", {"session_id": sid, "data": "x", "persist": True}
+    )
     assert status == 422 and "note_key is required" in body["detail"][0]["msg"]
     assert (await alice.post("/v1/tiered/store_event", {"session_id": sid, "data": None}))[0] == 422
     assert (await alice.post("/v1/tiered/recall", {"query": "x", "tiers": ["deep"]}))[0] == 422
@@ -221,7 +291,9 @@ async def test_tiered_refuses_bad_input_and_other_sessions(alice, bob):
     assert await bob.post("/v1/tiered/store_event", {"session_id": sid, "data": "intrusion"}) == missing
     assert await bob.post(f"/v1/tiered/summarize/{sid}") == missing
     assert await alice.post(f"/v1/tiered/summarize/{sid}") == (
-        400, {"detail": "Session has no messages to summarize"})
+        400,
+        {"detail": "Session has no messages to summarize"},
+    )
     await alice.post(f"/v1/sessions/{sid}/messages", {"role": "user", "content": "alice private words"})
     assert (await bob.post("/v1/tiered/recall", {"query": "alice private words"}))[1]["results"] == []
     assert (await alice.get(f"/v1/sessions/{sid}"))[1]["message_count"] == 1
@@ -239,7 +311,7 @@ async def test_session_values_are_encrypted_at_rest(alice, db):
     assert row["text"].startswith("ENC:") and row["metadata"].startswith("ENC:")
 
 
-async def test_purge_removes_sessions_and_long_term(stack, admin, register, db):  # noqa: F811
+async def test_purge_removes_sessions_and_long_term(stack, admin, register, db):
     doomed = await register("doomed-sessions")
     sid = await new_session(doomed)
     await doomed.post(f"/v1/sessions/{sid}/messages", {"role": "user", "content": "bye"})
@@ -247,15 +319,18 @@ async def test_purge_removes_sessions_and_long_term(stack, admin, register, db):
     async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
         assert r.status == 200
     deadline = time.monotonic() + 20
-    queries = (("SELECT count(*) FROM memory.sessions WHERE agent_id = $1", doomed.agent_id),
-               ("SELECT count(*) FROM memory.session_messages WHERE session_id = $1", sid),
-               ("SELECT count(*) FROM memory.long_term WHERE agent_id = $1", doomed.agent_id))
+    queries = (
+        ("SELECT count(*) FROM memory.sessions WHERE agent_id = $1", doomed.agent_id),
+        ("SELECT count(*) FROM memory.session_messages WHERE session_id = $1", sid),
+        ("SELECT count(*) FROM memory.long_term WHERE agent_id = $1", doomed.agent_id),
+    )
     while any([await db.fetchval(q, arg) for q, arg in queries]):
         assert time.monotonic() < deadline, "sessions not purged"
         await asyncio.sleep(0.2)
 
 
 # ── summaries by a language model ────────────────────────────────────────────────────────────────────────
+
 
 class ChatServer(LoopbackServer):
     """A small OpenAI-compatible chat-completions server on loopback: answers with a summary that names how
@@ -276,11 +351,25 @@ class ChatServer(LoopbackServer):
         if self.status != 200:
             return web.json_response({"error": {"message": "overloaded"}}, status=self.status)
         lines = body["messages"][-1]["content"].count("\n") + 1
-        return web.json_response({
-            "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": f"The user shipped crates ({lines} lines)."}}],
-            "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}})
+        return web.json_response(
+            {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {
+                            "role": "assistant",
+                            "content": f"The user shipped crates ({lines} lines).",
+                        },
+                    }
+                ],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15},
+            }
+        )
 
 
 @asynccontextmanager
@@ -306,8 +395,14 @@ async def chat(stack) -> AsyncIterator[ChatServer]:
     server = ChatServer()
     await server.start()
     try:
-        async with memory_env(stack, {"MOLTGRID_CHAT_URL": server.url, "MOLTGRID_CHAT_MODEL": "tiny-summarizer",
-                                      "MOLTGRID_CHAT_API_KEY": "sk-test-123"}):
+        async with memory_env(
+            stack,
+            {
+                "MOLTGRID_CHAT_URL": server.url,
+                "MOLTGRID_CHAT_MODEL": "tiny-summarizer",
+                "MOLTGRID_CHAT_API_KEY": "sk-test-123",
+            },
+        ):
             yield server
     finally:
         await server.stop()
@@ -325,7 +420,10 @@ async def test_summaries_come_from_the_configured_chat_model(alice, chat):
     assert request["max_tokens"] == 4000 and request["messages"][0]["role"] == "system"
     assert request["messages"][1]["content"] == f"user: {sentence(0)}\nuser: {sentence(1)}"
     first = (await alice.get(f"/v1/sessions/{sid}"))[1]["messages"][0]
-    assert first == {"role": "system", "content": "Summary of earlier messages:\nThe user shipped crates (2 lines)."}
+    assert first == {
+        "role": "system",
+        "content": "Summary of earlier messages:\nThe user shipped crates (2 lines).",
+    }
 
     status, body = await alice.post(f"/v1/tiered/summarize/{sid}")
     assert status == 200 and (body["summarizer"], body["model"]) == ("model", "tiny-summarizer")

@@ -1,4 +1,5 @@
 """Pure logic of the shared library (no process boundary crossed)."""
+
 from __future__ import annotations
 
 import pytest

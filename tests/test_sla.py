@@ -1,4 +1,5 @@
 """Uptime SLA: real probes of every service over NATS, one check per interval whatever the replicas."""
+
 from __future__ import annotations
 
 import asyncio
@@ -50,11 +51,15 @@ async def test_a_down_service_shows_in_the_checks(stack, anon, db):
     try:
         deadline = time.monotonic() + 10
         while not await db.fetchval(
-                "SELECT count(*) FROM sla.checks WHERE services->'memory'->>'status' = 'down'"):
+            "SELECT count(*) FROM sla.checks WHERE services->'memory'->>'status' = 'down'"
+        ):
             assert time.monotonic() < deadline
             await asyncio.sleep(0.3)
     finally:
         stack.start_component("memory")
     await stack.wait_ready()
     body = (await anon.get("/v1/sla"))[1]
-    assert body["services"]["memory"]["24h"]["successful_checks"] < body["services"]["memory"]["24h"]["total_checks"]
+    assert (
+        body["services"]["memory"]["24h"]["successful_checks"]
+        < body["services"]["memory"]["24h"]["total_checks"]
+    )

@@ -1,6 +1,7 @@
 """Task graphs (/v1/tasks) through the real stack: 1.0's shapes, dependencies gating claims, cycles refused
 (also when two adds race), leases that run out and return the task, the state machine's 409s and 403s, the
 history and the events of every change, and one claimer winning across two coordination replicas."""
+
 from __future__ import annotations
 
 import asyncio
@@ -17,12 +18,26 @@ from shared.bus import call
 from shared.subjects import instance_health
 from tests.conftest import Api
 from tests.helpers import until
-from tests.test_admin import admin  # noqa: F401 - the admin session fixture, for the purge test
 
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
-TASK_FIELDS = {"task_id", "creator_agent", "title", "description", "status", "priority", "claimed_by", "claimed_at",
-               "lease_expires_at", "completed_at", "result", "metadata", "created_at", "updated_at", "history",
-               "depends_on"}
+TASK_FIELDS = {
+    "task_id",
+    "creator_agent",
+    "title",
+    "description",
+    "status",
+    "priority",
+    "claimed_by",
+    "claimed_at",
+    "lease_expires_at",
+    "completed_at",
+    "result",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "history",
+    "depends_on",
+}
 
 
 async def create(api: Api, title: str, **fields: Any) -> dict[str, Any]:
@@ -40,13 +55,21 @@ async def events_of(api: Api, prefix: str = "task.") -> list[dict[str, Any]]:
 async def test_the_1_0_walkthrough(alice):
     fetch = await create(alice, "fetch data", description="step 1")
     assert set(fetch) == TASK_FIELDS and re.fullmatch(r"task_[0-9a-f]{16}", fetch["task_id"])
-    assert (fetch["creator_agent"], fetch["title"], fetch["description"], fetch["status"], fetch["priority"]) == (
-        alice.agent_id, "fetch data", "step 1", "pending", 0)
+    assert (
+        fetch["creator_agent"],
+        fetch["title"],
+        fetch["description"],
+        fetch["status"],
+        fetch["priority"],
+    ) == (alice.agent_id, "fetch data", "step 1", "pending", 0)
     assert fetch["claimed_by"] is fetch["result"] is fetch["metadata"] is fetch["lease_expires_at"] is None
     assert fetch["created_at"] == fetch["updated_at"] and ISO.match(fetch["created_at"])
     assert [(h["status"], h["actor"], h["timestamp"]) for h in fetch["history"]] == [
-        ("pending", alice.agent_id, fetch["created_at"])]
-    analyse = await create(alice, "analyse", depends_on=[fetch["task_id"]], metadata={"k": [1, 2]}, priority=4)
+        ("pending", alice.agent_id, fetch["created_at"])
+    ]
+    analyse = await create(
+        alice, "analyse", depends_on=[fetch["task_id"]], metadata={"k": [1, 2]}, priority=4
+    )
     assert analyse["depends_on"] == [fetch["task_id"]] and analyse["metadata"] == {"k": [1, 2]}
 
     status, listed = await alice.get("/v1/tasks", params={"creator": alice.agent_id})
@@ -56,10 +79,17 @@ async def test_the_1_0_walkthrough(alice):
 
     # the dependent task waits for its dependency
     status, body = await alice.post(f"/v1/tasks/{analyse['task_id']}/claim")
-    assert (status, body) == (409, {"detail": f"Task is blocked by unfinished dependencies: {fetch['task_id']}"})
+    assert (status, body) == (
+        409,
+        {"detail": f"Task is blocked by unfinished dependencies: {fetch['task_id']}"},
+    )
     status, claim = await alice.post(f"/v1/tasks/{fetch['task_id']}/claim")
     assert status == 200 and set(claim) == {"task_id", "status", "claimed_by", "lease_expires_at"}
-    assert (claim["task_id"], claim["status"], claim["claimed_by"]) == (fetch["task_id"], "running", alice.agent_id)
+    assert (claim["task_id"], claim["status"], claim["claimed_by"]) == (
+        fetch["task_id"],
+        "running",
+        alice.agent_id,
+    )
     status, done = await alice.post(f"/v1/tasks/{fetch['task_id']}/complete", {"result": "ok"})
     assert status == 200 and (done["status"], done["result"]) == ("completed", "ok")
     assert done["lease_expires_at"] == claim["lease_expires_at"] and ISO.match(done["completed_at"])
@@ -70,7 +100,9 @@ async def test_the_1_0_walkthrough(alice):
     status, claim = await alice.post(f"/v1/tasks/{analyse['task_id']}/claim")
     assert status == 200 and claim["status"] == "running"
     status, got = await alice.get(f"/v1/tasks/{analyse['task_id']}")
-    assert status == 200 and got["status"] == "running" and got["lease_expires_at"] == claim["lease_expires_at"]
+    assert (
+        status == 200 and got["status"] == "running" and got["lease_expires_at"] == claim["lease_expires_at"]
+    )
     lease = (datetime_of(claim["lease_expires_at"]) - datetime_of(got["claimed_at"])).total_seconds()
     assert 299 <= lease <= 301  # 1.0's five-minute lease
 
@@ -89,18 +121,26 @@ def datetime_of(text: str):
 
 
 async def test_bad_input_is_refused_cleanly(alice, db):
-    before = await db.fetchval("SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1", alice.agent_id)
-    for body, loc in (({}, ["body", "title"]), ({"title": ""}, ["body", "title"]),
-                      ({"title": "x" * 257}, ["body", "title"]), ({"title": "t", "priority": 11}, ["body", "priority"]),
-                      ({"title": "t", "description": "d" * 4001}, ["body", "description"]),
-                      ({"title": "t", "metadata": "not an object"}, ["body", "metadata"]),
-                      ({"title": "t", "depends_on": "task_x"}, ["body", "depends_on"])):
+    before = await db.fetchval(
+        "SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1", alice.agent_id
+    )
+    for body, loc in (
+        ({}, ["body", "title"]),
+        ({"title": ""}, ["body", "title"]),
+        ({"title": "x" * 257}, ["body", "title"]),
+        ({"title": "t", "priority": 11}, ["body", "priority"]),
+        ({"title": "t", "description": "d" * 4001}, ["body", "description"]),
+        ({"title": "t", "metadata": "not an object"}, ["body", "metadata"]),
+        ({"title": "t", "depends_on": "task_x"}, ["body", "depends_on"]),
+    ):
         status, reply = await alice.post("/v1/tasks", body)
         assert status == 422 and reply["detail"][0]["loc"] == loc, (body, reply)
     status, reply = await alice.post("/v1/tasks", {"title": "t", "depends_on": ["task_nope"]})
     assert (status, reply) == (404, {"detail": "Dependency task not found: task_nope"})
-    assert await db.fetchval("SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1",
-                             alice.agent_id) == before  # nothing half-written
+    assert (
+        await db.fetchval("SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1", alice.agent_id)
+        == before
+    )  # nothing half-written
     assert (await alice.get("/v1/tasks/task_nope")) == (404, {"detail": "Task not found"})
     assert (await alice.post("/v1/tasks/task_nope/claim"))[0] == 404
     assert (await alice.patch("/v1/tasks/task_nope", {"status": "failed"}))[0] == 404
@@ -115,15 +155,23 @@ async def test_bad_input_is_refused_cleanly(alice, db):
 
 async def test_cycles_are_refused(alice, bob):
     a, b, c = [await create(alice, n) for n in "abc"]
-    dep = f"/v1/tasks/{{}}/dependencies"
+    dep = "/v1/tasks/{}/dependencies"
     status, body = await alice.post(dep.format(b["task_id"]), {"depends_on": a["task_id"]})
-    assert status == 200 and body == {"task_id": b["task_id"], "depends_on": a["task_id"], "status": "added",
-                                      "dependencies": [a["task_id"]]}
+    assert status == 200 and body == {
+        "task_id": b["task_id"],
+        "depends_on": a["task_id"],
+        "status": "added",
+        "dependencies": [a["task_id"]],
+    }
     assert (await alice.post(dep.format(c["task_id"]), {"depends_on": b["task_id"]}))[0] == 200
     assert (await alice.post(dep.format(a["task_id"]), {"depends_on": c["task_id"]})) == (
-        409, {"detail": "Dependency would create a cycle"})
+        409,
+        {"detail": "Dependency would create a cycle"},
+    )
     assert (await alice.post(dep.format(a["task_id"]), {"depends_on": a["task_id"]})) == (
-        409, {"detail": "Dependency would create a cycle"})
+        409,
+        {"detail": "Dependency would create a cycle"},
+    )
     # adding an existing edge again is harmless and records nothing
     status, body = await alice.post(dep.format(b["task_id"]), {"depends_on": a["task_id"]})
     assert status == 200 and body["status"] == "exists"
@@ -132,13 +180,19 @@ async def test_cycles_are_refused(alice, bob):
     assert got["history"][1]["depends_on"] == a["task_id"]
     # only the creator adds dependencies; the dependency must exist; only while pending
     assert (await bob.post(dep.format(a["task_id"]), {"depends_on": b["task_id"]})) == (
-        403, {"detail": "Only the creator can add dependencies"})
+        403,
+        {"detail": "Only the creator can add dependencies"},
+    )
     assert (await alice.post(dep.format(a["task_id"]), {"depends_on": "task_nope"})) == (
-        404, {"detail": "Dependency task not found"})
+        404,
+        {"detail": "Dependency task not found"},
+    )
     assert (await alice.post(f"/v1/tasks/{a['task_id']}/claim"))[0] == 200
     other = await create(alice, "other")
     assert (await alice.post(dep.format(a["task_id"]), {"depends_on": other["task_id"]})) == (
-        409, {"detail": "Dependencies can only be added to a pending task (status: running)"})
+        409,
+        {"detail": "Dependencies can only be added to a pending task (status: running)"},
+    )
     # a claimable filter shows what may be claimed now
     status, body = await alice.get("/v1/tasks", params={"creator": alice.agent_id, "claimable": "true"})
     assert [t["task_id"] for t in body["tasks"]] == [other["task_id"]]
@@ -149,8 +203,13 @@ async def test_concurrent_dependency_adds_cannot_close_a_cycle(stack, alice):
     for _ in range(8):
         x, y = await create(alice, "x"), await create(alice, "y")
         replies = await asyncio.gather(
-            alice.on(stack.url(0)).post(f"/v1/tasks/{x['task_id']}/dependencies", {"depends_on": y["task_id"]}),
-            alice.on(stack.url(1)).post(f"/v1/tasks/{y['task_id']}/dependencies", {"depends_on": x["task_id"]}))
+            alice.on(stack.url(0)).post(
+                f"/v1/tasks/{x['task_id']}/dependencies", {"depends_on": y["task_id"]}
+            ),
+            alice.on(stack.url(1)).post(
+                f"/v1/tasks/{y['task_id']}/dependencies", {"depends_on": x["task_id"]}
+            ),
+        )
         assert sorted(s for s, _ in replies) == [200, 409], replies
 
 
@@ -167,12 +226,16 @@ async def test_a_lease_that_runs_out_returns_the_task(alice, bob, register):
     got = await until("the lease to run out", returned)
     assert got["claimed_by"] is None and got["lease_expires_at"] is None
     assert [(h["change"], h["status"], h["actor"]) for h in got["history"]] == [
-        ("created", "pending", alice.agent_id), ("claimed", "running", bob.agent_id),
-        ("lease_expired", "pending", "system")]
+        ("created", "pending", alice.agent_id),
+        ("claimed", "running", bob.agent_id),
+        ("lease_expired", "pending", "system"),
+    ]
     assert got["history"][2]["previous_claimer"] == bob.agent_id
     # the old claimer can no longer finish it; another agent claims it
     assert (await bob.post(f"/v1/tasks/{task['task_id']}/complete", {"result": "late"})) == (
-        409, {"detail": "Invalid transition: pending -> completed"})
+        409,
+        {"detail": "Invalid transition: pending -> completed"},
+    )
     status, claim = await carol.post(f"/v1/tasks/{task['task_id']}/claim")
     assert status == 200 and claim["claimed_by"] == carol.agent_id
 
@@ -198,14 +261,21 @@ async def test_a_claim_on_an_expired_lease_takes_over_at_once(stack, alice, bob)
 async def test_the_state_machine(alice, bob):
     t = await create(alice, "machine")
     path = f"/v1/tasks/{t['task_id']}"
-    assert (await alice.post(f"{path}/complete")) == (409, {"detail": "Invalid transition: pending -> completed"})
+    assert (await alice.post(f"{path}/complete")) == (
+        409,
+        {"detail": "Invalid transition: pending -> completed"},
+    )
     assert (await alice.patch(path, {"status": "waiting_input"})) == (
-        409, {"detail": "Invalid transition: pending -> waiting_input"})
+        409,
+        {"detail": "Invalid transition: pending -> waiting_input"},
+    )
     assert (await bob.post(f"{path}/claim"))[0] == 200
     assert (await bob.post(f"{path}/claim")) == (409, {"detail": "Task is not pending (status: running)"})
     # only the claimer moves a running task
     assert (await alice.post(f"{path}/complete", {"result": "x"})) == (
-        403, {"detail": "Only the agent that claimed the task can move it to completed"})
+        403,
+        {"detail": "Only the agent that claimed the task can move it to completed"},
+    )
     status, body = await bob.patch(path, {"status": "waiting_input"})
     assert status == 200 and body["status"] == "waiting_input"
     status, body = await bob.patch(path, {"status": "running"})
@@ -214,23 +284,38 @@ async def test_the_state_machine(alice, bob):
     assert status == 200 and (body["status"], body["result"]) == ("failed", {"error": "disk full"})
     # a failed task may be reopened by its creator, and claimed again
     assert (await bob.patch(path, {"status": "pending"})) == (
-        403, {"detail": "Only the creator can move a failed task to pending"})
+        403,
+        {"detail": "Only the creator can move a failed task to pending"},
+    )
     status, body = await alice.patch(path, {"status": "pending"})
     assert status == 200 and (body["status"], body["claimed_by"]) == ("pending", None)
     assert (await bob.post(f"{path}/claim"))[0] == 200
     status, body = await bob.post(f"{path}/complete", {"result": {"rows": 3}})
     assert status == 200 and body["result"] == {"rows": 3}
     for new in ("pending", "running", "cancelled", "failed", "completed"):  # completed is final
-        assert (await bob.patch(path, {"status": new}))[1] == {"detail": f"Invalid transition: completed -> {new}"}
+        assert (await bob.patch(path, {"status": new}))[1] == {
+            "detail": f"Invalid transition: completed -> {new}"
+        }
     # the result is shown to the creator and the claimer only
     assert (await alice.get(path))[1]["result"] == {"rows": 3}
     other = await create(bob, "b's")
     assert (await alice.patch(f"/v1/tasks/{other['task_id']}", {"status": "cancelled"})) == (
-        403, {"detail": "Only the creator can move a pending task to cancelled"})
+        403,
+        {"detail": "Only the creator can move a pending task to cancelled"},
+    )
     status, body = await bob.patch(f"/v1/tasks/{other['task_id']}", {"status": "rejected"})
     assert status == 200 and body["status"] == "rejected"
     changes = [h["change"] for h in (await alice.get(path))[1]["history"]]
-    assert changes == ["created", "claimed", "waiting_input", "resumed", "failed", "reopened", "claimed", "completed"]
+    assert changes == [
+        "created",
+        "claimed",
+        "waiting_input",
+        "resumed",
+        "failed",
+        "reopened",
+        "claimed",
+        "completed",
+    ]
 
 
 async def test_results_are_private_to_creator_and_claimer(alice, bob, register):
@@ -257,8 +342,12 @@ async def test_every_change_is_an_event_for_creator_and_claimer(alice, bob):
 
     evs = await until("alice's task events", alice_saw)
     assert [(e["type"], e["data"]["task_id"]) for e in evs] == [
-        ("task.created", first["task_id"]), ("task.created", second["task_id"]), ("task.claimed", first["task_id"]),
-        ("task.completed", first["task_id"]), ("task.unblocked", second["task_id"])]
+        ("task.created", first["task_id"]),
+        ("task.created", second["task_id"]),
+        ("task.claimed", first["task_id"]),
+        ("task.completed", first["task_id"]),
+        ("task.unblocked", second["task_id"]),
+    ]
     assert evs[2]["data"]["claimed_by"] == bob.agent_id and evs[2]["data"]["actor"] == bob.agent_id
     assert evs[1]["data"]["depends_on"] == [first["task_id"]]
     assert "result" not in evs[3]["data"]  # content stays in the task
@@ -274,8 +363,9 @@ async def test_values_are_encrypted_at_rest(alice, db):
     task = await create(alice, "enc", description="D-plain", metadata={"m": "M-plain"})
     assert (await alice.post(f"/v1/tasks/{task['task_id']}/claim"))[0] == 200
     await alice.post(f"/v1/tasks/{task['task_id']}/complete", {"result": "R-plain"})
-    row = await db.fetchrow("SELECT description, metadata, result FROM coordination.tasks WHERE task_id = $1",
-                            task["task_id"])
+    row = await db.fetchrow(
+        "SELECT description, metadata, result FROM coordination.tasks WHERE task_id = $1", task["task_id"]
+    )
     assert all(v.startswith("ENC:") for v in row.values()), dict(row)
     got = (await alice.get(f"/v1/tasks/{task['task_id']}"))[1]
     assert (got["description"], got["metadata"], got["result"]) == ("D-plain", {"m": "M-plain"}, "R-plain")
@@ -287,6 +377,7 @@ async def two_coordination_replicas(stack):
     child = stack.sup.spawn("coordination", 1)
     nc = await nats.connect(stack.infra.nats_url)
     try:
+
         async def up() -> bool:
             return (await call(nc, instance_health("coordination", "coordination-1"), {}, timeout=0.5)).ok
 
@@ -313,45 +404,65 @@ async def test_one_claimer_wins_across_two_replicas(stack, alice, register, db, 
     agents = await asyncio.gather(*(register(f"claimer{i}") for i in range(12)))
     tasks = [await create(alice, f"race {i}") for i in range(10)]
     before = await claims_served(two_coordination_replicas)
-    replies = await asyncio.gather(*(a.on(stack.url(i % 2)).post(f"/v1/tasks/{t['task_id']}/claim")
-                                     for t in tasks for i, a in enumerate(agents)))
-    per_task = [replies[i * len(agents):(i + 1) * len(agents)] for i in range(len(tasks))]
-    for task, answers in zip(tasks, per_task):
+    replies = await asyncio.gather(
+        *(
+            a.on(stack.url(i % 2)).post(f"/v1/tasks/{t['task_id']}/claim")
+            for t in tasks
+            for i, a in enumerate(agents)
+        )
+    )
+    per_task = [replies[i * len(agents) : (i + 1) * len(agents)] for i in range(len(tasks))]
+    for task, answers in zip(tasks, per_task, strict=False):
         statuses = sorted(s for s, _ in answers)
         assert statuses == [200] + [409] * (len(agents) - 1), (task["task_id"], answers)
         winner = next(b["claimed_by"] for s, b in answers if s == 200)
-        row = await db.fetchrow("SELECT status, claimed_by FROM coordination.tasks WHERE task_id = $1",
-                                task["task_id"])
+        row = await db.fetchrow(
+            "SELECT status, claimed_by FROM coordination.tasks WHERE task_id = $1", task["task_id"]
+        )
         assert (row["status"], row["claimed_by"]) == ("running", winner)
-        claims = await db.fetchval("SELECT count(*) FROM coordination.task_history WHERE task_id = $1"
-                                   " AND change = 'claimed'", task["task_id"])
+        claims = await db.fetchval(
+            "SELECT count(*) FROM coordination.task_history WHERE task_id = $1 AND change = 'claimed'",
+            task["task_id"],
+        )
         assert claims == 1
     served = await claims_served(two_coordination_replicas)
     for instance in ("coordination-0", "coordination-1"):  # both replicas really decided claims
         assert served[instance] - before.get(instance, 0) > 0, served
     # and one completion wins too
     t = tasks[0]
-    winner = next(a for a in agents if a.agent_id == next(b["claimed_by"] for s, b in per_task[0] if s == 200))
-    done = await asyncio.gather(*(winner.on(stack.url(i % 2)).post(f"/v1/tasks/{t['task_id']}/complete",
-                                                                    {"result": f"r{i}"}) for i in range(6)))
+    winner = next(
+        a for a in agents if a.agent_id == next(b["claimed_by"] for s, b in per_task[0] if s == 200)
+    )
+    done = await asyncio.gather(
+        *(
+            winner.on(stack.url(i % 2)).post(f"/v1/tasks/{t['task_id']}/complete", {"result": f"r{i}"})
+            for i in range(6)
+        )
+    )
     assert sorted(s for s, _ in done) == [200] + [409] * 5
     # leases run out once: both replicas sweep, each expired lease is ended by exactly one of them
     short = [await create(alice, f"short {i}") for i in range(6)]
     for i, t in enumerate(short):
-        assert (await agents[i].post(f"/v1/tasks/{t['task_id']}/claim", params={"lease_seconds": 1}))[0] == 200
+        assert (await agents[i].post(f"/v1/tasks/{t['task_id']}/claim", params={"lease_seconds": 1}))[
+            0
+        ] == 200
 
     async def all_returned() -> bool:
-        return not await db.fetchval("SELECT count(*) FROM coordination.tasks WHERE task_id = ANY($1::text[])"
-                                     " AND status <> 'pending'", [t["task_id"] for t in short])
+        return not await db.fetchval(
+            "SELECT count(*) FROM coordination.tasks WHERE task_id = ANY($1::text[]) AND status <> 'pending'",
+            [t["task_id"] for t in short],
+        )
 
     await until("the short leases to run out", all_returned)
-    expiries = await db.fetch("SELECT task_id, count(*) AS n FROM coordination.task_history"
-                              " WHERE change = 'lease_expired' AND task_id = ANY($1::text[]) GROUP BY task_id",
-                              [t["task_id"] for t in short])
+    expiries = await db.fetch(
+        "SELECT task_id, count(*) AS n FROM coordination.task_history"
+        " WHERE change = 'lease_expired' AND task_id = ANY($1::text[]) GROUP BY task_id",
+        [t["task_id"] for t in short],
+    )
     assert sorted(r["n"] for r in expiries) == [1] * len(short)
 
 
-async def test_a_purged_agent_leaves_no_tasks(stack, admin, register, db):  # noqa: F811
+async def test_a_purged_agent_leaves_no_tasks(stack, admin, register, db):
     doomed, other = await register("doomed"), await register("other")
     mine = await create(doomed, "mine")
     theirs = await create(other, "theirs")
@@ -360,11 +471,15 @@ async def test_a_purged_agent_leaves_no_tasks(stack, admin, register, db):  # no
         assert r.status == 200
 
     async def purged() -> bool:
-        return not await db.fetchval("SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1",
-                                     doomed.agent_id)
+        return not await db.fetchval(
+            "SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1", doomed.agent_id
+        )
 
     await until("the doomed agent's tasks to go", purged)
-    assert not await db.fetchval("SELECT count(*) FROM coordination.task_history WHERE task_id = $1", mine["task_id"])
+    assert not await db.fetchval(
+        "SELECT count(*) FROM coordination.task_history WHERE task_id = $1", mine["task_id"]
+    )
     got = (await other.get(f"/v1/tasks/{theirs['task_id']}"))[1]
-    assert (got["status"], got["claimed_by"]) == ("pending", None) and got["history"][-1]["change"] == "released"
-
+    assert (got["status"], got["claimed_by"]) == ("pending", None) and got["history"][-1][
+        "change"
+    ] == "released"

@@ -1,4 +1,5 @@
 """Text utilities (pure functions, exact outputs) and GET /v1/stats (scatter-gather over the owners)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -10,27 +11,59 @@ from services.coordination import text
 from shared.runtime.stack import selected_components
 
 CONTRACT = [
-    ("Check https://example.com and http://x.org/a today", "extract_urls",
-     {"urls": ["https://example.com", "http://x.org/a"]}),
-    ("hello world", "hash_sha256", {"hash": "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"}),
+    (
+        "Check https://example.com and http://x.org/a today",
+        "extract_urls",
+        {"urls": ["https://example.com", "http://x.org/a"]},
+    ),
+    (
+        "hello world",
+        "hash_sha256",
+        {"hash": "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"},
+    ),
     ("hello world", "base64_encode", {"encoded": "aGVsbG8gd29ybGQ="}),
     ("aGVsbG8gd29ybGQ=", "base64_decode", {"decoded": "hello world"}),
-    ("Hello world. How are you? Fine!", "tokenize_sentences", {"sentences": ["Hello world.", "How are you?", "Fine!"]}),
+    (
+        "Hello world. How are you? Fine!",
+        "tokenize_sentences",
+        {"sentences": ["Hello world.", "How are you?", "Fine!"]},
+    ),
     ("line1\nline2\nline1", "deduplicate_lines", {"lines": ["line1", "line2"], "removed": 1}),
     ("one two three", "word_count", {"word_count": 3}),
     ("a b  c", "char_count", {"char_count": 6, "char_count_no_spaces": 3}),
-    ("mail ann@example.com or bo.b+x@mail.co.uk", "extract_emails", {"emails": ["ann@example.com", "bo.b+x@mail.co.uk"]}),
+    (
+        "mail ann@example.com or bo.b+x@mail.co.uk",
+        "extract_emails",
+        {"emails": ["ann@example.com", "bo.b+x@mail.co.uk"]},
+    ),
 ]
-STATS_FIELDS = ["agent_id", "name", "created_at", "total_requests", "memory_keys", "jobs_submitted", "messages_sent",
-                "messages_received", "active_webhooks", "active_schedules", "shared_memory_keys", "credits",
-                "reputation", "collaborations_given", "collaborations_received", "marketplace_tasks_created",
-                "marketplace_tasks_completed"]
+STATS_FIELDS = [
+    "agent_id",
+    "name",
+    "created_at",
+    "total_requests",
+    "memory_keys",
+    "jobs_submitted",
+    "messages_sent",
+    "messages_received",
+    "active_webhooks",
+    "active_schedules",
+    "shared_memory_keys",
+    "credits",
+    "reputation",
+    "collaborations_given",
+    "collaborations_received",
+    "marketplace_tasks_created",
+    "marketplace_tasks_completed",
+]
 
 
 @pytest.mark.parametrize("value, operation, result", CONTRACT)
 async def test_every_operation_over_http(alice, value, operation, result):
     assert await alice.post("/v1/text/process", {"text": value, "operation": operation}) == (
-        200, {"operation": operation, "result": result})
+        200,
+        {"operation": operation, "result": result},
+    )
 
 
 def test_operations_are_pure_functions():
@@ -43,9 +76,13 @@ def test_operations_are_pure_functions():
 
 
 async def test_errors(alice, anon):
-    assert await alice.post("/v1/text/process", {"text": "x", "operation": "nope"}) == (400, {
-        "detail": "Unknown operation. Available: ['word_count', 'char_count', 'extract_urls', 'extract_emails', "
-                  "'tokenize_sentences', 'deduplicate_lines', 'hash_sha256', 'base64_encode', 'base64_decode']"})
+    assert await alice.post("/v1/text/process", {"text": "x", "operation": "nope"}) == (
+        400,
+        {
+            "detail": "Unknown operation. Available: ['word_count', 'char_count', 'extract_urls', 'extract_emails', "
+            "'tokenize_sentences', 'deduplicate_lines', 'hash_sha256', 'base64_encode', 'base64_decode']"
+        },
+    )
     status, body = await alice.post("/v1/text/process", {"text": "%%%", "operation": "base64_decode"})
     assert status == 400 and body["detail"].startswith("Operation failed")
     assert (await alice.post("/v1/text/process", {"operation": "word_count"}))[0] == 422
@@ -57,15 +94,22 @@ async def test_stats_gathers_every_owner(alice, bob):
     running = set(selected_components())
     await alice.post("/v1/memory", {"key": "k", "value": "v"})
     await alice.post("/v1/marketplace/tasks", {"title": "t", "reward_credits": 30})
-    await alice.post("/v1/directory/collaborations", {"partner_agent": bob.agent_id, "outcome": "success", "rating": 4})
-    await bob.post("/v1/directory/collaborations", {"partner_agent": alice.agent_id, "outcome": "partial", "rating": 3})
+    await alice.post(
+        "/v1/directory/collaborations", {"partner_agent": bob.agent_id, "outcome": "success", "rating": 4}
+    )
+    await bob.post(
+        "/v1/directory/collaborations", {"partner_agent": alice.agent_id, "outcome": "partial", "rating": 3}
+    )
     status, body = await alice.get("/v1/stats")
     assert status == 200 and list(body) == [*STATS_FIELDS, "degraded"]
     assert (body["agent_id"], body["name"]) == (alice.agent_id, "alice")
     assert (body["reputation"], body["collaborations_given"], body["collaborations_received"]) == (3.0, 1, 1)
-    expect = {"memory": {"memory_keys": 1, "shared_memory_keys": 0},
-              "marketplace": {"credits": 170, "marketplace_tasks_created": 1, "marketplace_tasks_completed": 0},
-              "queue": {"jobs_submitted": 0}, "scheduler": {"active_schedules": 0}}
+    expect = {
+        "memory": {"memory_keys": 1, "shared_memory_keys": 0},
+        "marketplace": {"credits": 170, "marketplace_tasks_created": 1, "marketplace_tasks_completed": 0},
+        "queue": {"jobs_submitted": 0},
+        "scheduler": {"active_schedules": 0},
+    }
     for service, fields in expect.items():
         if service in running:
             assert {k: body[k] for k in fields} == fields and service not in body["degraded"]

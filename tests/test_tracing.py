@@ -3,6 +3,7 @@ gateway, the service and Postgres; events carry the trace through JetStream to t
 
 The processes export over OTLP/HTTP (the standard OTEL_* variables) to a small collector endpoint this test
 runs on loopback, which keeps every span it receives in memory."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -49,11 +50,20 @@ class Collector(LoopbackServer):
             attrs = {a.key: a.value.string_value for a in resource_spans.resource.attributes}
             for scope_spans in resource_spans.scope_spans:
                 for s in scope_spans.spans:
-                    self.spans.append(Span(
-                        attrs.get("service.name", ""), s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(),
-                        s.name, s.kind, {a.key: _value(a.value) for a in s.attributes}))
-        return web.Response(body=ExportTraceServiceResponse().SerializeToString(),
-                            content_type="application/x-protobuf")
+                    self.spans.append(
+                        Span(
+                            attrs.get("service.name", ""),
+                            s.trace_id.hex(),
+                            s.span_id.hex(),
+                            s.parent_span_id.hex(),
+                            s.name,
+                            s.kind,
+                            {a.key: _value(a.value) for a in s.attributes},
+                        )
+                    )
+        return web.Response(
+            body=ExportTraceServiceResponse().SerializeToString(), content_type="application/x-protobuf"
+        )
 
     def trace(self, trace_id: str) -> list[Span]:
         return [s for s in self.spans if s.trace_id == trace_id]
@@ -71,11 +81,18 @@ async def traced(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[tupl
     await collector.start()
     infra = Infra.start(tmp_path_factory.mktemp("trace-infra"), fast_unsafe=True)
     try:
-        s = Stack(infra, await infra.create_database(), tmp_path_factory.mktemp("trace-logs"),
-                  env={"MOLTGRID_SERVICES": ",".join(SERVICES), "MOLTGRID_LOG_FORMAT": "json",
-                       "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true",
-                       "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}",
-                       "OTEL_BSP_SCHEDULE_DELAY": "100"})
+        s = Stack(
+            infra,
+            await infra.create_database(),
+            tmp_path_factory.mktemp("trace-logs"),
+            env={
+                "MOLTGRID_SERVICES": ",".join(SERVICES),
+                "MOLTGRID_LOG_FORMAT": "json",
+                "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector.port}",
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+            },
+        )
         try:
             s.start(only=set(SERVICES))
             await s.wait_ready()
@@ -94,7 +111,9 @@ async def _agent(http: aiohttp.ClientSession, base: str, name: str) -> Api:
 
 
 def _one_root(collector: Collector, name: str) -> Span | None:
-    roots = [s for s in collector.spans if s.name == name and s.service == "moltgrid-gateway" and not s.parent_id]
+    roots = [
+        s for s in collector.spans if s.name == name and s.service == "moltgrid-gateway" and not s.parent_id
+    ]
     assert len(roots) <= 1, roots
     return roots[0] if roots else None
 
@@ -120,9 +139,13 @@ async def test_one_request_is_one_trace_through_gateway_service_and_postgres(tra
     client = by_id[server.parent_id]  # the memory span's parent is the gateway's NATS request
     assert (client.service, client.name, client.kind) == ("moltgrid-gateway", "svc.memory.set", 3)
     assert _ancestor(by_id, client, root)
-    sql = [s for s in spans if s.attributes.get("db.system") == "postgresql" and s.service == "moltgrid-memory"]
+    sql = [
+        s for s in spans if s.attributes.get("db.system") == "postgresql" and s.service == "moltgrid-memory"
+    ]
     assert sql and all(_ancestor(by_id, s, server) for s in sql)
-    assert root.attributes["http.response.status_code"] == 200 and root.attributes["http.route"] == "/v1/memory"
+    assert (
+        root.attributes["http.response.status_code"] == 200 and root.attributes["http.route"] == "/v1/memory"
+    )
     # every span of the request is in this one trace: no other trace holds a memory.set span
     assert [s.trace_id for s in collector.spans if s.name == "memory.set"] == [root.trace_id]
 
@@ -133,10 +156,17 @@ async def test_an_event_continues_the_trace_to_its_webhook_delivery(traced) -> N
     await hook.start()
     try:
         async with aiohttp.ClientSession() as http:
-            sender, receiver = await _agent(http, stack.base_url, "s"), await _agent(http, stack.base_url, "r")
-            status, _ = await receiver.post("/v1/webhooks", {"url": hook.url, "event_types": ["message.received"]})
+            sender, receiver = (
+                await _agent(http, stack.base_url, "s"),
+                await _agent(http, stack.base_url, "r"),
+            )
+            status, _ = await receiver.post(
+                "/v1/webhooks", {"url": hook.url, "event_types": ["message.received"]}
+            )
             assert status == 200
-            assert (await sender.post("/v1/relay/send", {"to_agent": receiver.agent_id, "payload": "x"}))[0] == 200
+            assert (await sender.post("/v1/relay/send", {"to_agent": receiver.agent_id, "payload": "x"}))[
+                0
+            ] == 200
         await until("the delivery", lambda: _async(hook.deliveries))
         headers, body = hook.received[0]
         assert b"_trace" not in body  # the stashed context never reaches receivers
@@ -145,8 +175,11 @@ async def test_an_event_continues_the_trace_to_its_webhook_delivery(traced) -> N
 
         def names() -> set[str] | None:
             got = {(s.service, s.name) for s in collector.trace(root.trace_id)}
-            want = {("moltgrid-relay", "relay.send"), ("moltgrid-relay", "route message.received"),
-                    ("moltgrid-relay", "deliver message.received")}
+            want = {
+                ("moltgrid-relay", "relay.send"),
+                ("moltgrid-relay", "route message.received"),
+                ("moltgrid-relay", "deliver message.received"),
+            }
             return got if want <= got else None
 
         await until("router and delivery spans in the send's trace", lambda: _async(names()))
@@ -159,8 +192,12 @@ def test_tracing_is_off_without_configuration() -> None:
     assert tracing.configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318"})
     assert tracing.configured({"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://collector:4318/v1/traces"})
     assert tracing.configured({"OTEL_TRACES_EXPORTER": "console"})
-    assert not tracing.configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"})
-    assert not tracing.configured({"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"})
+    assert not tracing.configured(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_SDK_DISABLED": "true"}
+    )
+    assert not tracing.configured(
+        {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://c:4318", "OTEL_TRACES_EXPORTER": "none"}
+    )
 
 
 def _ancestor(by_id: dict[str, Span], span: Span, ancestor: Span) -> bool:

@@ -1,6 +1,7 @@
 """MoltGrid 1.0's remaining agent routes through the real stack (2 gateways): error bodies with both versions'
 fields, key rotation, webhook test sends, queue batches and dead letters, onboarding, shared-memory namespaces
 and templates."""
+
 from __future__ import annotations
 
 import base64
@@ -19,17 +20,25 @@ pytestmark = pytest.mark.timeout(120)
 
 # ── error bodies ─────────────────────────────────────────────────────────────────────────────────────────────
 
+
 async def test_error_bodies_carry_the_seed_detail_and_1_0_fields(alice, anon):
-    status, body, headers = await alice.request("GET", "/v1/memory/nope", envelope=True,
-                                                headers={"X-Request-ID": "req-abc.1"})
+    status, body, headers = await alice.request(
+        "GET", "/v1/memory/nope", envelope=True, headers={"X-Request-ID": "req-abc.1"}
+    )
     assert status == 404 and headers["X-Request-ID"] == "req-abc.1"
-    assert body == {"detail": "Key not found or expired", "error": "not_found", "message": "Key not found or expired",
-                    "request_id": "req-abc.1", "retry_after_seconds": None}
+    assert body == {
+        "detail": "Key not found or expired",
+        "error": "not_found",
+        "message": "Key not found or expired",
+        "request_id": "req-abc.1",
+        "retry_after_seconds": None,
+    }
     status, body, headers = await anon.request("GET", "/v1/memory", envelope=True)
     assert status == 401 and body["error"] == "unauthorized" and body["detail"] == "Missing X-API-Key header"
     assert body["request_id"] == headers["X-Request-ID"] and body["retry_after_seconds"] is None
-    status, body, _ = await alice.request("POST", "/v1/queue/submit", json={"payload": "x", "priority": 11},
-                                          envelope=True)
+    status, body, _ = await alice.request(
+        "POST", "/v1/queue/submit", json={"payload": "x", "priority": 11}, envelope=True
+    )
     # a 422 keeps FastAPI's list in `detail`
     assert status == 422 and body["error"] == "validation_error" and body["message"] == "Validation failed"
     assert [e["loc"] for e in body["detail"]] == [["body", "priority"]]
@@ -37,12 +46,18 @@ async def test_error_bodies_carry_the_seed_detail_and_1_0_fields(alice, anon):
     assert (status, body["detail"], body["error"]) == (405, "Method Not Allowed", "method_not_allowed")
     status, body, _ = await anon.request("GET", "/v1/nope", envelope=True)
     assert (status, body["detail"], body["error"]) == (404, "Not Found", "not_found")
-    status, body, _ = await alice.request("POST", "/v1/memory", data=b"x" * (2 * 1024 * 1024), envelope=True,
-                                          headers={"Content-Type": "application/json"})
+    status, body, _ = await alice.request(
+        "POST",
+        "/v1/memory",
+        data=b"x" * (2 * 1024 * 1024),
+        envelope=True,
+        headers={"Content-Type": "application/json"},
+    )
     assert (status, body["error"]) == (413, "payload_too_large")
 
 
 # ── key rotation ─────────────────────────────────────────────────────────────────────────────────────────────
+
 
 async def test_rotated_key_stops_working_at_once_on_every_gateway(alice, stack):
     gateways = [alice.on(stack.url(0)), alice.on(stack.url(1))]
@@ -71,9 +86,13 @@ async def test_rotated_key_stops_working_at_once_on_every_gateway(alice, stack):
 
 # ── webhook test sends ───────────────────────────────────────────────────────────────────────────────────────
 
+
 async def test_webhook_test_sends_a_signed_event_and_reports_the_answer(alice, receiver):
-    hook = (await alice.post("/v1/webhooks", {"url": receiver.url, "event_types": ["job.completed"],
-                                              "secret": "whsecret"}))[1]
+    hook = (
+        await alice.post(
+            "/v1/webhooks", {"url": receiver.url, "event_types": ["job.completed"], "secret": "whsecret"}
+        )
+    )[1]
     status, sent = await alice.post(f"/v1/webhooks/{hook['webhook_id']}/test")
     assert status == 200, sent
     assert (sent["status"], sent["error"], sent["status_code"]) == ("delivered", None, 200)
@@ -81,18 +100,25 @@ async def test_webhook_test_sends_a_signed_event_and_reports_the_answer(alice, r
     assert receiver.deliveries == 1
     headers, body = receiver.received[0]
     event = orjson.loads(body)
-    assert (event["type"], event["event"], event["agent_id"]) == ("webhook.test", "webhook.test", alice.agent_id)
+    assert (event["type"], event["event"], event["agent_id"]) == (
+        "webhook.test",
+        "webhook.test",
+        alice.agent_id,
+    )
     assert event["data"]["webhook_id"] == hook["webhook_id"] and event["id"] == sent["event_id"]
     # the same two signatures as every real delivery
     assert headers["X-MoltGrid-Signature"] == hmac.new(b"whsecret", body, hashlib.sha256).hexdigest()
     signed = f"{headers['webhook-id']}.{headers['webhook-timestamp']}.".encode() + body
-    assert headers["webhook-signature"] == "v1," + base64.b64encode(
-        hmac.new(b"whsecret", signed, hashlib.sha256).digest()).decode()
+    assert (
+        headers["webhook-signature"]
+        == "v1," + base64.b64encode(hmac.new(b"whsecret", signed, hashlib.sha256).digest()).decode()
+    )
     assert headers["X-MoltGrid-Event"] == "webhook.test" and headers["webhook-id"] == event["id"]
     # kept in the delivery log as one finished delivery
     log = (await alice.get(f"/v1/webhooks/{hook['webhook_id']}/deliveries"))[1]["deliveries"]
     assert [(d["delivery_id"], d["event_type"], d["status"], d["attempts"]) for d in log] == [
-        (sent["delivery_id"], "webhook.test", "delivered", 1)]
+        (sent["delivery_id"], "webhook.test", "delivered", 1)
+    ]
     assert log[0]["attempt_log"][0]["status_code"] == 200 and log[0]["next_attempt_at"] is None
     # a receiver that refuses: reported as failed, never retried
     receiver.status = 500
@@ -100,12 +126,16 @@ async def test_webhook_test_sends_a_signed_event_and_reports_the_answer(alice, r
     assert status == 200 and (failed["status"], failed["status_code"]) == ("failed", 500)
     assert failed["error"] == "receiver answered 500"
     log = (await alice.get(f"/v1/webhooks/{hook['webhook_id']}/deliveries"))[1]["deliveries"]
-    assert {d["delivery_id"]: (d["status"], d["attempts"]) for d in log}[failed["delivery_id"]] == ("failed", 1)
+    assert {d["delivery_id"]: (d["status"], d["attempts"]) for d in log}[failed["delivery_id"]] == (
+        "failed",
+        1,
+    )
 
 
 async def test_webhook_test_to_an_unreachable_receiver_reports_the_error(alice):
-    hook = (await alice.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook",
-                                              "event_types": ["job.completed"]}))[1]
+    hook = (
+        await alice.post("/v1/webhooks", {"url": "http://127.0.0.1:9/hook", "event_types": ["job.completed"]})
+    )[1]
     status, sent = await alice.post(f"/v1/webhooks/{hook['webhook_id']}/test")
     assert status == 200 and sent["status"] == "failed" and sent["status_code"] is None
     assert sent["error"] and sent["latency_ms"] >= 0
@@ -118,8 +148,12 @@ async def test_test_sends_keep_the_ssrf_guard(receiver):
     same send arrives — so the refusal is the guard's doing."""
     url = f"http://localhost:{receiver.port}/hook"
     for allow_private in (False, True):
-        deliverer = Deliverer(pool=None, cipher=None, retry_base_s=1.0,  # type: ignore[arg-type]
-                              allow_private=allow_private)
+        deliverer = Deliverer(
+            pool=None,
+            cipher=None,
+            retry_base_s=1.0,  # type: ignore[arg-type]
+            allow_private=allow_private,
+        )
         try:
             attempt = await post_event(deliverer.http(), url, "s", make_event("agent_x", "webhook.test", {}))
         finally:
@@ -132,13 +166,20 @@ async def test_test_sends_keep_the_ssrf_guard(receiver):
 
 # ── queue: batch, fail, dead letters ─────────────────────────────────────────────────────────────────────────
 
+
 async def test_queue_batch_submits_every_item_or_none(alice, db):
-    status, body = await alice.post("/v1/queue/batch", {"items": [
-        {"payload": "a"}, {"payload": {"n": 2}, "priority": 5, "queue_name": "bq"}]})
+    status, body = await alice.post(
+        "/v1/queue/batch",
+        {"items": [{"payload": "a"}, {"payload": {"n": 2}, "priority": 5, "queue_name": "bq"}]},
+    )
     assert status == 200 and (body["total"], body["succeeded"], body["failed"]) == (2, 2, 0)
     first, second = body["results"]
-    assert (first["success"], first["status"], first["queue_name"], first["error"]) == (True, "pending", "default",
-                                                                                          None)
+    assert (first["success"], first["status"], first["queue_name"], first["error"]) == (
+        True,
+        "pending",
+        "default",
+        None,
+    )
     assert second["queue_name"] == "bq" and second["job_id"].startswith("job_")
     job = (await alice.get(f"/v1/queue/{second['job_id']}"))[1]
     assert (job["priority"], job["status"]) == (5, "pending")
@@ -146,18 +187,26 @@ async def test_queue_batch_submits_every_item_or_none(alice, db):
     assert claimed["payload"] == {"n": 2}
     # one invalid item: 422 naming it, and nothing of the batch is stored
     before = await db.fetchval("SELECT count(*) FROM queue.jobs WHERE agent_id = $1", alice.agent_id)
-    status, body = await alice.post("/v1/queue/batch", {"items": [{"payload": "ok", "queue_name": "none"},
-                                                                  {"payload": "x", "priority": 11}]})
+    status, body = await alice.post(
+        "/v1/queue/batch",
+        {"items": [{"payload": "ok", "queue_name": "none"}, {"payload": "x", "priority": 11}]},
+    )
     assert status == 422 and [e["loc"] for e in body["detail"]] == [["body", "items", 1, "priority"]]
     assert await db.fetchval("SELECT count(*) FROM queue.jobs WHERE agent_id = $1", alice.agent_id) == before
     # 1.0's own refusals: `jobs` is not the field, and 1 to 100 items
     status, body = await alice.post("/v1/queue/batch", {"jobs": [{"payload": "a"}]})
-    assert status == 422 and body["detail"][0]["loc"] == ["body", "items"] and body["detail"][0]["type"] == "missing"
+    assert (
+        status == 422
+        and body["detail"][0]["loc"] == ["body", "items"]
+        and body["detail"][0]["type"] == "missing"
+    )
     assert (await alice.post("/v1/queue/batch", {"items": []}))[0] == 422
     assert (await alice.post("/v1/queue/batch", {"items": [{"payload": i} for i in range(101)]}))[0] == 422
     # a dedup key repeated within the batch names one job
-    status, body = await alice.post("/v1/queue/batch", {"items": [{"payload": "d", "dedup_key": "same"},
-                                                                  {"payload": "d", "dedup_key": "same"}]})
+    status, body = await alice.post(
+        "/v1/queue/batch",
+        {"items": [{"payload": "d", "dedup_key": "same"}, {"payload": "d", "dedup_key": "same"}]},
+    )
     assert status == 200 and body["results"][0]["job_id"] == body["results"][1]["job_id"]
     assert body["results"][1]["deduplicated"] is True
 
@@ -170,8 +219,12 @@ async def test_dead_letter_paging_on_1_0_path(alice):
         failed = (await alice.post(f"/v1/queue/{job['job_id']}/fail", {"reason": f"boom {i}"}))[1]
         assert failed["status"] == "dead_letter"
         jobs.append(job["job_id"])
-    page1 = (await alice.get("/v1/queue/dead_letter", params={"queue_name": "dl", "limit": 2, "offset": 0}))[1]
-    page2 = (await alice.get("/v1/queue/dead_letter", params={"queue_name": "dl", "limit": 2, "offset": 2}))[1]
+    page1 = (await alice.get("/v1/queue/dead_letter", params={"queue_name": "dl", "limit": 2, "offset": 0}))[
+        1
+    ]
+    page2 = (await alice.get("/v1/queue/dead_letter", params={"queue_name": "dl", "limit": 2, "offset": 2}))[
+        1
+    ]
     listed = [j["job_id"] for j in page1["jobs"] + page2["jobs"]]
     assert sorted(listed) == sorted(jobs) and page1["count"] == 2 and page2["count"] == 1
     assert {j["last_error"] for j in page1["jobs"] + page2["jobs"]} == {"boom 0", "boom 1", "boom 2"}
@@ -180,19 +233,42 @@ async def test_dead_letter_paging_on_1_0_path(alice):
 
 # ── onboarding ───────────────────────────────────────────────────────────────────────────────────────────────
 
+
 def _done(checklist: dict) -> dict[str, bool]:
     return {s["id"]: s["completed"] for s in checklist["steps"]}
 
 
 async def test_onboarding_progress_follows_what_the_agent_did(alice, bob):
     status, start = await alice.post("/v1/onboarding/start")
-    assert status == 200 and start["total"] == 7 and start["reward"] == "Complete all steps to earn 100 bonus credits!"
-    assert [s["id"] for s in start["steps"]] == ["register", "memory", "message", "queue", "schedule", "directory",
-                                                 "heartbeat"]
-    assert start["steps"][1] == {"id": "memory", "title": "Store something in memory", "completed": False,
-                                 "endpoint": "POST /v1/memory"}
-    assert _done(start) == {"register": True, "memory": False, "message": False, "queue": False,
-                            "schedule": False, "directory": False, "heartbeat": False}
+    assert (
+        status == 200
+        and start["total"] == 7
+        and start["reward"] == "Complete all steps to earn 100 bonus credits!"
+    )
+    assert [s["id"] for s in start["steps"]] == [
+        "register",
+        "memory",
+        "message",
+        "queue",
+        "schedule",
+        "directory",
+        "heartbeat",
+    ]
+    assert start["steps"][1] == {
+        "id": "memory",
+        "title": "Store something in memory",
+        "completed": False,
+        "endpoint": "POST /v1/memory",
+    }
+    assert _done(start) == {
+        "register": True,
+        "memory": False,
+        "message": False,
+        "queue": False,
+        "schedule": False,
+        "directory": False,
+        "heartbeat": False,
+    }
     assert start["progress"] == 1 and start["degraded"] == []
     await alice.post("/v1/memory", {"key": "k", "value": "v"})
     await alice.post("/v1/relay/send", {"to_agent": bob.agent_id, "payload": "hi"})
@@ -203,8 +279,14 @@ async def test_onboarding_progress_follows_what_the_agent_did(alice, bob):
     await alice.post("/v1/schedules", {"cron_expr": "*/5 * * * *", "payload": "p"})
     await alice.put("/v1/directory/me", {"description": "learning"})
     done = (await alice.get("/v1/onboarding/status"))[1]
-    assert {k for k, v in _done(done).items() if v} >= {"register", "memory", "message", "queue", "schedule",
-                                                        "directory"}
+    assert {k for k, v in _done(done).items() if v} >= {
+        "register",
+        "memory",
+        "message",
+        "queue",
+        "schedule",
+        "directory",
+    }
     assert done["progress"] == sum(_done(done).values()) == 6 and not _done(done)["heartbeat"]
     await alice.post("/v1/agents/heartbeat", {"status": "online"})
     beaten = (await alice.get("/v1/onboarding/status"))[1]
@@ -215,6 +297,7 @@ async def test_onboarding_progress_follows_what_the_agent_did(alice, bob):
 
 # ── shared-memory namespaces, templates ──────────────────────────────────────────────────────────────────────
 
+
 async def test_shared_memory_namespaces_on_the_1_0_path(alice, bob):
     await alice.post("/v1/shared-memory", {"namespace": "ns-v1", "key": "a", "value": "1"})
     await bob.post("/v1/shared-memory", {"namespace": "ns-v1", "key": "b", "value": "2"})
@@ -222,6 +305,7 @@ async def test_shared_memory_namespaces_on_the_1_0_path(alice, bob):
     async def both() -> tuple:
         one, two = await alice.get("/v1/shared-memory-namespaces"), await alice.get("/v1/shared-memory")
         return (one, two) if one == two else None
+
     (status, body), _ = await until("the same listing on both paths", both)
     entry = next(n for n in body["namespaces"] if n["namespace"] == "ns-v1")
     assert status == 200 and entry["entry_count"] == 2 and entry["contributor_count"] == 2
@@ -230,7 +314,10 @@ async def test_shared_memory_namespaces_on_the_1_0_path(alice, bob):
 async def test_templates_catalogue(anon):
     status, body = await anon.get("/v1/templates")
     assert status == 200 and [t["template_id"] for t in body["templates"]] == [
-        "tmpl_worker", "tmpl_customer_service", "tmpl_openclaw"]
+        "tmpl_worker",
+        "tmpl_customer_service",
+        "tmpl_openclaw",
+    ]
     for t in body["templates"]:
         assert set(t) == {"template_id", "name", "description", "category", "starter_code"}
         assert isinstance(orjson.loads(t["starter_code"]), dict)
@@ -248,10 +335,18 @@ def test_one_error_body_for_every_internal_code():
     assert {cls.code for cls in SERVICE_ERRORS} == set(PUBLIC_CODES)
     assert len(set(PUBLIC_CODES.values())) == len(PUBLIC_CODES)
     assert http_error_body("rate_limited", "Rate limit exceeded (120/min)", "r1", 7) == {
-        "detail": "Rate limit exceeded (120/min)", "error": "rate_limit_exceeded",
-        "message": "Rate limit exceeded (120/min)", "request_id": "r1", "retry_after_seconds": 7}
-    invalid = http_error_body("invalid", [{"type": "missing", "loc": ["body", "items"], "msg": "Field required"}],
-                              "r2")
+        "detail": "Rate limit exceeded (120/min)",
+        "error": "rate_limit_exceeded",
+        "message": "Rate limit exceeded (120/min)",
+        "request_id": "r1",
+        "retry_after_seconds": 7,
+    }
+    invalid = http_error_body(
+        "invalid", [{"type": "missing", "loc": ["body", "items"], "msg": "Field required"}], "r2"
+    )
     assert (invalid["error"], invalid["message"], invalid["detail"][0]["loc"]) == (
-        "validation_error", "Validation failed", ["body", "items"])
+        "validation_error",
+        "Validation failed",
+        ["body", "items"],
+    )
     assert http_error_body("method_not_allowed", "Method Not Allowed", None)["error"] == "method_not_allowed"

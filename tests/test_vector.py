@@ -1,5 +1,6 @@
 """Vector memory (/v1/vector/…) through the real stack: gateway → memory service → embedder service (the real
 local all-MiniLM-L6-v2) → pgvector. Shapes follow MoltGrid 1.0 (shared/contract/v1)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -24,19 +25,25 @@ DOCS = {
 
 async def _upsert_docs(agent, namespace: str = "default") -> None:
     for key, text in DOCS.items():
-        status, body = await agent.post("/v1/vector/upsert", {"key": key, "text": text, "namespace": namespace,
-                                                              "metadata": {"topic": key, "n": len(text)}})
-        assert (status, body) == (200, {"key": key, "namespace": namespace, "dimensions": 384,
-                                        "status": "upserted"}), body
+        status, body = await agent.post(
+            "/v1/vector/upsert",
+            {"key": key, "text": text, "namespace": namespace, "metadata": {"topic": key, "n": len(text)}},
+        )
+        assert (status, body) == (
+            200,
+            {"key": key, "namespace": namespace, "dimensions": 384, "status": "upserted"},
+        ), body
 
 
 async def test_semantic_search_ranks_the_paraphrase_first(alice):
     """The real local embedder: queries sharing almost no words with their answer still find it."""
     await _upsert_docs(alice)
-    for query, want in [("Is it going to storm soon?", "weather"),
-                        ("How much did the company earn this quarter?", "finance"),
-                        ("when should I take my puppy outside", "pets"),
-                        ("railway departure time to Austria", "travel")]:
+    for query, want in [
+        ("Is it going to storm soon?", "weather"),
+        ("How much did the company earn this quarter?", "finance"),
+        ("when should I take my puppy outside", "pets"),
+        ("railway departure time to Austria", "travel"),
+    ]:
         status, body = await alice.post("/v1/vector/search", {"query": query, "limit": 3})
         assert status == 200, body
         # min_similarity defaults to 0.0: entries pointing away from the query (negative cosine) are left out
@@ -52,19 +59,28 @@ async def test_semantic_search_ranks_the_paraphrase_first(alice):
 
 
 async def test_upsert_get_list_delete(alice):
-    status, body = await alice.post("/v1/vector/upsert", {"key": "doc1", "text": "the cat sat on the mat",
-                                                          "metadata": {"t": 1}})
-    assert (status, body) == (200, {"key": "doc1", "namespace": "default", "dimensions": 384, "status": "upserted"})
+    status, body = await alice.post(
+        "/v1/vector/upsert", {"key": "doc1", "text": "the cat sat on the mat", "metadata": {"t": 1}}
+    )
+    assert (status, body) == (
+        200,
+        {"key": "doc1", "namespace": "default", "dimensions": 384, "status": "upserted"},
+    )
     status, first = await alice.get("/v1/vector/doc1")
     assert status == 200 and first["text"] == "the cat sat on the mat" and first["metadata"] == {"t": 1}
     assert first["key"] == "doc1" and first["namespace"] == "default"
     assert first["created_at"] == first["updated_at"]
     await alice.post("/v1/vector/upsert", {"key": "doc2", "text": "stock markets fell sharply today"})
     # an upsert of an existing key replaces text, metadata and vector; created_at stays
-    await alice.post("/v1/vector/upsert", {"key": "doc1", "text": "a kitten naps on a rug", "metadata": [1, "x"]})
+    await alice.post(
+        "/v1/vector/upsert", {"key": "doc1", "text": "a kitten naps on a rug", "metadata": [1, "x"]}
+    )
     status, again = await alice.get("/v1/vector/doc1")
-    assert (again["text"], again["metadata"], again["created_at"]) == ("a kitten naps on a rug", [1, "x"],
-                                                                      first["created_at"])
+    assert (again["text"], again["metadata"], again["created_at"]) == (
+        "a kitten naps on a rug",
+        [1, "x"],
+        first["created_at"],
+    )
     assert again["updated_at"] > first["updated_at"]
     status, hits = await alice.post("/v1/vector/search", {"query": "a young cat sleeping", "limit": 1})
     assert [r["key"] for r in hits["results"]] == ["doc1"]
@@ -75,8 +91,10 @@ async def test_upsert_get_list_delete(alice):
     assert set(listing["keys"][0]) == {"key", "created_at"}
     assert (await alice.get("/v1/vector", params={"limit": 1}))[1]["count"] == 1
 
-    assert await alice.delete("/v1/vector/doc2") == (200, {"status": "deleted", "key": "doc2",
-                                                            "namespace": "default"})
+    assert await alice.delete("/v1/vector/doc2") == (
+        200,
+        {"status": "deleted", "key": "doc2", "namespace": "default"},
+    )
     assert await alice.delete("/v1/vector/doc2") == (404, {"detail": "Vector entry not found"})
     assert await alice.get("/v1/vector/doc2") == (404, {"detail": "Vector entry not found"})
     status, hits = await alice.post("/v1/vector/search", {"query": "stock markets fell sharply today"})
@@ -89,31 +107,42 @@ async def test_namespaces_are_separate(alice):
     assert (await alice.get("/v1/vector/k", params={"namespace": "fruit"}))[1]["text"] == "apples and pears"
     assert (await alice.get("/v1/vector/k", params={"namespace": "tools"}))[1]["text"] == "hammers and nails"
     assert (await alice.get("/v1/vector/k"))[0] == 404
-    status, body = await alice.post("/v1/vector/search", {"query": "apples", "namespace": "tools"})
+    _status, body = await alice.post("/v1/vector/search", {"query": "apples", "namespace": "tools"})
     assert [r["text"] for r in body["results"]] == ["hammers and nails"]
     assert (await alice.get("/v1/vector", params={"namespace": "fruit"}))[1]["count"] == 1
     assert (await alice.post("/v1/vector/search", {"query": "anything", "namespace": "empty"}))[1] == {
-        "results": [], "count": 0, "scoring": "cosine"}
+        "results": [],
+        "count": 0,
+        "scoring": "cosine",
+    }
 
 
 async def test_min_similarity_metadata_filter_and_composite_scoring(alice):
     await _upsert_docs(alice, "filters")
     ns = {"namespace": "filters"}
-    status, body = await alice.post("/v1/vector/search", {"query": "thunderstorm warning", "limit": 5,
-                                                          "min_similarity": 0.3, **ns})
+    status, body = await alice.post(
+        "/v1/vector/search", {"query": "thunderstorm warning", "limit": 5, "min_similarity": 0.3, **ns}
+    )
     assert status == 200 and body["count"] >= 1 and all(r["similarity"] >= 0.3 for r in body["results"])
     assert body["results"][0]["key"] == "weather" and body["count"] < 5
     # metadata filters: only entries whose metadata has the field with that value, however far they rank
-    status, body = await alice.post("/v1/vector/search", {"query": "thunderstorm warning", "limit": 5,
-                                                          "metadata_filter": {"topic": "cooking"}, **ns})
+    status, body = await alice.post(
+        "/v1/vector/search",
+        {"query": "thunderstorm warning", "limit": 5, "metadata_filter": {"topic": "cooking"}, **ns},
+    )
     assert [r["key"] for r in body["results"]] == ["cooking"]
-    status, body = await alice.post("/v1/vector/search", {"query": "x", "metadata_filter": {"topic": "none"}, **ns})
+    status, body = await alice.post(
+        "/v1/vector/search", {"query": "x", "metadata_filter": {"topic": "none"}, **ns}
+    )
     assert body["count"] == 0
     # composite: 0.4·recency + 0.2·importance + 0.4·cosine (fresh entries: recency ≈ 1)
-    await alice.post("/v1/vector/upsert", {"key": "vip", "text": "Bake bread at a high temperature.",
-                                           "importance": 1.0, **ns})
-    status, body = await alice.post("/v1/vector/search", {"query": "sauce recipe with basil", "limit": 3,
-                                                          "scoring": "composite", **ns})
+    await alice.post(
+        "/v1/vector/upsert",
+        {"key": "vip", "text": "Bake bread at a high temperature.", "importance": 1.0, **ns},
+    )
+    status, body = await alice.post(
+        "/v1/vector/search", {"query": "sauce recipe with basil", "limit": 3, "scoring": "composite", **ns}
+    )
     assert status == 200 and body["scoring"] == "composite" and body["count"] == 3
     for r in body["results"]:
         importance = 1.0 if r["key"] == "vip" else 0.5
@@ -123,24 +152,27 @@ async def test_min_similarity_metadata_filter_and_composite_scoring(alice):
     assert (await alice.post("/v1/vector/search", {"query": "x", "scoring": "magic"}))[0] == 422
 
 
-@pytest.mark.parametrize("route, body, loc", [
-    ("/v1/vector/upsert", {"text": "no key"}, ["key"]),
-    ("/v1/vector/upsert", {"key": "k"}, ["text"]),
-    ("/v1/vector/upsert", {"key": "k", "text": ""}, ["text"]),
-    ("/v1/vector/upsert", {"key": "k", "text": "x" * 10_001}, ["text"]),
-    ("/v1/vector/upsert", {"key": "k" * 257, "text": "x"}, ["key"]),
-    ("/v1/vector/upsert", {"key": "k", "text": "x", "importance": 1.5}, ["importance"]),
-    ("/v1/vector/upsert", {"key": "k", "text": "x", "namespace": "../etc"}, ["namespace"]),
-    ("/v1/vector/upsert", {"key": "k", "text": "x", "metadata": {"big": "y" * 10_001}}, ["metadata"]),
-    ("/v1/vector/search", {}, ["query"]),
-    ("/v1/vector/search", {"query": "q", "limit": 101}, ["limit"]),
-    ("/v1/vector/search", {"query": "q", "limit": 0}, ["limit"]),
-    ("/v1/vector/search", {"query": "q", "min_similarity": 1.5}, ["min_similarity"]),
-])
+@pytest.mark.parametrize(
+    "route, body, loc",
+    [
+        ("/v1/vector/upsert", {"text": "no key"}, ["key"]),
+        ("/v1/vector/upsert", {"key": "k"}, ["text"]),
+        ("/v1/vector/upsert", {"key": "k", "text": ""}, ["text"]),
+        ("/v1/vector/upsert", {"key": "k", "text": "x" * 10_001}, ["text"]),
+        ("/v1/vector/upsert", {"key": "k" * 257, "text": "x"}, ["key"]),
+        ("/v1/vector/upsert", {"key": "k", "text": "x", "importance": 1.5}, ["importance"]),
+        ("/v1/vector/upsert", {"key": "k", "text": "x", "namespace": "../etc"}, ["namespace"]),
+        ("/v1/vector/upsert", {"key": "k", "text": "x", "metadata": {"big": "y" * 10_001}}, ["metadata"]),
+        ("/v1/vector/search", {}, ["query"]),
+        ("/v1/vector/search", {"query": "q", "limit": 101}, ["limit"]),
+        ("/v1/vector/search", {"query": "q", "limit": 0}, ["limit"]),
+        ("/v1/vector/search", {"query": "q", "min_similarity": 1.5}, ["min_similarity"]),
+    ],
+)
 async def test_bad_input_is_422_and_stores_nothing(alice, db, route, body, loc):
     status, reply = await alice.post(route, body)
     assert status == 422, reply
-    assert any(d["loc"][-len(loc):] == loc for d in reply["detail"]), reply
+    assert any(d["loc"][-len(loc) :] == loc for d in reply["detail"]), reply
     assert await db.fetchval("SELECT count(*) FROM memory.vectors WHERE agent_id = $1", alice.agent_id) == 0
 
 
@@ -151,14 +183,19 @@ async def test_list_limit_bounds(alice):
 
 
 async def test_text_and_metadata_are_encrypted_at_rest(alice, db):
-    await alice.post("/v1/vector/upsert", {"key": "secret", "text": "the launch code is 0000",
-                                           "metadata": {"owner": "alice-private"}})
-    row = await db.fetchrow("SELECT text, metadata, vector_dims(embedding) AS dims FROM memory.vectors"
-                            " WHERE agent_id = $1 AND key = 'secret'", alice.agent_id)
+    await alice.post(
+        "/v1/vector/upsert",
+        {"key": "secret", "text": "the launch code is 0000", "metadata": {"owner": "alice-private"}},
+    )
+    row = await db.fetchrow(
+        "SELECT text, metadata, vector_dims(embedding) AS dims FROM memory.vectors"
+        " WHERE agent_id = $1 AND key = 'secret'",
+        alice.agent_id,
+    )
     assert row["text"].startswith(PREFIX) and "launch" not in row["text"]
     assert row["metadata"].startswith(PREFIX) and "alice-private" not in row["metadata"]
     assert row["dims"] == 384  # the vector itself is stored in clear (see docs/embeddings.md)
-    status, body = await alice.get("/v1/vector/secret")
+    _status, body = await alice.get("/v1/vector/secret")
     assert (body["text"], body["metadata"]) == ("the launch code is 0000", {"owner": "alice-private"})
 
 
@@ -185,17 +222,24 @@ async def test_vectors_are_purged_with_their_agent(register, stack, db):
         await nc.close()
 
     async def gone() -> bool:
-        return await db.fetchval("SELECT count(*) FROM memory.vectors WHERE agent_id = $1", agent.agent_id) == 0
+        return (
+            await db.fetchval("SELECT count(*) FROM memory.vectors WHERE agent_id = $1", agent.agent_id) == 0
+        )
 
     await until("the agent's vectors purged", gone)
 
 
 async def test_concurrent_upserts_of_one_key_leave_one_row(alice, db):
-    replies = await asyncio.gather(*(alice.post("/v1/vector/upsert", {"key": "race", "text": f"version {i}"})
-                                     for i in range(8)))
+    replies = await asyncio.gather(
+        *(alice.post("/v1/vector/upsert", {"key": "race", "text": f"version {i}"}) for i in range(8))
+    )
     assert {s for s, _ in replies} == {200}
-    assert await db.fetchval("SELECT count(*) FROM memory.vectors WHERE agent_id = $1 AND key = 'race'",
-                             alice.agent_id) == 1
+    assert (
+        await db.fetchval(
+            "SELECT count(*) FROM memory.vectors WHERE agent_id = $1 AND key = 'race'", alice.agent_id
+        )
+        == 1
+    )
     assert (await alice.get("/v1/vector/race"))[1]["text"].startswith("version ")
 
 
@@ -203,7 +247,9 @@ async def test_embedder_down_is_503_and_stores_nothing(alice, stack, db):
     """No embedder replica answering: the write is refused with 503 (retryable), never half-stored."""
     stack.stop_component("embedder")
     try:
-        status, body = await alice.post("/v1/vector/upsert", {"key": "k", "text": "while the embedder is down"})
+        status, body = await alice.post(
+            "/v1/vector/upsert", {"key": "k", "text": "while the embedder is down"}
+        )
         assert (status, body) == (503, {"detail": "Service unavailable"})
         assert (await alice.post("/v1/vector/search", {"query": "anything"}))[0] == 503
         assert (await alice.get("/v1/vector"))[1]["count"] == 0  # reads need no embedding

@@ -1,5 +1,6 @@
 """Webhooks: registration rules, signed deliveries to a real local receiver, retries, 410, replay, and
 no lost event when the dispatcher is killed."""
+
 from __future__ import annotations
 
 import asyncio
@@ -25,9 +26,14 @@ async def _complete_job(agent, queue: str = "hooks") -> str:
 
 
 async def test_registration_contract(alice):
-    status, hook = await alice.post("/v1/webhooks", {"url": "https://example.com/hook",
-                                                     "event_types": ["message.received", "job.completed"],
-                                                     "secret": "s3cret"})
+    status, hook = await alice.post(
+        "/v1/webhooks",
+        {
+            "url": "https://example.com/hook",
+            "event_types": ["message.received", "job.completed"],
+            "secret": "s3cret",
+        },
+    )
     assert status == 200 and hook["webhook_id"].startswith("wh_") and hook["active"] is True
     assert hook["event_types"] == ["message.received", "job.completed"] and "secret" not in hook
     status, body = await alice.post("/v1/webhooks", {"url": "https://example.com/h", "event_types": ["nope"]})
@@ -35,15 +41,26 @@ async def test_registration_contract(alice):
     status, listing = await alice.get("/v1/webhooks")
     assert status == 200 and [h["webhook_id"] for h in listing["webhooks"]] == [hook["webhook_id"]]
     assert await alice.delete(f"/v1/webhooks/{hook['webhook_id']}") == (
-        200, {"status": "deleted", "webhook_id": hook["webhook_id"]})
+        200,
+        {"status": "deleted", "webhook_id": hook["webhook_id"]},
+    )
     assert await alice.delete("/v1/webhooks/wh_nope") == (404, {"detail": "Webhook not found"})
-    assert (await alice.post("/v1/webhooks", {"url": "ftp://example.com", "event_types": ["job.completed"]}))[0] == 400
+    assert (await alice.post("/v1/webhooks", {"url": "ftp://example.com", "event_types": ["job.completed"]}))[
+        0
+    ] == 400
     assert (await alice.post("/v1/webhooks", {"url": "https://x", "event_types": []}))[0] == 422
 
 
 async def test_private_addresses_are_refused_unless_allowed():
-    for url in ("http://127.0.0.1:9/hook", "http://10.0.0.5/h", "http://[::1]/h", "http://169.254.169.254/meta",
-                "http://192.168.1.1/h", "http://localhost/h", "http://[::ffff:127.0.0.1]/h"):
+    for url in (
+        "http://127.0.0.1:9/hook",
+        "http://10.0.0.5/h",
+        "http://[::1]/h",
+        "http://169.254.169.254/meta",
+        "http://192.168.1.1/h",
+        "http://localhost/h",
+        "http://[::ffff:127.0.0.1]/h",
+    ):
         with pytest.raises(BadRequest):
             await check_url(url, allow_private=False)
         await check_url(url, allow_private=True)
@@ -51,8 +68,11 @@ async def test_private_addresses_are_refused_unless_allowed():
 
 
 async def test_delivery_is_signed_both_ways(alice, receiver):
-    hook = (await alice.post("/v1/webhooks", {"url": receiver.url, "event_types": ["job.completed"],
-                                              "secret": "whsecret"}))[1]
+    hook = (
+        await alice.post(
+            "/v1/webhooks", {"url": receiver.url, "event_types": ["job.completed"], "secret": "whsecret"}
+        )
+    )[1]
     job = await _complete_job(alice)
     await receiver.wait_for(1)
     headers, body = receiver.received[0]
@@ -66,7 +86,10 @@ async def test_delivery_is_signed_both_ways(alice, receiver):
     assert headers["webhook-signature"] == standard and headers["webhook-id"] == event["id"]
     assert abs(int(headers["webhook-timestamp"]) - time.time()) < 60
     log = (await alice.get(f"/v1/webhooks/{hook['webhook_id']}/deliveries"))[1]
-    assert log["deliveries"][0]["status"] == "delivered" and log["deliveries"][0]["attempt_log"][0]["status_code"] == 200
+    assert (
+        log["deliveries"][0]["status"] == "delivered"
+        and log["deliveries"][0]["attempt_log"][0]["status_code"] == 200
+    )
 
 
 async def test_receiver_down_then_up_gets_exactly_one_event_id(alice, receiver):
@@ -88,7 +111,9 @@ async def test_receiver_down_then_up_gets_exactly_one_event_id(alice, receiver):
     assert entry["status"] == "delivered" and [a["status_code"] for a in entry["attempt_log"]][-1] == 200
     assert all(a["status_code"] == 503 for a in entry["attempt_log"][:-1])
     # Replay sends the same event (same webhook-id) again.
-    status, _ = await alice.post(f"/v1/webhooks/{hook['webhook_id']}/deliveries/{entry['delivery_id']}/replay")
+    status, _ = await alice.post(
+        f"/v1/webhooks/{hook['webhook_id']}/deliveries/{entry['delivery_id']}/replay"
+    )
     assert status == 200
     await receiver.wait_for(2)
     assert receiver.received[0][0]["webhook-id"] == receiver.received[1][0]["webhook-id"]

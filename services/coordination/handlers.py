@@ -1,18 +1,19 @@
 """Coordination testing (scenarios that really run over NATS) and the text utilities."""
+
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from shared.admin import AdminPage, page
-from shared.bus import Ctx, Op
-from shared.errors import BadRequest, Forbidden, NotFound
-from shared.ids import new_id
 from services.coordination import models as m
 from services.coordination.patterns import PATTERNS
 from services.coordination.runner import run_pattern
 from services.coordination.store import ScenarioStore
 from services.coordination.text import OPERATIONS
+from shared.admin import AdminPage, page
+from shared.bus import Ctx, Op
+from shared.errors import BadRequest, Forbidden, NotFound
+from shared.ids import new_id
 
 VALID = sorted(PATTERNS)
 
@@ -27,9 +28,21 @@ class CoordinationHandlers:
         if req.pattern not in PATTERNS:
             raise BadRequest(f"Invalid pattern. Valid: {VALID}")
         scenario_id = new_id("scenario")
-        created = await self.store.create(scenario_id, agent_id, req.name, req.pattern, req.agent_count,
-                                          req.timeout_seconds, req.success_criteria)
-        return {"scenario_id": scenario_id, "status": "created", "pattern": req.pattern, "created_at": created}
+        created = await self.store.create(
+            scenario_id,
+            agent_id,
+            req.name,
+            req.pattern,
+            req.agent_count,
+            req.timeout_seconds,
+            req.success_criteria,
+        )
+        return {
+            "scenario_id": scenario_id,
+            "status": "created",
+            "pattern": req.pattern,
+            "created_at": created,
+        }
 
     async def list(self, req: m.List, ctx: Ctx) -> dict[str, Any]:
         scenarios = await self.store.list(ctx.require_agent(), req.pattern, req.status, req.limit)
@@ -46,11 +59,21 @@ class CoordinationHandlers:
         run_id = new_id("run")
         async with self.runs:
             await self.store.start_run(s["scenario_id"], run_id)
-            results = await run_pattern(self.nats_servers, run_id, s["pattern"], s["agent_count"],
-                                        s["timeout_seconds"], s["success_criteria"] or {})
+            results = await run_pattern(
+                self.nats_servers,
+                run_id,
+                s["pattern"],
+                s["agent_count"],
+                s["timeout_seconds"],
+                s["success_criteria"] or {},
+            )
             completed = await self.store.finish_run(s["scenario_id"], run_id, results)
-        return {"scenario_id": s["scenario_id"], "status": "completed", "results": results,
-                "completed_at": completed}
+        return {
+            "scenario_id": s["scenario_id"],
+            "status": "completed",
+            "results": results,
+            "completed_at": completed,
+        }
 
     async def results(self, req: m.ScenarioRef, ctx: Ctx) -> dict[str, Any]:
         s = await self.store.get(req.scenario_id)
@@ -87,8 +110,13 @@ class CoordinationHandlers:
 
     def ops(self) -> dict[str, Op]:
         return {
-            "create": Op(self.create, m.Create), "list": Op(self.list, m.List), "run": Op(self.run, m.ScenarioRef),
-            "results": Op(self.results, m.ScenarioRef), "text_process": Op(self.text_process, m.TextProcess),
-            "agent_stats": Op(self.agent_stats, m.AgentRef), "global_stats": Op(self.global_stats, m.Empty),
-            "admin_scenarios": Op(self.admin_scenarios, AdminPage), "admin_stats": Op(self.admin_stats, m.Empty),
+            "create": Op(self.create, m.Create),
+            "list": Op(self.list, m.List),
+            "run": Op(self.run, m.ScenarioRef),
+            "results": Op(self.results, m.ScenarioRef),
+            "text_process": Op(self.text_process, m.TextProcess),
+            "agent_stats": Op(self.agent_stats, m.AgentRef),
+            "global_stats": Op(self.global_stats, m.Empty),
+            "admin_scenarios": Op(self.admin_scenarios, AdminPage),
+            "admin_stats": Op(self.admin_stats, m.Empty),
         }

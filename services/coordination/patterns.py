@@ -1,4 +1,5 @@
 """The five coordination patterns, each a real protocol between simulated agents over NATS."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,7 +9,6 @@ from collections import Counter
 from typing import Any
 
 import orjson
-
 from nats.js.errors import KeyWrongLastSequenceError
 
 from services.coordination.protocol import Mailbox, Pattern, now_ms
@@ -58,9 +58,15 @@ class LeaderElection(Pattern):
         if len(self.claims) != 1:
             failures.append(f"expected exactly one leader, {len(self.claims)} agents won the election")
         if agreeing < len(self.agents):
-            failures.append(f"{len(self.agents) - agreeing} of {len(self.agents)} agents did not learn the leader")
-        return {"rounds": self.rounds, "elected_leader": leader, "leader_claims": len(self.claims),
-                "agents_agreeing": agreeing}, failures
+            failures.append(
+                f"{len(self.agents) - agreeing} of {len(self.agents)} agents did not learn the leader"
+            )
+        return {
+            "rounds": self.rounds,
+            "elected_leader": leader,
+            "leader_claims": len(self.claims),
+            "agents_agreeing": agreeing,
+        }, failures
 
 
 def _most_common(values: list[int]) -> tuple[int, int]:
@@ -107,15 +113,21 @@ class Consensus(Pattern):
             value = self.initial[name]
             for rnd in range(1, max_rounds + 1):
                 self.rounds = max(self.rounds, rnd)
-                await self.publish(self.subject("consensus", str(rnd), "propose"), {"agent": name, "value": value})
+                await self.publish(
+                    self.subject("consensus", str(rnd), "propose"), {"agent": name, "value": value}
+                )
                 proposals = (await box(name, str(rnd), "propose").wait_for(n))[:n]
                 vote, _ = _most_common([p["value"] for p in proposals])
-                await self.publish(self.subject("consensus", str(rnd), "vote"), {"agent": name, "value": vote})
+                await self.publish(
+                    self.subject("consensus", str(rnd), "vote"), {"agent": name, "value": vote}
+                )
                 votes = (await box(name, str(rnd), "vote").wait_for(n))[:n]
                 top, count = _most_common([v["value"] for v in votes])
                 if count * 2 > n:
-                    await self.publish(self.subject("consensus", str(rnd), "commit"),
-                                       {"agent": name, "value": top, "round": rnd})
+                    await self.publish(
+                        self.subject("consensus", str(rnd), "commit"),
+                        {"agent": name, "value": top, "round": rnd},
+                    )
                     return
                 value = vote
 
@@ -125,12 +137,19 @@ class Consensus(Pattern):
     def outcome(self) -> tuple[dict[str, Any], list[str]]:
         values = set(self.commits.values())
         agreed = len(self.commits) == len(self.agents) and len(values) == 1
-        failures = [] if agreed else [
-            f"{len(self.commits)} of {len(self.agents)} agents committed, values {sorted(values)}"]
+        failures = (
+            []
+            if agreed
+            else [f"{len(self.commits)} of {len(self.agents)} agents committed, values {sorted(values)}"]
+        )
         final = _most_common(list(self.commits.values()))[0] if self.commits else None
-        return {"rounds": self.rounds, "final_value": final, "agreement_reached": agreed,
-                "agents_committed": len(self.commits),
-                "initial_proposals": {str(k): v for k, v in sorted(Counter(self.initial.values()).items())}}, failures
+        return {
+            "rounds": self.rounds,
+            "final_value": final,
+            "agreement_reached": agreed,
+            "agents_committed": len(self.commits),
+            "initial_proposals": {str(k): v for k, v in sorted(Counter(self.initial.values()).items())},
+        }, failures
 
 
 class LoadBalancing(Pattern):
@@ -171,7 +190,9 @@ class LoadBalancing(Pattern):
             # arrives as the reply does, and the worker would ask for work again forever.
             while not stopping:
                 self.messages += 1
-                reply = await self.nc.request(self.subject("lb", "next"), orjson.dumps({"agent": name}), timeout=5)
+                reply = await self.nc.request(
+                    self.subject("lb", "next"), orjson.dumps({"agent": name}), timeout=5
+                )
                 task = orjson.loads(reply.data)
                 if task["task"] is None:
                     return
@@ -205,9 +226,16 @@ class LoadBalancing(Pattern):
             failures.append(f"standard deviation is {imbalance:.1%} of the mean (limit {limit:.0%})")
         # balance_score means what it meant in the original: the least loaded agent's share of the most loaded's
         balance = min(loads) / max(loads) if max(loads) else 0.0
-        return {"total_tasks": self.total, "tasks_completed": self.completed, "tasks_per_agent": self.per_agent,
-                "max_load": max(loads), "min_load": min(loads), "std_deviation": round(std, 3),
-                "balance_score": round(balance, 4), "imbalance": round(imbalance, 4)}, failures
+        return {
+            "total_tasks": self.total,
+            "tasks_completed": self.completed,
+            "tasks_per_agent": self.per_agent,
+            "max_load": max(loads),
+            "min_load": min(loads),
+            "std_deviation": round(std, 3),
+            "balance_score": round(balance, 4),
+            "imbalance": round(imbalance, 4),
+        }, failures
 
 
 class PubSubFanout(Pattern):
@@ -230,6 +258,7 @@ class PubSubFanout(Pattern):
                 if self.received[name] == self.count:
                     self.participants.add(name)
                     await self.publish(self.subject("fanout", "ack"), {"agent": name})
+
             return on_message
 
         for a in self.subscribers:
@@ -248,9 +277,14 @@ class PubSubFanout(Pattern):
         rate = total / expected if expected else 0.0
         need = float(self.criteria.get("min_delivery_rate", 1.0))
         failures = [] if rate >= need else [f"delivery rate {rate:.3f} below {need}"]
-        return {"publisher": self.publisher, "subscriber_count": len(self.subscribers),
-                "messages_published": self.count, "total_deliveries": total,
-                "failed_deliveries": expected - total, "delivery_rate": round(rate, 4)}, failures
+        return {
+            "publisher": self.publisher,
+            "subscriber_count": len(self.subscribers),
+            "messages_published": self.count,
+            "total_deliveries": total,
+            "failed_deliveries": expected - total,
+            "delivery_rate": round(rate, 4),
+        }, failures
 
 
 class TaskAuction(Pattern):
@@ -272,13 +306,17 @@ class TaskAuction(Pattern):
 
         def bidder(name: str):  # type: ignore[no-untyped-def]
             async def on_call(d: dict[str, Any], msg: Any) -> None:
-                await self.publish(msg.reply, {"agent": name, "task": d["task"], "bid": random.randint(1, 100)})
+                await self.publish(
+                    msg.reply, {"agent": name, "task": d["task"], "bid": random.randint(1, 100)}
+                )
+
             return on_call
 
         def awardee(name: str):  # type: ignore[no-untyped-def]
             async def on_award(d: dict[str, Any], _: Any) -> None:
                 if d["winner"] == name:
                     await self.publish(self.subject("auction", "accept"), {"agent": name, "task": d["task"]})
+
             return on_award
 
         for a in self.agents:
@@ -293,11 +331,16 @@ class TaskAuction(Pattern):
             await self.publish(self.subject("auction", "call"), {"task": task}, reply=f"{inbox}.{task}")
             try:
                 await asyncio.wait_for(bids[task].wait_for(n), window)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass  # auction closes with the bids that arrived
             received = list(bids[task].items)
             self.bid_counts.update(b["agent"] for b in received)
-            auction: dict[str, Any] = {"task": task, "winner": None, "winning_bid": None, "bids": len(received)}
+            auction: dict[str, Any] = {
+                "task": task,
+                "winner": None,
+                "winning_bid": None,
+                "bids": len(received),
+            }
             self.auctions.append(auction)
             if not received:
                 continue
@@ -307,7 +350,7 @@ class TaskAuction(Pattern):
             await self.publish(self.subject("auction", "award"), {"task": task, "winner": tied[0]})
             try:
                 await asyncio.wait_for(accepts[task].wait_for(1), window)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 continue
             await asyncio.sleep(0)  # let a (wrong) second acceptance arrive before counting
             auction["accepted_by"] = [a["agent"] for a in accepts[task].items]
@@ -320,12 +363,20 @@ class TaskAuction(Pattern):
             if a["winner"] is None:
                 failures.append(f"task {a['task']}: no bids")
             elif a.get("accepted_by") != [a["winner"]]:
-                failures.append(f"task {a['task']}: accepted by {a.get('accepted_by', [])}, winner {a['winner']}")
-        return {"tasks_auctioned": len(self.auctions), "total_bids": sum(a["bids"] for a in self.auctions),
-                "collisions": sum(1 for a in self.auctions if a.get("tied", 0) > 1),
-                "auctions": [{k: a.get(k) for k in ("task", "winner", "winning_bid", "bids")} for a in self.auctions],
-                "single_winner": not failures}, failures
+                failures.append(
+                    f"task {a['task']}: accepted by {a.get('accepted_by', [])}, winner {a['winner']}"
+                )
+        return {
+            "tasks_auctioned": len(self.auctions),
+            "total_bids": sum(a["bids"] for a in self.auctions),
+            "collisions": sum(1 for a in self.auctions if a.get("tied", 0) > 1),
+            "auctions": [
+                {k: a.get(k) for k in ("task", "winner", "winning_bid", "bids")} for a in self.auctions
+            ],
+            "single_winner": not failures,
+        }, failures
 
 
-PATTERNS: dict[str, type[Pattern]] = {p.name: p for p in (LeaderElection, Consensus, LoadBalancing, PubSubFanout,
-                                                          TaskAuction)}
+PATTERNS: dict[str, type[Pattern]] = {
+    p.name: p for p in (LeaderElection, Consensus, LoadBalancing, PubSubFanout, TaskAuction)
+}

@@ -3,6 +3,7 @@ subscriptions on the run's private subjects (coord.<run_id>.…), message counti
 
 A pattern's `run()` performs the protocol; the runner bounds it by the scenario's timeout and then asks
 `summary()` for what was measured so far — so a run cut short still reports honestly what happened."""
+
 from __future__ import annotations
 
 import asyncio
@@ -46,7 +47,9 @@ class Pattern:
 
     name = ""
 
-    def __init__(self, nc: NATS, kv: KeyValue, run_id: str, agent_count: int, criteria: dict[str, Any]) -> None:
+    def __init__(
+        self, nc: NATS, kv: KeyValue, run_id: str, agent_count: int, criteria: dict[str, Any]
+    ) -> None:
         self.nc, self.kv, self.run_id, self.criteria = nc, kv, run_id, criteria
         self.agents = [f"test_agent_{i}" for i in range(agent_count)]
         self.subs: list[Subscription] = []
@@ -65,8 +68,12 @@ class Pattern:
         value = self.criteria.get(key, default)
         return max(low, min(high, int(value))) if isinstance(value, (int, float)) else default
 
-    async def subscribe(self, subject: str, on_message: Callable[[dict[str, Any], Msg], Awaitable[None] | None],
-                        queue: str = "") -> None:
+    async def subscribe(
+        self,
+        subject: str,
+        on_message: Callable[[dict[str, Any], Msg], Awaitable[None] | None],
+        queue: str = "",
+    ) -> None:
         async def cb(msg: Msg) -> None:
             self.deliveries += 1
             out = on_message(orjson.loads(msg.data), msg)

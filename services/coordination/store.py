@@ -1,4 +1,5 @@
 """SQL of coordination scenarios."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -7,8 +8,10 @@ import asyncpg
 
 from shared.timeutil import iso
 
-COLUMNS = ("scenario_id, creator_agent, name, pattern, agent_count, timeout_seconds, success_criteria, status,"
-           " results, created_at, completed_at")
+COLUMNS = (
+    "scenario_id, creator_agent, name, pattern, agent_count, timeout_seconds, success_criteria, status,"
+    " results, created_at, completed_at"
+)
 
 
 def _row(r: asyncpg.Record) -> dict[str, Any]:
@@ -19,49 +22,91 @@ class ScenarioStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self.pool = pool
 
-    async def create(self, scenario_id: str, agent_id: str, name: str | None, pattern: str, agent_count: int,
-                     timeout_seconds: int, criteria: dict[str, Any] | None) -> str | None:
+    async def create(
+        self,
+        scenario_id: str,
+        agent_id: str,
+        name: str | None,
+        pattern: str,
+        agent_count: int,
+        timeout_seconds: int,
+        criteria: dict[str, Any] | None,
+    ) -> str | None:
         created = await self.pool.fetchval(
             "INSERT INTO coordination.scenarios (scenario_id, creator_agent, name, pattern, agent_count,"
             " timeout_seconds, success_criteria) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING created_at",
-            scenario_id, agent_id, name, pattern, agent_count, timeout_seconds, criteria)
+            scenario_id,
+            agent_id,
+            name,
+            pattern,
+            agent_count,
+            timeout_seconds,
+            criteria,
+        )
         return iso(created)
 
     async def get(self, scenario_id: str) -> dict[str, Any] | None:
-        r = await self.pool.fetchrow(f"SELECT {COLUMNS} FROM coordination.scenarios WHERE scenario_id = $1",
-                                     scenario_id)
+        r = await self.pool.fetchrow(
+            f"SELECT {COLUMNS} FROM coordination.scenarios WHERE scenario_id = $1", scenario_id
+        )
         return _row(r) if r else None
 
-    async def list(self, agent_id: str, pattern: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+    async def list(
+        self, agent_id: str, pattern: str | None, status: str | None, limit: int
+    ) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             f"SELECT {COLUMNS} FROM coordination.scenarios WHERE creator_agent = $1"
             " AND ($2::text IS NULL OR pattern = $2) AND ($3::text IS NULL OR status = $3)"
-            " ORDER BY created_at DESC LIMIT $4", agent_id, pattern, status, limit)
+            " ORDER BY created_at DESC LIMIT $4",
+            agent_id,
+            pattern,
+            status,
+            limit,
+        )
         return [_row(r) for r in rows]
 
     async def start_run(self, scenario_id: str, run_id: str) -> None:
-        await self.pool.execute("UPDATE coordination.scenarios SET status = 'running', run_id = $2, runs = runs + 1"
-                                " WHERE scenario_id = $1", scenario_id, run_id)
+        await self.pool.execute(
+            "UPDATE coordination.scenarios SET status = 'running', run_id = $2, runs = runs + 1"
+            " WHERE scenario_id = $1",
+            scenario_id,
+            run_id,
+        )
 
     async def finish_run(self, scenario_id: str, run_id: str, results: dict[str, Any]) -> str | None:
         """Store a run's results unless a later run of the same scenario has started since."""
         done = await self.pool.fetchval(
             "UPDATE coordination.scenarios SET status = 'completed', results = $3, completed_at = now()"
-            " WHERE scenario_id = $1 AND run_id = $2 RETURNING completed_at", scenario_id, run_id, results)
+            " WHERE scenario_id = $1 AND run_id = $2 RETURNING completed_at",
+            scenario_id,
+            run_id,
+            results,
+        )
         return iso(done)
 
     async def purge_agent(self, agent_id: str) -> int:
-        status = await self.pool.execute("DELETE FROM coordination.scenarios WHERE creator_agent = $1", agent_id)
+        status = await self.pool.execute(
+            "DELETE FROM coordination.scenarios WHERE creator_agent = $1", agent_id
+        )
         return int(status.split()[-1])
 
     async def count(self, agent_id: str | None = None) -> int:
-        return int(await self.pool.fetchval(
-            "SELECT count(*) FROM coordination.scenarios WHERE $1::text IS NULL OR creator_agent = $1", agent_id))
+        return int(
+            await self.pool.fetchval(
+                "SELECT count(*) FROM coordination.scenarios WHERE $1::text IS NULL OR creator_agent = $1",
+                agent_id,
+            )
+        )
 
-    async def admin_list(self, agent_id: str | None, status: str | None, limit: int,
-                         offset: int) -> list[dict[str, Any]]:
+    async def admin_list(
+        self, agent_id: str | None, status: str | None, limit: int, offset: int
+    ) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             f"SELECT {COLUMNS} FROM coordination.scenarios WHERE ($1::text IS NULL OR creator_agent = $1)"
             " AND ($2::text IS NULL OR status = $2) ORDER BY created_at DESC LIMIT $3 OFFSET $4",
-            agent_id, status, limit, offset)
+            agent_id,
+            status,
+            limit,
+            offset,
+        )
         return [_row(r) for r in rows]

@@ -1,4 +1,5 @@
 """Request models of task graphs (limits as MoltGrid 1.0's TaskCreateRequest / TaskUpdateRequest)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal

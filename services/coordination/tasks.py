@@ -6,6 +6,7 @@ on while it runs. A task is claimable once every task it depends on has complete
 it runs out the task goes back to pending (the sweeper, on any replica, or the next claim). Transitions the
 state machine has no arrow for answer 409.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -13,11 +14,11 @@ from typing import Any
 
 import asyncpg
 
+from services.coordination import task_models as m
+from services.coordination.task_store import SYSTEM, TaskStore
 from shared.bus import Ctx, Op
 from shared.errors import Conflict, Forbidden, NotFound
 from shared.timeutil import iso
-from services.coordination import task_models as m
-from services.coordination.task_store import SYSTEM, TaskStore
 
 CREATOR, CLAIMER = "creator", "claimer"
 # (from, to) → who may make the change, and its name in the history and in the event type (task.<change>)
@@ -51,17 +52,20 @@ class TaskHandlers:
                 missing = sorted(set(depends_on) - await self.store.existing(conn, depends_on))
                 if missing:
                     raise NotFound(f"Dependency task not found: {', '.join(missing)}")
-            row = await self.store.insert(conn, agent_id, req.title, req.description, req.priority, req.metadata,
-                                          depends_on)
-            await self.store.record(conn, row, "created", agent_id, [agent_id],
-                                    {"depends_on": depends_on} if depends_on else None)
+            row = await self.store.insert(
+                conn, agent_id, req.title, req.description, req.priority, req.metadata, depends_on
+            )
+            await self.store.record(
+                conn, row, "created", agent_id, [agent_id], {"depends_on": depends_on} if depends_on else None
+            )
             task = await self.store.show(conn, row, agent_id)
         self.kick()
         return task
 
     async def list(self, req: m.TaskList, ctx: Ctx) -> dict[str, Any]:
-        tasks = await self.store.list(ctx.require_agent(), req.status, req.creator, req.claimed_by, req.claimable,
-                                      req.limit, req.offset)
+        tasks = await self.store.list(
+            ctx.require_agent(), req.status, req.creator, req.claimed_by, req.claimable, req.limit, req.offset
+        )
         return {"tasks": tasks, "count": len(tasks)}
 
     async def get(self, req: m.TaskRef, ctx: Ctx) -> dict[str, Any]:
@@ -87,8 +91,12 @@ class TaskHandlers:
             row = await self.store.claim(conn, req.task_id, agent_id, req.lease_seconds)
             await self.store.record(conn, row, "claimed", agent_id, [row["creator_agent"], agent_id])
         self.kick()
-        return {"task_id": row["task_id"], "status": row["status"], "claimed_by": row["claimed_by"],
-                "lease_expires_at": iso(row["lease_expires_at"])}
+        return {
+            "task_id": row["task_id"],
+            "status": row["status"],
+            "claimed_by": row["claimed_by"],
+            "lease_expires_at": iso(row["lease_expires_at"]),
+        }
 
     async def complete(self, req: m.TaskComplete, ctx: Ctx) -> dict[str, Any]:
         return await self._transition(req.task_id, "completed", req.result, ctx.require_agent())
@@ -111,27 +119,39 @@ class TaskHandlers:
             if outcome == "cycle":
                 raise Conflict("Dependency would create a cycle")
             if outcome == "added":
-                await self.store.record(conn, row, "dependency_added", agent_id, [agent_id],
-                                        {"depends_on": req.depends_on})
+                await self.store.record(
+                    conn, row, "dependency_added", agent_id, [agent_id], {"depends_on": req.depends_on}
+                )
             task = await self.store.show(conn, await self.store.get(conn, req.task_id), agent_id)
         self.kick()
-        return {"task_id": req.task_id, "depends_on": req.depends_on,
-                "status": "added" if outcome == "added" else "exists", "dependencies": task["depends_on"]}
+        return {
+            "task_id": req.task_id,
+            "depends_on": req.depends_on,
+            "status": "added" if outcome == "added" else "exists",
+            "dependencies": task["depends_on"],
+        }
 
     # ── internals ───────────────────────────────────────────────────────────
     async def _locked(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record:
         row = await conn.fetchrow(
             "SELECT task_id, creator_agent, title, status, claimed_by, lease_expires_at,"
             " lease_expires_at <= now() AS lease_expired FROM coordination.tasks WHERE task_id = $1 FOR UPDATE",
-            task_id)
+            task_id,
+        )
         if row is None:
             raise NotFound("Task not found")
         return row
 
     async def _expire(self, conn: asyncpg.Connection, row: asyncpg.Record) -> asyncpg.Record:
         released = await self.store.release(conn, row["task_id"])
-        await self.store.record(conn, released, "lease_expired", SYSTEM, [row["creator_agent"], row["claimed_by"]],
-                                {"previous_claimer": row["claimed_by"]})
+        await self.store.record(
+            conn,
+            released,
+            "lease_expired",
+            SYSTEM,
+            [row["creator_agent"], row["claimed_by"]],
+            {"previous_claimer": row["claimed_by"]},
+        )
         return released
 
     async def _transition(self, task_id: str, new: str, result: Any, agent_id: str) -> dict[str, Any]:
@@ -154,7 +174,9 @@ class TaskHandlers:
                 updated = await self.store.renew(conn, task_id)
             else:
                 updated = await self.store.finish(conn, task_id, new, result)
-            await self.store.record(conn, updated, change, agent_id, [row["creator_agent"], row["claimed_by"]])
+            await self.store.record(
+                conn, updated, change, agent_id, [row["creator_agent"], row["claimed_by"]]
+            )
             if new == "completed":
                 await self.store.notify_unblocked(conn, task_id)
             task = await self.store.show(conn, updated, agent_id)
@@ -173,8 +195,11 @@ class TaskHandlers:
 
     def ops(self) -> dict[str, Op]:
         return {
-            "task_create": Op(self.create, m.TaskCreate), "task_list": Op(self.list, m.TaskList),
-            "task_get": Op(self.get, m.TaskRef), "task_claim": Op(self.claim, m.TaskClaim),
-            "task_complete": Op(self.complete, m.TaskComplete), "task_update": Op(self.update, m.TaskUpdate),
+            "task_create": Op(self.create, m.TaskCreate),
+            "task_list": Op(self.list, m.TaskList),
+            "task_get": Op(self.get, m.TaskRef),
+            "task_claim": Op(self.claim, m.TaskClaim),
+            "task_complete": Op(self.complete, m.TaskComplete),
+            "task_update": Op(self.update, m.TaskUpdate),
             "task_add_dependency": Op(self.add_dependency, m.TaskDependency),
         }

@@ -1,4 +1,5 @@
 """The seed's text utilities: pure functions of the text, in the original's operation order."""
+
 from __future__ import annotations
 
 import base64
@@ -56,6 +57,16 @@ def base64_decode(text: str) -> dict[str, Any]:
 
 
 OPERATIONS: dict[str, Callable[[str], dict[str, Any]]] = {
-    f.__name__: f for f in (word_count, char_count, extract_urls, extract_emails, tokenize_sentences,
-                            deduplicate_lines, hash_sha256, base64_encode, base64_decode)
+    f.__name__: f
+    for f in (
+        word_count,
+        char_count,
+        extract_urls,
+        extract_emails,
+        tokenize_sentences,
+        deduplicate_lines,
+        hash_sha256,
+        base64_encode,
+        base64_decode,
+    )
 }

@@ -1,15 +1,9 @@
 """python -m services.directory"""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.bus import Op
-from shared.config import Settings
-from shared.purge import ensure_admin_stream
-from shared.registrations import announce_registration
-from shared.events import OutboxPublisher, ensure_stream
-from shared.rotation import rotation_ops
-from shared.service import Runtime, main
 from services.directory.admin import DirectoryAdmin
 from services.directory.credits import LedgerBalances
 from services.directory.discovery import DiscoveryHandlers
@@ -19,9 +13,18 @@ from services.directory.presence import Presence
 from services.directory.public import PublicDirectory
 from services.directory.store import DirectoryStore
 from services.directory.templates import template_ops
+from shared.bus import Op
+from shared.config import Settings
+from shared.events import OutboxPublisher, ensure_stream
+from shared.purge import ensure_admin_stream
+from shared.registrations import announce_registration
+from shared.rotation import rotation_ops
+from shared.service import Runtime, main
 
-ENCRYPTED = {"directory.collaborations": (("collaboration_id",), ("task_type",)),
-             "directory.presence": (("agent_id",), ("metadata",))}
+ENCRYPTED = {
+    "directory.collaborations": (("collaboration_id",), ("task_type",)),
+    "directory.presence": (("agent_id",), ("metadata",)),
+}
 
 
 class DirectorySettings(Settings):
@@ -48,9 +51,15 @@ async def build(rt: Runtime) -> dict[str, Op]:
     async def announce(agent_id: str) -> bool:
         return await announce_registration(rt.js, agent_id)
 
-    return {**DirectoryHandlers(store, balances, rt.nc, announce, presence).ops(), **admin.ops(),
-            **discovery.ops(), **presence.ops(), **public.ops(), **template_ops(),
-            **rotation_ops(rt.pool, rt.cipher, ENCRYPTED)}
+    return {
+        **DirectoryHandlers(store, balances, rt.nc, announce, presence).ops(),
+        **admin.ops(),
+        **discovery.ops(),
+        **presence.ops(),
+        **public.ops(),
+        **template_ops(),
+        **rotation_ops(rt.pool, rt.cipher, ENCRYPTED),
+    }
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Operator views of the directory and the cascading agent delete, for the admin panel."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,14 +9,14 @@ import orjson
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from services.directory.credits import LedgerBalances
+from services.directory.store import DirectoryStore
 from shared import subjects
 from shared.admin import AdminPage, page
 from shared.bus import Ctx, Op, call
 from shared.errors import NotFound
 from shared.models import AgentId, Request
 from shared.purge import request_agent_purge
-from services.directory.credits import LedgerBalances
-from services.directory.store import DirectoryStore
 
 
 class AgentRef(Request):
@@ -23,8 +24,14 @@ class AgentRef(Request):
 
 
 class DirectoryAdmin:
-    def __init__(self, store: DirectoryStore, nc: NATS, js: JetStreamContext, services: list[str],
-                 balances: LedgerBalances | None = None) -> None:
+    def __init__(
+        self,
+        store: DirectoryStore,
+        nc: NATS,
+        js: JetStreamContext,
+        services: list[str],
+        balances: LedgerBalances | None = None,
+    ) -> None:
         self.store, self.nc, self.js, self.services = store, nc, js, services
         self.balances = balances  # the panel shows the ledger's balances, as the API does
 
@@ -44,10 +51,20 @@ class DirectoryAdmin:
         if self.balances is not None:
             await self.balances.fill([profile], ctx)
         others = [s for s in self.services if s != "directory"]
-        replies = await asyncio.gather(*(call(self.nc, subjects.svc(s, "agent_stats"), {"agent_id": req.agent_id},
-                                              timeout=1.0, ctx=ctx) for s in others))
-        activity = {s: r.data for s, r in zip(others, replies) if r.ok}
-        return {**profile, "activity": activity, "unavailable": [s for s, r in zip(others, replies) if not r.ok]}
+        replies = await asyncio.gather(
+            *(
+                call(
+                    self.nc, subjects.svc(s, "agent_stats"), {"agent_id": req.agent_id}, timeout=1.0, ctx=ctx
+                )
+                for s in others
+            )
+        )
+        activity = {s: r.data for s, r in zip(others, replies, strict=False) if r.ok}
+        return {
+            **profile,
+            "activity": activity,
+            "unavailable": [s for s, r in zip(others, replies, strict=False) if not r.ok],
+        }
 
     async def delete_agent(self, req: AgentRef, ctx: Ctx) -> dict[str, Any]:
         """Publish the durable purge command first (every service deletes the agent's data), then remove
@@ -65,5 +82,9 @@ class DirectoryAdmin:
         return {"agents": counts["registered_agents"], "public_agents": counts["public_agents"]}
 
     def ops(self) -> dict[str, Op]:
-        return {"admin_agents": Op(self.agents, AdminPage), "admin_agent": Op(self.agent, AgentRef),
-                "admin_delete_agent": Op(self.delete_agent, AgentRef), "admin_stats": Op(self.stats, Request)}
+        return {
+            "admin_agents": Op(self.agents, AdminPage),
+            "admin_agent": Op(self.agent, AgentRef),
+            "admin_delete_agent": Op(self.delete_agent, AgentRef),
+            "admin_stats": Op(self.stats, Request),
+        }

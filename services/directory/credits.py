@@ -1,5 +1,6 @@
 """Credit balances belong to the marketplace's ledger; profiles and listings ask it (one batched request)
 and fall back to the directory's own column when it does not answer, rather than failing the request."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,8 +21,13 @@ class LedgerBalances:
         """Replace each agent's `credits` with its ledger balance, in place."""
         if not agents:
             return
-        reply = await call(self.nc, svc("marketplace", "balances"), {"agent_ids": [a["agent_id"] for a in agents]},
-                           timeout=BALANCES_TIMEOUT, ctx=ctx)
+        reply = await call(
+            self.nc,
+            svc("marketplace", "balances"),
+            {"agent_ids": [a["agent_id"] for a in agents]},
+            timeout=BALANCES_TIMEOUT,
+            ctx=ctx,
+        )
         if reply.ok and isinstance(reply.data, dict):
             for agent in agents:
                 agent["credits"] = reply.data.get(agent["agent_id"], agent["credits"])

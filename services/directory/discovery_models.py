@@ -1,7 +1,8 @@
 """Request models of the directory's discovery operations (search, status, collaborations, match, cards)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
@@ -28,7 +29,7 @@ class StatusUpdate(Request):
     @field_validator("busy_until")
     @classmethod
     def _utc(cls, value: datetime | None) -> datetime | None:
-        return value.replace(tzinfo=timezone.utc) if value is not None and value.tzinfo is None else value
+        return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
 class Collaboration(Request):

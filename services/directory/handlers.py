@@ -1,4 +1,5 @@
 """Directory operations: registration, the gateway's key lookup, profiles and the public browse."""
+
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
@@ -7,20 +8,26 @@ from typing import Any
 import orjson
 from nats.aio.client import Client as NATS
 
-from shared import subjects
-from shared.bus import Ctx, Op
-from shared.errors import NotFound, Unauthorized
-from shared.ids import hash_api_key, new_api_key, new_id
 from services.directory import models as m
 from services.directory.credits import LedgerBalances
 from services.directory.onboarding import HEARTBEAT_FIELD, checklist
 from services.directory.presence import Presence
 from services.directory.store import DirectoryStore
+from shared import subjects
+from shared.bus import Ctx, Op
+from shared.errors import NotFound, Unauthorized
+from shared.ids import hash_api_key, new_api_key, new_id
 
 
 class DirectoryHandlers:
-    def __init__(self, store: DirectoryStore, balances: LedgerBalances | None = None, nc: NATS | None = None,
-                 announce: Callable[[str], Awaitable[bool]] | None = None, presence: Presence | None = None) -> None:
+    def __init__(
+        self,
+        store: DirectoryStore,
+        balances: LedgerBalances | None = None,
+        nc: NATS | None = None,
+        announce: Callable[[str], Awaitable[bool]] | None = None,
+        presence: Presence | None = None,
+    ) -> None:
         self.store = store
         self.balances = balances  # credits come from the marketplace's ledger when it answers
         self.nc = nc  # for the key-revoked notice
@@ -32,8 +39,11 @@ class DirectoryHandlers:
         await self.store.create_agent(agent_id, hash_api_key(api_key), req.name)
         if self.announce is not None:
             await self.announce(agent_id)
-        return {"agent_id": agent_id, "api_key": api_key,
-                "message": "Store your API key securely. It cannot be recovered."}
+        return {
+            "agent_id": agent_id,
+            "api_key": api_key,
+            "message": "Store your API key securely. It cannot be recovered.",
+        }
 
     async def authenticate(self, req: m.Authenticate, ctx: Ctx) -> dict[str, Any]:
         agent = await self.store.agent_for_key(req.api_key_hash)
@@ -52,8 +62,12 @@ class DirectoryHandlers:
         if self.nc is not None:
             await self.nc.publish(subjects.KEY_REVOKED, orjson.dumps({"agent_id": agent_id}))
             await self.nc.flush()
-        return {"status": "rotated", "agent_id": agent_id, "api_key": api_key,
-                "message": "Store your new API key securely. The old key is now invalid."}
+        return {
+            "status": "rotated",
+            "agent_id": agent_id,
+            "api_key": api_key,
+            "message": "Store your new API key securely. The old key is now invalid.",
+        }
 
     async def onboarding(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         """The onboarding checklist, with progress asked of the services that know (see onboarding.py)."""
@@ -62,7 +76,10 @@ class DirectoryHandlers:
             raise NotFound("Agent not found")
         assert self.nc is not None
         if self.presence is not None:  # the heartbeat step: the directory's own presence record
-            profile = {**profile, HEARTBEAT_FIELD: (await self.presence.own(profile["agent_id"]))["heartbeat_at"]}
+            profile = {
+                **profile,
+                HEARTBEAT_FIELD: (await self.presence.own(profile["agent_id"]))["heartbeat_at"],
+            }
         return await checklist(self.nc, ctx, profile)
 
     async def me(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
@@ -77,7 +94,9 @@ class DirectoryHandlers:
 
     async def update_me(self, req: m.UpdateProfile, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
-        if not await self.store.update_profile(agent_id, req.description, req.capabilities, req.public, req.skills):
+        if not await self.store.update_profile(
+            agent_id, req.description, req.capabilities, req.public, req.skills
+        ):
             raise NotFound("Agent not found")
         return {"status": "updated", "agent_id": agent_id, "public": req.public}
 
@@ -85,8 +104,9 @@ class DirectoryHandlers:
         """MoltGrid 1.0's registry: capabilities are the profile's own (the seed's PUT /v1/directory/me writes
         the same list); skills and role are shown on one's profile, the public profile, search (which filters
         on ?skill=) and the agent card. Match items keep the seed's fields."""
-        registered = await self.store.register_capabilities(ctx.require_agent(), req.role, req.capabilities,
-                                                            req.skills)
+        registered = await self.store.register_capabilities(
+            ctx.require_agent(), req.role, req.capabilities, req.skills
+        )
         if registered is None:
             raise NotFound("Agent not found")
         return {"status": "registered", **registered}

@@ -1,4 +1,5 @@
 """Request models of the directory's operations."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -27,12 +28,15 @@ class Empty(Request):
 class UpdateProfile(Request):
     description: Annotated[Text, StringConstraints(max_length=512)] | None = None
     capabilities: TagList | None = None
-    skills: TagList | None = None  # MoltGrid 1.0's field (the seed's PUT has none): the same column as the registry's
+    skills: TagList | None = (
+        None  # MoltGrid 1.0's field (the seed's PUT has none): the same column as the registry's
+    )
     public: bool = False
 
 
 class AgentRegister(Request):
     """MoltGrid 1.0's POST /v1/agents/register: a field left out (or null) keeps its value; role "" clears it."""
+
     role: Annotated[Text, StringConstraints(max_length=128)] | None = None
     capabilities: TagList | None = None
     skills: TagList | None = None

@@ -3,6 +3,7 @@
 Progress is computed on every call from what the agent has really done, asked of each owning service over
 NATS (their per-agent `agent_stats` ops, the same ones GET /v1/stats gathers) — never read from their tables.
 A service that does not answer in time leaves its step not completed and is named in `degraded`."""
+
 from __future__ import annotations
 
 import asyncio
@@ -39,7 +40,9 @@ STEPS: tuple[Step, ...] = (
     Step("message", "Send a message", "POST /v1/relay/send", "relay", "messages_sent"),
     Step("queue", "Submit a job", "POST /v1/queue/submit", "queue", "jobs_submitted"),
     Step("schedule", "Create a schedule", "POST /v1/schedules", "scheduler", "active_schedules"),
-    Step("directory", "Update your directory profile", "PUT /v1/directory/me", "directory", "profile_updated"),
+    Step(
+        "directory", "Update your directory profile", "PUT /v1/directory/me", "directory", "profile_updated"
+    ),
     Step("heartbeat", "Send a heartbeat", "POST /v1/agents/heartbeat", "directory", HEARTBEAT_FIELD),
 )
 
@@ -51,15 +54,21 @@ def own_facts(profile: dict[str, Any]) -> dict[str, Any]:
 
 async def checklist(nc: NATS, ctx: Ctx, profile: dict[str, Any]) -> dict[str, Any]:
     others = sorted({s.service for s in STEPS} - {"directory"})
-    replies = await asyncio.gather(*(call(nc, svc(s, "agent_stats"), {}, timeout=GATHER_TIMEOUT, ctx=ctx)
-                                     for s in others))
+    replies = await asyncio.gather(
+        *(call(nc, svc(s, "agent_stats"), {}, timeout=GATHER_TIMEOUT, ctx=ctx) for s in others)
+    )
     facts: dict[str, dict[str, Any]] = {"directory": own_facts(profile)}
     degraded = []
-    for service, reply in zip(others, replies):
+    for service, reply in zip(others, replies, strict=False):
         if reply.ok and isinstance(reply.data, dict):
             facts[service] = reply.data
         else:
             degraded.append(service)
     steps = [s.view(bool(facts.get(s.service, {}).get(s.field))) for s in STEPS]
-    return {"steps": steps, "progress": sum(s["completed"] for s in steps), "total": len(steps),
-            "reward": REWARD, "degraded": degraded}
+    return {
+        "steps": steps,
+        "progress": sum(s["completed"] for s in steps),
+        "total": len(steps),
+        "reward": REWARD,
+        "degraded": degraded,
+    }

@@ -6,6 +6,7 @@ decided in Postgres: the row is locked (SKIP LOCKED) and `offline_at` set only w
 the same transaction as the event's outbox row, so `agent.offline` is written exactly once per silence. A
 heartbeat arriving after the timeout but before any sweep writes the missed event itself, first.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -27,9 +28,11 @@ SWEEP_BATCH = 500
 Status = Literal["online", "busy", "idle", "offline"]
 
 # The status shown for an agent: what it last said, unless it is silent past the timeout ($1 seconds).
-EFFECTIVE = ("CASE WHEN p.agent_id IS NULL THEN 'unknown'"
-             " WHEN p.offline_at IS NOT NULL OR p.heartbeat_at < now() - make_interval(secs => $1) THEN 'offline'"
-             " ELSE p.status END")
+EFFECTIVE = (
+    "CASE WHEN p.agent_id IS NULL THEN 'unknown'"
+    " WHEN p.offline_at IS NOT NULL OR p.heartbeat_at < now() - make_interval(secs => $1) THEN 'offline'"
+    " ELSE p.status END"
+)
 SILENT = """
 WITH due AS (SELECT agent_id FROM directory.presence
               WHERE offline_at IS NULL AND heartbeat_at < now() - make_interval(secs => $1)
@@ -53,12 +56,19 @@ class Heartbeat(Request):
 
 
 def offline_data(row: asyncpg.Record, reason: str) -> dict[str, Any]:
-    return {"agent_id": row["agent_id"], "last_status": row["status"], "last_heartbeat_at": iso(row["heartbeat_at"]),
-            "offline_at": iso(row["offline_at"]), "reason": reason}
+    return {
+        "agent_id": row["agent_id"],
+        "last_status": row["status"],
+        "last_heartbeat_at": iso(row["heartbeat_at"]),
+        "offline_at": iso(row["offline_at"]),
+        "reason": reason,
+    }
 
 
 class Presence:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, timeout_s: float, kick: Callable[[], None]) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, cipher: Cipher, timeout_s: float, kick: Callable[[], None]
+    ) -> None:
         self.pool, self.cipher, self.timeout_s, self.kick = pool, cipher, timeout_s, kick
 
     async def heartbeat(self, req: Heartbeat, ctx: Ctx) -> dict[str, Any]:
@@ -73,17 +83,26 @@ class Presence:
                 prev = await conn.fetchrow(
                     "SELECT agent_id, status, heartbeat_at, offline_at,"
                     " heartbeat_at < now() - make_interval(secs => $2) AS timed_out"
-                    " FROM directory.presence WHERE agent_id = $1 FOR UPDATE", agent_id, self.timeout_s)
+                    " FROM directory.presence WHERE agent_id = $1 FOR UPDATE",
+                    agent_id,
+                    self.timeout_s,
+                )
                 live = prev is not None and prev["offline_at"] is None
                 if live and prev["timed_out"]:  # silent past the timeout, and no sweep got to it yet
-                    row = await conn.fetchrow("UPDATE directory.presence SET offline_at = now() WHERE agent_id = $1"
-                                              " RETURNING agent_id, status, heartbeat_at, offline_at", agent_id)
+                    row = await conn.fetchrow(
+                        "UPDATE directory.presence SET offline_at = now() WHERE agent_id = $1"
+                        " RETURNING agent_id, status, heartbeat_at, offline_at",
+                        agent_id,
+                    )
                     await add_event(conn, "directory", agent_id, OFFLINE_EVENT, offline_data(row, "timeout"))
                     live, emitted = False, True
                 beat_at = await conn.fetchval(UPSERT, agent_id, req.status, metadata)
                 if live and req.status == "offline":
-                    row = await conn.fetchrow("SELECT agent_id, status, heartbeat_at, offline_at"
-                                              " FROM directory.presence WHERE agent_id = $1", agent_id)
+                    row = await conn.fetchrow(
+                        "SELECT agent_id, status, heartbeat_at, offline_at"
+                        " FROM directory.presence WHERE agent_id = $1",
+                        agent_id,
+                    )
                     await add_event(conn, "directory", agent_id, OFFLINE_EVENT, offline_data(row, "reported"))
                     emitted = True
         except asyncpg.ForeignKeyViolationError:
@@ -99,7 +118,9 @@ class Presence:
             async with self.pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(SILENT, self.timeout_s, SWEEP_BATCH)
                 for row in rows:
-                    await add_event(conn, "directory", row["agent_id"], OFFLINE_EVENT, offline_data(row, "timeout"))
+                    await add_event(
+                        conn, "directory", row["agent_id"], OFFLINE_EVENT, offline_data(row, "timeout")
+                    )
             total += len(rows)
             if rows:
                 self.kick()
@@ -110,16 +131,25 @@ class Presence:
         """The shown status of each agent (`unknown` before its first heartbeat)."""
         rows = await self.pool.fetch(
             f"SELECT a.agent_id, {EFFECTIVE} AS status FROM unnest($2::text[]) AS a(agent_id)"
-            " LEFT JOIN directory.presence p ON p.agent_id = a.agent_id", self.timeout_s, agent_ids)
+            " LEFT JOIN directory.presence p ON p.agent_id = a.agent_id",
+            self.timeout_s,
+            agent_ids,
+        )
         return {r["agent_id"]: r["status"] for r in rows}
 
     async def own(self, agent_id: str) -> dict[str, Any]:
         """The agent's own presence, metadata included (shown only to itself)."""
         r = await self.pool.fetchrow(
             f"SELECT {EFFECTIVE} AS status, p.heartbeat_at, p.metadata FROM (SELECT $2::text AS agent_id) a"
-            " LEFT JOIN directory.presence p ON p.agent_id = a.agent_id", self.timeout_s, agent_id)
-        return {"heartbeat_status": r["status"], "heartbeat_at": iso(r["heartbeat_at"]),
-                "heartbeat_metadata": orjson.loads(self.cipher.decrypt(r["metadata"])) if r["metadata"] else None}
+            " LEFT JOIN directory.presence p ON p.agent_id = a.agent_id",
+            self.timeout_s,
+            agent_id,
+        )
+        return {
+            "heartbeat_status": r["status"],
+            "heartbeat_at": iso(r["heartbeat_at"]),
+            "heartbeat_metadata": orjson.loads(self.cipher.decrypt(r["metadata"])) if r["metadata"] else None,
+        }
 
     async def fill(self, agents: list[dict[str, Any]], key: str = "agent_id") -> None:
         """Add `heartbeat_status` to each listed agent, in place."""
@@ -129,11 +159,13 @@ class Presence:
                 agent["heartbeat_status"] = found.get(agent[key], "unknown")
 
     async def online_count(self) -> int:
-        return int(await self.pool.fetchval(
-            "SELECT count(*) FROM directory.presence p JOIN directory.agents a USING (agent_id) WHERE a.public"
-            " AND p.offline_at IS NULL AND p.status <> 'offline' AND p.heartbeat_at >= now() - make_interval(secs => $1)",
-            self.timeout_s))
+        return int(
+            await self.pool.fetchval(
+                "SELECT count(*) FROM directory.presence p JOIN directory.agents a USING (agent_id) WHERE a.public"
+                " AND p.offline_at IS NULL AND p.status <> 'offline' AND p.heartbeat_at >= now() - make_interval(secs => $1)",
+                self.timeout_s,
+            )
+        )
 
     def ops(self) -> dict[str, Op]:
         return {"heartbeat": Op(self.heartbeat, Heartbeat)}
-

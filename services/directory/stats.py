@@ -3,6 +3,7 @@
 The directory answers its own fields and asks every other owner's `agent_stats` at once (scatter-gather
 with a deadline); a service that is slow, down or not deployed leaves its fields null and is named in
 `degraded`, and the request still succeeds."""
+
 from __future__ import annotations
 
 import asyncio
@@ -23,20 +24,37 @@ OWNERS: dict[str, tuple[str, ...]] = {
     "scheduler": ("active_schedules",),
     "marketplace": ("credits", "marketplace_tasks_created", "marketplace_tasks_completed"),
 }
-ORDER = ("agent_id", "name", "created_at", "total_requests", "memory_keys", "jobs_submitted", "messages_sent",
-         "messages_received", "active_webhooks", "active_schedules", "shared_memory_keys", "credits", "reputation",
-         "collaborations_given", "collaborations_received", "marketplace_tasks_created", "marketplace_tasks_completed")
+ORDER = (
+    "agent_id",
+    "name",
+    "created_at",
+    "total_requests",
+    "memory_keys",
+    "jobs_submitted",
+    "messages_sent",
+    "messages_received",
+    "active_webhooks",
+    "active_schedules",
+    "shared_memory_keys",
+    "credits",
+    "reputation",
+    "collaborations_given",
+    "collaborations_received",
+    "marketplace_tasks_created",
+    "marketplace_tasks_completed",
+)
 
 
 async def gather_stats(nc: NATS, ctx: Ctx, own: dict[str, Any]) -> dict[str, Any]:
     """`own` holds the directory's fields; the rest come from their owners (or are null)."""
     services = list(OWNERS)
     payload = {"agent_id": own["agent_id"]}  # the gateway's op reads it; the services take X-Agent-ID
-    replies = await asyncio.gather(*(call(nc, svc(s, "agent_stats"), payload, timeout=GATHER_TIMEOUT, ctx=ctx)
-                                     for s in services))
+    replies = await asyncio.gather(
+        *(call(nc, svc(s, "agent_stats"), payload, timeout=GATHER_TIMEOUT, ctx=ctx) for s in services)
+    )
     fields: dict[str, Any] = dict(own)
     degraded = []
-    for service, reply in zip(services, replies):
+    for service, reply in zip(services, replies, strict=False):
         data = reply.data if reply.ok and isinstance(reply.data, dict) else None
         if data is None:
             degraded.append(service)

@@ -3,6 +3,7 @@
 No tables and no database connection: it only turns texts into 384-dimensional unit vectors, with the local
 all-MiniLM-L6-v2 (numpy; loaded on the first request) or an OpenAI-compatible endpoint. See docs/embeddings.md.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,18 +11,20 @@ from typing import Literal
 
 from pydantic import SecretStr
 
-from shared.bus import Op
-from shared.config import Settings
-from shared.service import Runtime, main
 from services.embedder.backends import Backend, LocalBackend, RemoteBackend
 from services.embedder.batching import MicroBatcher
 from services.embedder.handlers import EmbedderHandlers
 from services.embedder.models import MAX_TEXTS
+from shared.bus import Op
+from shared.config import Settings
+from shared.service import Runtime, main
 
 
 class EmbedderSettings(Settings):
     embedder_backend: Literal["local", "remote"] = "local"
-    embedder_model_path: Path | None = None  # local: a directory or zip with the model's files (default: the package)
+    embedder_model_path: Path | None = (
+        None  # local: a directory or zip with the model's files (default: the package)
+    )
     embedder_preload: bool = False  # local: load the model at start instead of on the first request
     embedder_threads: int = 1  # local: BLAS threads per replica (scale with replicas rather than threads)
     embedder_url: str = ""  # remote: OpenAI-compatible base URL (…/v1) or the full …/v1/embeddings URL
@@ -40,8 +43,9 @@ def make_backend(s: EmbedderSettings) -> Backend:
         key = s.embedder_api_key.get_secret_value() if s.embedder_api_key else None
         from services.embedder.minilm import DIMENSIONS
 
-        return RemoteBackend(s.embedder_url, s.embedder_model, key, DIMENSIONS, s.embedder_timeout,
-                             s.embedder_send_dimensions)
+        return RemoteBackend(
+            s.embedder_url, s.embedder_model, key, DIMENSIONS, s.embedder_timeout, s.embedder_send_dimensions
+        )
     return LocalBackend(s.embedder_model_path, s.embedder_threads)
 
 
@@ -49,8 +53,12 @@ async def build(rt: Runtime) -> dict[str, Op]:
     s: EmbedderSettings = rt.settings
     backend = make_backend(s)
     # A remote endpoint serves several calls at once; the local model runs one pass at a time per replica.
-    batcher = MicroBatcher(backend, s.embedder_max_batch, s.embedder_batch_window_ms / 1000,
-                           workers=4 if backend.name == "remote" else 1)
+    batcher = MicroBatcher(
+        backend,
+        s.embedder_max_batch,
+        s.embedder_batch_window_ms / 1000,
+        workers=4 if backend.name == "remote" else 1,
+    )
     batcher.start()
     rt.on_stop(backend.aclose)
     rt.on_stop(batcher.stop)

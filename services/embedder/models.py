@@ -1,4 +1,5 @@
 """Request models of the embedder's operations."""
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,20 +1,21 @@
 """python -m services.marketplace"""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 from pydantic import Field
 
+from services.marketplace.handlers import MarketplaceHandlers
+from services.marketplace.ledger import Ledger
+from services.marketplace.notices import RatingNotices
+from services.marketplace.store import TaskStore
 from shared.bus import Op
 from shared.config import Settings
 from shared.events import OutboxPublisher, ensure_stream
 from shared.purge import follow_agent_purges
 from shared.registrations import follow_registrations
 from shared.service import Runtime, main
-from services.marketplace.handlers import MarketplaceHandlers
-from services.marketplace.ledger import Ledger
-from services.marketplace.notices import RatingNotices
-from services.marketplace.store import TaskStore
 
 
 class MarketplaceSettings(Settings):
@@ -38,7 +39,9 @@ async def build(rt: Runtime) -> dict[str, Op]:
     ledger = Ledger(rt.pool, s.starting_credits)
     # The starting grant is recorded when the agent registers (the first use still opens a missing account:
     # both paths insert the same account and the same `grant:<agent>` ledger row, so an agent is granted once).
-    rt.background(lambda: follow_registrations(rt.js, "marketplace", ledger.open_account), name="registrations")
+    rt.background(
+        lambda: follow_registrations(rt.js, "marketplace", ledger.open_account), name="registrations"
+    )
 
     def after_commit() -> None:
         publisher.kick()
@@ -48,4 +51,9 @@ async def build(rt: Runtime) -> dict[str, Op]:
 
 
 if __name__ == "__main__":
-    main("marketplace", build, migrations=Path(__file__).parent / "migrations", settings_cls=MarketplaceSettings)
+    main(
+        "marketplace",
+        build,
+        migrations=Path(__file__).parent / "migrations",
+        settings_cls=MarketplaceSettings,
+    )

@@ -1,15 +1,16 @@
 """Marketplace operations: the seed's task workflow plus cancel and the credits statement."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from shared.admin import AdminPage, page
-from shared.bus import Ctx, Op
-from shared.rotation import rotation_ops
 from services.marketplace import models as m
 from services.marketplace.ledger import Ledger
 from services.marketplace.store import TaskStore
+from shared.admin import AdminPage, page
+from shared.bus import Ctx, Op
+from shared.rotation import rotation_ops
 
 ENCRYPTED = {"marketplace.tasks": (("task_id",), ("result",))}
 
@@ -65,7 +66,10 @@ class MarketplaceHandlers:
 
     async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
         totals = await self.ledger.totals()
-        return {"credits_in_circulation": totals["balances"] + totals["escrowed"], "credits_escrowed": totals["escrowed"]}
+        return {
+            "credits_in_circulation": totals["balances"] + totals["escrowed"],
+            "credits_escrowed": totals["escrowed"],
+        }
 
     async def admin_tasks(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:
         ctx.require_admin()
@@ -79,12 +83,19 @@ class MarketplaceHandlers:
 
     def ops(self) -> dict[str, Op]:
         return {
-            "create": Op(self.create, m.Create), "browse": Op(self.browse, m.Browse), "get": Op(self.get, m.TaskRef),
-            "claim": Op(self.claim, m.TaskRef), "deliver": Op(self.deliver, m.Deliver),
-            "review": Op(self.review, m.Review), "cancel": Op(self.cancel, m.TaskRef),
-            "credits": Op(self.credits, m.Statement), "balances": Op(self.balances, m.Balances),
+            "create": Op(self.create, m.Create),
+            "browse": Op(self.browse, m.Browse),
+            "get": Op(self.get, m.TaskRef),
+            "claim": Op(self.claim, m.TaskRef),
+            "deliver": Op(self.deliver, m.Deliver),
+            "review": Op(self.review, m.Review),
+            "cancel": Op(self.cancel, m.TaskRef),
+            "credits": Op(self.credits, m.Statement),
+            "balances": Op(self.balances, m.Balances),
             "public_activity": Op(self.public_activity, m.PublicActivity),
-            "agent_stats": Op(self.agent_stats, m.AgentRef), "global_stats": Op(self.global_stats, m.Empty),
-            "admin_tasks": Op(self.admin_tasks, AdminPage), "admin_stats": Op(self.admin_stats, m.Empty),
+            "agent_stats": Op(self.agent_stats, m.AgentRef),
+            "global_stats": Op(self.global_stats, m.Empty),
+            "admin_tasks": Op(self.admin_tasks, AdminPage),
+            "admin_stats": Op(self.admin_stats, m.Empty),
             **rotation_ops(self.tasks.pool, self.tasks.cipher, ENCRYPTED),
         }

@@ -5,6 +5,7 @@ change that caused it commit together or not at all. Each change appends one imm
 names its cause (grant:<agent>, hold:<task>, payout:<task>, refund:<task>): a step replayed after a crash
 or a retry collides on the primary key instead of moving credits twice.
 """
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,22 +21,42 @@ async def ensure_account(conn: asyncpg.Connection, agent_id: str, starting_credi
     transaction inserting the same account waits on the primary key, then does nothing)."""
     opened = await conn.fetchval(
         "INSERT INTO marketplace.accounts (agent_id, balance) VALUES ($1, $2)"
-        " ON CONFLICT (agent_id) DO NOTHING RETURNING balance", agent_id, starting_credits)
+        " ON CONFLICT (agent_id) DO NOTHING RETURNING balance",
+        agent_id,
+        starting_credits,
+    )
     if opened is not None:
         await _append(conn, f"grant:{agent_id}", agent_id, "grant", starting_credits, opened, None)
 
 
-async def _append(conn: asyncpg.Connection, entry_id: str, agent_id: str, kind: str, amount: int,
-                  balance_after: int, task_id: str | None) -> None:
+async def _append(
+    conn: asyncpg.Connection,
+    entry_id: str,
+    agent_id: str,
+    kind: str,
+    amount: int,
+    balance_after: int,
+    task_id: str | None,
+) -> None:
     await conn.execute(
         "INSERT INTO marketplace.ledger (entry_id, agent_id, kind, amount, balance_after, task_id)"
-        " VALUES ($1, $2, $3, $4, $5, $6)", entry_id, agent_id, kind, amount, balance_after, task_id)
+        " VALUES ($1, $2, $3, $4, $5, $6)",
+        entry_id,
+        agent_id,
+        kind,
+        amount,
+        balance_after,
+        task_id,
+    )
 
 
 async def _credit(conn: asyncpg.Connection, agent_id: str, amount: int) -> int:
     return await conn.fetchval(
         "UPDATE marketplace.accounts SET balance = balance + $2, updated_at = now() WHERE agent_id = $1"
-        " RETURNING balance", agent_id, amount)
+        " RETURNING balance",
+        agent_id,
+        amount,
+    )
 
 
 async def hold(conn: asyncpg.Connection, agent_id: str, task_id: str, amount: int) -> None:
@@ -44,12 +65,19 @@ async def hold(conn: asyncpg.Connection, agent_id: str, task_id: str, amount: in
         return
     balance = await conn.fetchval(
         "UPDATE marketplace.accounts SET balance = balance - $2, updated_at = now()"
-        " WHERE agent_id = $1 AND balance >= $2 RETURNING balance", agent_id, amount)
+        " WHERE agent_id = $1 AND balance >= $2 RETURNING balance",
+        agent_id,
+        amount,
+    )
     if balance is None:
         have = await conn.fetchval("SELECT balance FROM marketplace.accounts WHERE agent_id = $1", agent_id)
         raise BadRequest(f"Insufficient credits: balance {have or 0}, reward_credits {amount}")
-    await conn.execute("INSERT INTO marketplace.escrow (task_id, poster, amount) VALUES ($1, $2, $3)",
-                       task_id, agent_id, amount)
+    await conn.execute(
+        "INSERT INTO marketplace.escrow (task_id, poster, amount) VALUES ($1, $2, $3)",
+        task_id,
+        agent_id,
+        amount,
+    )
     await _append(conn, f"hold:{task_id}", agent_id, "hold", -amount, balance, task_id)
 
 
@@ -57,11 +85,15 @@ async def pay_out(conn: asyncpg.Connection, task_id: str, worker: str, starting_
     """Release a task's escrow to its worker; returns the credits paid (0 when nothing was held)."""
     amount = await conn.fetchval(
         "UPDATE marketplace.escrow SET status = 'paid', settled_at = now() WHERE task_id = $1 AND status = 'held'"
-        " RETURNING amount", task_id)
+        " RETURNING amount",
+        task_id,
+    )
     if not amount:
         return 0
     await ensure_account(conn, worker, starting_credits)
-    await _append(conn, f"payout:{task_id}", worker, "payout", amount, await _credit(conn, worker, amount), task_id)
+    await _append(
+        conn, f"payout:{task_id}", worker, "payout", amount, await _credit(conn, worker, amount), task_id
+    )
     return int(amount)
 
 
@@ -69,7 +101,9 @@ async def refund(conn: asyncpg.Connection, task_id: str) -> int:
     """Return a task's escrow to its poster; returns the credits refunded (0 when nothing was held)."""
     row = await conn.fetchrow(
         "UPDATE marketplace.escrow SET status = 'refunded', settled_at = now() WHERE task_id = $1"
-        " AND status = 'held' RETURNING poster, amount", task_id)
+        " AND status = 'held' RETURNING poster, amount",
+        task_id,
+    )
     if row is None or not row["amount"]:
         return 0
     balance = await _credit(conn, row["poster"], row["amount"])
@@ -90,8 +124,9 @@ class Ledger:
 
     async def balances(self, agent_ids: list[str]) -> dict[str, int]:
         """Balances; an agent without an account yet shows the grant it receives at first use."""
-        rows = await self.pool.fetch("SELECT agent_id, balance FROM marketplace.accounts WHERE agent_id = ANY($1)",
-                                     agent_ids)
+        rows = await self.pool.fetch(
+            "SELECT agent_id, balance FROM marketplace.accounts WHERE agent_id = ANY($1)", agent_ids
+        )
         found = {r["agent_id"]: int(r["balance"]) for r in rows}
         return {a: found.get(a, self.starting_credits) for a in agent_ids}
 
@@ -99,21 +134,33 @@ class Ledger:
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 await ensure_account(conn, agent_id, self.starting_credits)
-            balance = await conn.fetchval("SELECT balance FROM marketplace.accounts WHERE agent_id = $1", agent_id)
+            balance = await conn.fetchval(
+                "SELECT balance FROM marketplace.accounts WHERE agent_id = $1", agent_id
+            )
             escrowed = await conn.fetchval(
                 "SELECT coalesce(sum(amount), 0) FROM marketplace.escrow WHERE poster = $1 AND status = 'held'",
-                agent_id)
+                agent_id,
+            )
             rows = await conn.fetch(
                 "SELECT entry_id, kind, amount, balance_after, task_id, created_at FROM marketplace.ledger"
-                " WHERE agent_id = $1 ORDER BY seq DESC LIMIT $2", agent_id, limit)
+                " WHERE agent_id = $1 ORDER BY seq DESC LIMIT $2",
+                agent_id,
+                limit,
+            )
         entries = [{**dict(r), "created_at": iso(r["created_at"])} for r in rows]
-        return {"agent_id": agent_id, "balance": int(balance), "escrowed": int(escrowed), "entries": entries,
-                "count": len(entries)}
+        return {
+            "agent_id": agent_id,
+            "balance": int(balance),
+            "escrowed": int(escrowed),
+            "entries": entries,
+            "count": len(entries),
+        }
 
     async def totals(self) -> dict[str, int]:
         """The invariant's three terms: balances + held escrow must equal everything ever granted."""
         r = await self.pool.fetchrow(
             "SELECT (SELECT coalesce(sum(balance), 0) FROM marketplace.accounts) AS balances,"
             " (SELECT coalesce(sum(amount), 0) FROM marketplace.escrow WHERE status = 'held') AS escrowed,"
-            " (SELECT coalesce(sum(amount), 0) FROM marketplace.ledger WHERE kind = 'grant') AS granted")
+            " (SELECT coalesce(sum(amount), 0) FROM marketplace.ledger WHERE kind = 'grant') AS granted"
+        )
         return {k: int(v) for k, v in r.items()}

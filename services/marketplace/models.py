@@ -1,4 +1,5 @@
 """Request models of the marketplace's operations (limits as the original's, see openapi.json)."""
+
 from __future__ import annotations
 
 from typing import Annotated
@@ -20,7 +21,9 @@ class Create(Request):
     reward_credits: Annotated[int, Field(ge=0, le=10_000)] = 0
     priority: Annotated[int, Field(ge=0, le=10)] = 0
     estimated_effort: Short | None = None
-    tags: Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=50)] | None = None
+    tags: Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], Field(max_length=50)] | None = (
+        None
+    )
     deadline: Annotated[str, StringConstraints(max_length=64)] | None = None  # ISO timestamp, kept as given
 
     @field_validator("deadline")

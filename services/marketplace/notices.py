@@ -1,6 +1,7 @@
 """Delivers review ratings to the directory (reputation). Notices are written in the review's transaction
 and deleted only once the directory has recorded them; the directory keeps each rating_id under a unique
 constraint, so a notice delivered twice (crash after recording, two replicas) counts once."""
+
 from __future__ import annotations
 
 import asyncio
@@ -28,7 +29,7 @@ class RatingNotices:
         while True:
             try:
                 await asyncio.wait_for(self._wake.wait(), poll)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
             self._wake.clear()
             try:
@@ -39,13 +40,18 @@ class RatingNotices:
     async def deliver(self, batch: int = 50) -> int:
         sent = 0
         async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch("SELECT rating_id, agent_id, rating FROM marketplace.rating_notices"
-                                    " ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED", batch)
+            rows = await conn.fetch(
+                "SELECT rating_id, agent_id, rating FROM marketplace.rating_notices"
+                " ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
+                batch,
+            )
             for r in rows:
                 reply = await call(self.nc, svc("directory", "record_rating"), dict(r), timeout=2.0)
                 if not reply.ok and reply.code != "not_found":  # directory away: keep it for the next pass
                     log.warning("rating_notice_failed", rating_id=r["rating_id"], code=reply.code)
                     break
-                await conn.execute("DELETE FROM marketplace.rating_notices WHERE rating_id = $1", r["rating_id"])
+                await conn.execute(
+                    "DELETE FROM marketplace.rating_notices WHERE rating_id = $1", r["rating_id"]
+                )
                 sent += 1
         return sent

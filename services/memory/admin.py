@@ -1,13 +1,14 @@
 """Operator views of memory for the admin panel: listings never show values; one record on request."""
+
 from __future__ import annotations
 
 from typing import Any
 
+from services.memory import models as m
+from services.memory.store import MemoryStore
 from shared.admin import AdminPage, masked, page
 from shared.bus import Ctx, Op
 from shared.errors import found
-from services.memory import models as m
-from services.memory.store import MemoryStore
 
 
 class MemoryAdmin:
@@ -32,8 +33,15 @@ class MemoryAdmin:
 
     async def stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
         counts = await self.store.counts()
-        return {"memory_keys": counts["memory_keys_stored"], "shared_memory_keys": counts["shared_memory_keys"]}
+        return {
+            "memory_keys": counts["memory_keys_stored"],
+            "shared_memory_keys": counts["shared_memory_keys"],
+        }
 
     def ops(self) -> dict[str, Op]:
-        return {"admin_memory": Op(self.memory, AdminPage), "admin_memory_reveal": Op(self.reveal, m.AdminReveal),
-                "admin_shared_memory": Op(self.shared_memory, AdminPage), "admin_stats": Op(self.stats, m.Empty)}
+        return {
+            "admin_memory": Op(self.memory, AdminPage),
+            "admin_memory_reveal": Op(self.reveal, m.AdminReveal),
+            "admin_shared_memory": Op(self.shared_memory, AdminPage),
+            "admin_stats": Op(self.stats, m.Empty),
+        }

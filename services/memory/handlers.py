@@ -1,15 +1,15 @@
 """Memory operations: private key-value memory and public shared memory (POST /v1/memory, with versions and
 visibility, is in versioned_handlers.py)."""
+
 from __future__ import annotations
 
 from typing import Any
 
+from services.memory import models as m
+from services.memory.store import MemoryStore
 from shared.bus import Ctx, Op
 from shared.errors import NotFound, found
 from shared.rotation import EncryptedTables, rotation_ops
-from services.memory import models as m
-from services.memory.store import MemoryStore
-
 
 # Tables holding encrypted values: primary key columns, encrypted columns.
 ENCRYPTED: EncryptedTables = {
@@ -29,7 +29,9 @@ class MemoryHandlers:
         self.store = store
 
     async def get(self, req: m.KeyRef, ctx: Ctx) -> dict[str, Any]:
-        return found(await self.store.get(ctx.require_agent(), req.namespace, req.key), "Key not found or expired")
+        return found(
+            await self.store.get(ctx.require_agent(), req.namespace, req.key), "Key not found or expired"
+        )
 
     async def list(self, req: m.List, ctx: Ctx) -> dict[str, Any]:
         keys = await self.store.list(ctx.require_agent(), req.namespace, req.prefix, req.limit)
@@ -41,8 +43,9 @@ class MemoryHandlers:
         return {"status": "deleted", "key": req.key}
 
     async def shared_set(self, req: m.SharedSet, ctx: Ctx) -> dict[str, Any]:
-        await self.store.shared_set(ctx.require_agent(), req.namespace, req.key, req.value, req.description,
-                                    req.ttl_seconds)
+        await self.store.shared_set(
+            ctx.require_agent(), req.namespace, req.key, req.value, req.description, req.ttl_seconds
+        )
         return {"status": "published", "namespace": req.namespace, "key": req.key}
 
     async def shared_namespaces(self, req: m.SharedNamespaces, ctx: Ctx) -> dict[str, Any]:
@@ -54,7 +57,9 @@ class MemoryHandlers:
         return {"namespace": req.namespace, "entries": entries, "count": len(entries)}
 
     async def shared_get(self, req: m.SharedRef, ctx: Ctx) -> dict[str, Any]:
-        return found(await self.store.shared_get(req.namespace, req.key, req.owner_agent), "Key not found or expired")
+        return found(
+            await self.store.shared_get(req.namespace, req.key, req.owner_agent), "Key not found or expired"
+        )
 
     async def shared_delete(self, req: m.SharedRef, ctx: Ctx) -> dict[str, Any]:
         if not await self.store.shared_delete(ctx.require_agent(), req.namespace, req.key):

@@ -1,4 +1,5 @@
 """Request models of the memory service's operations (limits as in the contract)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Literal
@@ -27,7 +28,9 @@ class Set(Request):
     # compare-and-set: the version the writer last saw (0 = the key must not exist yet); a mismatch is a 409.
     # 1.0's If-Match header carries the same number; the gateway passes it on as if_match.
     expected_version: Version | None = None
-    if_match: SkipJsonSchema[Annotated[str, StringConstraints(max_length=64)] | None] = None  # from the header
+    if_match: SkipJsonSchema[Annotated[str, StringConstraints(max_length=64)] | None] = (
+        None  # from the header
+    )
 
     @model_validator(mode="after")
     def _if_match_is_a_version(self) -> Set:

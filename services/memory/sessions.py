@@ -3,18 +3,19 @@
 Past `max_tokens`, an append folds the oldest messages into one summary message (a quarter of the budget at
 most), keeping the newest messages that fit; an explicit summarize folds all but the 10 newest (1.0's rule).
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from shared.bus import Ctx, Op
-from shared.errors import NotFound, found
 from services.memory import tokens
 from services.memory import v1_models as v
 from services.memory.sessions_store import SessionStore, Snapshot, StoredMessage
 from services.memory.summarizer import Message, Summarizer, Summary
+from shared.bus import Ctx, Op
+from shared.errors import NotFound, found
 
 NOT_FOUND = "Session not found"
 ROLES = frozenset({"user", "assistant", "system", "agent"})
@@ -61,8 +62,11 @@ def unfold(message: StoredMessage) -> list[Message]:
     out = []
     for line in message.content.splitlines()[1:]:  # the first line is the HEADER
         role, sep, text = line.removeprefix("- ").partition(": ")
-        out.append(Message(role, text) if line.startswith("- ") and sep and role in ROLES
-                   else Message("system", line))
+        out.append(
+            Message(role, text)
+            if line.startswith("- ") and sep and role in ROLES
+            else Message("system", line)
+        )
     return out
 
 
@@ -96,8 +100,14 @@ class SessionHandlers:
             if not any(not m.is_summary for m in folded):  # nothing new to fold
                 return Folded(len(snap.messages), len(snap.messages), total, None)
             summary = await self.summarize_messages(folded, summary_budget(snap.max_tokens))
-            applied = await self.store.fold(agent_id, session_id, snap.folds, folded[-1].seq, summary.text,
-                                            await tokens.count_async(summary.text))
+            applied = await self.store.fold(
+                agent_id,
+                session_id,
+                snap.folds,
+                folded[-1].seq,
+                summary.text,
+                await tokens.count_async(summary.text),
+            )
             if applied is not None:
                 return Folded(len(snap.messages), applied["message_count"], applied["token_count"], summary)
         # others kept folding: report the state now
@@ -122,26 +132,43 @@ class SessionHandlers:
 
     async def append_message(self, agent_id: str, session_id: str, role: str, content: str) -> dict[str, Any]:
         """Append, then fold if the session went over its budget; shared by append and tiered store_event."""
-        counts = found(await self.store.append(agent_id, session_id, role, content, await tokens.count_async(content)),
-                       NOT_FOUND)
-        out: dict[str, Any] = {"message_count": counts["message_count"], "token_count": counts["token_count"],
-                               "summarized": False}
+        counts = found(
+            await self.store.append(agent_id, session_id, role, content, await tokens.count_async(content)),
+            NOT_FOUND,
+        )
+        out: dict[str, Any] = {
+            "message_count": counts["message_count"],
+            "token_count": counts["token_count"],
+            "summarized": False,
+        }
         if counts["token_count"] > counts["max_tokens"]:
             folded = await self.fold(agent_id, session_id, over_budget_prefix)
             if folded.summary is not None:
-                out = {"message_count": folded.message_count, "token_count": folded.token_count,
-                       "summarized": True, **describe(folded.summary)}
+                out = {
+                    "message_count": folded.message_count,
+                    "token_count": folded.token_count,
+                    "summarized": True,
+                    **describe(folded.summary),
+                }
         return out
 
     async def append(self, req: v.SessionAppend, ctx: Ctx) -> dict[str, Any]:
-        return {"status": "appended",
-                **await self.append_message(ctx.require_agent(), req.session_id, req.role, req.content)}
+        return {
+            "status": "appended",
+            **await self.append_message(ctx.require_agent(), req.session_id, req.role, req.content),
+        }
 
     async def summarize(self, req: v.SessionRef, ctx: Ctx) -> dict[str, Any]:
-        folded = await self.fold(ctx.require_agent(), req.session_id, lambda msgs, _: keep_newest_prefix(msgs))
-        return {"status": "summarized", "original_message_count": folded.original_message_count,
-                "new_message_count": folded.message_count, "token_count": folded.token_count,
-                **describe(folded.summary)}
+        folded = await self.fold(
+            ctx.require_agent(), req.session_id, lambda msgs, _: keep_newest_prefix(msgs)
+        )
+        return {
+            "status": "summarized",
+            "original_message_count": folded.original_message_count,
+            "new_message_count": folded.message_count,
+            "token_count": folded.token_count,
+            **describe(folded.summary),
+        }
 
     def ops(self) -> dict[str, Op]:
         return {

@@ -3,6 +3,7 @@
 Appends take the session row's lock (one UPDATE), so concurrent appends on any replica get consecutive seqs.
 A fold (messages replaced by their summary) is planned on a snapshot without a lock, since asking a model
 takes seconds, and applied only if the session has not been folded since (`folds` counter)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -55,90 +56,165 @@ class SessionStore:
         return None if stored is None else orjson.loads(self._cipher.decrypt(stored))
 
     # ── sessions ────────────────────────────────────────────────────────────
-    async def create(self, agent_id: str, title: str | None, metadata: Any, max_tokens: int) -> dict[str, Any]:
+    async def create(
+        self, agent_id: str, title: str | None, metadata: Any, max_tokens: int
+    ) -> dict[str, Any]:
         session_id = new_id("sess", 16)
         r = await self._pool.fetchrow(
             "INSERT INTO memory.sessions (session_id, agent_id, title, metadata, max_tokens)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
-            session_id, agent_id, self._enc(title), self._json(metadata), max_tokens)
-        return {"session_id": session_id, "title": title, "created_at": iso(r["created_at"]),
-                "max_tokens": max_tokens}
+            session_id,
+            agent_id,
+            self._enc(title),
+            self._json(metadata),
+            max_tokens,
+        )
+        return {
+            "session_id": session_id,
+            "title": title,
+            "created_at": iso(r["created_at"]),
+            "max_tokens": max_tokens,
+        }
 
     async def list(self, agent_id: str, limit: int) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT s.session_id, s.title, s.token_count, s.max_tokens, s.created_at, s.updated_at,"
             " (SELECT count(*) FROM memory.session_messages m WHERE m.session_id = s.session_id) AS message_count"
             " FROM memory.sessions s WHERE s.agent_id = $1 ORDER BY s.created_at DESC, s.session_id LIMIT $2",
-            agent_id, limit)
-        return [{"session_id": r["session_id"], "title": self._dec(r["title"]), "token_count": r["token_count"],
-                 "max_tokens": r["max_tokens"], **_times(r), "message_count": r["message_count"]} for r in rows]
+            agent_id,
+            limit,
+        )
+        return [
+            {
+                "session_id": r["session_id"],
+                "title": self._dec(r["title"]),
+                "token_count": r["token_count"],
+                "max_tokens": r["max_tokens"],
+                **_times(r),
+                "message_count": r["message_count"],
+            }
+            for r in rows
+        ]
 
     async def get(self, agent_id: str, session_id: str) -> dict[str, Any] | None:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
             s = await conn.fetchrow(
                 "SELECT title, metadata, token_count, max_tokens, created_at, updated_at FROM memory.sessions"
-                " WHERE session_id = $1 AND agent_id = $2", session_id, agent_id)
+                " WHERE session_id = $1 AND agent_id = $2",
+                session_id,
+                agent_id,
+            )
             if s is None:
                 return None
-            rows = await conn.fetch("SELECT role, content FROM memory.session_messages WHERE session_id = $1"
-                                    " ORDER BY seq", session_id)
-        return {"session_id": session_id, "agent_id": agent_id, "title": self._dec(s["title"]),
-                "messages": [{"role": r["role"], "content": self._dec(r["content"])} for r in rows],
-                "metadata": self._unjson(s["metadata"]), "token_count": s["token_count"],
-                "max_tokens": s["max_tokens"], **_times(s), "message_count": len(rows)}
+            rows = await conn.fetch(
+                "SELECT role, content FROM memory.session_messages WHERE session_id = $1 ORDER BY seq",
+                session_id,
+            )
+        return {
+            "session_id": session_id,
+            "agent_id": agent_id,
+            "title": self._dec(s["title"]),
+            "messages": [{"role": r["role"], "content": self._dec(r["content"])} for r in rows],
+            "metadata": self._unjson(s["metadata"]),
+            "token_count": s["token_count"],
+            "max_tokens": s["max_tokens"],
+            **_times(s),
+            "message_count": len(rows),
+        }
 
     async def delete(self, agent_id: str, session_id: str) -> bool:
-        status = await self._pool.execute("DELETE FROM memory.sessions WHERE session_id = $1 AND agent_id = $2",
-                                          session_id, agent_id)
+        status = await self._pool.execute(
+            "DELETE FROM memory.sessions WHERE session_id = $1 AND agent_id = $2", session_id, agent_id
+        )
         return status != "DELETE 0"
 
-    async def append(self, agent_id: str, session_id: str, role: str, content: str,
-                     tokens: int) -> dict[str, int] | None:
+    async def append(
+        self, agent_id: str, session_id: str, role: str, content: str, tokens: int
+    ) -> dict[str, int] | None:
         """Add one message; returns the session's message_count, token_count and max_tokens (None: no session)."""
         async with self._pool.acquire() as conn, conn.transaction():
             s = await conn.fetchrow(
                 "UPDATE memory.sessions SET next_seq = next_seq + 1, token_count = token_count + $3,"
                 " updated_at = now() WHERE session_id = $1 AND agent_id = $2"
-                " RETURNING next_seq - 1 AS seq, token_count, max_tokens", session_id, agent_id, tokens)
+                " RETURNING next_seq - 1 AS seq, token_count, max_tokens",
+                session_id,
+                agent_id,
+                tokens,
+            )
             if s is None:
                 return None
-            await conn.execute("INSERT INTO memory.session_messages (session_id, seq, role, content, tokens)"
-                               " VALUES ($1, $2, $3, $4, $5)", session_id, s["seq"], role, self._enc(content), tokens)
-            count = await conn.fetchval("SELECT count(*) FROM memory.session_messages WHERE session_id = $1",
-                                        session_id)
+            await conn.execute(
+                "INSERT INTO memory.session_messages (session_id, seq, role, content, tokens)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                session_id,
+                s["seq"],
+                role,
+                self._enc(content),
+                tokens,
+            )
+            count = await conn.fetchval(
+                "SELECT count(*) FROM memory.session_messages WHERE session_id = $1", session_id
+            )
         return {"message_count": count, "token_count": s["token_count"], "max_tokens": s["max_tokens"]}
 
     async def snapshot(self, agent_id: str, session_id: str) -> Snapshot | None:
         async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
-            s = await conn.fetchrow("SELECT folds, max_tokens FROM memory.sessions WHERE session_id = $1"
-                                    " AND agent_id = $2", session_id, agent_id)
+            s = await conn.fetchrow(
+                "SELECT folds, max_tokens FROM memory.sessions WHERE session_id = $1 AND agent_id = $2",
+                session_id,
+                agent_id,
+            )
             if s is None:
                 return None
-            rows = await conn.fetch("SELECT seq, role, content, tokens, is_summary FROM memory.session_messages"
-                                    " WHERE session_id = $1 ORDER BY seq", session_id)
-        return Snapshot(s["folds"], s["max_tokens"],
-                        [StoredMessage(r["seq"], r["role"], self._cipher.decrypt(r["content"]), r["tokens"],
-                                       r["is_summary"]) for r in rows])
+            rows = await conn.fetch(
+                "SELECT seq, role, content, tokens, is_summary FROM memory.session_messages"
+                " WHERE session_id = $1 ORDER BY seq",
+                session_id,
+            )
+        return Snapshot(
+            s["folds"],
+            s["max_tokens"],
+            [
+                StoredMessage(
+                    r["seq"], r["role"], self._cipher.decrypt(r["content"]), r["tokens"], r["is_summary"]
+                )
+                for r in rows
+            ],
+        )
 
-    async def fold(self, agent_id: str, session_id: str, folds: int, upto_seq: int, summary: str,
-                   summary_tokens: int) -> dict[str, int] | None:
+    async def fold(
+        self, agent_id: str, session_id: str, folds: int, upto_seq: int, summary: str, summary_tokens: int
+    ) -> dict[str, int] | None:
         """Replace the messages up to `upto_seq` by one summary message, unless the session was folded since the
         snapshot (`folds`) or is gone; returns the new message_count and token_count when applied."""
         async with self._pool.acquire() as conn, conn.transaction():
-            current = await conn.fetchval("SELECT folds FROM memory.sessions WHERE session_id = $1 AND agent_id = $2"
-                                          " FOR UPDATE", session_id, agent_id)
+            current = await conn.fetchval(
+                "SELECT folds FROM memory.sessions WHERE session_id = $1 AND agent_id = $2 FOR UPDATE",
+                session_id,
+                agent_id,
+            )
             if current != folds:
                 return None
-            await conn.execute("DELETE FROM memory.session_messages WHERE session_id = $1 AND seq <= $2",
-                               session_id, upto_seq)
-            await conn.execute("INSERT INTO memory.session_messages (session_id, seq, role, content, tokens,"
-                               " is_summary) VALUES ($1, $2, 'system', $3, $4, true)",
-                               session_id, upto_seq, self._enc(summary), summary_tokens)
+            await conn.execute(
+                "DELETE FROM memory.session_messages WHERE session_id = $1 AND seq <= $2",
+                session_id,
+                upto_seq,
+            )
+            await conn.execute(
+                "INSERT INTO memory.session_messages (session_id, seq, role, content, tokens,"
+                " is_summary) VALUES ($1, $2, 'system', $3, $4, true)",
+                session_id,
+                upto_seq,
+                self._enc(summary),
+                summary_tokens,
+            )
             r = await conn.fetchrow(
                 "UPDATE memory.sessions SET folds = folds + 1, updated_at = now(), token_count ="
                 " (SELECT coalesce(sum(tokens), 0) FROM memory.session_messages WHERE session_id = $1)"
                 " WHERE session_id = $1 RETURNING token_count,"
-                " (SELECT count(*) FROM memory.session_messages WHERE session_id = $1) AS message_count", session_id)
+                " (SELECT count(*) FROM memory.session_messages WHERE session_id = $1) AS message_count",
+                session_id,
+            )
         return {"message_count": r["message_count"], "token_count": r["token_count"]}
 
     # ── long-term notes (tier 3) ────────────────────────────────────────────
@@ -147,7 +223,12 @@ class SessionStore:
             "INSERT INTO memory.long_term (agent_id, namespace, key, text, metadata) VALUES ($1, $2, $3, $4, $5)"
             " ON CONFLICT (agent_id, namespace, key) DO UPDATE SET text = EXCLUDED.text,"
             " metadata = EXCLUDED.metadata, updated_at = now()",
-            agent_id, namespace, key, self._enc(text), self._json(metadata))
+            agent_id,
+            namespace,
+            key,
+            self._enc(text),
+            self._json(metadata),
+        )
 
     # ── recall candidates: the newest items of each tier, still encrypted (see `reveal`) ─────────────────
     async def recent_messages(self, agent_id: str, session_id: str | None) -> list[dict[str, Any]]:
@@ -155,24 +236,49 @@ class SessionStore:
             "SELECT m.session_id, m.seq, m.role, m.content, m.is_summary, m.created_at"
             " FROM memory.session_messages m JOIN memory.sessions s ON s.session_id = m.session_id"
             " WHERE s.agent_id = $1 AND ($2::text IS NULL OR s.session_id = $2)"
-            " ORDER BY m.created_at DESC, m.seq DESC LIMIT $3", agent_id, session_id, RECALL_SCAN)
-        return [{"key": f"{r['session_id']}#{r['seq']}", "text": r["content"], "at": r["created_at"],
-                 "metadata": {"session_id": r["session_id"], "role": r["role"], "summary": r["is_summary"]}}
-                for r in rows]
+            " ORDER BY m.created_at DESC, m.seq DESC LIMIT $3",
+            agent_id,
+            session_id,
+            RECALL_SCAN,
+        )
+        return [
+            {
+                "key": f"{r['session_id']}#{r['seq']}",
+                "text": r["content"],
+                "at": r["created_at"],
+                "metadata": {"session_id": r["session_id"], "role": r["role"], "summary": r["is_summary"]},
+            }
+            for r in rows
+        ]
 
     async def recent_notes(self, agent_id: str, namespace: str) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT key, value, updated_at FROM memory.entries WHERE agent_id = $1 AND namespace = $2"
             " AND (expires_at IS NULL OR expires_at > now()) ORDER BY updated_at DESC LIMIT $3",
-            agent_id, namespace, RECALL_SCAN)
+            agent_id,
+            namespace,
+            RECALL_SCAN,
+        )
         return [{"key": r["key"], "text": r["value"], "at": r["updated_at"], "metadata": None} for r in rows]
 
     async def recent_long_term(self, agent_id: str, namespace: str) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT key, text, metadata, updated_at FROM memory.long_term WHERE agent_id = $1 AND namespace = $2"
-            " ORDER BY updated_at DESC LIMIT $3", agent_id, namespace, RECALL_SCAN)
-        return [{"key": r["key"], "text": r["text"], "at": r["updated_at"], "metadata": r["metadata"],
-                 "metadata_stored": True} for r in rows]
+            " ORDER BY updated_at DESC LIMIT $3",
+            agent_id,
+            namespace,
+            RECALL_SCAN,
+        )
+        return [
+            {
+                "key": r["key"],
+                "text": r["text"],
+                "at": r["updated_at"],
+                "metadata": r["metadata"],
+                "metadata_stored": True,
+            }
+            for r in rows
+        ]
 
     def reveal(self, item: dict[str, Any]) -> dict[str, Any]:
         """A recall candidate with its text (and stored metadata) decrypted: slow enough (~0.1 ms with Fernet)
@@ -183,6 +289,8 @@ class SessionStore:
     # ── housekeeping ────────────────────────────────────────────────────────
     async def delete_agent(self, agent_id: str) -> int:
         async with self._pool.acquire() as conn, conn.transaction():
-            a = await conn.execute("DELETE FROM memory.sessions WHERE agent_id = $1", agent_id)  # messages cascade
+            a = await conn.execute(
+                "DELETE FROM memory.sessions WHERE agent_id = $1", agent_id
+            )  # messages cascade
             b = await conn.execute("DELETE FROM memory.long_term WHERE agent_id = $1", agent_id)
         return int(a.split()[-1]) + int(b.split()[-1])

@@ -5,6 +5,7 @@ The extractive summary keeps whole sentences: each sentence scores the mean docu
 words (words that recur across the conversation are what it is about), the best ones are kept in their
 original order until the token budget is spent. Same input, same summary.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -26,10 +27,85 @@ MODEL = "model"
 _SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 _WORD = re.compile(r"[^\W_]+")
 STOPWORDS = frozenset(
-    "a an and are as at be been but by can could did do does for from had has have he her his how i if in into"
-    " is it its just me my no not of on or our she so than that the their them then there these they this to"
-    " too us was we were what when where which who why will with would you your yes ok okay hi hello thanks"
-    " please".split())
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "been",
+        "but",
+        "by",
+        "can",
+        "could",
+        "did",
+        "do",
+        "does",
+        "for",
+        "from",
+        "had",
+        "has",
+        "have",
+        "he",
+        "her",
+        "his",
+        "how",
+        "i",
+        "if",
+        "in",
+        "into",
+        "is",
+        "it",
+        "its",
+        "just",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "she",
+        "so",
+        "than",
+        "that",
+        "the",
+        "their",
+        "them",
+        "then",
+        "there",
+        "these",
+        "they",
+        "this",
+        "to",
+        "too",
+        "us",
+        "was",
+        "we",
+        "were",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "why",
+        "will",
+        "with",
+        "would",
+        "you",
+        "your",
+        "yes",
+        "ok",
+        "okay",
+        "hi",
+        "hello",
+        "thanks",
+        "please",
+    ]
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +157,9 @@ def extractive(messages: Sequence[Message], max_tokens: int) -> str:
 class Summarizer:
     """Asks the configured chat model, or summarizes extractively when none is configured or it fails."""
 
-    def __init__(self, url: str | None, model: str | None, api_key: str | None, timeout: float = 30.0) -> None:
+    def __init__(
+        self, url: str | None, model: str | None, api_key: str | None, timeout: float = 30.0
+    ) -> None:
         self.url = url.rstrip("/") + "/chat/completions" if url else None
         self.model, self.api_key, self.timeout = model, api_key, timeout
 
@@ -97,17 +175,28 @@ class Summarizer:
         except Exception as exc:  # an unreachable or misbehaving model must not lose the conversation
             reason = f"{type(exc).__name__}: {exc}"[:300]
             log.warning("summary_model_failed", error=reason)
-            return Summary(await asyncio.to_thread(extractive, messages, max_tokens), EXTRACTIVE,
-                           fallback_reason=reason)
+            return Summary(
+                await asyncio.to_thread(extractive, messages, max_tokens), EXTRACTIVE, fallback_reason=reason
+            )
         return Summary(tokens.truncate(f"{HEADER}\n{text}", max_tokens), MODEL, self.model)
 
     async def _ask_model(self, messages: Sequence[Message], max_tokens: int) -> str:
         transcript = "\n".join(f"{m.role}: {m.content}" for m in messages)
-        body = {"model": self.model, "max_tokens": max_tokens, "temperature": 0,
-                "messages": [{"role": "system", "content": (
-                    "Summarize this conversation for the agent that took part in it. Keep facts, decisions, names,"
-                    " numbers and open questions. Answer with the summary only.")},
-                    {"role": "user", "content": transcript}]}
+        body = {
+            "model": self.model,
+            "max_tokens": max_tokens,
+            "temperature": 0,
+            "messages": [
+                {
+                    "role": "system",
+                    "content": (
+                        "Summarize this conversation for the agent that took part in it. Keep facts, decisions, names,"
+                        " numbers and open questions. Answer with the summary only."
+                    ),
+                },
+                {"role": "user", "content": transcript},
+            ],
+        }
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=self.timeout)) as http:
             async with http.post(self.url, json=body, headers=headers) as resp:  # type: ignore[arg-type]

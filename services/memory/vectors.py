@@ -1,16 +1,17 @@
 """Vector memory operations (1.0's /v1/vector routes): text is embedded by the embedder service over NATS
 (svc.embedder.embed), then stored and searched with pgvector in this service's schema."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from nats.aio.client import Client as NATS
 
+from services.memory import vector_models as m
+from services.memory.vector_store import DIMENSIONS, VectorStore
 from shared.bus import Ctx, Op, call
 from shared.errors import NotFound, Unavailable, found
 from shared.subjects import svc
-from services.memory import vector_models as m
-from services.memory.vector_store import DIMENSIONS, VectorStore
 
 
 class VectorHandlers:
@@ -19,7 +20,9 @@ class VectorHandlers:
 
     async def _embed(self, text: str, ctx: Ctx) -> list[float]:
         """One text's vector from the embedder (its errors pass through: unavailable → 503, timeout → 504)."""
-        reply = await call(self.nc, svc("embedder", "embed"), {"texts": [text]}, timeout=self.embed_timeout, ctx=ctx)
+        reply = await call(
+            self.nc, svc("embedder", "embed"), {"texts": [text]}, timeout=self.embed_timeout, ctx=ctx
+        )
         vectors = reply.unwrap()["vectors"]
         if len(vectors) != 1 or len(vectors[0]) != DIMENSIONS:
             raise Unavailable("the embedder returned a vector of the wrong size")
@@ -28,19 +31,29 @@ class VectorHandlers:
     async def upsert(self, req: m.VectorUpsert, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
         embedding = await self._embed(req.text, ctx)
-        await self.store.upsert(agent_id, req.namespace, req.key, req.text, req.metadata, req.importance, embedding)
+        await self.store.upsert(
+            agent_id, req.namespace, req.key, req.text, req.metadata, req.importance, embedding
+        )
         return {"key": req.key, "namespace": req.namespace, "dimensions": DIMENSIONS, "status": "upserted"}
 
     async def search(self, req: m.VectorSearch, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
         embedding = await self._embed(req.query, ctx)
-        results = await self.store.search(agent_id, req.namespace, embedding, limit=req.limit,
-                                          min_similarity=req.min_similarity, composite=req.scoring == "composite",
-                                          metadata_filter=req.metadata_filter)
+        results = await self.store.search(
+            agent_id,
+            req.namespace,
+            embedding,
+            limit=req.limit,
+            min_similarity=req.min_similarity,
+            composite=req.scoring == "composite",
+            metadata_filter=req.metadata_filter,
+        )
         return {"results": results, "count": len(results), "scoring": req.scoring}
 
     async def get(self, req: m.VectorKeyRef, ctx: Ctx) -> dict[str, Any]:
-        return found(await self.store.get(ctx.require_agent(), req.namespace, req.key), "Vector entry not found")
+        return found(
+            await self.store.get(ctx.require_agent(), req.namespace, req.key), "Vector entry not found"
+        )
 
     async def list(self, req: m.VectorList, ctx: Ctx) -> dict[str, Any]:
         keys = await self.store.list(ctx.require_agent(), req.namespace, req.limit)

@@ -1,28 +1,37 @@
 """MoltGrid 1.0's private-memory operations: versioned set (compare-and-set), batches, visibility, metadata,
 history, cross-agent reads and the owner's access log."""
+
 from __future__ import annotations
 
 from typing import Any
 
 from pydantic import ValidationError
 
-from shared.bus import Ctx, Op
-from shared.errors import Conflict, NotFound, found
 from services.memory import models as m
 from services.memory import v1_models as v
 from services.memory.versioned import VersionedStore, Write
+from shared.bus import Ctx, Op
+from shared.errors import Conflict, NotFound, found
 
 NOT_FOUND = "Key not found or expired"  # the seed's answer for a missing key, used for anything hidden too
 
 
 def write_of(req: m.Set) -> Write:
-    return Write(req.namespace, req.key, req.value, req.ttl_seconds, req.visibility, req.shared_agents,
-                 req.expected_version)
+    return Write(
+        req.namespace,
+        req.key,
+        req.value,
+        req.ttl_seconds,
+        req.visibility,
+        req.shared_agents,
+        req.expected_version,
+    )
 
 
 def _error_text(exc: ValidationError) -> str:
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}"
-                     for e in exc.errors(include_url=False))
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or 'item'}: {e['msg']}" for e in exc.errors(include_url=False)
+    )
 
 
 class VersionedHandlers:
@@ -49,14 +58,28 @@ class VersionedHandlers:
             except Conflict as exc:
                 results.append({"key": key, "success": False, "status": "conflict", "error": exc.message})
                 continue
-            results.append({"key": item.key, "success": True, "status": "stored", "error": None,
-                            "namespace": item.namespace, **written})
+            results.append(
+                {
+                    "key": item.key,
+                    "success": True,
+                    "status": "stored",
+                    "error": None,
+                    "namespace": item.namespace,
+                    **written,
+                }
+            )
         succeeded = sum(r["success"] for r in results)
-        return {"results": results, "total": len(results), "succeeded": succeeded, "failed": len(results) - succeeded}
+        return {
+            "results": results,
+            "total": len(results),
+            "succeeded": succeeded,
+            "failed": len(results) - succeeded,
+        }
 
     async def set_visibility(self, req: v.VisibilityChange, ctx: Ctx) -> dict[str, Any]:
-        if not await self.store.set_visibility(ctx.require_agent(), req.namespace, req.key, req.visibility,
-                                               req.shared_agents):
+        if not await self.store.set_visibility(
+            ctx.require_agent(), req.namespace, req.key, req.visibility, req.shared_agents
+        ):
             raise NotFound(NOT_FOUND)
         return {"status": "updated", "key": req.key, "visibility": req.visibility, "namespace": req.namespace}
 
@@ -64,15 +87,21 @@ class VersionedHandlers:
         return found(await self.store.meta(ctx.require_agent(), req.namespace, req.key), NOT_FOUND)
 
     async def history(self, req: v.History, ctx: Ctx) -> dict[str, Any]:
-        history = found(await self.store.history(ctx.require_agent(), req.namespace, req.key, req.limit), NOT_FOUND)
+        history = found(
+            await self.store.history(ctx.require_agent(), req.namespace, req.key, req.limit), NOT_FOUND
+        )
         return {"key": req.key, "namespace": req.namespace, "history": history, "count": len(history)}
 
     async def read_agent(self, req: v.CrossAgentRead, ctx: Ctx) -> dict[str, Any]:
-        return found(await self.store.read_as(ctx.require_agent(), req.target_agent_id, req.namespace, req.key),
-                     NOT_FOUND)
+        return found(
+            await self.store.read_as(ctx.require_agent(), req.target_agent_id, req.namespace, req.key),
+            NOT_FOUND,
+        )
 
     async def access_log(self, req: v.AccessLog, ctx: Ctx) -> dict[str, Any]:
-        reads = await self.store.access_log(ctx.require_agent(), req.namespace, req.key, req.reader, req.limit)
+        reads = await self.store.access_log(
+            ctx.require_agent(), req.namespace, req.key, req.reader, req.limit
+        )
         return {"reads": reads, "count": len(reads)}
 
     def ops(self) -> dict[str, Op]:

@@ -1,16 +1,17 @@
 """Queue operations: the seed's submit/get/claim/complete/list, leases, retries, dead letters, stats."""
+
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
+from services.queue import models as m
+from services.queue.maintenance import Maintenance
+from services.queue.store import QueueStore
 from shared.admin import AdminPage, page
 from shared.bus import Ctx, Op
 from shared.errors import BadRequest, Conflict, NotFound
 from shared.rotation import ReencryptRequest, count_rows, reencrypt_batch
-from services.queue import models as m
-from services.queue.maintenance import Maintenance
-from services.queue.store import QueueStore
 
 ENCRYPTED = {"queue.jobs": (("job_id",), ("payload", "result", "progress"))}
 
@@ -61,8 +62,9 @@ class QueueHandlers:
         return {"queues": queues, "count": len(queues)}
 
     async def dead_letters(self, req: m.DeadLetterList, ctx: Ctx) -> dict[str, Any]:
-        jobs = await self.maint.dead_letters(ctx.require_agent(), req.queue_name, req.since, req.until, req.limit,
-                                             req.offset)
+        jobs = await self.maint.dead_letters(
+            ctx.require_agent(), req.queue_name, req.since, req.until, req.limit, req.offset
+        )
         return {"jobs": jobs, "count": len(jobs)}
 
     async def replay(self, req: m.JobRef, ctx: Ctx) -> dict[str, Any]:
@@ -106,19 +108,29 @@ class QueueHandlers:
         if req.table not in ENCRYPTED:
             raise NotFound(f"no encrypted table {req.table!r}; have {', '.join(ENCRYPTED)}")
         keys, values = ENCRYPTED[req.table]
-        return await reencrypt_batch(self.store.pool, self.store.cipher, req.table, keys, values, req.after,
-                                     req.batch)
+        return await reencrypt_batch(
+            self.store.pool, self.store.cipher, req.table, keys, values, req.after, req.batch
+        )
 
     def ops(self) -> dict[str, Op]:
         return {
-            "submit": Op(self.submit, m.Submit), "submit_batch": Op(self.submit_batch, m.SubmitBatch),
-            "get": Op(self.get, m.JobRef), "claim": Op(self.claim, m.Claim),
-            "complete": Op(self.complete, m.Complete), "list": Op(self.list, m.List),
-            "fail": Op(self.fail, m.Fail), "heartbeat": Op(self.heartbeat, m.Heartbeat),
-            "stats": Op(self.stats, m.Stats), "dead_letters": Op(self.dead_letters, m.DeadLetterList),
-            "replay": Op(self.replay, m.JobRef), "replay_dead_letters": Op(self.replay_dead_letters, m.DeadLetterFilter),
+            "submit": Op(self.submit, m.Submit),
+            "submit_batch": Op(self.submit_batch, m.SubmitBatch),
+            "get": Op(self.get, m.JobRef),
+            "claim": Op(self.claim, m.Claim),
+            "complete": Op(self.complete, m.Complete),
+            "list": Op(self.list, m.List),
+            "fail": Op(self.fail, m.Fail),
+            "heartbeat": Op(self.heartbeat, m.Heartbeat),
+            "stats": Op(self.stats, m.Stats),
+            "dead_letters": Op(self.dead_letters, m.DeadLetterList),
+            "replay": Op(self.replay, m.JobRef),
+            "replay_dead_letters": Op(self.replay_dead_letters, m.DeadLetterFilter),
             "purge_dead_letters": Op(self.purge_dead_letters, m.DeadLetterFilter),
-            "global_stats": Op(self.global_stats, m.Empty), "agent_stats": Op(self.agent_stats, m.AgentRef),
-            "purge_agent": Op(self.purge_agent, m.AgentRef), "admin_jobs": Op(self.admin_jobs, AdminPage),
-            "encrypted_tables": Op(self.encrypted_tables, m.Empty), "reencrypt": Op(self.reencrypt, ReencryptRequest),
+            "global_stats": Op(self.global_stats, m.Empty),
+            "agent_stats": Op(self.agent_stats, m.AgentRef),
+            "purge_agent": Op(self.purge_agent, m.AgentRef),
+            "admin_jobs": Op(self.admin_jobs, AdminPage),
+            "encrypted_tables": Op(self.encrypted_tables, m.Empty),
+            "reencrypt": Op(self.reencrypt, ReencryptRequest),
         }

@@ -1,4 +1,5 @@
 """SQL outside a job's hot path: the lease sweep, dead letters, per-queue stats, counts, purges, admin views."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,9 +7,9 @@ from typing import Any
 
 import asyncpg
 
+from services.queue.store import as_utc
 from shared.events import add_event
 from shared.timeutil import iso
-from services.queue.store import as_utc
 
 # Lapsed leases go back to pending at once (the worker died; nothing to wait for), or to the dead letters
 # when that claim was the last attempt. SKIP LOCKED: replicas sweeping together split the work.
@@ -49,21 +50,54 @@ class Maintenance:
             rows = await conn.fetch(SWEEP, batch)
             for r in rows:
                 if r["status"] == "dead_letter":
-                    await add_event(conn, "queue", r["agent_id"], "job.dead_lettered",
-                                    {"job_id": r["job_id"], "queue_name": r["queue_name"], "status": "dead_letter",
-                                     "attempt": r["attempts"], "error": r["last_error"]})
+                    await add_event(
+                        conn,
+                        "queue",
+                        r["agent_id"],
+                        "job.dead_lettered",
+                        {
+                            "job_id": r["job_id"],
+                            "queue_name": r["queue_name"],
+                            "status": "dead_letter",
+                            "attempt": r["attempts"],
+                            "error": r["last_error"],
+                        },
+                    )
         return rows
 
-    async def dead_letters(self, agent_id: str, queue_name: str | None, since: datetime | None,
-                           until: datetime | None, limit: int, offset: int = 0) -> list[dict[str, Any]]:
+    async def dead_letters(
+        self,
+        agent_id: str,
+        queue_name: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+        offset: int = 0,
+    ) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             f"SELECT job_id, queue_name, priority, attempts, max_attempts, last_error, created_at, dead_at"
             f" FROM queue.jobs WHERE {FILTER} ORDER BY dead_at DESC, job_id LIMIT $5 OFFSET $6",
-            agent_id, queue_name, as_utc(since), as_utc(until), limit, offset)
-        return [{"job_id": r["job_id"], "queue_name": r["queue_name"], "status": "dead_letter",
-                 "priority": r["priority"], "attempts": r["attempts"], "max_attempts": r["max_attempts"],
-                 "last_error": r["last_error"], "created_at": iso(r["created_at"]),
-                 "dead_lettered_at": iso(r["dead_at"])} for r in rows]
+            agent_id,
+            queue_name,
+            as_utc(since),
+            as_utc(until),
+            limit,
+            offset,
+        )
+        return [
+            {
+                "job_id": r["job_id"],
+                "queue_name": r["queue_name"],
+                "status": "dead_letter",
+                "priority": r["priority"],
+                "attempts": r["attempts"],
+                "max_attempts": r["max_attempts"],
+                "last_error": r["last_error"],
+                "created_at": iso(r["created_at"]),
+                "dead_lettered_at": iso(r["dead_at"]),
+            }
+            for r in rows
+        ]
 
     async def replay(self, agent_id: str, job_id: str) -> str | None:
         """Dead letter → pending with a fresh attempt budget; returns the status found (None: no such job)."""
@@ -71,28 +105,51 @@ class Maintenance:
             "WITH cur AS (SELECT job_id, status FROM queue.jobs WHERE job_id = $1 AND agent_id = $2 FOR UPDATE),"
             " upd AS (UPDATE queue.jobs j SET status = 'pending', attempts = 0, available_at = now(), dead_at = NULL"
             "          FROM cur WHERE j.job_id = cur.job_id AND cur.status = 'dead_letter' RETURNING j.job_id)"
-            " SELECT cur.status FROM cur", job_id, agent_id)
+            " SELECT cur.status FROM cur",
+            job_id,
+            agent_id,
+        )
         return None if row is None else row["status"]
 
-    async def replay_many(self, agent_id: str, queue_name: str | None, since: datetime | None,
-                          until: datetime | None, limit: int) -> int:
+    async def replay_many(
+        self,
+        agent_id: str,
+        queue_name: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        limit: int,
+    ) -> int:
         status = await self.pool.execute(
             f"UPDATE queue.jobs SET status = 'pending', attempts = 0, available_at = now(), dead_at = NULL"
             f" WHERE job_id = ANY(ARRAY(SELECT job_id FROM queue.jobs WHERE {FILTER}"
             f" ORDER BY dead_at LIMIT $5 FOR UPDATE SKIP LOCKED))",
-            agent_id, queue_name, as_utc(since), as_utc(until), limit)
+            agent_id,
+            queue_name,
+            as_utc(since),
+            as_utc(until),
+            limit,
+        )
         return int(status.split()[-1])
 
-    async def purge_dead_letters(self, agent_id: str, queue_name: str | None, since: datetime | None,
-                                 until: datetime | None) -> int:
-        status = await self.pool.execute(f"DELETE FROM queue.jobs WHERE {FILTER}",
-                                         agent_id, queue_name, as_utc(since), as_utc(until))
+    async def purge_dead_letters(
+        self, agent_id: str, queue_name: str | None, since: datetime | None, until: datetime | None
+    ) -> int:
+        status = await self.pool.execute(
+            f"DELETE FROM queue.jobs WHERE {FILTER}", agent_id, queue_name, as_utc(since), as_utc(until)
+        )
         return int(status.split()[-1])
 
     async def stats(self, agent_id: str, queue_name: str | None) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(STATS, agent_id, queue_name)
-        return [{**dict(r), "oldest_pending_age_seconds": None if r["oldest_pending_age_seconds"] is None
-                 else round(float(r["oldest_pending_age_seconds"]), 3)} for r in rows]
+        return [
+            {
+                **dict(r),
+                "oldest_pending_age_seconds": None
+                if r["oldest_pending_age_seconds"] is None
+                else round(float(r["oldest_pending_age_seconds"]), 3),
+            }
+            for r in rows
+        ]
 
     async def total_jobs(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM queue.jobs"))
@@ -104,16 +161,39 @@ class Maintenance:
         status = await self.pool.execute("DELETE FROM queue.jobs WHERE agent_id = $1", agent_id)
         return int(status.split()[-1])
 
-    async def admin_jobs(self, agent_id: str | None, status: str | None, limit: int,
-                         offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def admin_jobs(
+        self, agent_id: str | None, status: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
         where = "($1::text IS NULL OR agent_id = $1) AND ($2::text IS NULL OR status = $2)"
         rows = await self.pool.fetch(
             f"SELECT job_id, agent_id, queue_name, status, priority, attempts, max_attempts, length(payload) AS size,"
             f" created_at, started_at, completed_at, dead_at, last_error FROM queue.jobs WHERE {where}"
-            f" ORDER BY created_at DESC LIMIT $3 OFFSET $4", agent_id, status, limit, offset)
+            f" ORDER BY created_at DESC LIMIT $3 OFFSET $4",
+            agent_id,
+            status,
+            limit,
+            offset,
+        )
         total = await self.pool.fetchval(f"SELECT count(*) FROM queue.jobs WHERE {where}", agent_id, status)
-        items = [{**{k: r[k] for k in ("job_id", "agent_id", "queue_name", "status", "priority", "attempts",
-                                       "max_attempts", "last_error")},
-                  **{k: iso(r[k]) for k in ("created_at", "started_at", "completed_at")},
-                  "dead_lettered_at": iso(r["dead_at"]), "payload_chars": r["size"]} for r in rows]
+        items = [
+            {
+                **{
+                    k: r[k]
+                    for k in (
+                        "job_id",
+                        "agent_id",
+                        "queue_name",
+                        "status",
+                        "priority",
+                        "attempts",
+                        "max_attempts",
+                        "last_error",
+                    )
+                },
+                **{k: iso(r[k]) for k in ("created_at", "started_at", "completed_at")},
+                "dead_lettered_at": iso(r["dead_at"]),
+                "payload_chars": r["size"],
+            }
+            for r in rows
+        ]
         return items, int(total)

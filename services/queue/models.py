@@ -1,4 +1,5 @@
 """Request models of the queue service's operations (seed limits from the contract, plus the additive fields)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -25,7 +26,8 @@ class Submit(Request):
     visibility_timeout: LeaseSeconds | None = None
     # retry_delay_seconds is what the original SDK sends
     backoff_base_seconds: Annotated[float, Field(ge=0, le=3600)] | None = Field(
-        default=None, validation_alias=AliasChoices("backoff_base_seconds", "retry_delay_seconds"))
+        default=None, validation_alias=AliasChoices("backoff_base_seconds", "retry_delay_seconds")
+    )
     backoff_max_seconds: Annotated[float, Field(ge=0, le=86_400)] | None = None
     delay_seconds: Annotated[float, Field(ge=0, le=2_592_000)] | None = None
     run_at: datetime | None = None
@@ -55,8 +57,9 @@ class Complete(JobRef):
 
 class Fail(JobRef):
     # "reason" is what the original SDK's queue_fail sends
-    error: Annotated[Text, StringConstraints(max_length=10_000),
-                     Field(validation_alias=AliasChoices("error", "reason"))] = ""
+    error: Annotated[
+        Text, StringConstraints(max_length=10_000), Field(validation_alias=AliasChoices("error", "reason"))
+    ] = ""
     attempt: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
     retryable: bool = True
 

@@ -1,4 +1,5 @@
 """Retry timing: exponential backoff with full jitter and a cap (AWS architecture blog's "full jitter")."""
+
 from __future__ import annotations
 
 import random

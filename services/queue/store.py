@@ -4,23 +4,24 @@ A claim is a lease: it sets status 'processing', bumps `attempts` (the lease num
 and sets `lease_expires_at`. Complete, fail and heartbeat succeed only while that lease is live and, when the
 worker passes `attempt`, only for that lease, so a job is never completed twice.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import orjson
 
+from services.queue import models as m
+from services.queue.retry import backoff_seconds
 from shared import subjects
 from shared.crypto import Cipher
 from shared.errors import Conflict, NotFound
 from shared.events import add_event, make_event, outbox_body
 from shared.ids import new_id
 from shared.timeutil import iso
-from services.queue import models as m
-from services.queue.retry import backoff_seconds
 
 NOT_PROCESSING = "Job not found or not in processing state"
 
@@ -108,16 +109,28 @@ class QueueStore:
     async def _submit(self, conn: asyncpg.Connection, agent_id: str, req: m.Submit) -> dict[str, Any]:
         d = self.defaults
         row = await conn.fetchrow(
-            SUBMIT, new_id("job", 16), agent_id, req.queue_name, self.dump(req.payload), req.priority,
-            req.max_attempts or d.max_attempts, req.visibility_timeout or d.visibility_timeout,
+            SUBMIT,
+            new_id("job", 16),
+            agent_id,
+            req.queue_name,
+            self.dump(req.payload),
+            req.priority,
+            req.max_attempts or d.max_attempts,
+            req.visibility_timeout or d.visibility_timeout,
             d.backoff_base if req.backoff_base_seconds is None else req.backoff_base_seconds,
             d.backoff_max if req.backoff_max_seconds is None else req.backoff_max_seconds,
-            as_utc(req.run_at), float(req.delay_seconds or 0), req.dedup_key)
+            as_utc(req.run_at),
+            float(req.delay_seconds or 0),
+            req.dedup_key,
+        )
         extra: dict[str, Any] = {}
         if row is None:  # the dedup key names a job submitted before (possibly concurrently)
             row = await conn.fetchrow(
                 "SELECT job_id, status, queue_name, available_at > now() AS delayed, available_at FROM queue.jobs"
-                " WHERE agent_id = $1 AND dedup_key = $2", agent_id, req.dedup_key)
+                " WHERE agent_id = $1 AND dedup_key = $2",
+                agent_id,
+                req.dedup_key,
+            )
             if row is None:  # purged between the two statements: submit afresh
                 return await self._submit(conn, agent_id, req)
             extra["deduplicated"] = True
@@ -129,25 +142,49 @@ class QueueStore:
         row = await self.pool.fetchrow(CLAIM, agent_id, queue_name, lease)
         if row is None:
             return None
-        return {"job_id": row["job_id"], "payload": self.load(row["payload"]), "priority": row["priority"],
-                "queue_name": queue_name, "attempt": row["attempts"], "max_attempts": row["max_attempts"],
-                "lease_expires_at": iso(row["lease_expires_at"]), "progress": self.load(row["progress"])}
+        return {
+            "job_id": row["job_id"],
+            "payload": self.load(row["payload"]),
+            "priority": row["priority"],
+            "queue_name": queue_name,
+            "attempt": row["attempts"],
+            "max_attempts": row["max_attempts"],
+            "lease_expires_at": iso(row["lease_expires_at"]),
+            "progress": self.load(row["progress"]),
+        }
 
     async def complete(self, agent_id: str, job_id: str, result: Any, attempt: int | None) -> None:
-        event = make_event(agent_id, "job.completed",
-                           {"job_id": job_id, "queue_name": None, "status": "completed", "result": result})
-        row = await self.pool.fetchrow(COMPLETE, job_id, agent_id, self.dump(result), attempt, event["id"],
-                                       subjects.event(agent_id, "job.completed"), outbox_body(event))
+        event = make_event(
+            agent_id,
+            "job.completed",
+            {"job_id": job_id, "queue_name": None, "status": "completed", "result": result},
+        )
+        row = await self.pool.fetchrow(
+            COMPLETE,
+            job_id,
+            agent_id,
+            self.dump(result),
+            attempt,
+            event["id"],
+            subjects.event(agent_id, "job.completed"),
+            outbox_body(event),
+        )
         if row is None or not row["done"]:
             refuse(row, attempt)
 
     async def heartbeat(self, agent_id: str, req: m.Heartbeat) -> dict[str, Any]:
         progress = None if req.progress is None else self.dump(req.progress)
-        row = await self.pool.fetchrow(HEARTBEAT, req.job_id, agent_id, req.extend_seconds, progress, req.attempt)
+        row = await self.pool.fetchrow(
+            HEARTBEAT, req.job_id, agent_id, req.extend_seconds, progress, req.attempt
+        )
         if row is None:
             refuse(await self.pool.fetchrow(LEASE_STATE, req.job_id, agent_id), req.attempt)
-        return {"job_id": req.job_id, "status": "processing", "attempt": row["attempts"],
-                "lease_expires_at": iso(row["lease_expires_at"])}
+        return {
+            "job_id": req.job_id,
+            "status": "processing",
+            "attempt": row["attempts"],
+            "lease_expires_at": iso(row["lease_expires_at"]),
+        }
 
     async def fail(self, agent_id: str, req: m.Fail) -> dict[str, Any]:
         """Retry later (backoff with full jitter) while attempts remain and the error is retryable; else dead-letter."""
@@ -155,54 +192,113 @@ class QueueStore:
             row = await conn.fetchrow(
                 "SELECT status, attempts, max_attempts, backoff_base, backoff_max, queue_name,"
                 " lease_expires_at > now() AS live FROM queue.jobs WHERE job_id = $1 AND agent_id = $2 FOR UPDATE",
-                req.job_id, agent_id)
-            if row is None or row["status"] != "processing" or not row["live"] or \
-                    (req.attempt is not None and req.attempt != row["attempts"]):
+                req.job_id,
+                agent_id,
+            )
+            if (
+                row is None
+                or row["status"] != "processing"
+                or not row["live"]
+                or (req.attempt is not None and req.attempt != row["attempts"])
+            ):
                 refuse(row, req.attempt)
             retry = req.retryable and row["attempts"] < row["max_attempts"]
-            data = {"job_id": req.job_id, "queue_name": row["queue_name"], "attempt": row["attempts"],
-                    "error": req.error}
+            data = {
+                "job_id": req.job_id,
+                "queue_name": row["queue_name"],
+                "attempt": row["attempts"],
+                "error": req.error,
+            }
             if retry:
                 delay = backoff_seconds(row["attempts"], row["backoff_base"], row["backoff_max"])
                 retry_at = await conn.fetchval(
                     "UPDATE queue.jobs SET status = 'pending', available_at = now() + make_interval(secs => $3),"
                     " lease_expires_at = NULL, last_error = $4 WHERE job_id = $1 AND agent_id = $2"
-                    " RETURNING available_at", req.job_id, agent_id, delay, req.error)
-                await add_event(conn, "queue", agent_id, "job.failed",
-                                {**data, "status": "pending", "retry_at": iso(retry_at)})
-                return {"job_id": req.job_id, "status": "pending", "attempt": row["attempts"],
-                        "retry_at": iso(retry_at)}
+                    " RETURNING available_at",
+                    req.job_id,
+                    agent_id,
+                    delay,
+                    req.error,
+                )
+                await add_event(
+                    conn,
+                    "queue",
+                    agent_id,
+                    "job.failed",
+                    {**data, "status": "pending", "retry_at": iso(retry_at)},
+                )
+                return {
+                    "job_id": req.job_id,
+                    "status": "pending",
+                    "attempt": row["attempts"],
+                    "retry_at": iso(retry_at),
+                }
             await conn.execute(
                 "UPDATE queue.jobs SET status = 'dead_letter', dead_at = now(), lease_expires_at = NULL,"
-                " last_error = $3 WHERE job_id = $1 AND agent_id = $2", req.job_id, agent_id, req.error)
+                " last_error = $3 WHERE job_id = $1 AND agent_id = $2",
+                req.job_id,
+                agent_id,
+                req.error,
+            )
             await add_event(conn, "queue", agent_id, "job.failed", {**data, "status": "dead_letter"})
             await add_event(conn, "queue", agent_id, "job.dead_lettered", {**data, "status": "dead_letter"})
-            return {"job_id": req.job_id, "status": "dead_letter", "attempt": row["attempts"], "retry_at": None}
+            return {
+                "job_id": req.job_id,
+                "status": "dead_letter",
+                "attempt": row["attempts"],
+                "retry_at": None,
+            }
 
     async def get(self, agent_id: str, job_id: str) -> dict[str, Any] | None:
         r = await self.pool.fetchrow(GET, job_id, agent_id)
         if r is None:
             return None
-        return {"job_id": r["job_id"], "status": r["status"], "queue_name": r["queue_name"], "priority": r["priority"],
-                "created_at": iso(r["created_at"]), "started_at": iso(r["started_at"]),
-                "completed_at": iso(r["completed_at"]), "result": self.load(r["result"]),
-                # additive
-                "attempts": r["attempts"], "max_attempts": r["max_attempts"], "available_at": iso(r["available_at"]),
-                "lease_expires_at": iso(r["lease_expires_at"]), "dead_lettered_at": iso(r["dead_at"]),
-                "last_error": r["last_error"], "progress": self.load(r["progress"])}
+        return {
+            "job_id": r["job_id"],
+            "status": r["status"],
+            "queue_name": r["queue_name"],
+            "priority": r["priority"],
+            "created_at": iso(r["created_at"]),
+            "started_at": iso(r["started_at"]),
+            "completed_at": iso(r["completed_at"]),
+            "result": self.load(r["result"]),
+            # additive
+            "attempts": r["attempts"],
+            "max_attempts": r["max_attempts"],
+            "available_at": iso(r["available_at"]),
+            "lease_expires_at": iso(r["lease_expires_at"]),
+            "dead_lettered_at": iso(r["dead_at"]),
+            "last_error": r["last_error"],
+            "progress": self.load(r["progress"]),
+        }
 
-    async def list(self, agent_id: str, queue_name: str, status: str | None, limit: int) -> list[dict[str, Any]]:
+    async def list(
+        self, agent_id: str, queue_name: str, status: str | None, limit: int
+    ) -> list[dict[str, Any]]:
         statuses = [status] if status else ["pending", "processing"]
         rows = await self.pool.fetch(
             "SELECT job_id, status, priority, created_at, completed_at FROM queue.jobs"
             " WHERE agent_id = $1 AND queue_name = $2 AND status = ANY($3::text[])"
-            " ORDER BY priority DESC, created_at LIMIT $4", agent_id, queue_name, statuses, limit)
-        return [{"job_id": r["job_id"], "status": r["status"], "priority": r["priority"],
-                 "created_at": iso(r["created_at"]), "completed_at": iso(r["completed_at"])} for r in rows]
+            " ORDER BY priority DESC, created_at LIMIT $4",
+            agent_id,
+            queue_name,
+            statuses,
+            limit,
+        )
+        return [
+            {
+                "job_id": r["job_id"],
+                "status": r["status"],
+                "priority": r["priority"],
+                "created_at": iso(r["created_at"]),
+                "completed_at": iso(r["completed_at"]),
+            }
+            for r in rows
+        ]
 
 
 def as_utc(value: datetime | None) -> datetime | None:
     """Naive datetimes from clients are taken as UTC (as the original did)."""
     if value is None or value.tzinfo is not None:
         return value
-    return value.replace(tzinfo=timezone.utc)
+    return value.replace(tzinfo=UTC)

@@ -1,18 +1,19 @@
 """python -m services.relay — messages, webhooks (with their delivery dispatcher) and the event stream."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.bus import Op
-from shared.config import Settings
-from shared.events import OutboxPublisher, ensure_stream
-from shared.purge import follow_agent_purges
-from shared.service import Runtime, main
 from services.relay.handlers import RelayHandlers
 from services.relay.pubsub import PubSubHandlers
 from services.relay.pubsub_store import PubSubStore
 from services.relay.store import RelayStore
 from services.relay.webhooks import Deliverer, EventRouter
+from shared.bus import Op
+from shared.config import Settings
+from shared.events import OutboxPublisher, ensure_stream
+from shared.purge import follow_agent_purges
+from shared.service import Runtime, main
 
 
 class RelaySettings(Settings):
@@ -29,16 +30,19 @@ async def build(rt: Runtime) -> dict[str, Op]:
     publisher = OutboxPublisher(rt.pool, rt.js, "relay", poll_interval=0.5, batch=1000)
     publisher.start()
     rt.on_stop(publisher.stop)
-    deliverer = Deliverer(rt.pool, rt.cipher, s.webhook_retry_base_seconds, s.allow_private_webhooks,
-                          s.webhook_concurrency)
+    deliverer = Deliverer(
+        rt.pool, rt.cipher, s.webhook_retry_base_seconds, s.allow_private_webhooks, s.webhook_concurrency
+    )
     router = EventRouter(rt.pool, rt.js, deliverer.wake.set)
     await router.subscribe()
     rt.background(router.run, name="webhook_router")
     rt.background(deliverer.run, name="webhook_deliverer")
     rt.background(lambda: follow_agent_purges(rt.js, "relay", store.purge_agent), name="agent_purges")
     pubsub = PubSubHandlers(PubSubStore(rt.pool, rt.cipher), rt.nc, publisher.kick)
-    return {**RelayHandlers(store, rt.nc, rt.js, publisher.kick, s.allow_private_webhooks, deliverer).ops(),
-            **pubsub.ops()}
+    return {
+        **RelayHandlers(store, rt.nc, rt.js, publisher.kick, s.allow_private_webhooks, deliverer).ops(),
+        **pubsub.ops(),
+    }
 
 
 if __name__ == "__main__":

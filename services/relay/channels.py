@@ -7,6 +7,7 @@ more tokens (`news.>` matches both `news.tech` and `news.tech.ai`). So a pattern
 subscription on `pubsub.<pattern>`, and means there exactly what it means here. Publications go to one
 concrete channel (no wildcards), as a NATS publish does.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,10 @@ from shared import subjects
 MAX_LENGTH = 128
 INBOX_PREFIX = "pubsub:"  # the inbox channel of a publication: pubsub:<channel>, as MoltGrid 1.0 stores it
 _LITERAL = re.compile(r"^[A-Za-z0-9_-]+$")
-HINT = ("Use dot-separated tokens of letters, digits, '_' and '-'; in a subscription '*' matches one token "
-        "and a final '>' matches the rest")
+HINT = (
+    "Use dot-separated tokens of letters, digits, '_' and '-'; in a subscription '*' matches one token "
+    "and a final '>' matches the rest"
+)
 
 
 class ChannelError(ValueError):

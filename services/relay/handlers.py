@@ -1,33 +1,44 @@
 """Relay operations: messages (stored, then pushed to the recipient's sockets on any gateway), webhooks
 and their delivery log, and the event stream for agents without inbound HTTP."""
+
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from services.relay import events, trace, webhooks
+from services.relay import models as m
+from services.relay.store import RelayStore
+from services.relay.urlguard import check_url
 from shared import envelope, subjects
 from shared.admin import AdminPage, page
 from shared.bus import Ctx, Op, call
 from shared.errors import BadRequest, NotFound
 from shared.rotation import EncryptedTables, rotation_ops
 from shared.timeutil import utcnow
-from services.relay import events, models as m, trace, webhooks
-from services.relay.store import RelayStore
-from services.relay.urlguard import check_url
 
-ENCRYPTED: EncryptedTables = {"relay.messages": (("message_id",), ("payload",)),
-                              "relay.webhooks": (("webhook_id",), ("secret",))}
+ENCRYPTED: EncryptedTables = {
+    "relay.messages": (("message_id",), ("payload",)),
+    "relay.webhooks": (("webhook_id",), ("secret",)),
+}
 KNOWN_AGENT_TTL_S = 60.0
 
 
 class RelayHandlers:
-    def __init__(self, store: RelayStore, nc: NATS, js: JetStreamContext, kick: Callable[[], None],
-                 allow_private_webhooks: bool, deliverer: webhooks.Deliverer) -> None:
+    def __init__(
+        self,
+        store: RelayStore,
+        nc: NATS,
+        js: JetStreamContext,
+        kick: Callable[[], None],
+        allow_private_webhooks: bool,
+        deliverer: webhooks.Deliverer,
+    ) -> None:
         self.store, self.nc, self.js, self.kick = store, nc, js, kick
         self.allow_private = allow_private_webhooks
         self.deliverer = deliverer  # its HTTP client (with the SSRF guard) also sends test events
@@ -36,8 +47,13 @@ class RelayHandlers:
     async def _recipient_exists(self, agent_id: str, ctx: Ctx) -> bool:
         if self._known.get(agent_id, 0.0) > time.monotonic():
             return True
-        exists = bool((await call(self.nc, subjects.svc("directory", "exists"), {"agent_id": agent_id},
-                                  timeout=2.0, ctx=ctx)).unwrap()["exists"])
+        exists = bool(
+            (
+                await call(
+                    self.nc, subjects.svc("directory", "exists"), {"agent_id": agent_id}, timeout=2.0, ctx=ctx
+                )
+            ).unwrap()["exists"]
+        )
         if exists:
             if len(self._known) > 100_000:
                 self._known.clear()
@@ -50,21 +66,29 @@ class RelayHandlers:
         if not await self._recipient_exists(req.to_agent, ctx):
             raise NotFound("Recipient agent not found")
         frame = await self.store.send(sender, req.to_agent, req.channel, req.payload, accepted_at)
-        await self.nc.publish(subjects.push(req.to_agent), envelope.dumps(frame),  # live sockets, any gateway
-                              headers={subjects.PUSH_STORED_AT: repr(time.time())})
+        await self.nc.publish(
+            subjects.push(req.to_agent),
+            envelope.dumps(frame),  # live sockets, any gateway
+            headers={subjects.PUSH_STORED_AT: repr(time.time())},
+        )
         self.kick()
         return {"message_id": frame["message_id"], "status": "delivered"}
 
     async def inbox(self, req: m.Inbox, ctx: Ctx) -> dict[str, Any]:
         channel = None if req.channel in ("*", "") else req.channel
-        messages = await self.store.inbox(ctx.require_agent(), channel, req.unread_only, req.limit, req.offset,
-                                          req.after)
+        messages = await self.store.inbox(
+            ctx.require_agent(), channel, req.unread_only, req.limit, req.offset, req.after
+        )
         if messages is None:
             raise BadRequest("Invalid cursor: no such message in your inbox")
         # where to continue forward from: the newest message returned (1.0's next_cursor)
         newest = max(messages, key=lambda msg: (msg["created_at"], msg["message_id"]), default=None)
-        return {"channel": req.channel or None, "messages": messages, "count": len(messages),
-                "next_cursor": newest["message_id"] if newest else None}
+        return {
+            "channel": req.channel or None,
+            "messages": messages,
+            "count": len(messages),
+            "next_cursor": newest["message_id"] if newest else None,
+        }
 
     async def message_status(self, req: m.MessageRef, ctx: Ctx) -> dict[str, Any]:
         viewer = ctx.require_agent()
@@ -86,7 +110,7 @@ class RelayHandlers:
 
     async def record_push(self, req: m.PushedHop, ctx: Ctx) -> dict[str, Any]:
         """From gateways (fan-out notice `bus.relay.message_pushed`, queue group relay): a trace hop."""
-        at = datetime.fromtimestamp(req.at, timezone.utc)
+        at = datetime.fromtimestamp(req.at, UTC)
         await trace.record_push(self.store.pool, req.message_id, req.gateway, req.sockets, at)
         return {"message_id": req.message_id, "status": "recorded"}
 
@@ -103,7 +127,9 @@ class RelayHandlers:
                 raise BadRequest(f"Invalid event type '{t}'. Valid: {sorted(m.EVENT_TYPES)}")
             types.append(canonical)
         await check_url(req.url, self.allow_private)
-        return await self.store.create_webhook(ctx.require_agent(), req.url, list(dict.fromkeys(types)), req.secret)
+        return await self.store.create_webhook(
+            ctx.require_agent(), req.url, list(dict.fromkeys(types)), req.secret
+        )
 
     async def webhook_list(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         hooks = await self.store.list_webhooks(ctx.require_agent())
@@ -131,8 +157,9 @@ class RelayHandlers:
         return {"webhook_id": req.webhook_id, "deliveries": log, "count": len(log)}
 
     async def replay(self, req: m.DeliveryRef, ctx: Ctx) -> dict[str, Any]:
-        if not await self.store.owns_webhook(ctx.require_agent(), req.webhook_id) or \
-                not await webhooks.replay(self.store.pool, req.webhook_id, req.delivery_id):
+        if not await self.store.owns_webhook(
+            ctx.require_agent(), req.webhook_id
+        ) or not await webhooks.replay(self.store.pool, req.webhook_id, req.delivery_id):
             raise NotFound("Delivery not found")
         self.kick()
         return {"status": "queued", "delivery_id": req.delivery_id}
@@ -143,13 +170,21 @@ class RelayHandlers:
         pool = self.store.pool
         after = req.after if req.after is not None else await events.acked_cursor(pool, agent_id)
         types = {t.strip() for t in (req.types or "").split(",") if t.strip()} | (
-            {req.event_type} if req.event_type else set())
+            {req.event_type} if req.event_type else set()
+        )
 
         async def acknowledged(ids: list[str]) -> set[str]:
             return await events.acked_among(pool, agent_id, ids)
 
-        found = await events.read_events(self.js, agent_id, after, req.limit, req.wait, types or None,
-                                         acknowledged if req.after is None else None)
+        found = await events.read_events(
+            self.js,
+            agent_id,
+            after,
+            req.limit,
+            req.wait,
+            types or None,
+            acknowledged if req.after is None else None,
+        )
         return {"events": found, "count": len(found), "cursor": found[-1]["cursor"] if found else after}
 
     async def events_ack(self, req: m.Ack, ctx: Ctx) -> dict[str, Any]:
@@ -186,16 +221,25 @@ class RelayHandlers:
 
     def ops(self) -> dict[str, Op]:
         return {
-            "send": Op(self.send, m.Send), "inbox": Op(self.inbox, m.Inbox), "mark_read": Op(self.mark_read, m.MessageRef),
-            "webhook_create": Op(self.webhook_create, m.WebhookCreate), "webhook_list": Op(self.webhook_list, m.Empty),
+            "send": Op(self.send, m.Send),
+            "inbox": Op(self.inbox, m.Inbox),
+            "mark_read": Op(self.mark_read, m.MessageRef),
+            "webhook_create": Op(self.webhook_create, m.WebhookCreate),
+            "webhook_list": Op(self.webhook_list, m.Empty),
             "webhook_delete": Op(self.webhook_delete, m.WebhookRef),
-            "webhook_test": Op(self.webhook_test, m.WebhookRef), "deliveries": Op(self.deliveries, m.Deliveries),
-            "replay_delivery": Op(self.replay, m.DeliveryRef), "events": Op(self.events, m.Events),
-            "events_ack": Op(self.events_ack, m.Ack), "global_stats": Op(self.global_stats, m.Empty),
+            "webhook_test": Op(self.webhook_test, m.WebhookRef),
+            "deliveries": Op(self.deliveries, m.Deliveries),
+            "replay_delivery": Op(self.replay, m.DeliveryRef),
+            "events": Op(self.events, m.Events),
+            "events_ack": Op(self.events_ack, m.Ack),
+            "global_stats": Op(self.global_stats, m.Empty),
             "message_status": Op(self.message_status, m.MessageRef),
             "message_trace": Op(self.message_trace, m.MessageRef),
-            "dead_letters": Op(self.dead_letters, m.DeadLetters), "record_push": Op(self.record_push, m.PushedHop),
-            "agent_stats": Op(self.agent_stats, m.AgentRef), "admin_messages": Op(self.admin_messages, AdminPage),
-            "admin_webhooks": Op(self.admin_webhooks, AdminPage), "admin_stats": Op(self.admin_stats, m.Empty),
+            "dead_letters": Op(self.dead_letters, m.DeadLetters),
+            "record_push": Op(self.record_push, m.PushedHop),
+            "agent_stats": Op(self.agent_stats, m.AgentRef),
+            "admin_messages": Op(self.admin_messages, AdminPage),
+            "admin_webhooks": Op(self.admin_webhooks, AdminPage),
+            "admin_stats": Op(self.admin_stats, m.Empty),
             **rotation_ops(self.store.pool, self.store.cipher, ENCRYPTED),
         }

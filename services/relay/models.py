@@ -1,4 +1,5 @@
 """Request models of the relay service (limits as observed in the original)."""
+
 from __future__ import annotations
 
 from typing import Annotated, Any
@@ -11,17 +12,42 @@ from shared.models import INT64_MAX, AgentId, Request, Text, bounded_json
 
 MAX_PAYLOAD = 10_000
 # The seed's catalogue, plus the job events the queue publishes.
-EVENT_TYPES = ("message.received", "job.completed", "job.failed", "job.dead_lettered",
-               "marketplace.task_claimed", "marketplace.task_delivered", "marketplace.task_reviewed",
-               "message.broadcast", "agent.offline")
+EVENT_TYPES = (
+    "message.received",
+    "job.completed",
+    "job.failed",
+    "job.dead_lettered",
+    "marketplace.task_claimed",
+    "marketplace.task_delivered",
+    "marketplace.task_reviewed",
+    "message.broadcast",
+    "agent.offline",
+)
 # Task graphs (coordination service): one event per change of a task (docs/events.md).
-EVENT_TYPES += tuple(f"task.{change}" for change in (
-    "created", "claimed", "completed", "failed", "cancelled", "rejected", "waiting_input", "resumed", "reopened",
-    "lease_expired", "released", "dependency_added", "unblocked"))
+EVENT_TYPES += tuple(
+    f"task.{change}"
+    for change in (
+        "created",
+        "claimed",
+        "completed",
+        "failed",
+        "cancelled",
+        "rejected",
+        "waiting_input",
+        "resumed",
+        "reopened",
+        "lease_expired",
+        "released",
+        "dependency_added",
+        "unblocked",
+    )
+)
 # Names the original's code accepted for the same events.
-EVENT_ALIASES = {"marketplace.task.claimed": "marketplace.task_claimed",
-                 "marketplace.task.delivered": "marketplace.task_delivered",
-                 "marketplace.task.completed": "marketplace.task_reviewed"}
+EVENT_ALIASES = {
+    "marketplace.task.claimed": "marketplace.task_claimed",
+    "marketplace.task.delivered": "marketplace.task_delivered",
+    "marketplace.task.completed": "marketplace.task_reviewed",
+}
 Channel = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 # A publication's inbox channel is "pubsub:" + its pub/sub channel (up to 128 characters).
 InboxChannel = Annotated[Text, StringConstraints(min_length=1, max_length=136)]
@@ -50,7 +76,9 @@ class MessageRef(Request):
 
 class WebhookCreate(Request):
     url: Annotated[Text, StringConstraints(min_length=1, max_length=2048)]
-    event_types: Annotated[list[Annotated[Text, StringConstraints(max_length=64)]], Field(min_length=1, max_length=20)]
+    event_types: Annotated[
+        list[Annotated[Text, StringConstraints(max_length=64)]], Field(min_length=1, max_length=20)
+    ]
     secret: Annotated[Text, StringConstraints(max_length=128)] | None = None
 
 
@@ -90,8 +118,10 @@ class Ack(Request):
     """Our stream cursor, 1.0's event ids, or both."""
 
     cursor: Annotated[int, Field(ge=0, le=INT64_MAX)] | None = None
-    event_ids: Annotated[list[Annotated[Text, StringConstraints(min_length=1, max_length=64)]] | None,
-                         Field(max_length=1000, validate_default=True)] = None
+    event_ids: Annotated[
+        list[Annotated[Text, StringConstraints(min_length=1, max_length=64)]] | None,
+        Field(max_length=1000, validate_default=True),
+    ] = None
 
     @field_validator("event_ids", mode="after")
     @classmethod

@@ -5,6 +5,7 @@ with its `message.broadcast` event in one transaction, then pushed on `push.<age
 sockets on every gateway; the outbox carries the events to JetStream (the event stream, webhooks). The
 publication is also published once on the NATS subject `pubsub.<channel>` for outside NATS subscribers.
 """
+
 from __future__ import annotations
 
 import time
@@ -13,13 +14,14 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
+from services.relay import channels
+from services.relay import models as m
+from services.relay.pubsub_store import MAX_SUBSCRIPTIONS, PubSubStore
 from shared import envelope, subjects
 from shared.bus import Ctx, Op
 from shared.errors import BadRequest, RateLimited
 from shared.ids import new_id
 from shared.timeutil import iso, utcnow
-from services.relay import channels, models as m
-from services.relay.pubsub_store import MAX_SUBSCRIPTIONS, PubSubStore
 
 
 class PubSubHandlers:
@@ -35,8 +37,11 @@ class PubSubHandlers:
         if done is None:
             raise RateLimited(f"Subscription limit reached ({MAX_SUBSCRIPTIONS} max per agent).")
         subscribed_at, new = done
-        return {"channel": req.channel, "status": "subscribed" if new else "already_subscribed",
-                "subscribed_at": iso(subscribed_at)}
+        return {
+            "channel": req.channel,
+            "status": "subscribed" if new else "already_subscribed",
+            "subscribed_at": iso(subscribed_at),
+        }
 
     async def unsubscribe(self, req: m.Subscribe, ctx: Ctx) -> dict[str, Any]:
         removed = await self.store.unsubscribe(ctx.require_agent(), req.channel)
@@ -63,17 +68,33 @@ class PubSubHandlers:
         stored_at = {subjects.PUSH_STORED_AT: repr(time.time())}
         for frame in frames:  # every subscriber's sockets, on whichever gateway holds them
             await self.nc.publish(subjects.push(frame["to_agent"]), envelope.dumps(frame), headers=stored_at)
-        await self.nc.publish(channels.subject(req.channel), envelope.dumps({
-            "publication_id": publication_id, "channel": req.channel, "from_agent": sender, "payload": req.payload,
-            "created_at": created_at, "subscribers_notified": len(frames)}))
+        await self.nc.publish(
+            channels.subject(req.channel),
+            envelope.dumps(
+                {
+                    "publication_id": publication_id,
+                    "channel": req.channel,
+                    "from_agent": sender,
+                    "payload": req.payload,
+                    "created_at": created_at,
+                    "subscribers_notified": len(frames),
+                }
+            ),
+        )
         if frames:
             self.kick()
-        return {"message_id": publication_id, "channel": req.channel, "subscribers_notified": len(frames),
-                "created_at": created_at}
+        return {
+            "message_id": publication_id,
+            "channel": req.channel,
+            "subscribers_notified": len(frames),
+            "created_at": created_at,
+        }
 
     def ops(self) -> dict[str, Op]:
-        return {"pubsub_subscribe": Op(self.subscribe, m.Subscribe),
-                "pubsub_unsubscribe": Op(self.unsubscribe, m.Subscribe),
-                "pubsub_subscriptions": Op(self.subscriptions, m.Empty),
-                "pubsub_channels": Op(self.channels, m.Channels),
-                "pubsub_publish": Op(self.publish, m.Publish)}
+        return {
+            "pubsub_subscribe": Op(self.subscribe, m.Subscribe),
+            "pubsub_unsubscribe": Op(self.unsubscribe, m.Subscribe),
+            "pubsub_subscriptions": Op(self.subscriptions, m.Empty),
+            "pubsub_channels": Op(self.channels, m.Channels),
+            "pubsub_publish": Op(self.publish, m.Publish),
+        }

@@ -1,4 +1,5 @@
 """SQL of pub/sub: subscriptions, and the fan-out of a publication into one message per subscriber."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -7,10 +8,10 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.relay.channels import Pattern, inbox_channel
 from shared.crypto import Cipher
 from shared.events import EVENT_VERSION
 from shared.timeutil import iso, utcnow
-from services.relay.channels import Pattern, inbox_channel
 
 MAX_SUBSCRIPTIONS = 50  # per agent, as MoltGrid 1.0
 BROADCAST = "message.broadcast"
@@ -50,45 +51,81 @@ class PubSubStore:
         limit. The per-agent advisory lock makes the limit hold with concurrent requests on any replica."""
         async with self.pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext('pubsub:' || $1))", agent_id)
-            existing = await conn.fetchval("SELECT subscribed_at FROM relay.pubsub_subscriptions"
-                                           " WHERE agent_id = $1 AND channel = $2", agent_id, pattern.text)
+            existing = await conn.fetchval(
+                "SELECT subscribed_at FROM relay.pubsub_subscriptions WHERE agent_id = $1 AND channel = $2",
+                agent_id,
+                pattern.text,
+            )
             if existing is not None:
                 return existing, False
-            count = await conn.fetchval("SELECT count(*) FROM relay.pubsub_subscriptions WHERE agent_id = $1",
-                                        agent_id)
+            count = await conn.fetchval(
+                "SELECT count(*) FROM relay.pubsub_subscriptions WHERE agent_id = $1", agent_id
+            )
             if count >= MAX_SUBSCRIPTIONS:
                 return None
             created = await conn.fetchval(
                 "INSERT INTO relay.pubsub_subscriptions (agent_id, channel, pattern_re, tokens, open)"
                 " VALUES ($1, $2, $3, $4, $5) RETURNING subscribed_at",
-                agent_id, pattern.text, pattern.regex, pattern.tokens, pattern.open)
+                agent_id,
+                pattern.text,
+                pattern.regex,
+                pattern.tokens,
+                pattern.open,
+            )
             return created, True
 
     async def unsubscribe(self, agent_id: str, channel: str) -> bool:
         status = await self.pool.execute(
-            "DELETE FROM relay.pubsub_subscriptions WHERE agent_id = $1 AND channel = $2", agent_id, channel)
+            "DELETE FROM relay.pubsub_subscriptions WHERE agent_id = $1 AND channel = $2", agent_id, channel
+        )
         return status != "DELETE 0"
 
     async def subscriptions(self, agent_id: str) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch("SELECT channel, subscribed_at FROM relay.pubsub_subscriptions"
-                                     " WHERE agent_id = $1 ORDER BY subscribed_at, channel", agent_id)
+        rows = await self.pool.fetch(
+            "SELECT channel, subscribed_at FROM relay.pubsub_subscriptions"
+            " WHERE agent_id = $1 ORDER BY subscribed_at, channel",
+            agent_id,
+        )
         return [{"channel": r["channel"], "subscribed_at": iso(r["subscribed_at"])} for r in rows]
 
     async def channels(self, limit: int) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             "SELECT channel, count(*) AS subscriber_count FROM relay.pubsub_subscriptions"
-            " GROUP BY channel ORDER BY subscriber_count DESC, channel LIMIT $1", limit)
+            " GROUP BY channel ORDER BY subscriber_count DESC, channel LIMIT $1",
+            limit,
+        )
         return [dict(r) for r in rows]
 
-    async def publish(self, publication_id: str, sender: str, channel: str, tokens: int,
-                      payload: Any) -> list[dict[str, Any]]:
+    async def publish(
+        self, publication_id: str, sender: str, channel: str, tokens: int, payload: Any
+    ) -> list[dict[str, Any]]:
         """Store one message (and its message.broadcast event) per matching subscriber, in one statement (so
         all or none); returns the push frames. The payload is encrypted once: every copy holds the same
         ciphertext."""
         stored = self.cipher.encrypt(orjson.dumps(payload).decode())
-        rows = await self.pool.fetch(FAN_OUT, channel, tokens, sender, inbox_channel(channel), stored,
-                                     publication_id, BROADCAST, iso(utcnow()), EVENT_VERSION)
-        return [{"event": BROADCAST, "message_id": r["message_id"], "publication_id": publication_id,
-                 "from_agent": sender, "to_agent": r["to_agent"], "channel": channel,
-                 "inbox_channel": inbox_channel(channel),
-                 "payload": payload, "created_at": iso(r["created_at"])} for r in rows]
+        rows = await self.pool.fetch(
+            FAN_OUT,
+            channel,
+            tokens,
+            sender,
+            inbox_channel(channel),
+            stored,
+            publication_id,
+            BROADCAST,
+            iso(utcnow()),
+            EVENT_VERSION,
+        )
+        return [
+            {
+                "event": BROADCAST,
+                "message_id": r["message_id"],
+                "publication_id": publication_id,
+                "from_agent": sender,
+                "to_agent": r["to_agent"],
+                "channel": channel,
+                "inbox_channel": inbox_channel(channel),
+                "payload": payload,
+                "created_at": iso(r["created_at"]),
+            }
+            for r in rows
+        ]

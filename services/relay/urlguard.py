@@ -1,5 +1,6 @@
 """Webhook URLs must not reach private, loopback or link-local addresses (SSRF), at registration and at
 send time (the delivery connector resolves and checks every address, which also defeats DNS rebinding)."""
+
 from __future__ import annotations
 
 import asyncio
@@ -30,9 +31,16 @@ async def check_url(url: str, allow_private: bool) -> None:
         return
     host = parts.hostname
     try:
-        addresses = [host] if _is_ip(host) else [
-            info[4][0] for info in await asyncio.get_running_loop().getaddrinfo(host, parts.port or 443,
-                                                                                type=socket.SOCK_STREAM)]
+        addresses = (
+            [host]
+            if _is_ip(host)
+            else [
+                info[4][0]
+                for info in await asyncio.get_running_loop().getaddrinfo(
+                    host, parts.port or 443, type=socket.SOCK_STREAM
+                )
+            ]
+        )
     except OSError:
         return  # unresolvable now: accepted; every delivery re-checks what the name resolves to then
     if not all(public_address(a) for a in addresses):

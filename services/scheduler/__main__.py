@@ -1,16 +1,17 @@
 """python -m services.scheduler"""
+
 from __future__ import annotations
 
 from pathlib import Path
 
-from shared.bus import Op
-from shared.config import Settings
-from shared.purge import follow_agent_purges
-from shared.service import Runtime, main
 from services.scheduler.clock import Clock
 from services.scheduler.handlers import SchedulerHandlers
 from services.scheduler.store import SchedulerStore
 from services.scheduler.ticker import Ticker, TickSettings
+from shared.bus import Op
+from shared.config import Settings
+from shared.purge import follow_agent_purges
+from shared.service import Runtime, main
 
 
 class SchedulerSettings(Settings):
@@ -25,9 +26,16 @@ async def build(rt: Runtime) -> dict[str, Op]:
     s: SchedulerSettings = rt.settings
     store = SchedulerStore(rt.pool, rt.cipher)
     clock = Clock(rt.pool, test_mode=s.scheduler_test_clock)
-    ticker = Ticker(store, clock, rt.nc, TickSettings(grace_seconds=s.scheduler_grace_seconds,
-                                                      resubmit_after=s.scheduler_resubmit_after_seconds,
-                                                      test_exit=s.scheduler_test_exit))
+    ticker = Ticker(
+        store,
+        clock,
+        rt.nc,
+        TickSettings(
+            grace_seconds=s.scheduler_grace_seconds,
+            resubmit_after=s.scheduler_resubmit_after_seconds,
+            test_exit=s.scheduler_test_exit,
+        ),
+    )
     rt.every(s.scheduler_tick_seconds, ticker.tick, name="tick")
     rt.background(lambda: follow_agent_purges(rt.js, "scheduler", store.purge_agent), name="agent_purges")
     return SchedulerHandlers(store, clock, ticker).ops(test_clock=s.scheduler_test_clock)

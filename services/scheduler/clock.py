@@ -1,5 +1,6 @@
 """The scheduler's notion of "now": the real time, or — for tests — the real time plus an offset that every
 replica reads from Postgres (so one `svc.scheduler.set_clock` moves all replicas' clocks at once)."""
+
 from __future__ import annotations
 
 from datetime import datetime, timedelta
@@ -25,4 +26,6 @@ class Clock:
     async def set_offset(self, seconds: float) -> None:
         await self.pool.execute(
             "INSERT INTO scheduler.clock (id, offset_seconds) VALUES (true, $1)"
-            " ON CONFLICT (id) DO UPDATE SET offset_seconds = EXCLUDED.offset_seconds", seconds)
+            " ON CONFLICT (id) DO UPDATE SET offset_seconds = EXCLUDED.offset_seconds",
+            seconds,
+        )

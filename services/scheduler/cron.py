@@ -3,9 +3,10 @@
 Ticks are computed in the schedule's IANA time zone (croniter on a zone-aware datetime, so "0 9 * * *" in
 America/New_York is 09:00 local across DST changes) and stored in UTC.
 """
+
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
@@ -19,8 +20,10 @@ _EPSILON = timedelta(microseconds=1)
 def zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise BadRequest(f"Invalid timezone: {name!r} is not an IANA time zone name (e.g. 'UTC', 'Europe/Paris')")
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise BadRequest(
+            f"Invalid timezone: {name!r} is not an IANA time zone name (e.g. 'UTC', 'Europe/Paris')"
+        ) from exc
 
 
 def validate(cron_expr: str, tz: str) -> None:
@@ -28,25 +31,28 @@ def validate(cron_expr: str, tz: str) -> None:
     zone(tz)
     fields = cron_expr.split()
     if not cron_expr.strip().startswith("@") and len(fields) in (6, 7):  # croniter's seconds/year columns
-        raise BadRequest(f"Invalid cron expression: expected 5 fields (minute hour day-of-month month "
-                         f"day-of-week), got {len(fields)}")
+        raise BadRequest(
+            f"Invalid cron expression: expected 5 fields (minute hour day-of-month month "
+            f"day-of-week), got {len(fields)}"
+        )
     try:
-        croniter(cron_expr, datetime.now(timezone.utc))
+        croniter(cron_expr, datetime.now(UTC))
     except Exception as exc:  # croniter's errors (bad syntax, out of range) carry the useful text
         raise BadRequest(f"Invalid cron expression: {exc}") from None
 
 
 def next_after(cron_expr: str, tz: str, t: datetime) -> datetime:
     """The first tick strictly after t, in UTC."""
-    return croniter(cron_expr, t.astimezone(zone(tz))).get_next(datetime).astimezone(timezone.utc)
+    return croniter(cron_expr, t.astimezone(zone(tz))).get_next(datetime).astimezone(UTC)
 
 
 def latest_at_or_before(cron_expr: str, tz: str, t: datetime) -> datetime:
-    return croniter(cron_expr, (t + _EPSILON).astimezone(zone(tz))).get_prev(datetime).astimezone(timezone.utc)
+    return croniter(cron_expr, (t + _EPSILON).astimezone(zone(tz))).get_prev(datetime).astimezone(UTC)
 
 
-def due_fires(cron_expr: str, tz: str, next_run_at: datetime, now: datetime, catchup: str, window: float,
-              grace: float) -> list[datetime]:
+def due_fires(
+    cron_expr: str, tz: str, next_run_at: datetime, now: datetime, catchup: str, window: float, grace: float
+) -> list[datetime]:
     """Ticks to fire now for a schedule whose next_run_at <= now.
 
     On time (the latest due tick is at most `grace` seconds old and no earlier tick was missed) every policy
@@ -64,7 +70,7 @@ def due_fires(cron_expr: str, tz: str, next_run_at: datetime, now: datetime, cat
         ticks: list[datetime] = []
         it = croniter(cron_expr, (latest + _EPSILON).astimezone(zone(tz)))
         while len(ticks) < MAX_CATCHUP_FIRES:
-            t = it.get_prev(datetime).astimezone(timezone.utc)
+            t = it.get_prev(datetime).astimezone(UTC)
             if t < floor:
                 break
             ticks.append(t)

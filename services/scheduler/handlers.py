@@ -1,27 +1,53 @@
 """Scheduler operations: the seed's schedule CRUD and toggle, plus trigger-now and run history."""
+
 from __future__ import annotations
 
-from datetime import timedelta, timezone
+from datetime import UTC, timedelta
 from typing import Any
 
+from services.scheduler import models as m
+from services.scheduler.clock import Clock
+from services.scheduler.cron import next_after, validate
+from services.scheduler.store import SchedulerStore, tick_iso
+from services.scheduler.ticker import Fire, Ticker
 from shared.admin import AdminPage, page
 from shared.bus import Ctx, Op
 from shared.errors import BadRequest, NotFound
 from shared.ids import new_id
 from shared.rotation import ReencryptRequest, count_rows, reencrypt_batch
 from shared.timeutil import iso, utcnow
-from services.scheduler import models as m
-from services.scheduler.clock import Clock
-from services.scheduler.cron import next_after, validate
-from services.scheduler.store import SchedulerStore, tick_iso
-from services.scheduler.ticker import Fire, Ticker
 
 NOT_FOUND = "Scheduled task not found"
 ENCRYPTED = {"scheduler.schedules": (("task_id",), ("payload",))}
-CREATED_FIELDS = ("task_id", "cron_expr", "queue_name", "payload", "priority", "enabled", "next_run_at", "created_at",
-                  "timezone", "overlap", "catchup", "catchup_window_seconds")
-LISTED_FIELDS = ("task_id", "cron_expr", "queue_name", "priority", "enabled", "next_run_at", "last_run_at", "run_count",
-                 "created_at", "timezone", "overlap", "catchup", "catchup_window_seconds")
+CREATED_FIELDS = (
+    "task_id",
+    "cron_expr",
+    "queue_name",
+    "payload",
+    "priority",
+    "enabled",
+    "next_run_at",
+    "created_at",
+    "timezone",
+    "overlap",
+    "catchup",
+    "catchup_window_seconds",
+)
+LISTED_FIELDS = (
+    "task_id",
+    "cron_expr",
+    "queue_name",
+    "priority",
+    "enabled",
+    "next_run_at",
+    "last_run_at",
+    "run_count",
+    "created_at",
+    "timezone",
+    "overlap",
+    "catchup",
+    "catchup_window_seconds",
+)
 
 
 class SchedulerHandlers:
@@ -68,7 +94,11 @@ class SchedulerHandlers:
         if s is None:
             raise NotFound(NOT_FOUND)
         fire = Fire(req.task_id, fire_at, agent_id, s["payload"], s["queue_name"], s["priority"])
-        return {"task_id": req.task_id, "fire_at": tick_iso(fire_at), **await self.ticker.submit(self.store.pool, fire)}
+        return {
+            "task_id": req.task_id,
+            "fire_at": tick_iso(fire_at),
+            **await self.ticker.submit(self.store.pool, fire),
+        }
 
     async def runs(self, req: m.Runs, ctx: Ctx) -> dict[str, Any]:
         runs = await self.store.runs(ctx.require_agent(), req.task_id, req.limit)
@@ -79,7 +109,7 @@ class SchedulerHandlers:
     async def set_clock(self, req: m.SetClock, ctx: Ctx) -> dict[str, Any]:
         """Test clock (registered only with MOLTGRID_SCHEDULER_TEST_CLOCK=true)."""
         if req.now is not None:
-            now = req.now if req.now.tzinfo else req.now.replace(tzinfo=timezone.utc)
+            now = req.now if req.now.tzinfo else req.now.replace(tzinfo=UTC)
             offset = (now - utcnow()).total_seconds()
         elif req.offset_seconds is not None:
             offset = req.offset_seconds
@@ -115,17 +145,25 @@ class SchedulerHandlers:
         if req.table not in ENCRYPTED:
             raise NotFound(f"no encrypted table {req.table!r}; have {', '.join(ENCRYPTED)}")
         keys, values = ENCRYPTED[req.table]
-        return await reencrypt_batch(self.store.pool, self.store.cipher, req.table, keys, values, req.after,
-                                     req.batch)
+        return await reencrypt_batch(
+            self.store.pool, self.store.cipher, req.table, keys, values, req.after, req.batch
+        )
 
     def ops(self, test_clock: bool = False) -> dict[str, Op]:
         ops = {
-            "create": Op(self.create, m.Create), "list": Op(self.list, m.Empty), "get": Op(self.get, m.TaskRef),
-            "toggle": Op(self.toggle, m.Toggle), "delete": Op(self.delete, m.TaskRef),
-            "trigger": Op(self.trigger, m.TaskRef), "runs": Op(self.runs, m.Runs),
-            "global_stats": Op(self.global_stats, m.Empty), "agent_stats": Op(self.agent_stats, m.AgentRef),
-            "purge_agent": Op(self.purge_agent, m.AgentRef), "admin_schedules": Op(self.admin_schedules, AdminPage),
-            "encrypted_tables": Op(self.encrypted_tables, m.Empty), "reencrypt": Op(self.reencrypt, ReencryptRequest),
+            "create": Op(self.create, m.Create),
+            "list": Op(self.list, m.Empty),
+            "get": Op(self.get, m.TaskRef),
+            "toggle": Op(self.toggle, m.Toggle),
+            "delete": Op(self.delete, m.TaskRef),
+            "trigger": Op(self.trigger, m.TaskRef),
+            "runs": Op(self.runs, m.Runs),
+            "global_stats": Op(self.global_stats, m.Empty),
+            "agent_stats": Op(self.agent_stats, m.AgentRef),
+            "purge_agent": Op(self.purge_agent, m.AgentRef),
+            "admin_schedules": Op(self.admin_schedules, AdminPage),
+            "encrypted_tables": Op(self.encrypted_tables, m.Empty),
+            "reencrypt": Op(self.reencrypt, ReencryptRequest),
         }
         if test_clock:
             ops["set_clock"] = Op(self.set_clock, m.SetClock)

@@ -1,4 +1,5 @@
 """Request models of the scheduler's operations (seed fields and limits from the contract, plus policies)."""
+
 from __future__ import annotations
 
 from datetime import datetime
@@ -6,9 +7,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints
 
-from shared.models import AgentId, Request, Text
-from shared.models import bounded_json
 from services.queue.models import MAX_PAYLOAD, Priority, QueueName
+from shared.models import AgentId, Request, Text, bounded_json
 
 TaskId = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 

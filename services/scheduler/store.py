@@ -1,18 +1,21 @@
 """SQL of the scheduler schema: schedules (CRUD) and fires (the exactly-once record and outbox of each tick)."""
+
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import orjson
 
+from services.scheduler import models as m
 from shared.crypto import Cipher
 from shared.timeutil import iso
-from services.scheduler import models as m
 
-COLUMNS = ("task_id, agent_id, cron_expr, timezone, payload, queue_name, priority, enabled, overlap, catchup,"
-           " catchup_window_seconds, next_run_at, last_run_at, run_count, created_at")
+COLUMNS = (
+    "task_id, agent_id, cron_expr, timezone, payload, queue_name, priority, enabled, overlap, catchup,"
+    " catchup_window_seconds, next_run_at, last_run_at, run_count, created_at"
+)
 
 # Fires the queue has not acknowledged, old enough that the replica that decided them has surely tried.
 UNSENT = """
@@ -24,7 +27,7 @@ SELECT f.task_id, f.fire_at, f.agent_id, s.payload, s.queue_name, s.priority
 
 def tick_iso(dt: datetime | None) -> str | None:
     """Fire times as the contract shows next_run_at: ISO 8601 in UTC, microseconds only when non-zero."""
-    return None if dt is None else dt.astimezone(timezone.utc).isoformat()
+    return None if dt is None else dt.astimezone(UTC).isoformat()
 
 
 def dedup_key(task_id: str, fire_at: datetime) -> str:
@@ -40,43 +43,77 @@ class SchedulerStore:
         return orjson.loads(self.cipher.decrypt(stored))
 
     def view(self, r: asyncpg.Record) -> dict[str, Any]:
-        return {"task_id": r["task_id"], "agent_id": r["agent_id"], "cron_expr": r["cron_expr"],
-                "queue_name": r["queue_name"], "payload": self.load(r["payload"]), "priority": r["priority"],
-                "enabled": r["enabled"], "created_at": iso(r["created_at"]), "next_run_at": tick_iso(r["next_run_at"]),
-                "last_run_at": tick_iso(r["last_run_at"]), "run_count": r["run_count"],
-                "timezone": r["timezone"], "overlap": r["overlap"], "catchup": r["catchup"],
-                "catchup_window_seconds": r["catchup_window_seconds"]}
+        return {
+            "task_id": r["task_id"],
+            "agent_id": r["agent_id"],
+            "cron_expr": r["cron_expr"],
+            "queue_name": r["queue_name"],
+            "payload": self.load(r["payload"]),
+            "priority": r["priority"],
+            "enabled": r["enabled"],
+            "created_at": iso(r["created_at"]),
+            "next_run_at": tick_iso(r["next_run_at"]),
+            "last_run_at": tick_iso(r["last_run_at"]),
+            "run_count": r["run_count"],
+            "timezone": r["timezone"],
+            "overlap": r["overlap"],
+            "catchup": r["catchup"],
+            "catchup_window_seconds": r["catchup_window_seconds"],
+        }
 
-    async def create(self, task_id: str, agent_id: str, req: m.Create, next_run_at: datetime) -> dict[str, Any]:
+    async def create(
+        self, task_id: str, agent_id: str, req: m.Create, next_run_at: datetime
+    ) -> dict[str, Any]:
         payload = self.cipher.encrypt(orjson.dumps(req.payload).decode())
         r = await self.pool.fetchrow(
             f"INSERT INTO scheduler.schedules (task_id, agent_id, cron_expr, timezone, payload, queue_name, priority,"
             f" enabled, overlap, catchup, catchup_window_seconds, next_run_at)"
             f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}",
-            task_id, agent_id, req.cron_expr, req.timezone, payload, req.queue_name, req.priority, req.enabled,
-            req.overlap, req.catchup, req.catchup_window_seconds, next_run_at)
+            task_id,
+            agent_id,
+            req.cron_expr,
+            req.timezone,
+            payload,
+            req.queue_name,
+            req.priority,
+            req.enabled,
+            req.overlap,
+            req.catchup,
+            req.catchup_window_seconds,
+            next_run_at,
+        )
         return self.view(r)
 
     async def get(self, agent_id: str, task_id: str) -> dict[str, Any] | None:
-        r = await self.pool.fetchrow(f"SELECT {COLUMNS} FROM scheduler.schedules WHERE task_id = $1 AND agent_id = $2",
-                                     task_id, agent_id)
+        r = await self.pool.fetchrow(
+            f"SELECT {COLUMNS} FROM scheduler.schedules WHERE task_id = $1 AND agent_id = $2",
+            task_id,
+            agent_id,
+        )
         return None if r is None else self.view(r)
 
     async def list(self, agent_id: str) -> list[dict[str, Any]]:
-        rows = await self.pool.fetch(f"SELECT {COLUMNS} FROM scheduler.schedules WHERE agent_id = $1"
-                                     f" ORDER BY created_at", agent_id)
+        rows = await self.pool.fetch(
+            f"SELECT {COLUMNS} FROM scheduler.schedules WHERE agent_id = $1 ORDER BY created_at", agent_id
+        )
         return [self.view(r) for r in rows]
 
     async def set_enabled(self, agent_id: str, task_id: str, enabled: bool, next_run_at: datetime) -> bool:
         """Resuming restarts from the next tick after now, so a pause never turns into a burst of catch-up."""
         status = await self.pool.execute(
             "UPDATE scheduler.schedules SET next_run_at = CASE WHEN $3 AND NOT enabled THEN $4 ELSE next_run_at END,"
-            " enabled = $3 WHERE task_id = $1 AND agent_id = $2", task_id, agent_id, enabled, next_run_at)
+            " enabled = $3 WHERE task_id = $1 AND agent_id = $2",
+            task_id,
+            agent_id,
+            enabled,
+            next_run_at,
+        )
         return status != "UPDATE 0"
 
     async def delete(self, agent_id: str, task_id: str) -> bool:
-        status = await self.pool.execute("DELETE FROM scheduler.schedules WHERE task_id = $1 AND agent_id = $2",
-                                         task_id, agent_id)
+        status = await self.pool.execute(
+            "DELETE FROM scheduler.schedules WHERE task_id = $1 AND agent_id = $2", task_id, agent_id
+        )
         return status != "DELETE 0"
 
     async def add_manual_fire(self, agent_id: str, task_id: str, fire_at: datetime) -> asyncpg.Record | None:
@@ -85,52 +122,101 @@ class SchedulerStore:
             s = await conn.fetchrow(
                 "UPDATE scheduler.schedules SET run_count = run_count + 1,"
                 " last_run_at = greatest(last_run_at, $3) WHERE task_id = $1 AND agent_id = $2"
-                " RETURNING task_id, agent_id, payload, queue_name, priority", task_id, agent_id, fire_at)
+                " RETURNING task_id, agent_id, payload, queue_name, priority",
+                task_id,
+                agent_id,
+                fire_at,
+            )
             if s is not None:
-                await conn.execute("INSERT INTO scheduler.fires (task_id, fire_at, agent_id, trigger, status)"
-                                   " VALUES ($1, $2, $3, 'manual', 'pending')", task_id, fire_at, agent_id)
+                await conn.execute(
+                    "INSERT INTO scheduler.fires (task_id, fire_at, agent_id, trigger, status)"
+                    " VALUES ($1, $2, $3, 'manual', 'pending')",
+                    task_id,
+                    fire_at,
+                    agent_id,
+                )
             return s
 
-    async def mark(self, conn: asyncpg.Connection | asyncpg.Pool, task_id: str, fire_at: datetime, status: str,
-                   job_id: str | None, error: str | None) -> None:
+    async def mark(
+        self,
+        conn: asyncpg.Connection | asyncpg.Pool,
+        task_id: str,
+        fire_at: datetime,
+        status: str,
+        job_id: str | None,
+        error: str | None,
+    ) -> None:
         await conn.execute(
             "UPDATE scheduler.fires SET status = $3, job_id = $4, error = $5,"
             " submitted_at = CASE WHEN $3 = 'submitted' THEN now() END"
-            " WHERE task_id = $1 AND fire_at = $2 AND status = 'pending'", task_id, fire_at, status, job_id, error)
+            " WHERE task_id = $1 AND fire_at = $2 AND status = 'pending'",
+            task_id,
+            fire_at,
+            status,
+            job_id,
+            error,
+        )
 
     async def runs(self, agent_id: str, task_id: str, limit: int) -> list[dict[str, Any]] | None:
-        if not await self.pool.fetchval("SELECT true FROM scheduler.schedules WHERE task_id = $1 AND agent_id = $2",
-                                        task_id, agent_id):
+        if not await self.pool.fetchval(
+            "SELECT true FROM scheduler.schedules WHERE task_id = $1 AND agent_id = $2", task_id, agent_id
+        ):
             return None
         rows = await self.pool.fetch(
             "SELECT fire_at, trigger, status, job_id, error, created_at, submitted_at FROM scheduler.fires"
-            " WHERE task_id = $1 ORDER BY fire_at DESC LIMIT $2", task_id, limit)
-        return [{"fire_at": tick_iso(r["fire_at"]), "trigger": r["trigger"], "status": r["status"],
-                 "job_id": r["job_id"], "error": r["error"], "decided_at": iso(r["created_at"]),
-                 "submitted_at": iso(r["submitted_at"])} for r in rows]
+            " WHERE task_id = $1 ORDER BY fire_at DESC LIMIT $2",
+            task_id,
+            limit,
+        )
+        return [
+            {
+                "fire_at": tick_iso(r["fire_at"]),
+                "trigger": r["trigger"],
+                "status": r["status"],
+                "job_id": r["job_id"],
+                "error": r["error"],
+                "decided_at": iso(r["created_at"]),
+                "submitted_at": iso(r["submitted_at"]),
+            }
+            for r in rows
+        ]
 
     async def previous_fire(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record | None:
         """The schedule's latest fire that produced (or is producing) a job — for the overlap policy."""
         return await conn.fetchrow(
             "SELECT status, job_id FROM scheduler.fires WHERE task_id = $1 AND status IN ('pending', 'submitted')"
-            " ORDER BY fire_at DESC LIMIT 1", task_id)
+            " ORDER BY fire_at DESC LIMIT 1",
+            task_id,
+        )
 
     # ── internal: stats, cascade delete, admin panel ──
     async def count_active(self, agent_id: str | None = None) -> int:
-        return int(await self.pool.fetchval(
-            "SELECT count(*) FROM scheduler.schedules WHERE enabled AND ($1::text IS NULL OR agent_id = $1)",
-            agent_id))
+        return int(
+            await self.pool.fetchval(
+                "SELECT count(*) FROM scheduler.schedules WHERE enabled AND ($1::text IS NULL OR agent_id = $1)",
+                agent_id,
+            )
+        )
 
     async def purge_agent(self, agent_id: str) -> int:
         status = await self.pool.execute("DELETE FROM scheduler.schedules WHERE agent_id = $1", agent_id)
         return int(status.split()[-1])
 
-    async def admin_schedules(self, agent_id: str | None, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def admin_schedules(
+        self, agent_id: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
         rows = await self.pool.fetch(
             f"SELECT {COLUMNS} FROM scheduler.schedules WHERE ($1::text IS NULL OR agent_id = $1)"
-            f" ORDER BY created_at DESC LIMIT $2 OFFSET $3", agent_id, limit, offset)
+            f" ORDER BY created_at DESC LIMIT $2 OFFSET $3",
+            agent_id,
+            limit,
+            offset,
+        )
         total = await self.pool.fetchval(
-            "SELECT count(*) FROM scheduler.schedules WHERE ($1::text IS NULL OR agent_id = $1)", agent_id)
-        items = [{**{k: v for k, v in self.view(r).items() if k != "payload"},
-                  "payload_chars": len(r["payload"])} for r in rows]
+            "SELECT count(*) FROM scheduler.schedules WHERE ($1::text IS NULL OR agent_id = $1)", agent_id
+        )
+        items = [
+            {**{k: v for k, v in self.view(r).items() if k != "payload"}, "payload_chars": len(r["payload"])}
+            for r in rows
+        ]
         return items, int(total)

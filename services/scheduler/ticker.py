@@ -8,6 +8,7 @@
 3. A fire still unsent after `resubmit_after` seconds (the deciding replica crashed or the queue was away) is
    re-submitted by any replica; the dedup key makes a re-submit of an already-created job return that job.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -20,12 +21,12 @@ import asyncpg
 import structlog
 from nats.aio.client import Client as NATS
 
-from shared.bus import Ctx, call
-from shared.ids import new_id
-from shared.subjects import svc
 from services.scheduler.clock import Clock
 from services.scheduler.cron import due_fires, next_after
 from services.scheduler.store import UNSENT, SchedulerStore, dedup_key
+from shared.bus import Ctx, call
+from shared.ids import new_id
+from shared.subjects import svc
 
 log = structlog.get_logger("scheduler")
 RETRY_LATER = {"unavailable", "timeout", "internal"}  # the queue may take it on the next attempt
@@ -70,7 +71,7 @@ class Ticker:
         if fires and self.settings.test_exit == "before_submit":
             os._exit(137)
         for start in range(0, len(fires), 50):
-            await asyncio.gather(*(self.submit(self.store.pool, f) for f in fires[start:start + 50]))
+            await asyncio.gather(*(self.submit(self.store.pool, f) for f in fires[start : start + 50]))
         await self.resend()
         return len(fires)
 
@@ -78,20 +79,36 @@ class Ticker:
         out: list[Fire] = []
         async with self.store.pool.acquire() as conn, conn.transaction():
             for s in await conn.fetch(DUE, now, self.settings.batch):
-                ticks = due_fires(s["cron_expr"], s["timezone"], s["next_run_at"], now, s["catchup"],
-                                  s["catchup_window_seconds"], self.settings.grace_seconds)
+                ticks = due_fires(
+                    s["cron_expr"],
+                    s["timezone"],
+                    s["next_run_at"],
+                    now,
+                    s["catchup"],
+                    s["catchup_window_seconds"],
+                    self.settings.grace_seconds,
+                )
                 status = "pending"
                 if ticks and s["overlap"] == "skip":
                     ticks = ticks[-1:]  # several at once would overlap each other
                     if await self.busy(conn, s["task_id"], s["agent_id"]):
                         status = "skipped"
-                inserted = [r["fire_at"] for r in await conn.fetch(INSERT_FIRES, s["task_id"], s["agent_id"], ticks,
-                                                                   status)]
+                inserted = [
+                    r["fire_at"]
+                    for r in await conn.fetch(INSERT_FIRES, s["task_id"], s["agent_id"], ticks, status)
+                ]
                 fired = inserted if status == "pending" else []
-                await conn.execute(ADVANCE, s["task_id"], next_after(s["cron_expr"], s["timezone"], now), len(fired),
-                                   max(fired, default=None))
-                out += [Fire(s["task_id"], t, s["agent_id"], s["payload"], s["queue_name"], s["priority"])
-                        for t in fired]
+                await conn.execute(
+                    ADVANCE,
+                    s["task_id"],
+                    next_after(s["cron_expr"], s["timezone"], now),
+                    len(fired),
+                    max(fired, default=None),
+                )
+                out += [
+                    Fire(s["task_id"], t, s["agent_id"], s["payload"], s["queue_name"], s["priority"])
+                    for t in fired
+                ]
         return out
 
     async def busy(self, conn: asyncpg.Connection, task_id: str, agent_id: str) -> bool:
@@ -101,18 +118,28 @@ class Ticker:
             return False
         if prev["status"] == "pending":  # decided but not yet in the queue: certainly not finished
             return True
-        reply = await call(self.nc, svc("queue", "get"), {"job_id": prev["job_id"]}, timeout=2.0,
-                           ctx=Ctx(new_id("sched", 16), agent_id))
+        reply = await call(
+            self.nc,
+            svc("queue", "get"),
+            {"job_id": prev["job_id"]},
+            timeout=2.0,
+            ctx=Ctx(new_id("sched", 16), agent_id),
+        )
         if reply.ok:
             return reply.data["status"] in ("pending", "processing")
         return reply.code != "not_found"  # queue unreachable: do not risk an overlap
 
     async def submit(self, conn: asyncpg.Connection | asyncpg.Pool, fire: Fire) -> dict[str, Any]:
         """Enqueue one fire as its owner; mark it submitted (or failed for good) unless the queue was away."""
-        request = {"payload": self.store.load(fire.payload), "queue_name": fire.queue_name,
-                   "priority": fire.priority, "dedup_key": dedup_key(fire.task_id, fire.fire_at)}
-        reply = await call(self.nc, svc("queue", "submit"), request, timeout=5.0,
-                           ctx=Ctx(new_id("sched", 16), fire.agent_id))
+        request = {
+            "payload": self.store.load(fire.payload),
+            "queue_name": fire.queue_name,
+            "priority": fire.priority,
+            "dedup_key": dedup_key(fire.task_id, fire.fire_at),
+        }
+        reply = await call(
+            self.nc, svc("queue", "submit"), request, timeout=5.0, ctx=Ctx(new_id("sched", 16), fire.agent_id)
+        )
         if reply.ok and self.settings.test_exit == "after_submit":
             os._exit(137)
         if reply.ok:
@@ -128,6 +155,15 @@ class Ticker:
         async with self.store.pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(UNSENT, self.settings.resubmit_after, 100)
             for r in rows:
-                await self.submit(conn, Fire(r["task_id"], r["fire_at"], r["agent_id"], r["payload"],
-                                             r["queue_name"], r["priority"]))
+                await self.submit(
+                    conn,
+                    Fire(
+                        r["task_id"],
+                        r["fire_at"],
+                        r["agent_id"],
+                        r["payload"],
+                        r["queue_name"],
+                        r["priority"],
+                    ),
+                )
         return len(rows)

@@ -1,4 +1,5 @@
 """The platform service: uptime SLA (periodic probes of every service over NATS) and the contact form."""
+
 from __future__ import annotations
 
 import asyncio
@@ -7,19 +8,27 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from shared import subjects
-from shared.admin import AdminPage, page
-from shared.bus import Ctx, Op, call
 from services.sla import models as m
 from services.sla.contact import ContactStore, Mailer
 from services.sla.store import SlaStore
+from shared import subjects
+from shared.admin import AdminPage, page
+from shared.bus import Ctx, Op, call
 
 SLA_TARGET = "99.9%"
 
 
 class SlaHandlers:
-    def __init__(self, store: SlaStore, contacts: ContactStore, mailer: Mailer, nc: NATS, services: list[str],
-                 interval_s: float, encryption_enabled: bool) -> None:
+    def __init__(
+        self,
+        store: SlaStore,
+        contacts: ContactStore,
+        mailer: Mailer,
+        nc: NATS,
+        services: list[str],
+        interval_s: float,
+        encryption_enabled: bool,
+    ) -> None:
         self.store, self.contacts, self.mailer, self.nc, self.services = store, contacts, mailer, nc, services
         self.interval_s, self.encryption_enabled = interval_s, encryption_enabled
 
@@ -43,10 +52,17 @@ class SlaHandlers:
     async def report(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         last = await self.store.last()
         status = {"up": "operational", "degraded": "degraded", "down": "down"}.get(
-            last["status"] if last else "up", "operational")
-        return {"sla_target": SLA_TARGET, "current_status": status, "windows": await self.store.windows(),
-                "last_check": last, "check_interval_seconds": int(self.interval_s),
-                "encryption_enabled": self.encryption_enabled, "services": await self.store.service_windows()}
+            last["status"] if last else "up", "operational"
+        )
+        return {
+            "sla_target": SLA_TARGET,
+            "current_status": status,
+            "windows": await self.store.windows(),
+            "last_check": last,
+            "check_interval_seconds": int(self.interval_s),
+            "encryption_enabled": self.encryption_enabled,
+            "services": await self.store.service_windows(),
+        }
 
     async def timeline(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         checks = await self.store.timeline()
@@ -55,7 +71,7 @@ class SlaHandlers:
     async def contact_submit(self, req: m.ContactForm, ctx: Ctx) -> dict[str, Any]:
         cid = await self.contacts.add(req.name, req.email, req.subject, req.message, ctx.client_addr)
         if self.mailer.configured:
-            asyncio.create_task(self.mailer.send_pending())
+            self.mailer.send_soon()
         return {"status": "sent", "id": cid}
 
     async def contact_list(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:
@@ -75,17 +91,26 @@ class SlaHandlers:
     async def admin_dashboard(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         """Every service's admin_stats, gathered concurrently; a silent service degrades its cards only."""
         ctx.require_admin()
-        replies = await asyncio.gather(*(call(self.nc, subjects.svc(s, "admin_stats"), {}, timeout=2.0, ctx=ctx)
-                                         for s in self.services))
+        replies = await asyncio.gather(
+            *(call(self.nc, subjects.svc(s, "admin_stats"), {}, timeout=2.0, ctx=ctx) for s in self.services)
+        )
         stats: dict[str, Any] = {}
         for reply in replies:
             if reply.ok and isinstance(reply.data, dict):
                 stats.update(reply.data)
-        return {"stats": stats, "encryption_enabled": self.encryption_enabled,
-                "services": {s: ("up" if r.ok else r.code) for s, r in zip(self.services, replies)}}
+        return {
+            "stats": stats,
+            "encryption_enabled": self.encryption_enabled,
+            "services": {s: ("up" if r.ok else r.code) for s, r in zip(self.services, replies, strict=False)},
+        }
 
     def ops(self) -> dict[str, Op]:
-        return {"report": Op(self.report, m.Empty), "timeline": Op(self.timeline, m.Empty),
-                "contact_submit": Op(self.contact_submit, m.ContactForm),
-                "contact_list": Op(self.contact_list, AdminPage), "admin_sla": Op(self.admin_sla, m.Empty),
-                "admin_stats": Op(self.admin_stats, m.Empty), "admin_dashboard": Op(self.admin_dashboard, m.Empty)}
+        return {
+            "report": Op(self.report, m.Empty),
+            "timeline": Op(self.timeline, m.Empty),
+            "contact_submit": Op(self.contact_submit, m.ContactForm),
+            "contact_list": Op(self.contact_list, AdminPage),
+            "admin_sla": Op(self.admin_sla, m.Empty),
+            "admin_stats": Op(self.admin_stats, m.Empty),
+            "admin_dashboard": Op(self.admin_dashboard, m.Empty),
+        }

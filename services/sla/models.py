@@ -1,4 +1,5 @@
 """Request models of the SLA service."""
+
 from __future__ import annotations
 
 from typing import Annotated

@@ -1,4 +1,5 @@
 """SQL of the sla schema: uptime checks and their windows."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,8 +13,12 @@ WINDOWS = {"24h": timedelta(hours=24), "7d": timedelta(days=7), "30d": timedelta
 
 
 def _window(total: int, ok: int, avg_ms: float | None) -> dict[str, Any]:
-    return {"uptime_pct": round(100.0 * ok / total, 3) if total else 100.0, "total_checks": total,
-            "successful_checks": ok, "avg_response_ms": round(avg_ms or 0.0, 2)}
+    return {
+        "uptime_pct": round(100.0 * ok / total, 3) if total else 100.0,
+        "total_checks": total,
+        "successful_checks": ok,
+        "avg_response_ms": round(avg_ms or 0.0, 2),
+    }
 
 
 class SlaStore:
@@ -24,7 +29,12 @@ class SlaStore:
         """Insert this slot's check; False when another replica already recorded it."""
         row = await self._pool.fetchval(
             "INSERT INTO sla.checks (slot, status, response_ms, services) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (slot) DO NOTHING RETURNING id", slot, status, response_ms, services)
+            " ON CONFLICT (slot) DO NOTHING RETURNING id",
+            slot,
+            status,
+            response_ms,
+            services,
+        )
         return row is not None
 
     async def windows(self) -> dict[str, dict[str, Any]]:
@@ -32,7 +42,9 @@ class SlaStore:
         for name, span in WINDOWS.items():
             r = await self._pool.fetchrow(
                 "SELECT count(*) AS total, count(*) FILTER (WHERE status = 'up') AS ok, avg(response_ms) AS avg_ms"
-                " FROM sla.checks WHERE checked_at > now() - $1::interval", span)
+                " FROM sla.checks WHERE checked_at > now() - $1::interval",
+                span,
+            )
             out[name] = _window(r["total"], r["ok"], r["avg_ms"])
         return out
 
@@ -45,26 +57,44 @@ class SlaStore:
                 " count(*) FILTER (WHERE s.value->>'status' = 'up') AS ok,"
                 " avg((s.value->>'response_ms')::float8) AS avg_ms"
                 " FROM sla.checks c, jsonb_each(c.services) s WHERE c.checked_at > now() - $1::interval"
-                " GROUP BY s.key ORDER BY s.key", span)
+                " GROUP BY s.key ORDER BY s.key",
+                span,
+            )
             for r in rows:
                 out.setdefault(r["service"], {})[name] = _window(r["total"], r["ok"], r["avg_ms"])
         return out
 
     async def last(self) -> dict[str, Any] | None:
         r = await self._pool.fetchrow(
-            "SELECT id, checked_at, status, response_ms FROM sla.checks ORDER BY checked_at DESC LIMIT 1")
+            "SELECT id, checked_at, status, response_ms FROM sla.checks ORDER BY checked_at DESC LIMIT 1"
+        )
         if r is None:
             return None
-        return {"id": r["id"], "checked_at": iso(r["checked_at"]), "status": r["status"],
-                "response_ms": round(r["response_ms"], 2)}
+        return {
+            "id": r["id"],
+            "checked_at": iso(r["checked_at"]),
+            "status": r["status"],
+            "response_ms": round(r["response_ms"], 2),
+        }
 
     async def timeline(self, hours: int = 24) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             "SELECT id, checked_at, status, response_ms, services FROM sla.checks"
-            " WHERE checked_at > now() - make_interval(hours => $1) ORDER BY checked_at", hours)
-        return [{"id": r["id"], "checked_at": iso(r["checked_at"]), "status": r["status"],
-                 "response_ms": round(r["response_ms"], 2), "services": r["services"]} for r in rows]
+            " WHERE checked_at > now() - make_interval(hours => $1) ORDER BY checked_at",
+            hours,
+        )
+        return [
+            {
+                "id": r["id"],
+                "checked_at": iso(r["checked_at"]),
+                "status": r["status"],
+                "response_ms": round(r["response_ms"], 2),
+                "services": r["services"],
+            }
+            for r in rows
+        ]
 
     async def prune(self, keep_days: int = 35) -> None:
-        await self._pool.execute("DELETE FROM sla.checks WHERE checked_at < now() - make_interval(days => $1)",
-                                 keep_days)
+        await self._pool.execute(
+            "DELETE FROM sla.checks WHERE checked_at < now() - make_interval(days => $1)", keep_days
+        )

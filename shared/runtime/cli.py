@@ -1,5 +1,6 @@
 """The `moltgrid` command: up, migrate, status, ping, rotate-keys, create-agent, tail-events, mcp, admin-hash,
 version."""
+
 from __future__ import annotations
 
 import asyncio
@@ -8,6 +9,7 @@ import os
 import signal
 import sys
 import urllib.request
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -35,29 +37,42 @@ def version() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--replicas", default="", help="e.g. memory=2,gateway=2 (gateways share --port)")
-@click.option("--nats-port", default=int(os.environ.get("MOLTGRID_EMBEDDED_NATS_PORT", 4222)), show_default=True)
+@click.option(
+    "--nats-port", default=int(os.environ.get("MOLTGRID_EMBEDDED_NATS_PORT", 4222)), show_default=True
+)
 @click.option("--pg-port", default=int(os.environ.get("MOLTGRID_EMBEDDED_PG_PORT", 5433)), show_default=True)
-@click.option("--layout", type=click.Choice(LAYOUTS), default=os.environ.get("MOLTGRID_LAYOUT", SHARED),
-              show_default=True, help="shared: the services share one process per replica (small machines); "
-                                      "separate: one process per service replica")
-def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: int, pg_port: int,
-       layout: str) -> None:
+@click.option(
+    "--layout",
+    type=click.Choice(LAYOUTS),
+    default=os.environ.get("MOLTGRID_LAYOUT", SHARED),
+    show_default=True,
+    help="shared: the services share one process per replica (small machines); "
+    "separate: one process per service replica",
+)
+def up(
+    data_dir: Path | None, host: str, port: int, replicas: str, nats_port: int, pg_port: int, layout: str
+) -> None:
     """Start the whole system; Ctrl-C stops it gracefully. Data persists in the data directory."""
     try:
         counts = parse_replicas(replicas)
     except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--replicas")
+        raise click.BadParameter(str(exc), param_hint="--replicas") from exc
     data_dir = (data_dir or Path(os.environ.get("MOLTGRID_DATA_DIR", ROOT / ".moltgrid"))).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     nats_url, database_url = os.environ.get("MOLTGRID_NATS_URL"), os.environ.get("MOLTGRID_DATABASE_URL")
-    for url, wanted, what, var in ((nats_url, nats_port, "NATS", "MOLTGRID_EMBEDDED_NATS_PORT"),
-                                 (database_url, pg_port, "PostgreSQL", "MOLTGRID_EMBEDDED_PG_PORT")):
+    for url, wanted, what, var in (
+        (nats_url, nats_port, "NATS", "MOLTGRID_EMBEDDED_NATS_PORT"),
+        (database_url, pg_port, "PostgreSQL", "MOLTGRID_EMBEDDED_PG_PORT"),
+    ):
         if not url and port_open(wanted):
             raise click.ClickException(f"port {wanted} for the embedded {what} is taken; set {var} or --help")
-    infra = Infra.start(data_dir, nats_url=nats_url, database_url=database_url, nats_port=nats_port,
-                        pg_port=pg_port)
+    infra = Infra.start(
+        data_dir, nats_url=nats_url, database_url=database_url, nats_port=nats_port, pg_port=pg_port
+    )
     if not database_url:  # with psql, so that the supervisor never loads asyncpg (it stays small)
-        database_url = next(s for s in infra.servers if isinstance(s, EmbeddedPostgres)).create_database("moltgrid")
+        database_url = next(s for s in infra.servers if isinstance(s, EmbeddedPostgres)).create_database(
+            "moltgrid"
+        )
     click.echo(f"» NATS {infra.nats_url}; PostgreSQL {database_url}; data in {data_dir}")
     stack = Stack(infra, database_url, log_dir=None, env={"MOLTGRID_HOST": host})
     stopping = {"flag": False}
@@ -69,9 +84,13 @@ def up(data_dir: Path | None, host: str, port: int, replicas: str, nats_port: in
     signal.signal(signal.SIGTERM, on_signal)
     try:
         gateways = counts.pop("gateway", 1)
-        stack.start(counts, gateways=gateways, ports=[port] * gateways, layout=layout)  # gateways share the port
-        click.echo(f"» {len(stack.sup.children)} processes ({', '.join(sorted(stack.sup.children))}; "
-                   f"{', '.join(components())}); API on http://{host}:{port}")
+        stack.start(
+            counts, gateways=gateways, ports=[port] * gateways, layout=layout
+        )  # gateways share the port
+        click.echo(
+            f"» {len(stack.sup.children)} processes ({', '.join(sorted(stack.sup.children))}; "
+            f"{', '.join(components())}); API on http://{host}:{port}"
+        )
         stack.sup.watch(lambda: stopping["flag"])
     finally:
         click.echo("» stopping")
@@ -90,7 +109,9 @@ def migrate() -> None:
     async def run() -> None:
         async with create_pool(Settings()) as pool:
             for component in components():
-                folder = ROOT / ("gateway" if component == "gateway" else f"services/{component}") / "migrations"
+                folder = (
+                    ROOT / ("gateway" if component == "gateway" else f"services/{component}") / "migrations"
+                )
                 if folder.exists():
                     done = await apply(pool, component, folder)
                     click.echo(f"{component}: {len(done)} applied")
@@ -112,8 +133,12 @@ def status(url: str) -> None:
 
 @main.command("rotate-keys")
 @click.option("--batch", default=500, show_default=True)
-@click.option("--state-file", type=click.Path(path_type=Path), default=None,
-              help="where progress is kept between runs (default <data dir>/rotate-keys.json)")
+@click.option(
+    "--state-file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="where progress is kept between runs (default <data dir>/rotate-keys.json)",
+)
 def rotate_keys(batch: int, state_file: Path | None) -> None:
     """Re-encrypt stored values with the newest key in MOLTGRID_ENCRYPTION_KEYS (resumable).
 
@@ -156,7 +181,9 @@ def ping(service: str, instance: str | None, timeout: float) -> None:
     from shared.subjects import instance_health, svc
 
     async def run() -> bool:
-        nc = await nats_client.connect(Settings().nats_servers, connect_timeout=timeout, max_reconnect_attempts=0)
+        nc = await nats_client.connect(
+            Settings().nats_servers, connect_timeout=timeout, max_reconnect_attempts=0
+        )
         try:
             subject = instance_health(service, instance) if instance else svc(service, "health")
             return (await call(nc, subject, {}, timeout=timeout)).ok
@@ -177,18 +204,27 @@ def ping(service: str, instance: str | None, timeout: float) -> None:
 @click.option("--url", default="http://127.0.0.1:8000", show_default=True)
 def create_agent(name: str | None, url: str) -> None:
     """Register an agent and print its id and API key (shown once)."""
-    request = urllib.request.Request(f"{url}/v1/register", data=json.dumps({"name": name}).encode(),
-                                     headers={"Content-Type": "application/json"}, method="POST")
+    request = urllib.request.Request(
+        f"{url}/v1/register",
+        data=json.dumps({"name": name}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as r:
             click.echo(json.dumps(json.load(r), indent=2))
     except OSError as exc:
-        raise click.ClickException(f"registration failed: {exc}")
+        raise click.ClickException(f"registration failed: {exc}") from exc
 
 
 @main.command("mcp")
-@click.option("--url", envvar="MOLTGRID_URL", default="http://127.0.0.1:8000", show_default=True,
-              help="the MoltGrid API (env MOLTGRID_URL)")
+@click.option(
+    "--url",
+    envvar="MOLTGRID_URL",
+    default="http://127.0.0.1:8000",
+    show_default=True,
+    help="the MoltGrid API (env MOLTGRID_URL)",
+)
 def mcp_stdio(url: str) -> None:
     """Serve MCP over stdio for an MCP client; the agent's API key comes from MOLTGRID_API_KEY."""
     api_key = os.environ.get("MOLTGRID_API_KEY", "")
@@ -201,6 +237,8 @@ def mcp_stdio(url: str) -> None:
     from gateway.mcp_stdio import serve
 
     asyncio.run(serve(url, api_key))
+
+
 @main.command("admin-hash")
 def admin_hash() -> None:
     """Print a password hash for MOLTGRID_ADMIN_PASSWORD_HASH (the admin panel at /admin).
@@ -225,7 +263,7 @@ def admin_hash() -> None:
 @click.option("--since", default=0.0, help="also replay the last N seconds from the EVENTS stream")
 def tail_events(agent: str, event_type: str, since: float) -> None:
     """Print domain events as they happen (JSON lines), from the JetStream EVENTS stream."""
-    from datetime import datetime, timedelta, timezone
+    from datetime import datetime, timedelta
 
     import nats as nats_client
 
@@ -236,7 +274,7 @@ def tail_events(agent: str, event_type: str, since: float) -> None:
 
     async def run() -> None:
         nc = await nats_client.connect(Settings().nats_servers)
-        start = datetime.now(timezone.utc) - timedelta(seconds=since) if since else None
+        start = datetime.now(UTC) - timedelta(seconds=since) if since else None
         sub = await follow(nc.jetstream(), subject, since=start)
         try:
             async for msg in sub.messages:

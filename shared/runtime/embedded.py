@@ -3,6 +3,7 @@
 Both keep their data under one directory and run as child processes we own, so a stop is a clean
 shutdown and a restart keeps every byte.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,8 +25,13 @@ PG_USER = "embedded_postgres"  # postgres refuses to run as root; used only when
 # buffer cache (the OS page cache still holds the data), no parallel-query worker processes (each is a
 # process, and on two cores a second worker only competes with the first), no JIT. Durability is untouched:
 # fsync and synchronous_commit stay on (tests alone turn them off, with fast_unsafe).
-SMALL_MACHINE = ["shared_buffers=32MB", "max_parallel_workers_per_gather=0", "max_parallel_maintenance_workers=0",
-                 "jit=off", "autovacuum_max_workers=2"]
+SMALL_MACHINE = [
+    "shared_buffers=32MB",
+    "max_parallel_workers_per_gather=0",
+    "max_parallel_maintenance_workers=0",
+    "jit=off",
+    "autovacuum_max_workers=2",
+]
 
 
 def free_port() -> int:
@@ -40,7 +46,9 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def wait_for_port(port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 30) -> None:
+def wait_for_port(
+    port: int, proc: subprocess.Popen[bytes], what: str, log: Path, timeout: float = 30
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -89,10 +97,11 @@ class Child:
 
 def _spawn(name: str, args: list[str], log: Path, **kw: object) -> subprocess.Popen[bytes]:
     log.parent.mkdir(parents=True, exist_ok=True)
-    out = open(log, "ab")
+    out = open(log, "ab")  # noqa: SIM115 - the child process owns the log file
     try:
-        return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                start_new_session=True, **kw)  # type: ignore[call-overload]
+        return subprocess.Popen(
+            args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, **kw
+        )  # type: ignore[call-overload]
     finally:
         out.close()
 
@@ -112,8 +121,19 @@ class EmbeddedNats:
         store = self.data_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
         log = self.data_dir / "logs" / f"nats-{self.port}.log"
-        args = [nats_server_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(store),
-                "-n", f"moltgrid-{self.port}", *self.extra_args]
+        args = [
+            nats_server_binary(),
+            "-a",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            "-js",
+            "-sd",
+            str(store),
+            "-n",
+            f"moltgrid-{self.port}",
+            *self.extra_args,
+        ]
         proc = _spawn("nats", args, log)
         self.child = Child("nats", proc, log, signal.SIGTERM)
         wait_for_port(self.port, proc, "nats-server", log)
@@ -133,9 +153,21 @@ def start_nats_cluster(data_dir: Path, size: int = 3) -> list[EmbeddedNats]:
     client_ports = [free_port() for _ in range(size)]
     cluster_ports = [free_port() for _ in range(size)]
     routes = ",".join(f"nats://127.0.0.1:{p}" for p in cluster_ports)
-    nodes = [EmbeddedNats(data_dir / f"node{i}", client_ports[i],
-                          ["--cluster_name", "moltgrid", "--cluster", f"nats://127.0.0.1:{cluster_ports[i]}",
-                           "--routes", routes]) for i in range(size)]
+    nodes = [
+        EmbeddedNats(
+            data_dir / f"node{i}",
+            client_ports[i],
+            [
+                "--cluster_name",
+                "moltgrid",
+                "--cluster",
+                f"nats://127.0.0.1:{cluster_ports[i]}",
+                "--routes",
+                routes,
+            ],
+        )
+        for i in range(size)
+    ]
     for node in nodes:
         node.start()
     return nodes
@@ -169,11 +201,13 @@ class EmbeddedPostgres:
 
         ensure_prefix_permissions(pgdata)
         ensure_prefix_permissions(POSTGRES_BIN_PATH)
-        ensure_folder_permissions(POSTGRES_BIN_PATH.parent, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH)
+        ensure_folder_permissions(
+            POSTGRES_BIN_PATH.parent, stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        )
         import pwd
 
         pw = pwd.getpwnam(PG_USER)
-        for root, dirs, files in os.walk(pgdata):
+        for root, _dirs, files in os.walk(pgdata):
             os.chown(root, pw.pw_uid, pw.pw_gid)
             for f in files:
                 os.chown(os.path.join(root, f), pw.pw_uid, pw.pw_gid)
@@ -188,14 +222,39 @@ class EmbeddedPostgres:
         run_as = self._run_as()
         log = self.data_dir / "logs" / f"postgres-{self.port}.log"
         if not (pgdata / "PG_VERSION").exists():
-            subprocess.run([str(POSTGRES_BIN_PATH / "initdb"), "-D", str(pgdata), "--auth=trust", "-U", "postgres",
-                            "--encoding=UTF8", "--no-instructions"], check=True, capture_output=True,
-                           **run_as)  # type: ignore[call-overload]
+            subprocess.run(
+                [
+                    str(POSTGRES_BIN_PATH / "initdb"),
+                    "-D",
+                    str(pgdata),
+                    "--auth=trust",
+                    "-U",
+                    "postgres",
+                    "--encoding=UTF8",
+                    "--no-instructions",
+                ],
+                check=True,
+                capture_output=True,
+                **run_as,
+            )  # type: ignore[call-overload]
         (pgdata / "postmaster.pid").unlink(missing_ok=True) if not self._pid_alive(pgdata) else None
-        settings = ["max_connections=400", *SMALL_MACHINE, "unix_socket_directories=", "log_min_messages=warning"]
+        settings = [
+            "max_connections=400",
+            *SMALL_MACHINE,
+            "unix_socket_directories=",
+            "log_min_messages=warning",
+        ]
         if self.fast_unsafe:
             settings += ["fsync=off", "synchronous_commit=off", "full_page_writes=off"]
-        args = [str(POSTGRES_BIN_PATH / "postgres"), "-D", str(pgdata), "-h", "127.0.0.1", "-p", str(self.port)]
+        args = [
+            str(POSTGRES_BIN_PATH / "postgres"),
+            "-D",
+            str(pgdata),
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+        ]
         for s in settings:
             args += ["-c", s]
         proc = _spawn("postgres", args, log, **run_as)
@@ -220,8 +279,10 @@ class EmbeddedPostgres:
 
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            r = subprocess.run([str(POSTGRES_BIN_PATH / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
-                               capture_output=True)
+            r = subprocess.run(
+                [str(POSTGRES_BIN_PATH / "pg_isready"), "-h", "127.0.0.1", "-p", str(self.port)],
+                capture_output=True,
+            )
             if r.returncode == 0:
                 return
             time.sleep(0.1)
@@ -231,12 +292,41 @@ class EmbeddedPostgres:
         from embedded_postgres._commands import POSTGRES_BIN_PATH
 
         sql = f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else "")
-        r = subprocess.run([str(POSTGRES_BIN_PATH / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                            "postgres", "-d", "postgres", "-tAc",
-                            f"SELECT 1 FROM pg_database WHERE datname = '{name}'"], capture_output=True, text=True)
+        r = subprocess.run(
+            [
+                str(POSTGRES_BIN_PATH / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                "postgres",
+                "-tAc",
+                f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
+            ],
+            capture_output=True,
+            text=True,
+        )
         if r.stdout.strip() != "1":
-            subprocess.run([str(POSTGRES_BIN_PATH / "psql"), "-h", "127.0.0.1", "-p", str(self.port), "-U",
-                            "postgres", "-d", "postgres", "-c", sql], check=True, capture_output=True)
+            subprocess.run(
+                [
+                    str(POSTGRES_BIN_PATH / "psql"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(self.port),
+                    "-U",
+                    "postgres",
+                    "-d",
+                    "postgres",
+                    "-c",
+                    sql,
+                ],
+                check=True,
+                capture_output=True,
+            )
         return self.dsn(name)
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ Failure isolation is the supervisor's: if any hosted service stops with an error
 asked to stop), the host stops the others gracefully and exits 1, and the supervisor (`moltgrid up`)
 restarts the whole process; the queue groups meanwhile route to any other replica.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -37,17 +38,33 @@ async def host(specs: list[ServiceSpec], index: str) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
-    tasks = {asyncio.create_task(run_service(s.name, s.build, migrations=s.migrations, settings_cls=s.settings_cls,
-                                             schema=s.schema, database=s.database, stop=stop,
-                                             instance=f"{s.name}-{index}"),
-                                 name=s.name): s.name for s in specs}
+    tasks = {
+        asyncio.create_task(
+            run_service(
+                s.name,
+                s.build,
+                migrations=s.migrations,
+                settings_cls=s.settings_cls,
+                schema=s.schema,
+                database=s.database,
+                stop=stop,
+                instance=f"{s.name}-{index}",
+            ),
+            name=s.name,
+        ): s.name
+        for s in specs
+    }
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
     failed = not stop.is_set()
     if failed:
         for task in done:
             error = task.exception() if not task.cancelled() else None
-            log.error("hosted_service_failed", hosted=tasks[task], error=repr(error) if error else "returned",
-                      exc_info=error)
+            log.error(
+                "hosted_service_failed",
+                hosted=tasks[task],
+                error=repr(error) if error else "returned",
+                exc_info=error,
+            )
         stop.set()
     await asyncio.gather(*tasks, return_exceptions=True)
     return 1 if failed else 0
@@ -55,7 +72,9 @@ async def host(specs: list[ServiceSpec], index: str) -> int:
 
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
-    names = [n.strip() for n in (args[0] if args else os.environ.get(SERVICES_ENV, "")).split(",") if n.strip()]
+    names = [
+        n.strip() for n in (args[0] if args else os.environ.get(SERVICES_ENV, "")).split(",") if n.strip()
+    ]
     if not names:
         sys.exit(f"usage: python -m shared.runtime.host memory,queue,…  (or set {SERVICES_ENV})")
     specs = [load_spec(name) for name in names]

@@ -1,6 +1,7 @@
 """A whole MoltGrid stack on one machine: NATS + Postgres (embedded or external), the gateways, and the
 services either one process each or sharing processes (see Stack.start). Used by `moltgrid up`, the test
 suite and the benchmark."""
+
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +15,6 @@ from typing import Any
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port, start_nats_cluster
 from shared.runtime.supervisor import HOST, SERVICES_ENV, Supervisor, components
 from shared.subjects import SERVICES
-
 
 SEPARATE, SHARED = "separate", "shared"
 LAYOUTS = (SEPARATE, SHARED)
@@ -37,12 +37,22 @@ class Infra:
     nats_url: str  # one URL, or a cluster's URLs comma-separated (as MOLTGRID_NATS_URL takes them)
     admin_dsn: str  # a database on the server; create_database() makes more next to it
     servers: list[Any] = field(default_factory=list)
-    nats_nodes: list[EmbeddedNats] = field(default_factory=list)  # the embedded NATS servers (1, or a cluster)
+    nats_nodes: list[EmbeddedNats] = field(
+        default_factory=list
+    )  # the embedded NATS servers (1, or a cluster)
 
     @classmethod
-    def start(cls, data_dir: Path, *, nats_url: str | None = None, database_url: str | None = None,
-              nats_port: int | None = None, pg_port: int | None = None, fast_unsafe: bool = False,
-              nats_cluster: int = 1) -> Infra:
+    def start(
+        cls,
+        data_dir: Path,
+        *,
+        nats_url: str | None = None,
+        database_url: str | None = None,
+        nats_port: int | None = None,
+        pg_port: int | None = None,
+        fast_unsafe: bool = False,
+        nats_cluster: int = 1,
+    ) -> Infra:
         """nats_cluster > 1: an embedded JetStream cluster of that many nodes (see wait_jetstream)."""
         servers: list[Any] = []
         nodes: list[EmbeddedNats] = []
@@ -119,8 +129,14 @@ class Stack:
     sup: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
-        self.sup = Supervisor({"MOLTGRID_NATS_URL": self.infra.nats_url, "MOLTGRID_DATABASE_URL": self.database_url,
-                               **self.env}, log_dir=self.log_dir)
+        self.sup = Supervisor(
+            {
+                "MOLTGRID_NATS_URL": self.infra.nats_url,
+                "MOLTGRID_DATABASE_URL": self.database_url,
+                **self.env,
+            },
+            log_dir=self.log_dir,
+        )
 
     @property
     def base_url(self) -> str:
@@ -129,8 +145,14 @@ class Stack:
     def url(self, gateway: int = 0) -> str:
         return f"http://127.0.0.1:{self.gateway_ports[gateway]}"
 
-    def start(self, replicas: dict[str, int] | None = None, gateways: int = 1,
-              ports: list[int] | None = None, only: set[str] | None = None, layout: str = SEPARATE) -> None:
+    def start(
+        self,
+        replicas: dict[str, int] | None = None,
+        gateways: int = 1,
+        ports: list[int] | None = None,
+        only: set[str] | None = None,
+        layout: str = SEPARATE,
+    ) -> None:
         """Spawn everything (or `only` these services); gateway i listens on ports[i] (default: free ports).
 
         layout SEPARATE: one process per service replica (memory-0, memory-1, …), as compose and k8s run them.
@@ -160,8 +182,11 @@ class Stack:
 
     def replicas_of(self, component: str) -> list[str]:
         """The processes running `component` (its own, or shared hosts that run it)."""
-        return [name for name in self.sup.children
-                if name.rpartition("-")[0] == component or component in self.hosted.get(name, ())]
+        return [
+            name
+            for name in self.sup.children
+            if name.rpartition("-")[0] == component or component in self.hosted.get(name, ())
+        ]
 
     def signal(self, component: str, sig: int) -> None:
         for name in self.replicas_of(component):

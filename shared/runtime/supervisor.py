@@ -1,5 +1,6 @@
 """Runs the gateway and the services as OS processes (one per service, or several services sharing one:
 shared.runtime.host), restarting any that die."""
+
 from __future__ import annotations
 
 import os
@@ -61,12 +62,18 @@ class Supervisor:
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             log = self.log_dir / f"{name}.log"
-            out: int | object = open(log, "ab")
+            out: int | object = open(log, "ab")  # noqa: SIM115 - the child process owns the log file
         else:
             log, out = Path("/dev/stderr"), None
-        proc = subprocess.Popen([sys.executable, "-m", module_of(component)], env=env, cwd=ROOT,
-                                stdout=out, stderr=subprocess.STDOUT if out else None,  # type: ignore[arg-type]
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", module_of(component)],
+            env=env,
+            cwd=ROOT,
+            stdout=out,
+            stderr=subprocess.STDOUT if out else None,  # type: ignore[arg-type]
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         if out is not None:
             out.close()  # type: ignore[attr-defined]
         child = Child(name, proc, log)
@@ -82,7 +89,9 @@ class Supervisor:
                 last = self._restarts.get(name, 0.0)
                 if time.monotonic() - last < 2.0:
                     continue
-                print(f"» {name} exited with {child.proc.returncode}; restarting", file=sys.stderr, flush=True)
+                print(
+                    f"» {name} exited with {child.proc.returncode}; restarting", file=sys.stderr, flush=True
+                )
                 self._restarts[name] = time.monotonic()
                 component, _, index = name.rpartition("-")
                 self.spawn(component, int(index))

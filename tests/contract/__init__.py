@@ -1,5 +1,6 @@
 """The original MoltGrid's recorded contract (v0.5), copied unchanged from the development workspace's
 `shared/contract/` (openapi.json, examples.md, behaviour.md) so the tests can hold the server to it."""
+
 from __future__ import annotations
 
 import json
@@ -9,7 +10,9 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
-WORKSPACE_COPY = HERE.parents[2] / "shared" / "contract"  # ../shared/contract beside the checkout, as CI lays it
+WORKSPACE_COPY = (
+    HERE.parents[2] / "shared" / "contract"
+)  # ../shared/contract beside the checkout, as CI lays it
 ADMIN_COOKIE = "admin_token"
 
 
@@ -25,14 +28,17 @@ def examples() -> str:
 
 def operations() -> list[tuple[str, str, dict[str, Any]]]:
     """Every (METHOD, path, operation) of the original's OpenAPI document."""
-    return [(method.upper(), path, op) for path, ops in openapi()["paths"].items() for method, op in ops.items()]
+    return [
+        (method.upper(), path, op) for path, ops in openapi()["paths"].items() for method, op in ops.items()
+    ]
 
 
 def _answered_without_a_key() -> set[tuple[str, str]]:
     """(METHOD, path) of every recorded exchange sent without X-API-Key that succeeded (2xx)."""
     found = set()
-    for method, path, note, status in re.findall(r"^`(\w+) ([^`\s]+)`( \([^)]*\))?\n.*?^Status \*\*(\d+)\*\*",
-                                                 examples(), re.S | re.M):
+    for method, path, note, status in re.findall(
+        r"^`(\w+) ([^`\s]+)`( \([^)]*\))?\n.*?^Status \*\*(\d+)\*\*", examples(), re.S | re.M
+    ):
         if "X-API-Key" not in note and status.startswith("2"):
             found.add((method, path.split("?")[0]))
     return found

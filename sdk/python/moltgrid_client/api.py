@@ -3,6 +3,7 @@
 A method only says what it sends (`Req`); the `endpoint` decorator knows the route and hands the request
 to the client's transport, which returns the decoded JSON (or a coroutine of it, for the async client).
 """
+
 from __future__ import annotations
 
 import functools
@@ -47,26 +48,49 @@ def endpoint(method: str, template: str) -> Callable[[F], F]:
 class Api:
     """The MoltGrid REST API (seed routes plus MoltGrid's additions)."""
 
-    def _call(self, method: str, path: str, *, json: dict[str, Any] | None = None,
-              params: dict[str, Any] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
         raise NotImplementedError
 
     # ── memory ──────────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/memory")
-    def memory_set(self, key: str, value: str, namespace: str = "default", ttl_seconds: int | None = None,
-                   visibility: str | None = None, shared_agents: list[str] | None = None,
-                   expected_version: int | None = None) -> Any:
+    def memory_set(
+        self,
+        key: str,
+        value: str,
+        namespace: str = "default",
+        ttl_seconds: int | None = None,
+        visibility: str | None = None,
+        shared_agents: list[str] | None = None,
+        expected_version: int | None = None,
+    ) -> Any:
         """expected_version: compare-and-set (0 = create only); a mismatch raises a 409 MoltGridError."""
-        return Req(json={"key": key, "value": value, "namespace": namespace, "ttl_seconds": ttl_seconds,
-                         "visibility": visibility, "shared_agents": shared_agents,
-                         "expected_version": expected_version})
+        return Req(
+            json={
+                "key": key,
+                "value": value,
+                "namespace": namespace,
+                "ttl_seconds": ttl_seconds,
+                "visibility": visibility,
+                "shared_agents": shared_agents,
+                "expected_version": expected_version,
+            }
+        )
 
     @endpoint("GET", "/v1/memory/{key}")
     def memory_get(self, key: str, namespace: str = "default") -> Any:
         return Req(path={"key": key}, params={"namespace": namespace})
 
     @endpoint("GET", "/v1/memory")
-    def memory_list(self, namespace: str = "default", prefix: str | None = None, limit: int | None = None) -> Any:
+    def memory_list(
+        self, namespace: str = "default", prefix: str | None = None, limit: int | None = None
+    ) -> Any:
         return Req(params={"namespace": namespace, "prefix": prefix, "limit": limit})
 
     @endpoint("DELETE", "/v1/memory/{key}")
@@ -78,10 +102,14 @@ class Api:
         return Req(json={"items": items})
 
     @endpoint("PATCH", "/v1/memory/{key}/visibility")
-    def memory_set_visibility(self, key: str, visibility: str, namespace: str = "default",
-                              shared_agents: list[str] | None = None) -> Any:
-        return Req(path={"key": key}, params={"namespace": namespace},
-                   json={"visibility": visibility, "shared_agents": shared_agents})
+    def memory_set_visibility(
+        self, key: str, visibility: str, namespace: str = "default", shared_agents: list[str] | None = None
+    ) -> Any:
+        return Req(
+            path={"key": key},
+            params={"namespace": namespace},
+            json={"visibility": visibility, "shared_agents": shared_agents},
+        )
 
     @endpoint("GET", "/v1/memory/{key}/history")
     def memory_history(self, key: str, namespace: str = "default", limit: int | None = None) -> Any:
@@ -92,8 +120,13 @@ class Api:
         return Req(path={"key": key}, params={"namespace": namespace})
 
     @endpoint("GET", "/v1/memory-access-log")
-    def memory_access_log(self, namespace: str | None = None, key: str | None = None, reader: str | None = None,
-                          limit: int | None = None) -> Any:
+    def memory_access_log(
+        self,
+        namespace: str | None = None,
+        key: str | None = None,
+        reader: str | None = None,
+        limit: int | None = None,
+    ) -> Any:
         return Req(params={"namespace": namespace, "key": key, "reader": reader, "limit": limit})
 
     @endpoint("GET", "/v1/agents/{target_agent_id}/memory/{key}")
@@ -102,7 +135,9 @@ class Api:
 
     # ── sessions and tiered memory ──────────────────────────────────────────
     @endpoint("POST", "/v1/sessions")
-    def session_create(self, title: str | None = None, max_tokens: int | None = None, metadata: Any = None) -> Any:
+    def session_create(
+        self, title: str | None = None, max_tokens: int | None = None, metadata: Any = None
+    ) -> Any:
         return Req(json={"title": title, "max_tokens": max_tokens, "metadata": metadata})
 
     @endpoint("GET", "/v1/sessions")
@@ -126,17 +161,46 @@ class Api:
         return Req(path={"session_id": session_id})
 
     @endpoint("POST", "/v1/tiered/store_event")
-    def tiered_store_event(self, session_id: str, data: Any, role: str = "user", persist: bool = False,
-                           note_key: str | None = None, namespace: str | None = None) -> Any:
-        return Req(json={"session_id": session_id, "data": data, "role": role, "persist": persist,
-                         "note_key": note_key, "namespace": namespace})
+    def tiered_store_event(
+        self,
+        session_id: str,
+        data: Any,
+        role: str = "user",
+        persist: bool = False,
+        note_key: str | None = None,
+        namespace: str | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "session_id": session_id,
+                "data": data,
+                "role": role,
+                "persist": persist,
+                "note_key": note_key,
+                "namespace": namespace,
+            }
+        )
 
     @endpoint("POST", "/v1/tiered/recall")
-    def tiered_recall(self, query: str, k: int | None = None, namespace: str | None = None,
-                      tiers: list[str] | None = None, min_similarity: float | None = None,
-                      session_id: str | None = None) -> Any:
-        return Req(json={"query": query, "k": k, "namespace": namespace, "tiers": tiers,
-                         "min_similarity": min_similarity, "session_id": session_id})
+    def tiered_recall(
+        self,
+        query: str,
+        k: int | None = None,
+        namespace: str | None = None,
+        tiers: list[str] | None = None,
+        min_similarity: float | None = None,
+        session_id: str | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "query": query,
+                "k": k,
+                "namespace": namespace,
+                "tiers": tiers,
+                "min_similarity": min_similarity,
+                "session_id": session_id,
+            }
+        )
 
     @endpoint("POST", "/v1/tiered/summarize/{session_id}")
     def tiered_summarize(self, session_id: str, namespace: str | None = None) -> Any:
@@ -144,10 +208,23 @@ class Api:
 
     # ── shared memory ───────────────────────────────────────────────────────
     @endpoint("POST", "/v1/shared-memory")
-    def shared_set(self, namespace: str, key: str, value: str, description: str | None = None,
-                   ttl_seconds: int | None = None) -> Any:
-        return Req(json={"namespace": namespace, "key": key, "value": value, "description": description,
-                         "ttl_seconds": ttl_seconds})
+    def shared_set(
+        self,
+        namespace: str,
+        key: str,
+        value: str,
+        description: str | None = None,
+        ttl_seconds: int | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "namespace": namespace,
+                "key": key,
+                "value": value,
+                "description": description,
+                "ttl_seconds": ttl_seconds,
+            }
+        )
 
     @endpoint("GET", "/v1/shared-memory")
     def shared_namespaces(self) -> Any:
@@ -167,16 +244,44 @@ class Api:
 
     # ── vector memory (semantic search; embedded server-side) ───────────────
     @endpoint("POST", "/v1/vector/upsert")
-    def vector_upsert(self, key: str, text: str, namespace: str = "default", metadata: Any = None,
-                      importance: float | None = None) -> Any:
-        return Req(json={"key": key, "text": text, "namespace": namespace, "metadata": metadata,
-                         "importance": importance})
+    def vector_upsert(
+        self,
+        key: str,
+        text: str,
+        namespace: str = "default",
+        metadata: Any = None,
+        importance: float | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "key": key,
+                "text": text,
+                "namespace": namespace,
+                "metadata": metadata,
+                "importance": importance,
+            }
+        )
 
     @endpoint("POST", "/v1/vector/search")
-    def vector_search(self, query: str, namespace: str = "default", limit: int = 5, min_similarity: float = 0.0,
-                      scoring: str | None = None, metadata_filter: dict[str, Any] | None = None) -> Any:
-        return Req(json={"query": query, "namespace": namespace, "limit": limit, "min_similarity": min_similarity,
-                         "scoring": scoring, "metadata_filter": metadata_filter})
+    def vector_search(
+        self,
+        query: str,
+        namespace: str = "default",
+        limit: int = 5,
+        min_similarity: float = 0.0,
+        scoring: str | None = None,
+        metadata_filter: dict[str, Any] | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "query": query,
+                "namespace": namespace,
+                "limit": limit,
+                "min_similarity": min_similarity,
+                "scoring": scoring,
+                "metadata_filter": metadata_filter,
+            }
+        )
 
     @endpoint("GET", "/v1/vector/{key}")
     def vector_get(self, key: str, namespace: str = "default") -> Any:
@@ -192,14 +297,33 @@ class Api:
 
     # ── queue ───────────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/queue/submit")
-    def queue_submit(self, payload: Any, queue_name: str = "default", priority: int = 0,
-                     max_attempts: int | None = None, visibility_timeout: int | None = None,
-                     delay_seconds: float | None = None, run_at: str | None = None, dedup_key: str | None = None,
-                     backoff_base_seconds: float | None = None, backoff_max_seconds: float | None = None) -> Any:
-        return Req(json={"payload": payload, "queue_name": queue_name, "priority": priority,
-                         "max_attempts": max_attempts, "visibility_timeout": visibility_timeout,
-                         "delay_seconds": delay_seconds, "run_at": run_at, "dedup_key": dedup_key,
-                         "backoff_base_seconds": backoff_base_seconds, "backoff_max_seconds": backoff_max_seconds})
+    def queue_submit(
+        self,
+        payload: Any,
+        queue_name: str = "default",
+        priority: int = 0,
+        max_attempts: int | None = None,
+        visibility_timeout: int | None = None,
+        delay_seconds: float | None = None,
+        run_at: str | None = None,
+        dedup_key: str | None = None,
+        backoff_base_seconds: float | None = None,
+        backoff_max_seconds: float | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "payload": payload,
+                "queue_name": queue_name,
+                "priority": priority,
+                "max_attempts": max_attempts,
+                "visibility_timeout": visibility_timeout,
+                "delay_seconds": delay_seconds,
+                "run_at": run_at,
+                "dedup_key": dedup_key,
+                "backoff_base_seconds": backoff_base_seconds,
+                "backoff_max_seconds": backoff_max_seconds,
+            }
+        )
 
     @endpoint("POST", "/v1/queue/batch")
     def queue_batch(self, items: list[dict[str, Any]]) -> Any:
@@ -215,21 +339,28 @@ class Api:
         return Req(path={"job_id": job_id}, json={"result": result, "attempt": attempt})
 
     @endpoint("POST", "/v1/queue/{job_id}/fail")
-    def queue_fail(self, job_id: str, error: str = "", attempt: int | None = None, retryable: bool = True) -> Any:
+    def queue_fail(
+        self, job_id: str, error: str = "", attempt: int | None = None, retryable: bool = True
+    ) -> Any:
         return Req(path={"job_id": job_id}, json={"error": error, "attempt": attempt, "retryable": retryable})
 
     @endpoint("POST", "/v1/queue/{job_id}/heartbeat")
-    def queue_heartbeat(self, job_id: str, attempt: int | None = None, extend_seconds: int | None = None,
-                        progress: Any = None) -> Any:
-        return Req(path={"job_id": job_id},
-                   json={"attempt": attempt, "extend_seconds": extend_seconds, "progress": progress})
+    def queue_heartbeat(
+        self, job_id: str, attempt: int | None = None, extend_seconds: int | None = None, progress: Any = None
+    ) -> Any:
+        return Req(
+            path={"job_id": job_id},
+            json={"attempt": attempt, "extend_seconds": extend_seconds, "progress": progress},
+        )
 
     @endpoint("GET", "/v1/queue/{job_id}")
     def queue_status(self, job_id: str) -> Any:
         return Req(path={"job_id": job_id})
 
     @endpoint("GET", "/v1/queue")
-    def queue_list(self, queue_name: str = "default", status: str | None = None, limit: int | None = None) -> Any:
+    def queue_list(
+        self, queue_name: str = "default", status: str | None = None, limit: int | None = None
+    ) -> Any:
         return Req(params={"queue_name": queue_name, "status": status, "limit": limit})
 
     @endpoint("GET", "/v1/queue/stats")
@@ -237,8 +368,13 @@ class Api:
         return Req(params={"queue_name": queue_name})
 
     @endpoint("GET", "/v1/queue/dead-letters")
-    def queue_dead_letters(self, queue_name: str | None = None, since: str | None = None, until: str | None = None,
-                           limit: int | None = None) -> Any:
+    def queue_dead_letters(
+        self,
+        queue_name: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+    ) -> Any:
         return Req(params={"queue_name": queue_name, "since": since, "until": until, "limit": limit})
 
     @endpoint("POST", "/v1/queue/{job_id}/replay")
@@ -246,22 +382,42 @@ class Api:
         return Req(path={"job_id": job_id})
 
     @endpoint("POST", "/v1/queue/dead-letters/replay")
-    def queue_replay_dead_letters(self, queue_name: str | None = None, since: str | None = None,
-                                  until: str | None = None) -> Any:
+    def queue_replay_dead_letters(
+        self, queue_name: str | None = None, since: str | None = None, until: str | None = None
+    ) -> Any:
         return Req(json={"queue_name": queue_name, "since": since, "until": until})
 
     @endpoint("DELETE", "/v1/queue/dead-letters")
-    def queue_purge_dead_letters(self, queue_name: str | None = None, since: str | None = None,
-                                 until: str | None = None) -> Any:
+    def queue_purge_dead_letters(
+        self, queue_name: str | None = None, since: str | None = None, until: str | None = None
+    ) -> Any:
         return Req(params={"queue_name": queue_name, "since": since, "until": until})
 
     # ── schedules ───────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/schedules")
-    def schedule_create(self, cron_expr: str, payload: Any, queue_name: str = "default", priority: int = 0,
-                        timezone: str | None = None, overlap: str | None = None, catch_up: str | None = None,
-                        enabled: bool | None = None) -> Any:
-        return Req(json={"cron_expr": cron_expr, "payload": payload, "queue_name": queue_name, "priority": priority,
-                         "timezone": timezone, "overlap": overlap, "catch_up": catch_up, "enabled": enabled})
+    def schedule_create(
+        self,
+        cron_expr: str,
+        payload: Any,
+        queue_name: str = "default",
+        priority: int = 0,
+        timezone: str | None = None,
+        overlap: str | None = None,
+        catch_up: str | None = None,
+        enabled: bool | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "cron_expr": cron_expr,
+                "payload": payload,
+                "queue_name": queue_name,
+                "priority": priority,
+                "timezone": timezone,
+                "overlap": overlap,
+                "catch_up": catch_up,
+                "enabled": enabled,
+            }
+        )
 
     @endpoint("GET", "/v1/schedules")
     def schedule_list(self) -> Any:
@@ -293,11 +449,24 @@ class Api:
         return Req(json={"to_agent": to_agent, "payload": payload, "channel": channel})
 
     @endpoint("GET", "/v1/relay/inbox")
-    def inbox(self, channel: str | None = None, unread_only: bool | None = None, limit: int | None = None,
-              offset: int | None = None, after: str | None = None) -> Any:
+    def inbox(
+        self,
+        channel: str | None = None,
+        unread_only: bool | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+        after: str | None = None,
+    ) -> Any:
         """`after` (a message id): the messages stored after it, oldest first; continue from `next_cursor`."""
-        return Req(params={"channel": channel, "unread_only": unread_only, "limit": limit, "offset": offset,
-                           "after": after})
+        return Req(
+            params={
+                "channel": channel,
+                "unread_only": unread_only,
+                "limit": limit,
+                "offset": offset,
+                "after": after,
+            }
+        )
 
     @endpoint("POST", "/v1/relay/{message_id}/read")
     def mark_read(self, message_id: str) -> Any:
@@ -343,10 +512,21 @@ class Api:
 
     # ── events (the agent's durable event stream; `wait` long-polls, keep it below the client's timeout) ──
     @endpoint("GET", "/v1/events")
-    def events(self, after: int | None = None, limit: int | None = None, wait: float | None = None,
-               types: str | list[str] | None = None) -> Any:
-        return Req(params={"after": after, "limit": limit, "wait": wait,
-                           "types": ",".join(types) if isinstance(types, list) else types})
+    def events(
+        self,
+        after: int | None = None,
+        limit: int | None = None,
+        wait: float | None = None,
+        types: str | list[str] | None = None,
+    ) -> Any:
+        return Req(
+            params={
+                "after": after,
+                "limit": limit,
+                "wait": wait,
+                "types": ",".join(types) if isinstance(types, list) else types,
+            }
+        )
 
     @endpoint("POST", "/v1/events/ack")
     def events_ack(self, cursor: int | None = None, event_ids: list[str] | None = None) -> Any:
@@ -359,34 +539,71 @@ class Api:
         return Req()
 
     @endpoint("PUT", "/v1/directory/me")
-    def directory_update(self, description: str | None = None, capabilities: list[str] | None = None,
-                         public: bool = True, skills: list[str] | None = None) -> Any:
-        return Req(json={"description": description, "capabilities": capabilities, "public": public,
-                         "skills": skills})
+    def directory_update(
+        self,
+        description: str | None = None,
+        capabilities: list[str] | None = None,
+        public: bool = True,
+        skills: list[str] | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "description": description,
+                "capabilities": capabilities,
+                "public": public,
+                "skills": skills,
+            }
+        )
 
     @endpoint("GET", "/v1/directory")
     def directory_list(self, capability: str | None = None, limit: int | None = None) -> Any:
         return Req(params={"capability": capability, "limit": limit})
 
     @endpoint("GET", "/v1/directory/search")
-    def directory_search(self, capability: str | None = None, available: bool | None = None,
-                         min_reputation: float | None = None, limit: int | None = None,
-                         skill: str | None = None) -> Any:
-        return Req(params={"capability": capability, "available": available, "min_reputation": min_reputation,
-                           "limit": limit, "skill": skill})
+    def directory_search(
+        self,
+        capability: str | None = None,
+        available: bool | None = None,
+        min_reputation: float | None = None,
+        limit: int | None = None,
+        skill: str | None = None,
+    ) -> Any:
+        return Req(
+            params={
+                "capability": capability,
+                "available": available,
+                "min_reputation": min_reputation,
+                "limit": limit,
+                "skill": skill,
+            }
+        )
 
     @endpoint("PATCH", "/v1/directory/me/status")
-    def directory_status(self, available: bool | None = None, looking_for: list[str] | None = None,
-                         busy_until: str | None = None) -> Any:
+    def directory_status(
+        self,
+        available: bool | None = None,
+        looking_for: list[str] | None = None,
+        busy_until: str | None = None,
+    ) -> Any:
         return Req(json={"available": available, "looking_for": looking_for, "busy_until": busy_until})
 
     @endpoint("POST", "/v1/directory/collaborations")
-    def collaboration_log(self, partner_agent: str, outcome: str, rating: int, task_type: str | None = None) -> Any:
-        return Req(json={"partner_agent": partner_agent, "outcome": outcome, "rating": rating,
-                         "task_type": task_type})
+    def collaboration_log(
+        self, partner_agent: str, outcome: str, rating: int, task_type: str | None = None
+    ) -> Any:
+        return Req(
+            json={
+                "partner_agent": partner_agent,
+                "outcome": outcome,
+                "rating": rating,
+                "task_type": task_type,
+            }
+        )
 
     @endpoint("GET", "/v1/directory/match")
-    def directory_match(self, need: str, min_reputation: float | None = None, limit: int | None = None) -> Any:
+    def directory_match(
+        self, need: str, min_reputation: float | None = None, limit: int | None = None
+    ) -> Any:
         return Req(params={"need": need, "min_reputation": min_reputation, "limit": limit})
 
     @endpoint("GET", "/v1/agents/{agent_id}/card")
@@ -403,8 +620,9 @@ class Api:
         return Req(json={"status": status, "metadata": metadata})
 
     @endpoint("POST", "/v1/agents/register")
-    def agent_register(self, role: str | None = None, capabilities: list[str] | None = None,
-                       skills: list[str] | None = None) -> Any:
+    def agent_register(
+        self, role: str | None = None, capabilities: list[str] | None = None, skills: list[str] | None = None
+    ) -> Any:
         """Register or update this agent's capabilities, skills and role (MoltGrid 1.0); None keeps a field."""
         return Req(json={"role": role, "capabilities": capabilities, "skills": skills})
 
@@ -447,19 +665,50 @@ class Api:
 
     # ── marketplace ─────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/marketplace/tasks")
-    def marketplace_create(self, title: str, reward_credits: int, description: str | None = None,
-                           category: str | None = None, requirements: list[str] | None = None, priority: int = 0,
-                           estimated_effort: str | None = None, tags: list[str] | None = None,
-                           deadline: str | None = None) -> Any:
-        return Req(json={"title": title, "reward_credits": reward_credits, "description": description,
-                         "category": category, "requirements": requirements, "priority": priority,
-                         "estimated_effort": estimated_effort, "tags": tags, "deadline": deadline})
+    def marketplace_create(
+        self,
+        title: str,
+        reward_credits: int,
+        description: str | None = None,
+        category: str | None = None,
+        requirements: list[str] | None = None,
+        priority: int = 0,
+        estimated_effort: str | None = None,
+        tags: list[str] | None = None,
+        deadline: str | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "title": title,
+                "reward_credits": reward_credits,
+                "description": description,
+                "category": category,
+                "requirements": requirements,
+                "priority": priority,
+                "estimated_effort": estimated_effort,
+                "tags": tags,
+                "deadline": deadline,
+            }
+        )
 
     @endpoint("GET", "/v1/marketplace/tasks")
-    def marketplace_browse(self, category: str | None = None, status: str | None = None, tag: str | None = None,
-                           min_reward: int | None = None, limit: int | None = None) -> Any:
-        return Req(params={"category": category, "status": status, "tag": tag, "min_reward": min_reward,
-                           "limit": limit})
+    def marketplace_browse(
+        self,
+        category: str | None = None,
+        status: str | None = None,
+        tag: str | None = None,
+        min_reward: int | None = None,
+        limit: int | None = None,
+    ) -> Any:
+        return Req(
+            params={
+                "category": category,
+                "status": status,
+                "tag": tag,
+                "min_reward": min_reward,
+                "limit": limit,
+            }
+        )
 
     @endpoint("GET", "/v1/marketplace/tasks/{task_id}")
     def marketplace_get(self, task_id: str) -> Any:
@@ -506,18 +755,47 @@ class Api:
     @endpoint("GET", "/v1/templates/{template_id}")
     def template(self, template_id: str) -> Any:
         return Req(path={"template_id": template_id})
+
     # ── task graphs ─────────────────────────────────────────────────────────
     @endpoint("POST", "/v1/tasks")
-    def task_create(self, title: str, description: str | None = None, priority: int | None = None,
-                    metadata: dict[str, Any] | None = None, depends_on: list[str] | None = None) -> Any:
-        return Req(json={"title": title, "description": description, "priority": priority, "metadata": metadata,
-                         "depends_on": depends_on})
+    def task_create(
+        self,
+        title: str,
+        description: str | None = None,
+        priority: int | None = None,
+        metadata: dict[str, Any] | None = None,
+        depends_on: list[str] | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "title": title,
+                "description": description,
+                "priority": priority,
+                "metadata": metadata,
+                "depends_on": depends_on,
+            }
+        )
 
     @endpoint("GET", "/v1/tasks")
-    def task_list(self, status: str | None = None, creator: str | None = None, claimed_by: str | None = None,
-                  claimable: bool | None = None, limit: int | None = None, offset: int | None = None) -> Any:
-        return Req(params={"status": status, "creator": creator, "claimed_by": claimed_by, "claimable": claimable,
-                           "limit": limit, "offset": offset})
+    def task_list(
+        self,
+        status: str | None = None,
+        creator: str | None = None,
+        claimed_by: str | None = None,
+        claimable: bool | None = None,
+        limit: int | None = None,
+        offset: int | None = None,
+    ) -> Any:
+        return Req(
+            params={
+                "status": status,
+                "creator": creator,
+                "claimed_by": claimed_by,
+                "claimable": claimable,
+                "limit": limit,
+                "offset": offset,
+            }
+        )
 
     @endpoint("GET", "/v1/tasks/{task_id}")
     def task_get(self, task_id: str) -> Any:
@@ -541,13 +819,28 @@ class Api:
 
     # ── coordination testing ────────────────────────────────────────────────
     @endpoint("POST", "/v1/testing/scenarios")
-    def scenario_create(self, pattern: str, agent_count: int, name: str | None = None,
-                        timeout_seconds: int | None = None, success_criteria: dict[str, Any] | None = None) -> Any:
-        return Req(json={"pattern": pattern, "agent_count": agent_count, "name": name,
-                         "timeout_seconds": timeout_seconds, "success_criteria": success_criteria})
+    def scenario_create(
+        self,
+        pattern: str,
+        agent_count: int,
+        name: str | None = None,
+        timeout_seconds: int | None = None,
+        success_criteria: dict[str, Any] | None = None,
+    ) -> Any:
+        return Req(
+            json={
+                "pattern": pattern,
+                "agent_count": agent_count,
+                "name": name,
+                "timeout_seconds": timeout_seconds,
+                "success_criteria": success_criteria,
+            }
+        )
 
     @endpoint("GET", "/v1/testing/scenarios")
-    def scenario_list(self, pattern: str | None = None, status: str | None = None, limit: int | None = None) -> Any:
+    def scenario_list(
+        self, pattern: str | None = None, status: str | None = None, limit: int | None = None
+    ) -> Any:
         return Req(params={"pattern": pattern, "status": status, "limit": limit})
 
     @endpoint("POST", "/v1/testing/scenarios/{scenario_id}/run")

@@ -4,6 +4,7 @@ A request that fails with 429/502/503/504 or a connection error is retried with 
 jitter (honouring Retry-After). Every POST carries one Idempotency-Key for all its attempts, so a retried
 POST is applied once on the server and its first answer is replayed.
 """
+
 from __future__ import annotations
 
 import asyncio
@@ -23,7 +24,7 @@ RETRYABLE = {429, 502, 503, 504}
 def _delay(attempt: int, response: httpx.Response | None, base: float) -> float:
     if response is not None and response.headers.get("Retry-After", "").isdigit():
         return float(response.headers["Retry-After"])
-    return random.uniform(0, base * 2 ** attempt)
+    return random.uniform(0, base * 2**attempt)
 
 
 def _headers(method: str) -> dict[str, str]:
@@ -41,8 +42,16 @@ def _result(response: httpx.Response) -> Any:
 class MoltGridClient(Api):
     """Blocking client: `MoltGridClient(base_url, api_key)`; also a context manager."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 30.0, retries: int = 3,
-                 backoff: float = 0.25, http: httpx.Client | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        http: httpx.Client | None = None,
+    ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
         self._http = http or httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
         self.retries, self.backoff = retries, backoff
@@ -56,8 +65,14 @@ class MoltGridClient(Api):
         client.agent_id, client.api_key = data["agent_id"], data["api_key"]
         return client
 
-    def _call(self, method: str, path: str, *, json: dict[str, Any] | None = None,
-              params: dict[str, Any] | None = None) -> Any:
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+    ) -> Any:
         headers = _headers(method)
         for attempt in range(self.retries + 1):
             response = None
@@ -83,10 +98,20 @@ class MoltGridClient(Api):
 class AsyncMoltGridClient(Api):
     """asyncio client with the same methods (each returns a coroutine)."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, *, timeout: float = 30.0, retries: int = 3,
-                 backoff: float = 0.25, http: httpx.AsyncClient | None = None) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        retries: int = 3,
+        backoff: float = 0.25,
+        http: httpx.AsyncClient | None = None,
+    ) -> None:
         headers = {"X-API-Key": api_key} if api_key else {}
-        self._http = http or httpx.AsyncClient(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
+        self._http = http or httpx.AsyncClient(
+            base_url=base_url.rstrip("/"), headers=headers, timeout=timeout
+        )
         self.retries, self.backoff = retries, backoff
 
     @classmethod
@@ -97,8 +122,14 @@ class AsyncMoltGridClient(Api):
         client.agent_id, client.api_key = data["agent_id"], data["api_key"]
         return client
 
-    async def _call(self, method: str, path: str, *, json: dict[str, Any] | None = None,  # type: ignore[override]
-                    params: dict[str, Any] | None = None) -> Any:
+    async def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        json: dict[str, Any] | None = None,  # type: ignore[override]
+        params: dict[str, Any] | None = None,
+    ) -> Any:
         headers = _headers(method)
         for attempt in range(self.retries + 1):
             response = None

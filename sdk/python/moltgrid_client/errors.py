@@ -1,4 +1,5 @@
 """The one error clients raise for non-2xx answers."""
+
 from __future__ import annotations
 
 from typing import Any
