@@ -81,10 +81,12 @@ Handler = Callable[[Any, Ctx], Awaitable[Any]]
 
 @dataclass(frozen=True, slots=True)
 class Op:
-    """One NATS operation: its handler and the pydantic model its request must satisfy."""
+    """One NATS operation: its handler, the pydantic model its request must satisfy, and whether only an
+    admin session may call it."""
 
     fn: Handler
     model: type[BaseModel] | None = None
+    admin: bool = False
 
 
 @dataclass
@@ -142,6 +144,8 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     started = time.perf_counter()
     outcome = "ok"
     try:
+        if op.admin:
+            ctx.require_admin()
         raw = orjson.loads(msg.data) if msg.data else {}
         req = op.model.model_validate(raw) if op.model is not None else raw
         reply = envelope.ok(await op.fn(req, ctx))

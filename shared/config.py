@@ -36,16 +36,15 @@ class Settings(BaseSettings):
     db_idle_seconds: float = 60.0  # a pool connection unused this long is closed (down to one)
     jetstream_replicas: int = 1  # replicas of MoltGrid's JetStream streams (3 on a 3-node cluster)
 
-    services: str = ""  # comma-separated services this deployment runs; default: every service that is built
+    services: str = ""  # comma-separated services this deployment runs; default: every service
 
     def service_names(self) -> list[str]:
-        """The services health checks expect (so an unbuilt or disabled one is not reported as down)."""
+        """The services health checks expect (so a disabled one is not reported as down)."""
         if self.services:
             return [s.strip() for s in self.services.split(",") if s.strip()]
-        from shared.runtime.supervisor import components
         from shared.subjects import SERVICES
 
-        return [c for c in components() if c in SERVICES]
+        return list(SERVICES)
 
     @property
     def nats_servers(self) -> list[str]:

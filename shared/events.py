@@ -28,7 +28,6 @@ from nats.js.api import (
 from nats.js.errors import NotFoundError, ServiceUnavailableError
 
 from shared import envelope, subjects, tracing
-from shared.config import Settings
 from shared.db import SCHEMA_RE
 from shared.ids import new_id
 from shared.retry import until_available
@@ -93,12 +92,12 @@ def make_event(agent_id: str, event_type: str, data: dict[str, Any]) -> dict[str
     }
 
 
-async def ensure_stream(js: JetStreamContext, replicas: int | None = None) -> None:
-    """Create or update the EVENTS stream (idempotent; every publisher calls it at start)."""
+async def ensure_stream(js: JetStreamContext, replicas: int) -> None:
+    """Create or update the EVENTS stream (idempotent; the service runtime calls it at every start)."""
     await jetstream_retry(lambda: _ensure_stream(js, replicas), "ensure EVENTS stream")
 
 
-async def _ensure_stream(js: JetStreamContext, replicas: int | None) -> None:
+async def _ensure_stream(js: JetStreamContext, replicas: int) -> None:
     config = StreamConfig(
         name=subjects.EVENTS_STREAM,
         subjects=[subjects.EVENTS_WILDCARD],
@@ -107,7 +106,7 @@ async def _ensure_stream(js: JetStreamContext, replicas: int | None) -> None:
         max_age=STREAM_MAX_AGE.total_seconds(),
         duplicate_window=120.0,
         discard=DiscardPolicy.OLD,
-        num_replicas=replicas or Settings().jetstream_replicas,
+        num_replicas=replicas,
     )
     try:
         await js.stream_info(subjects.EVENTS_STREAM)

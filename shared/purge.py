@@ -16,18 +16,18 @@ from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType,
 from nats.js.errors import NotFoundError
 
 from shared import subjects, tracing
-from shared.config import Settings
 from shared.events import fetch_batch, jetstream_retry
 
 log = structlog.get_logger("purge")
 Purge = Callable[[str], Awaitable[int]]
 
 
-async def ensure_admin_stream(js: JetStreamContext, replicas: int | None = None) -> None:
+async def ensure_admin_stream(js: JetStreamContext, replicas: int) -> None:
+    """Create the ADMIN stream if missing (idempotent; the service runtime calls it at every start)."""
     await jetstream_retry(lambda: _ensure_admin_stream(js, replicas), "ensure ADMIN stream")
 
 
-async def _ensure_admin_stream(js: JetStreamContext, replicas: int | None) -> None:
+async def _ensure_admin_stream(js: JetStreamContext, replicas: int) -> None:
     config = StreamConfig(
         name=subjects.ADMIN_STREAM,
         subjects=[subjects.ADMIN_WILDCARD],
@@ -35,7 +35,7 @@ async def _ensure_admin_stream(js: JetStreamContext, replicas: int | None) -> No
         storage=StorageType.FILE,
         max_age=timedelta(days=30).total_seconds(),
         duplicate_window=120.0,
-        num_replicas=replicas or Settings().jetstream_replicas,
+        num_replicas=replicas,
     )
     try:
         await js.stream_info(subjects.ADMIN_STREAM)
@@ -48,8 +48,7 @@ async def _ensure_admin_stream(js: JetStreamContext, replicas: int | None) -> No
 
 async def request_agent_purge(js: JetStreamContext, agent_id: str) -> None:
     """Publish the durable purge command (deduplicated per agent for two minutes); an admin request, so a
-    JetStream outage fails it rather than retrying."""
-    await _ensure_admin_stream(js, None)
+    JetStream outage fails it rather than retrying. The stream exists: every service's runtime ensures it."""
     headers = {"Nats-Msg-Id": f"purge-{agent_id}"}
     if tracing.ENABLED:
         tracing.inject(headers)  # each service's purge continues the admin request's trace
@@ -68,7 +67,6 @@ async def follow_admin_subject(
     """Hand the agent of every message on an ADMIN `subject` to `handle` forever, through one durable consumer
     (shared by the service's replicas, so a service that was down catches up when it is back). A message whose
     handling raises is logged as `failed` and redelivered a little later; `handle` must be idempotent."""
-    await ensure_admin_stream(js)
     sub = await jetstream_retry(
         lambda: js.pull_subscribe(
             subject,

@@ -13,9 +13,7 @@ from shared.crypto import Cipher
 from shared.db import SCHEMA_RE
 from shared.errors import BadRequest, NotFound
 from shared.models import Request
-
-# table → (primary key columns, encrypted columns)
-EncryptedTables = dict[str, tuple[tuple[str, ...], tuple[str, ...]]]
+from shared.spec import EncryptedTables
 
 
 class ReencryptRequest(Request):

@@ -1,5 +1,6 @@
-"""The one shape of every service process: settings → logging → Postgres (migrated) → NATS → serve ops.
-A service without tables (the embedder) passes database=False and opens no pool at all.
+"""The runtime every service runs in: settings → logging → Postgres (migrated) → NATS → outbox → build →
+serve. It wires what a service's declaration (shared.spec.Service) asks for, so no service wires purges,
+rotation, outbox publishing or loops by hand. A service without migrations (the embedder) opens no pool.
 
 Shutdown (SIGINT/SIGTERM) runs in reverse: stop intake and answer in-flight requests, stop background
 loops, drain and close NATS, then close the pool.
@@ -8,14 +9,13 @@ loops, drain and close NATS, then close the pool.
 from __future__ import annotations
 
 import asyncio
-import runpy
+import importlib
 import signal
 import time
-from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import asyncpg
 import nats
@@ -24,12 +24,19 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from shared import tracing
-from shared.bus import Op, serve
+from shared.bus import Ctx, Op, serve
 from shared.config import Settings
 from shared.crypto import Cipher
 from shared.db import create_pool, migrate
+from shared.events import OutboxPublisher, ensure_stream
 from shared.logging import configure_logging
+from shared.models import AgentId, Request
+from shared.ops import OpGroup, merge_ops
+from shared.purge import ensure_admin_stream, follow_agent_purges
+from shared.registrations import follow_registrations
 from shared.retry import until_available
+from shared.rotation import rotation_ops
+from shared.spec import Every, Loop, Service
 
 S = TypeVar("S", bound=Settings)
 log = structlog.get_logger("service")
@@ -62,56 +69,35 @@ async def open_pool(stack: AsyncExitStack, settings: Settings, **kw: Any) -> asy
 
 
 @dataclass
-class Runtime:
-    """What a service's `build` function gets: its settings and connections."""
+class Runtime(Generic[S]):
+    """What a service's `build` gets: its settings and connections, and its outbox publisher when the spec
+    declares one."""
 
     name: str
-    settings: Any
+    settings: S
     nc: NATS
     js: JetStreamContext
-    db: asyncpg.Pool | None  # None for a service started with database=False
+    db: asyncpg.Pool | None  # None for a service without migrations (the embedder)
     cipher: Cipher
+    outbox: OutboxPublisher | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     @property
     def pool(self) -> asyncpg.Pool:
         if self.db is None:
-            raise RuntimeError(f"{self.name} runs without a database (database=False)")
+            raise RuntimeError(f"{self.name} runs without a database (its spec has no migrations)")
         return self.db
 
-    def every(self, seconds: float, fn: Callable[[], Awaitable[Any]], name: str) -> None:
-        """Run fn periodically until shutdown; failures are logged and retried next period."""
+    def kick(self) -> None:
+        """Publish outbox events now (call after committing a transaction that added some)."""
+        if self.outbox is not None:
+            self.outbox.kick()
 
-        async def loop() -> None:
-            while True:
-                await asyncio.sleep(seconds)
-                try:
-                    await fn()
-                except Exception as exc:
-                    log.warning("periodic_failed", task=name, error=str(exc))
-
-        self._tasks.append(asyncio.create_task(loop(), name=name))
-
-    def background(self, fn: Callable[[], Awaitable[None]], name: str) -> None:
-        """Run a long-lived loop until shutdown. A loop that fails (PostgreSQL restarting under it, say) is
-        logged and started again after a backoff, so no consumer silently stops for the process's lifetime."""
-
-        async def supervised() -> None:
-            delay = 0.2
-            while True:
-                started = time.monotonic()
-                try:
-                    await fn()
-                    return
-                except Exception as exc:
-                    log.warning("background_failed", task=name, error=str(exc) or type(exc).__name__)
-                if time.monotonic() - started > 30:  # it ran a good while: a fresh failure, not a crash loop
-                    delay = 0.2
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-
-        self._tasks.append(asyncio.create_task(supervised(), name=name))
+    def start(self, duty: Every | Loop) -> None:
+        """Run a declared loop until shutdown."""
+        runner = _periodic(duty) if isinstance(duty, Every) else _supervised(duty)
+        self._tasks.append(asyncio.create_task(runner, name=duty.name))
 
     def on_stop(self, fn: Callable[[], Awaitable[None]]) -> None:
         self._closers.append(fn)
@@ -130,38 +116,69 @@ class Runtime:
                 log.warning("stop_hook_failed", error=str(exc) or type(exc).__name__)
 
 
-Build = Callable[[Runtime], Awaitable[Mapping[str, Op]]]
+async def _periodic(duty: Every) -> None:
+    while True:
+        await asyncio.sleep(duty.seconds)
+        try:
+            await duty.run()
+        except Exception as exc:
+            log.warning("periodic_failed", task=duty.name, error=str(exc))
 
 
-@dataclass(frozen=True)
-class ServiceSpec:
-    """What `main` is given by a service's __main__.py: enough to run it alone or beside others."""
+async def _supervised(duty: Loop) -> None:
+    """A loop that fails is logged and started again after a back-off, so no consumer silently stops for
+    the process's lifetime."""
+    delay = 0.2
+    while True:
+        started = time.monotonic()
+        try:
+            await duty.run()
+            return
+        except Exception as exc:
+            log.warning("background_failed", task=duty.name, error=str(exc) or type(exc).__name__)
+        if time.monotonic() - started > 30:  # it ran a good while: a fresh failure, not a crash loop
+            delay = 0.2
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
 
-    name: str
-    build: Build
-    migrations: Path | None
-    settings_cls: type[Settings] = Settings
-    schema: str | None = None
-    database: bool = True
+
+class AgentRef(Request):
+    agent_id: AgentId
+
+
+async def wire(spec: Service[Any], rt: Runtime[Any]) -> dict[str, Op]:
+    """Build the service and add what its declaration asks for: key rotation, agent purge (an admin-only
+    operation and the durable purge command), the registration follower, and its loops."""
+    parts = await spec.build(rt)
+    groups = [group.ops() if isinstance(group, OpGroup) else dict(group) for group in parts.groups]
+    if spec.encrypted:
+        groups.append(rotation_ops(rt.pool, rt.cipher, spec.encrypted))
+    purge = parts.purge
+    if purge is not None:
+
+        async def purge_agent(req: AgentRef, ctx: Ctx) -> dict[str, Any]:
+            return {"agent_id": req.agent_id, "deleted": await purge(req.agent_id)}
+
+        groups.append({"purge_agent": Op(purge_agent, AgentRef, admin=True)})
+        rt.start(Loop("agent_purges", lambda: follow_agent_purges(rt.js, spec.name, purge)))
+    on_registered = parts.on_registered
+    if on_registered is not None:
+        rt.start(Loop("registrations", lambda: follow_registrations(rt.js, spec.name, on_registered)))
+    for duty in parts.loops:
+        rt.start(duty)
+    for fn in parts.on_stop:
+        rt.on_stop(fn)
+    return merge_ops(*groups)
 
 
 async def run_service(
-    name: str,
-    build: Build,
-    *,
-    migrations: Path | None,
-    settings_cls: type[Settings] = Settings,
-    schema: str | None = None,
-    database: bool = True,
-    stop: asyncio.Event | None = None,
-    instance: str | None = None,
+    spec: Service[Any], *, stop: asyncio.Event | None = None, instance: str | None = None
 ) -> None:
     """Run one service until SIGINT/SIGTERM, or until `stop` is set when a host runs several in one process
-    (the host then owns the signals; `instance` names this service's replica, e.g. memory-0). `database=False`:
-    a service that stores nothing (the embedder) opens no pool."""
-    settings = settings_cls()
-    configure_logging(settings, service=name)
-    tracing.setup(name)
+    (the host then owns the signals; `instance` names this service's replica, e.g. memory-0)."""
+    settings = spec.settings()
+    configure_logging(settings, service=spec.name)
+    tracing.setup(spec.name)
     loop = asyncio.get_running_loop()
     if stop is None:
         stop = asyncio.Event()
@@ -169,15 +186,27 @@ async def run_service(
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     async with AsyncExitStack() as stack:
-        pool = await open_pool(stack, settings) if database else None  # closed last
-        if pool is not None and migrations is not None:
-            await migrate(pool, schema or name, migrations)
-        nc = await connect_nats(settings, name)
+        pool = await open_pool(stack, settings) if spec.migrations is not None else None  # closed last
+        if pool is not None and spec.migrations is not None:
+            await migrate(pool, spec.schema_name, spec.migrations)
+        nc = await connect_nats(settings, spec.name)
         stack.push_async_callback(nc.drain)
-        rt = Runtime(name, settings, nc, nc.jetstream(), pool, Cipher.from_settings(settings))
-        ops = await build(rt)
+        rt: Runtime[Any] = Runtime(
+            spec.name, settings, nc, nc.jetstream(), pool, Cipher.from_settings(settings)
+        )
         stack.push_async_callback(rt.aclose)
-        served = await serve(nc, name, ops, settings.max_inflight, instance=instance)
+        await ensure_stream(
+            rt.js, settings.jetstream_replicas
+        )  # EVENTS and ADMIN exist before anything uses them
+        await ensure_admin_stream(rt.js, settings.jetstream_replicas)
+        if spec.outbox is not None:
+            rt.outbox = OutboxPublisher(
+                rt.pool, rt.js, spec.schema_name, spec.outbox.poll_interval, spec.outbox.batch
+            )
+            rt.outbox.start()
+            rt.on_stop(rt.outbox.stop)
+        ops = await wire(spec, rt)
+        served = await serve(nc, spec.name, ops, settings.max_inflight, instance=instance)
         stack.push_async_callback(served.stop)  # runs first: finish in-flight replies
         log.info("service_started", ops=sorted(ops))
         await stop.wait()
@@ -197,29 +226,6 @@ def dump_tasks() -> None:
         log.warning("task_stack", task=task.get_name(), stack=out.getvalue())
 
 
-_collected: list[ServiceSpec] | None = None  # set while load_spec imports a service's __main__
-
-
-def main(
-    name: str,
-    build: Build,
-    *,
-    migrations: Path | None,
-    settings_cls: type[Settings] = Settings,
-    schema: str | None = None,
-    database: bool = True,
-) -> None:
-    """Entry point used by each `python -m services.<name>` (or, under load_spec, only recorded)."""
-    if _collected is not None:
-        _collected.append(ServiceSpec(name, build, migrations, settings_cls, schema, database))
-        return
-    run_loop(
-        run_service(
-            name, build, migrations=migrations, settings_cls=settings_cls, schema=schema, database=database
-        )
-    )
-
-
 def run_loop(coro: Coroutine[Any, Any, Any]) -> Any:
     try:
         import uvloop
@@ -228,17 +234,9 @@ def run_loop(coro: Coroutine[Any, Any, Any]) -> Any:
     return uvloop.run(coro)
 
 
-def load_spec(service: str) -> ServiceSpec:
-    """Run services/<service>/__main__.py as `python -m` would, except that its call to `main` is recorded
-    instead of served: the shared-process host (shared.runtime.host) runs several services this way, with
-    exactly the build, migrations and settings each runs with alone."""
-    global _collected
-    _collected = []
-    try:
-        runpy.run_module(f"services.{service}", run_name="__main__", alter_sys=True)
-        found = _collected
-    finally:
-        _collected = None
-    if len(found) != 1:
-        raise RuntimeError(f"services/{service}/__main__.py called shared.service.main {len(found)} times")
-    return found[0]
+def load_spec(service: str) -> Service[Any]:
+    """The declaration `services/<service>/__init__.py` exports as SERVICE."""
+    spec = getattr(importlib.import_module(f"services.{service}"), "SERVICE", None)
+    if not isinstance(spec, Service):
+        raise RuntimeError(f"services/{service}/__init__.py declares no SERVICE = Service(...)")
+    return spec

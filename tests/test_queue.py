@@ -414,7 +414,9 @@ async def test_internal_ops_stats_and_purge(stack, anon, register):
         assert (await call(nc, svc("queue", "global_stats"), {}, timeout=2)).unwrap()["total_jobs"] >= 1
         mine = await call(nc, svc("queue", "agent_stats"), {}, timeout=2, ctx=Ctx(agent_id=agent.agent_id))
         assert mine.unwrap() == {"jobs_submitted": 1}
-        purged = await call(nc, svc("queue", "purge_agent"), {"agent_id": agent.agent_id}, timeout=2)
+        purged = await call(
+            nc, svc("queue", "purge_agent"), {"agent_id": agent.agent_id}, timeout=2, ctx=Ctx(admin=True)
+        )
         assert purged.unwrap() == {"agent_id": agent.agent_id, "deleted": 1}
     finally:
         await nc.close()

@@ -1,0 +1,55 @@
+"""The task marketplace: tasks paid in credits, escrow, delivery, ratings (schema `marketplace`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+
+from services.marketplace.handlers import MarketplaceHandlers
+from services.marketplace.ledger import Ledger
+from services.marketplace.notices import RatingNotices
+from services.marketplace.store import TaskStore
+from shared.config import Settings
+from shared.service import Runtime
+from shared.spec import Every, Loop, Outbox, Parts, Service
+
+
+class MarketplaceSettings(Settings):
+    # Credits granted to every agent when it registers (later versions of the original: 200).
+    starting_credits: int = Field(200, ge=0)  # MOLTGRID_STARTING_CREDITS
+    marketplace_sweep_seconds: float = 1.0  # how often open tasks past their deadline are refunded
+    marketplace_notice_seconds: float = 2.0  # how often undelivered rating notices are retried
+
+
+async def build(rt: Runtime[MarketplaceSettings]) -> Parts:
+    s = rt.settings
+    tasks = TaskStore(rt.pool, rt.cipher, s.starting_credits)
+    notices = RatingNotices(rt.pool, rt.nc)
+    ledger = Ledger(rt.pool, s.starting_credits)
+
+    def after_commit() -> None:
+        rt.kick()
+        notices.kick()
+
+    # The starting grant is recorded when the agent registers (the first use still opens a missing account:
+    # both paths insert the same account and the same `grant:<agent>` ledger row, so an agent is granted once).
+    return Parts(
+        groups=[MarketplaceHandlers(tasks, ledger, after_commit).ops()],
+        loops=[
+            Every("deadline_sweep", s.marketplace_sweep_seconds, tasks.expire_overdue),
+            Loop("rating_notices", lambda: notices.run(s.marketplace_notice_seconds)),
+        ],
+        purge=tasks.purge_agent,
+        on_registered=ledger.open_account,
+    )
+
+
+SERVICE = Service(
+    name="marketplace",
+    build=build,
+    settings=MarketplaceSettings,
+    migrations=Path(__file__).parent / "migrations",
+    outbox=Outbox(),
+    encrypted={"marketplace.tasks": (("task_id",), ("result",))},
+)

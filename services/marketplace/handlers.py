@@ -10,9 +10,6 @@ from services.marketplace.ledger import Ledger
 from services.marketplace.store import TaskStore
 from shared.admin import AdminPage, page
 from shared.bus import Ctx, Op
-from shared.rotation import rotation_ops
-
-ENCRYPTED = {"marketplace.tasks": (("task_id",), ("result",))}
 
 
 class MarketplaceHandlers:
@@ -97,5 +94,4 @@ class MarketplaceHandlers:
             "global_stats": Op(self.global_stats, m.Empty),
             "admin_tasks": Op(self.admin_tasks, AdminPage),
             "admin_stats": Op(self.admin_stats, m.Empty),
-            **rotation_ops(self.tasks.pool, self.tasks.cipher, ENCRYPTED),
         }

@@ -9,19 +9,6 @@ from services.memory import models as m
 from services.memory.store import MemoryStore
 from shared.bus import Ctx, Op
 from shared.errors import NotFound, found
-from shared.rotation import EncryptedTables, rotation_ops
-
-# Tables holding encrypted values: primary key columns, encrypted columns.
-ENCRYPTED: EncryptedTables = {
-    "memory.entries": (("agent_id", "namespace", "key"), ("value",)),
-    "memory.shared_entries": (("namespace", "key", "owner_agent"), ("value",)),
-    # MoltGrid 1.0 memory (migrations 0003, 0004)
-    "memory.history": (("agent_id", "namespace", "key", "version"), ("value",)),
-    "memory.sessions": (("session_id",), ("title", "metadata")),
-    "memory.session_messages": (("session_id", "seq"), ("content",)),
-    "memory.long_term": (("agent_id", "namespace", "key"), ("text", "metadata")),
-    "memory.vectors": (("agent_id", "namespace", "key"), ("text", "metadata")),
-}
 
 
 class MemoryHandlers:
@@ -85,5 +72,4 @@ class MemoryHandlers:
             "shared_delete": Op(self.shared_delete, m.SharedRef),
             "global_stats": Op(self.global_stats, m.Empty),
             "agent_stats": Op(self.agent_stats, m.StatsRef),
-            **rotation_ops(self.store.pool, self.store.cipher, ENCRYPTED),
         }

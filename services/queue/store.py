@@ -272,7 +272,7 @@ class QueueStore:
             "progress": self.load(r["progress"]),
         }
 
-    async def list(
+    async def list_jobs(
         self, agent_id: str, queue_name: str, status: str | None, limit: int
     ) -> list[dict[str, Any]]:
         statuses = [status] if status else ["pending", "processing"]

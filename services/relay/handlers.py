@@ -19,13 +19,8 @@ from shared import envelope, subjects
 from shared.admin import AdminPage, page
 from shared.bus import Ctx, Op, call
 from shared.errors import BadRequest, NotFound
-from shared.rotation import EncryptedTables, rotation_ops
 from shared.timeutil import utcnow
 
-ENCRYPTED: EncryptedTables = {
-    "relay.messages": (("message_id",), ("payload",)),
-    "relay.webhooks": (("webhook_id",), ("secret",)),
-}
 KNOWN_AGENT_TTL_S = 60.0
 
 
@@ -241,5 +236,4 @@ class RelayHandlers:
             "admin_messages": Op(self.admin_messages, AdminPage),
             "admin_webhooks": Op(self.admin_webhooks, AdminPage),
             "admin_stats": Op(self.admin_stats, m.Empty),
-            **rotation_ops(self.store.pool, self.store.cipher, ENCRYPTED),
         }

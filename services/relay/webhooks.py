@@ -31,7 +31,7 @@ from services.relay.urlguard import PublicOnlyResolver
 from shared import metrics, subjects, tracing
 from shared.crypto import Cipher
 from shared.db import DB_UNAVAILABLE
-from shared.events import ensure_stream, fetch_batch, jetstream_retry, make_event
+from shared.events import fetch_batch, jetstream_retry, make_event
 from shared.ids import new_id
 
 log = structlog.get_logger("webhooks")
@@ -140,7 +140,6 @@ class EventRouter:
         """Bind the durable consumer; the first start creates it, from new events on. The relay does this
         before it serves, so a webhook is only ever registered once the consumer exists and no event that
         follows a registration can be skipped."""
-        await ensure_stream(self.js)
         self.sub = await jetstream_retry(
             lambda: self.js.pull_subscribe(
                 subjects.EVENTS_WILDCARD,

@@ -14,11 +14,9 @@ from shared.admin import AdminPage, page
 from shared.bus import Ctx, Op
 from shared.errors import BadRequest, NotFound
 from shared.ids import new_id
-from shared.rotation import ReencryptRequest, count_rows, reencrypt_batch
 from shared.timeutil import iso, utcnow
 
 NOT_FOUND = "Scheduled task not found"
-ENCRYPTED = {"scheduler.schedules": (("task_id",), ("payload",))}
 CREATED_FIELDS = (
     "task_id",
     "cron_expr",
@@ -120,7 +118,7 @@ class SchedulerHandlers:
         await self.clock.set_offset(offset)
         return {"now": iso(utcnow() + timedelta(seconds=offset)), "offset_seconds": offset}
 
-    # ── internal: health stats, per-agent stats, cascade delete, admin panel, key rotation ──
+    # ── internal: health stats, per-agent stats, admin panel ──
     async def global_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
         return {"active_schedules": await self.store.count_active()}
 
@@ -128,26 +126,10 @@ class SchedulerHandlers:
         agent_id = ctx.agent_or_named(req.agent_id)
         return {"active_schedules": await self.store.count_active(agent_id)}
 
-    async def purge_agent(self, req: m.AgentRef, ctx: Ctx) -> dict[str, Any]:
-        if not req.agent_id:
-            raise BadRequest("agent_id is required")
-        return {"agent_id": req.agent_id, "deleted": await self.store.purge_agent(req.agent_id)}
-
     async def admin_schedules(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:
         ctx.require_admin()
         items, total = await self.store.admin_schedules(req.agent_id, req.limit, req.offset)
         return page(items, total, req)
-
-    async def encrypted_tables(self, req: m.Empty, ctx: Ctx) -> dict[str, int]:
-        return {t: await count_rows(self.store.pool, t) for t in ENCRYPTED}
-
-    async def reencrypt(self, req: ReencryptRequest, ctx: Ctx) -> dict[str, Any]:
-        if req.table not in ENCRYPTED:
-            raise NotFound(f"no encrypted table {req.table!r}; have {', '.join(ENCRYPTED)}")
-        keys, values = ENCRYPTED[req.table]
-        return await reencrypt_batch(
-            self.store.pool, self.store.cipher, req.table, keys, values, req.after, req.batch
-        )
 
     def ops(self, test_clock: bool = False) -> dict[str, Op]:
         ops = {
@@ -160,10 +142,7 @@ class SchedulerHandlers:
             "runs": Op(self.runs, m.Runs),
             "global_stats": Op(self.global_stats, m.Empty),
             "agent_stats": Op(self.agent_stats, m.AgentRef),
-            "purge_agent": Op(self.purge_agent, m.AgentRef),
             "admin_schedules": Op(self.admin_schedules, AdminPage),
-            "encrypted_tables": Op(self.encrypted_tables, m.Empty),
-            "reencrypt": Op(self.reencrypt, ReencryptRequest),
         }
         if test_clock:
             ops["set_clock"] = Op(self.set_clock, m.SetClock)

@@ -1,64 +1,6 @@
 """python -m services.sla"""
 
-from __future__ import annotations
-
-from pathlib import Path
-
-import asyncpg
-from pydantic import AliasChoices, Field
-
-from services.sla.contact import ContactStore, Mailer
-from services.sla.handlers import SlaHandlers
-from services.sla.store import SlaStore
-from shared.bus import Op
-from shared.config import Settings
-from shared.service import Runtime, main
-
-
-class SlaSettings(Settings):
-    sla_check_seconds: float = 60.0
-    # Contact e-mails; SMTP_FROM / SMTP_TO / SMTP_PASSWORD (the original's names, Gmail) work too.
-    smtp_host: str = ""
-    smtp_port: int = 587
-    smtp_user: str = ""
-    smtp_password: str = Field(
-        default="", validation_alias=AliasChoices("MOLTGRID_SMTP_PASSWORD", "SMTP_PASSWORD")
-    )
-    smtp_from: str = Field(default="", validation_alias=AliasChoices("MOLTGRID_SMTP_FROM", "SMTP_FROM"))
-    smtp_to: str = Field(default="", validation_alias=AliasChoices("MOLTGRID_SMTP_TO", "SMTP_TO"))
-    smtp_starttls: bool = True
-    contact_mail_seconds: float = 30.0  # how often unsent contact e-mails are retried
-
-    def mailer(self, pool: asyncpg.Pool) -> Mailer:
-        host = self.smtp_host or ("smtp.gmail.com" if self.smtp_from and self.smtp_to else "")
-        return Mailer(
-            pool,
-            host,
-            self.smtp_port,
-            self.smtp_user or self.smtp_from,
-            self.smtp_password,
-            self.smtp_from,
-            self.smtp_to,
-            self.smtp_starttls,
-        )
-
-
-async def build(rt: Runtime) -> dict[str, Op]:
-    mailer = rt.settings.mailer(rt.pool)
-    handlers = SlaHandlers(
-        SlaStore(rt.pool),
-        ContactStore(rt.pool),
-        mailer,
-        rt.nc,
-        rt.settings.service_names(),
-        rt.settings.sla_check_seconds,
-        rt.cipher.enabled,
-    )
-    rt.every(rt.settings.contact_mail_seconds, mailer.send_pending, name="contact_mailer")
-    rt.every(rt.settings.sla_check_seconds, handlers.check, name="uptime_check")
-    rt.every(3600, handlers.store.prune, name="prune_checks")
-    return handlers.ops()
-
+from services.sla import SERVICE
 
 if __name__ == "__main__":
-    main("sla", build, migrations=Path(__file__).parent / "migrations", settings_cls=SlaSettings)
+    SERVICE.main()

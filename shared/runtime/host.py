@@ -1,6 +1,6 @@
 """python -m shared.runtime.host memory,queue,… — several services in one process (the small-machine layout).
 
-Each hosted service is exactly what `python -m services.<name>` runs (shared.service.load_spec): its own
+Each hosted service is exactly what `python -m services.<name>` runs (its declared SERVICE): its own
 settings, Postgres pool and migrations, its own NATS connection and queue group, its own background loops
 and its own replica name (<service>-<index>, from MOLTGRID_INSTANCE = services-<index>). They share only the
 interpreter and the event loop, which saves one interpreter's memory (~40 MB PSS) per service.
@@ -16,11 +16,13 @@ import asyncio
 import os
 import signal
 import sys
+from typing import Any
 
 import structlog
 
 from shared.runtime.supervisor import SERVICES_ENV
-from shared.service import ServiceSpec, dump_tasks, load_spec, run_loop, run_service
+from shared.service import dump_tasks, load_spec, run_loop, run_service
+from shared.spec import Service
 
 log = structlog.get_logger("host")
 
@@ -31,7 +33,7 @@ def replica_index(instance: str) -> str:
     return index if name and index.isdigit() else "0"
 
 
-async def host(specs: list[ServiceSpec], index: str) -> int:
+async def host(specs: list[Service[Any]], index: str) -> int:
     """Run every spec until SIGINT/SIGTERM (→ 0) or until one of them fails (→ 1, the others stopped)."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -39,19 +41,7 @@ async def host(specs: list[ServiceSpec], index: str) -> int:
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     tasks = {
-        asyncio.create_task(
-            run_service(
-                s.name,
-                s.build,
-                migrations=s.migrations,
-                settings_cls=s.settings_cls,
-                schema=s.schema,
-                database=s.database,
-                stop=stop,
-                instance=f"{s.name}-{index}",
-            ),
-            name=s.name,
-        ): s.name
+        asyncio.create_task(run_service(s, stop=stop, instance=f"{s.name}-{index}"), name=s.name): s.name
         for s in specs
     }
     done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
