@@ -60,7 +60,8 @@ async def fetch_batch(sub: Any, batch: int, timeout: float, consumer: str) -> li
     An empty fetch is not a failure: nats-py ends it with `nats.errors.TimeoutError` or, near the deadline,
     with a bare `asyncio.TimeoutError` (whose message is empty); both are the normal idle outcome."""
     try:
-        return await sub.fetch(batch, timeout=timeout)
+        messages: list[Any] = await sub.fetch(batch, timeout=timeout)
+        return messages
     except Exception as exc:
         task = asyncio.current_task()
         if task is not None and task.cancelling():
@@ -127,7 +128,7 @@ async def follow(
     if after_seq is not None:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_SEQUENCE, opt_start_seq=after_seq + 1)
     elif since is not None:
-        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since.isoformat())
+        config = ConsumerConfig(deliver_policy=DeliverPolicy.BY_START_TIME, opt_start_time=since)
     else:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
     return await js.subscribe(subject, stream=subjects.EVENTS_STREAM, ordered_consumer=True, config=config)

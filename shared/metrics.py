@@ -63,7 +63,8 @@ class Children:
     __slots__ = ("_children", "_metric")
 
     def __init__(self, metric: Counter | Histogram) -> None:
-        self._metric, self._children = metric, {}
+        self._metric = metric
+        self._children: dict[tuple[str, ...], Any] = {}
 
     def __call__(self, *values: str) -> Any:
         child = self._children.get(values)
@@ -131,5 +132,5 @@ def merge(texts: list[bytes]) -> bytes:
             merged = families.setdefault(fam.name, Metric(fam.name, fam.documentation, fam.type, fam.unit))
             merged.samples.extend(fam.samples)
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(_Merged(list(families.values())))  # type: ignore[arg-type]
+    registry.register(_Merged(list(families.values())))
     return generate_latest(registry)

@@ -81,6 +81,12 @@ class Service(Generic[S]):
     outbox: Outbox | None = None
     schema: str | None = None  # default: the service's name
 
+    def __post_init__(self) -> None:
+        if self.migrations is None and (self.encrypted or self.outbox is not None):
+            raise ValueError(
+                f"service {self.name}: encrypted tables and an outbox need migrations (a schema)"
+            )
+
     @property
     def schema_name(self) -> str:
         return self.schema or self.name

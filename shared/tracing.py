@@ -63,7 +63,7 @@ def setup(component: str) -> None:
     _provider.add_span_processor(BatchSpanProcessor(exporter))
     trace.set_tracer_provider(_provider)
     _tracer = trace.get_tracer("moltgrid")
-    AsyncPGInstrumentor().instrument(tracer_provider=_provider)
+    AsyncPGInstrumentor().instrument(tracer_provider=_provider)  # type: ignore[no-untyped-call]  # untyped upstream
 
 
 def _work_sampler() -> Any:
