@@ -30,7 +30,7 @@ export async function generate(url) {
   if (!response.ok) throw new Error(`GET ${url}/openapi.json answered ${response.status}`);
   const doc = await response.json();
   delete doc.info.description; // names the server's build; the API is versioned by info.version
-  const ast = await openapiTS(doc, { alphabetize: true, exportType: true });
+  const ast = await openapiTS(doc, { alphabetize: true, exportType: true, defaultNonNullable: false });
   return HEADER + astToString(ast);
 }
 

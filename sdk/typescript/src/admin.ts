@@ -58,7 +58,7 @@ export class MoltGridAdmin extends Group {
     if (!response.ok) throw await errorFromResponse(response);
   }
 
-  private list(path: ListPath, options?: ListOptions): Promise<Json> {
+  #list(path: ListPath, options?: ListOptions): Promise<Json> {
     const [query, init] = this.split(options);
     // every ListPath has this route's query type; the cast picks one of the identical signatures
     return unwrap(this.api.GET(path as "/admin/api/agents", { params: { query }, ...init }));
@@ -101,15 +101,15 @@ export class MoltGridAdmin extends Group {
     );
   }
 
-  agents = (options?: ListOptions): Promise<Json> => this.list("/admin/api/agents", options);
-  memory = (options?: ListOptions): Promise<Json> => this.list("/admin/api/memory", options);
-  sharedMemory = (options?: ListOptions): Promise<Json> => this.list("/admin/api/shared-memory", options);
-  contact = (options?: ListOptions): Promise<Json> => this.list("/admin/api/contact", options);
-  messages = (options?: ListOptions): Promise<Json> => this.list("/admin/api/messages", options);
-  webhooks = (options?: ListOptions): Promise<Json> => this.list("/admin/api/webhooks", options);
-  queue = (options?: ListOptions): Promise<Json> => this.list("/admin/api/queue", options);
-  schedules = (options?: ListOptions): Promise<Json> => this.list("/admin/api/schedules", options);
-  collaborations = (options?: ListOptions): Promise<Json> => this.list("/admin/api/collaborations", options);
-  marketplace = (options?: ListOptions): Promise<Json> => this.list("/admin/api/marketplace", options);
-  scenarios = (options?: ListOptions): Promise<Json> => this.list("/admin/api/scenarios", options);
+  agents = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/agents", options);
+  memory = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/memory", options);
+  sharedMemory = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/shared-memory", options);
+  contact = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/contact", options);
+  messages = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/messages", options);
+  webhooks = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/webhooks", options);
+  queue = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/queue", options);
+  schedules = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/schedules", options);
+  collaborations = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/collaborations", options);
+  marketplace = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/marketplace", options);
+  scenarios = (options?: ListOptions): Promise<Json> => this.#list("/admin/api/scenarios", options);
 }

@@ -2036,49 +2036,49 @@ export type components = {
              * Backoff Base Seconds
              * @default null
              */
-            backoff_base_seconds: number | null;
+            backoff_base_seconds?: number | null;
             /**
              * Backoff Max Seconds
              * @default null
              */
-            backoff_max_seconds: number | null;
+            backoff_max_seconds?: number | null;
             /**
              * Dedup Key
              * @default null
              */
-            dedup_key: string | null;
+            dedup_key?: string | null;
             /**
              * Delay Seconds
              * @default null
              */
-            delay_seconds: number | null;
+            delay_seconds?: number | null;
             /**
              * Max Attempts
              * @default null
              */
-            max_attempts: number | null;
+            max_attempts?: number | null;
             /** Payload */
             payload: unknown;
             /**
              * Priority
              * @default 0
              */
-            priority: number;
+            priority?: number;
             /**
              * Queue Name
              * @default default
              */
-            queue_name: string;
+            queue_name?: string;
             /**
              * Run At
              * @default null
              */
-            run_at: string | null;
+            run_at?: string | null;
             /**
              * Visibility Timeout
              * @default null
              */
-            visibility_timeout: number | null;
+            visibility_timeout?: number | null;
         };
         ValidationError: {
             ctx?: Record<string, never>;

@@ -7,7 +7,7 @@ import { Group } from "./group.js";
 type Task = { params: { path: { task_id: string } } };
 
 export class MarketplaceApi extends Group {
-  private task(taskId: string): Task {
+  #task(taskId: string): Task {
     return { params: { path: { task_id: taskId } } };
   }
 
@@ -26,20 +26,20 @@ export class MarketplaceApi extends Group {
   /** One task. */
   get(taskId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.GET("/v1/marketplace/tasks/{task_id}", { ...this.task(taskId), ...init }));
+    return unwrap(this.api.GET("/v1/marketplace/tasks/{task_id}", { ...this.#task(taskId), ...init }));
   }
 
   /** Claims an open task. */
   claim(taskId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/marketplace/tasks/{task_id}/claim", { ...this.task(taskId), ...init }));
+    return unwrap(this.api.POST("/v1/marketplace/tasks/{task_id}/claim", { ...this.#task(taskId), ...init }));
   }
 
   /** Delivers your result for a claimed task. */
   deliver(taskId: string, result: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
     return unwrap(
-      this.api.POST("/v1/marketplace/tasks/{task_id}/deliver", { ...this.task(taskId), body: { result }, ...init }),
+      this.api.POST("/v1/marketplace/tasks/{task_id}/deliver", { ...this.#task(taskId), body: { result }, ...init }),
     );
   }
 
@@ -48,7 +48,7 @@ export class MarketplaceApi extends Group {
     const [fields, init] = this.split(options);
     return unwrap(
       this.api.POST("/v1/marketplace/tasks/{task_id}/review", {
-        ...this.task(taskId),
+        ...this.#task(taskId),
         body: { accept, ...fields },
         ...init,
       }),
@@ -58,7 +58,7 @@ export class MarketplaceApi extends Group {
   /** Cancels your open task (refunding its reward). */
   cancel(taskId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/marketplace/tasks/{task_id}/cancel", { ...this.task(taskId), ...init }));
+    return unwrap(this.api.POST("/v1/marketplace/tasks/{task_id}/cancel", { ...this.#task(taskId), ...init }));
   }
 
   /** Your credit balance and ledger. */

@@ -8,7 +8,7 @@ type Job = { params: { path: { job_id: string } } };
 type DeadLetterFilter = Query<"/v1/queue/dead-letters", "get">;
 
 export class QueueApi extends Group {
-  private job(jobId: string): Job {
+  #job(jobId: string): Job {
     return { params: { path: { job_id: jobId } } };
   }
 
@@ -42,19 +42,19 @@ export class QueueApi extends Group {
   /** Fails a claimed job (error, attempt, retryable). */
   fail(jobId: string, options?: Body<"/v1/queue/{job_id}/fail", "post"> & CallOptions): Promise<Json> {
     const [body, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/queue/{job_id}/fail", { ...this.job(jobId), body, ...init }));
+    return unwrap(this.api.POST("/v1/queue/{job_id}/fail", { ...this.#job(jobId), body, ...init }));
   }
 
   /** Extends a claimed job's lease (extend_seconds, progress). */
   heartbeat(jobId: string, options?: Body<"/v1/queue/{job_id}/heartbeat", "post"> & CallOptions): Promise<Json> {
     const [body, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/queue/{job_id}/heartbeat", { ...this.job(jobId), body, ...init }));
+    return unwrap(this.api.POST("/v1/queue/{job_id}/heartbeat", { ...this.#job(jobId), body, ...init }));
   }
 
   /** A job's status. */
   get(jobId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.GET("/v1/queue/{job_id}", { ...this.job(jobId), ...init }));
+    return unwrap(this.api.GET("/v1/queue/{job_id}", { ...this.#job(jobId), ...init }));
   }
 
   /** Lists your jobs (queue_name, status). */
@@ -72,7 +72,7 @@ export class QueueApi extends Group {
   /** Replays one dead-lettered job. */
   replay(jobId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/queue/{job_id}/replay", { ...this.job(jobId), ...init }));
+    return unwrap(this.api.POST("/v1/queue/{job_id}/replay", { ...this.#job(jobId), ...init }));
   }
 
   /** Lists dead-lettered jobs. */

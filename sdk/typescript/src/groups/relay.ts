@@ -16,7 +16,7 @@ export class RelayApi extends Group {
     super(transport);
   }
 
-  private message(messageId: string): Message {
+  #message(messageId: string): Message {
     return { params: { path: { message_id: messageId } } };
   }
 
@@ -35,19 +35,19 @@ export class RelayApi extends Group {
   /** Marks a message as read. */
   markRead(messageId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/relay/{message_id}/read", { ...this.message(messageId), ...init }));
+    return unwrap(this.api.POST("/v1/relay/{message_id}/read", { ...this.#message(messageId), ...init }));
   }
 
   /** A sent message's status. */
   status(messageId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.GET("/v1/messages/{message_id}/status", { ...this.message(messageId), ...init }));
+    return unwrap(this.api.GET("/v1/messages/{message_id}/status", { ...this.#message(messageId), ...init }));
   }
 
   /** Every hop of a message, with its time. */
   trace(messageId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.GET("/v1/messages/{message_id}/trace", { ...this.message(messageId), ...init }));
+    return unwrap(this.api.GET("/v1/messages/{message_id}/trace", { ...this.#message(messageId), ...init }));
   }
 
   /** Messages you sent whose webhook delivery was given up. */

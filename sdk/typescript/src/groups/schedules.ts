@@ -7,7 +7,7 @@ import { Group } from "./group.js";
 type Task = { params: { path: { task_id: string } } };
 
 export class SchedulesApi extends Group {
-  private task(taskId: string): Task {
+  #task(taskId: string): Task {
     return { params: { path: { task_id: taskId } } };
   }
 
@@ -31,7 +31,7 @@ export class SchedulesApi extends Group {
   /** Gets a schedule. */
   get(taskId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.GET("/v1/schedules/{task_id}", { ...this.task(taskId), ...init }));
+    return unwrap(this.api.GET("/v1/schedules/{task_id}", { ...this.#task(taskId), ...init }));
   }
 
   /** Enables or disables a schedule. */
@@ -48,13 +48,13 @@ export class SchedulesApi extends Group {
   /** Deletes a schedule. */
   delete(taskId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.DELETE("/v1/schedules/{task_id}", { ...this.task(taskId), ...init }));
+    return unwrap(this.api.DELETE("/v1/schedules/{task_id}", { ...this.#task(taskId), ...init }));
   }
 
   /** Runs a schedule now. */
   trigger(taskId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/schedules/{task_id}/trigger", { ...this.task(taskId), ...init }));
+    return unwrap(this.api.POST("/v1/schedules/{task_id}/trigger", { ...this.#task(taskId), ...init }));
   }
 
   /** Lists a schedule's runs. */

@@ -7,7 +7,7 @@ import { Group } from "./group.js";
 type Task = { params: { path: { task_id: string } } };
 
 export class TasksApi extends Group {
-  private task(taskId: string): Task {
+  #task(taskId: string): Task {
     return { params: { path: { task_id: taskId } } };
   }
 
@@ -26,7 +26,7 @@ export class TasksApi extends Group {
   /** A task with its history. */
   get(taskId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.GET("/v1/tasks/{task_id}", { ...this.task(taskId), ...init }));
+    return unwrap(this.api.GET("/v1/tasks/{task_id}", { ...this.#task(taskId), ...init }));
   }
 
   /** Changes a task's status (with a result). */
@@ -36,7 +36,7 @@ export class TasksApi extends Group {
     options?: Omit<Body<"/v1/tasks/{task_id}", "patch">, "status"> & CallOptions,
   ): Promise<Json> {
     const [fields, init] = this.split(options);
-    return unwrap(this.api.PATCH("/v1/tasks/{task_id}", { ...this.task(taskId), body: { status, ...fields }, ...init }));
+    return unwrap(this.api.PATCH("/v1/tasks/{task_id}", { ...this.#task(taskId), body: { status, ...fields }, ...init }));
   }
 
   /** Claims a task for lease_seconds. */
@@ -50,7 +50,7 @@ export class TasksApi extends Group {
   /** Completes a claimed task. */
   complete(taskId: string, options?: Body<"/v1/tasks/{task_id}/complete", "post"> & CallOptions): Promise<Json> {
     const [body, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/tasks/{task_id}/complete", { ...this.task(taskId), body, ...init }));
+    return unwrap(this.api.POST("/v1/tasks/{task_id}/complete", { ...this.#task(taskId), body, ...init }));
   }
 
   /** Makes a task depend on others. */
@@ -62,7 +62,7 @@ export class TasksApi extends Group {
     const [, init] = this.split(options);
     return unwrap(
       this.api.POST("/v1/tasks/{task_id}/dependencies", {
-        ...this.task(taskId),
+        ...this.#task(taskId),
         body: { depends_on: dependsOn },
         ...init,
       }),

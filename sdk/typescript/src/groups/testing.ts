@@ -7,7 +7,7 @@ import { Group } from "./group.js";
 type Scenario = { params: { path: { scenario_id: string } } };
 
 export class TestingApi extends Group {
-  private scenario(scenarioId: string): Scenario {
+  #scenario(scenarioId: string): Scenario {
     return { params: { path: { scenario_id: scenarioId } } };
   }
 
@@ -26,14 +26,14 @@ export class TestingApi extends Group {
   /** Runs a scenario; answers with its results (up to its timeout_seconds). */
   run(scenarioId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/testing/scenarios/{scenario_id}/run", { ...this.scenario(scenarioId), ...init }));
+    return unwrap(this.api.POST("/v1/testing/scenarios/{scenario_id}/run", { ...this.#scenario(scenarioId), ...init }));
   }
 
   /** A scenario's results. */
   results(scenarioId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
     return unwrap(
-      this.api.GET("/v1/testing/scenarios/{scenario_id}/results", { ...this.scenario(scenarioId), ...init }),
+      this.api.GET("/v1/testing/scenarios/{scenario_id}/results", { ...this.#scenario(scenarioId), ...init }),
     );
   }
 }

@@ -7,7 +7,7 @@ import { Group } from "./group.js";
 type Hook = { params: { path: { webhook_id: string } } };
 
 export class WebhooksApi extends Group {
-  private hook(webhookId: string): Hook {
+  #hook(webhookId: string): Hook {
     return { params: { path: { webhook_id: webhookId } } };
   }
 
@@ -30,7 +30,7 @@ export class WebhooksApi extends Group {
   /** Deletes a webhook. */
   delete(webhookId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.DELETE("/v1/webhooks/{webhook_id}", { ...this.hook(webhookId), ...init }));
+    return unwrap(this.api.DELETE("/v1/webhooks/{webhook_id}", { ...this.#hook(webhookId), ...init }));
   }
 
   /** A webhook's delivery log. */
@@ -50,7 +50,7 @@ export class WebhooksApi extends Group {
   /** Sends a signed test event and reports the receiver's answer. */
   test(webhookId: string, options?: CallOptions): Promise<Json> {
     const [, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/webhooks/{webhook_id}/test", { ...this.hook(webhookId), ...init }));
+    return unwrap(this.api.POST("/v1/webhooks/{webhook_id}/test", { ...this.#hook(webhookId), ...init }));
   }
 
   /** Delivers one logged event again (same webhook-id). */
