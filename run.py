@@ -84,12 +84,30 @@ def ensure_browser() -> None:
     )
 
 
+def ensure_node() -> None:
+    """In CI (as root, Debian), install Debian's Node.js and npm for the TypeScript client's tests
+    (tests/test_typescript_client.py); elsewhere those tests skip with a message when Node is not found."""
+    import shutil
+
+    if shutil.which("node") and shutil.which("npm"):
+        return
+    if not os.environ.get("CI") or os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return
+    print("» installing Node.js and npm for the TypeScript client tests (apt-get, one-time)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "nodejs", "npm"], env=env, check=False, stdout=subprocess.DEVNULL
+    )
+
+
 def main(argv: list[str]) -> int:
     ensure_venv()
     command, rest = (argv[0], argv[1:]) if argv else ("up", [])
     os.chdir(ROOT)
     if command == "test":
         ensure_browser()
+        ensure_node()
         args = [str(_bin("python")), "-m", "pytest", *rest]
     elif command == "bench":
         args = [str(_bin("python")), "-m", "bench", *rest]
