@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from services.coordination import text
+from services.coordination.text import operations as text
 from shared.runtime.stack import selected_components
 
 CONTRACT = [

@@ -1,14 +1,16 @@
-"""Multi-agent coordination: scenario runs (test patterns) and task graphs (schema `coordination`)."""
+"""Multi-agent coordination (schema `coordination`): scenario runs (`scenarios/`), task graphs (`tasks/`) and
+the text utilities (`text/`), each with its own handlers, models and (for the first two) store."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from services.coordination.handlers import CoordinationHandlers
-from services.coordination.runner import ensure_bucket
-from services.coordination.store import ScenarioStore
-from services.coordination.task_store import TaskStore
-from services.coordination.tasks import TaskHandlers
+from services.coordination.scenarios.handlers import ScenarioHandlers
+from services.coordination.scenarios.runner import ensure_bucket
+from services.coordination.scenarios.store import ScenarioStore
+from services.coordination.tasks.handlers import TaskHandlers
+from services.coordination.tasks.store import TaskStore
+from services.coordination.text.handlers import TextHandlers
 from shared.config import Settings
 from shared.service import Runtime
 from shared.spec import Every, Outbox, Parts, Service
@@ -31,8 +33,9 @@ async def build(rt: Runtime[CoordinationSettings]) -> Parts:
     task_handlers = TaskHandlers(tasks, rt.kick)
     return Parts(
         groups=[
-            CoordinationHandlers(store, s.nats_servers, s.coordination_max_runs).ops(),
-            task_handlers.ops(),
+            ScenarioHandlers(store, s.nats_servers, s.coordination_max_runs),
+            task_handlers,
+            TextHandlers(),
         ],
         loops=[Every("task_leases", s.task_lease_sweep_seconds, task_handlers.sweep_leases)],
         purge=purge,

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from nats.js.errors import KeyWrongLastSequenceError
 
-from services.coordination.protocol import Mailbox, Pattern, now_ms
+from services.coordination.scenarios.protocol import Mailbox, Pattern, now_ms
 
 
 class LeaderElection(Pattern):
@@ -45,7 +45,7 @@ class LeaderElection(Pattern):
                 self.claims.append(name)
             except KeyWrongLastSequenceError:
                 self.messages += 1
-                leader = (await self.kv.get(self.run_id)).value.decode()
+                leader = ((await self.kv.get(self.run_id)).value or b"").decode()
             await self.publish(self.subject("election", "view"), {"agent": name, "leader": leader})
 
         await asyncio.gather(*(agent(a) for a in self.agents))

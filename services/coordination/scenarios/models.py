@@ -1,4 +1,4 @@
-"""Request models of the coordination service's operations."""
+"""Request models of the scenario operations."""
 
 from __future__ import annotations
 
@@ -28,11 +28,6 @@ class List(Request):
 
 class ScenarioRef(Request):
     scenario_id: ScenarioId
-
-
-class TextProcess(Request):
-    text: Annotated[Text, StringConstraints(max_length=50_000)]
-    operation: Annotated[Text, StringConstraints(max_length=64)]
 
 
 class AgentRef(Request):

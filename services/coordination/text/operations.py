@@ -1,4 +1,4 @@
-"""The seed's text utilities: pure functions of the text, in the original's operation order."""
+"""The text utilities themselves: pure functions of the text, in the original's operation order."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""SQL of coordination scenarios."""
+"""The store of `coordination.scenarios`: every SQL statement on scenario definitions and their runs."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class ScenarioStore:
         )
         return _row(r) if r else None
 
-    async def list(
+    async def list_scenarios(
         self, agent_id: str, pattern: str | None, status: str | None, limit: int
     ) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
