@@ -221,10 +221,13 @@ class TaskStore:
         )
 
     async def release(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record:
-        """Back to pending, unclaimed (a lease ran out, the claimer was deleted, or the creator reopened it)."""
+        """Back to pending, unclaimed (a lease ran out, the claimer was deleted, or the creator reopened it).
+        The result goes with the claim: it was the previous claimer's work, and the next claimer (who may read
+        the task's result) must not see it."""
         return await conn.fetchrow(
             "UPDATE coordination.tasks SET status = 'pending', claimed_by = NULL, claimed_at = NULL,"
-            f" lease_expires_at = NULL, updated_at = now() WHERE task_id = $1 RETURNING {COLUMNS}",
+            " lease_expires_at = NULL, result = NULL, updated_at = now()"
+            f" WHERE task_id = $1 RETURNING {COLUMNS}",
             task_id,
         )
 
