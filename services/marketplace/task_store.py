@@ -65,7 +65,13 @@ class TaskStore:
                 req.deadline,
                 deadline_at,
             )
-        return {"task_id": task_id, "status": "open", "created_at": iso(created)}
+        # credits_deducted (1.0's, additive): the reward moved from the poster's balance into escrow
+        return {
+            "task_id": task_id,
+            "status": "open",
+            "created_at": iso(created),
+            "credits_deducted": req.reward_credits,
+        }
 
     async def browse(self, req: m.Browse) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
