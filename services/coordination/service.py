@@ -18,6 +18,10 @@ from shared.spec import Every, Outbox, Parts, Service
 
 class CoordinationSettings(Settings):
     coordination_max_runs: int = 4  # scenario runs one replica performs at once (each starts its own agents)
+    scenario_grace_seconds: float = (
+        60.0  # past timeout_seconds + this, a run still `running` has lost its replica
+    )
+    scenario_sweep_seconds: float = 30.0  # how often a replica ends such runs as failed
     task_lease_sweep_seconds: float = 1.0  # how often a replica returns tasks whose claim lease ran out
     text_workers: int = 1  # worker processes per replica for the text utilities
     text_waiting: int = 16  # text requests queued behind busy workers before more answer 503
@@ -34,17 +38,21 @@ async def build(rt: Runtime[CoordinationSettings]) -> Parts:
         return await store.purge_agent(agent_id) + await tasks.purge_agent(agent_id)
 
     task_handlers = TaskHandlers(tasks, rt.kick)
+    scenarios = ScenarioHandlers(store, s.nats_servers, s.coordination_max_runs, s.scenario_grace_seconds)
     # within the gateway's wait, so a request over budget answers 503 rather than the gateway's 504
     text_pool = TextPool(s.text_workers, s.text_waiting, min(s.text_budget_seconds, 0.75 * s.request_timeout))
     text_pool.start()
     await text_pool.warm_up()  # before the service answers, so no early request waits for the workers
     return Parts(
         groups=[
-            ScenarioHandlers(store, s.nats_servers, s.coordination_max_runs),
+            scenarios,
             task_handlers,
             TextHandlers(text_pool),
         ],
-        loops=[Every("task_leases", s.task_lease_sweep_seconds, task_handlers.sweep_leases)],
+        loops=[
+            Every("task_leases", s.task_lease_sweep_seconds, task_handlers.sweep_leases),
+            Every("abandoned_runs", s.scenario_sweep_seconds, scenarios.end_abandoned_runs),
+        ],
         purge=purge,
         on_stop=[text_pool.close],
     )

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import structlog
+
 from services.coordination.scenarios import models as m
 from services.coordination.scenarios.patterns import PATTERNS
 from services.coordination.scenarios.runner import run_pattern
@@ -17,11 +19,13 @@ from shared.ids import new_id
 from shared.ops import OpGroup, op
 
 VALID = sorted(PATTERNS)
+ABANDONED = "the run was interrupted: its replica stopped before it finished"
+log = structlog.get_logger("coordination.scenarios")
 
 
 class ScenarioHandlers(OpGroup):
-    def __init__(self, store: ScenarioStore, nats_servers: list[str], max_runs: int) -> None:
-        self.store, self.nats_servers = store, nats_servers
+    def __init__(self, store: ScenarioStore, nats_servers: list[str], max_runs: int, grace_s: float) -> None:
+        self.store, self.nats_servers, self.grace_s = store, nats_servers, grace_s
         self.runs = asyncio.Semaphore(max_runs)  # concurrent runs per replica; more wait their turn
 
     @op()
@@ -63,14 +67,29 @@ class ScenarioHandlers(OpGroup):
         run_id = new_id("run")
         async with self.runs:
             await self.store.start_run(s["scenario_id"], run_id)
-            results = await run_pattern(
-                self.nats_servers,
-                run_id,
-                s["pattern"],
-                s["agent_count"],
-                s["timeout_seconds"],
-                s["success_criteria"] or {},
-            )
+            try:
+                results = await run_pattern(
+                    self.nats_servers,
+                    run_id,
+                    s["pattern"],
+                    s["agent_count"],
+                    s["timeout_seconds"],
+                    s["success_criteria"] or {},
+                )
+            except asyncio.CancelledError:  # the replica is stopping: the run still ends with a status
+                await asyncio.shield(self._fail(s, run_id, "the run was interrupted: its replica stopped"))
+                raise
+            except Exception as exc:  # NATS refused the run's traffic (a slow consumer, a full buffer…)
+                log.warning("scenario_run_failed", scenario_id=s["scenario_id"], error=repr(exc))
+                results, completed = await self._fail(
+                    s, run_id, f"the run broke: {type(exc).__name__}: {exc}"
+                )
+                return {
+                    "scenario_id": s["scenario_id"],
+                    "status": "failed",
+                    "results": results,
+                    "completed_at": completed,
+                }
             completed = await self.store.finish_run(s["scenario_id"], run_id, results)
         return {
             "scenario_id": s["scenario_id"],
@@ -78,6 +97,20 @@ class ScenarioHandlers(OpGroup):
             "results": results,
             "completed_at": completed,
         }
+
+    async def _fail(self, s: dict[str, Any], run_id: str, reason: str) -> tuple[dict[str, Any], str | None]:
+        results = {
+            "pattern": s["pattern"],
+            "success": False,
+            "agent_count": s["agent_count"],
+            "failures": [reason],
+            "error": reason,
+        }
+        return results, await self.store.fail_run(s["scenario_id"], run_id, results)
+
+    async def end_abandoned_runs(self) -> int:
+        """Runs whose replica died mid-run (nothing else ends them): failed, once past timeout + grace."""
+        return await self.store.fail_abandoned(self.grace_s, ABANDONED)
 
     @op()
     async def results(self, req: m.ScenarioRef, ctx: Ctx) -> dict[str, Any]:
