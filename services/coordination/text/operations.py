@@ -11,7 +11,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import os
 import re
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -121,3 +124,20 @@ OPERATIONS: dict[str, Callable[[str], dict[str, Any]]] = {
 def apply(operation: str, text: str) -> dict[str, Any]:
     """One operation by name: what a worker process runs (it imports only this module)."""
     return OPERATIONS[operation](text)
+
+
+def watch_service(service_pid: int) -> None:
+    """A worker's initializer: exit as soon as the service process is gone (killed, or stopped without
+    shutting its pool down), so no worker — nor the fork server it keeps alive — outlives the service."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(1.0)
+            try:
+                os.kill(service_pid, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:  # the pid now belongs to another user's process: the service is gone
+                os._exit(0)
+
+    threading.Thread(target=watch, name="watch-service", daemon=True).start()

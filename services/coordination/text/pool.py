@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 import structlog
 
-from services.coordination.text.operations import apply
+from services.coordination.text.operations import apply, watch_service
 from shared.errors import Unavailable
 
 log = structlog.get_logger("coordination.text")
@@ -42,7 +43,9 @@ class TextPool:
 
     def start(self) -> None:
         """Start the worker processes and warm them up in the background."""
-        executor = ProcessPoolExecutor(self.workers, mp_context=_context())
+        executor = ProcessPoolExecutor(
+            self.workers, mp_context=_context(), initializer=watch_service, initargs=(os.getpid(),)
+        )
         loop = asyncio.get_running_loop()
         self._executor = executor
         self._warm = asyncio.gather(
