@@ -22,9 +22,9 @@ from pathlib import Path
 
 import asyncpg
 
-from services.coordination import task_models as m
-from services.coordination.task_store import TaskStore
-from services.coordination.tasks import TaskHandlers
+from services.coordination.tasks import models as m
+from services.coordination.tasks.handlers import TaskHandlers
+from services.coordination.tasks.store import TaskStore
 from shared.bus import Ctx
 from shared.config import Settings
 from shared.crypto import Cipher

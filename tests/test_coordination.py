@@ -199,3 +199,67 @@ async def test_a_run_cut_short_by_its_timeout_reports_what_happened(alice):
     assert r["failures"][0] == "timed out before the protocol finished"
     assert 0 < r["tasks_completed"] < 1_000_000 == r["total_tasks"]
     assert 4500 < r["duration_ms"] < 8000
+
+
+async def test_scenario_sizes_are_capped(alice):
+    """pub_sub_fanout with 100 agents and 100,000 messages (ten million deliveries through one connection) cut
+    the run's NATS connection off; sizes beyond the documented limits are refused when the scenario is made."""
+    for body in (
+        {"pattern": "pub_sub_fanout", "agent_count": 100, "success_criteria": {"messages": 100_000}},
+        {"pattern": "pub_sub_fanout", "agent_count": 3, "success_criteria": {"messages": 100_001}},
+        {"pattern": "load_balancing", "agent_count": 3, "success_criteria": {"total_tasks": 1_000_001}},
+        {"pattern": "task_auction", "agent_count": 3, "success_criteria": {"tasks": 1_001}},
+        {"pattern": "consensus", "agent_count": 3, "success_criteria": {"max_rounds": 21}},
+    ):
+        status, reply = await alice.post("/v1/testing/scenarios", body)
+        assert status == 422, (body, reply)
+    status, reply = await alice.post(
+        "/v1/testing/scenarios",
+        {"pattern": "pub_sub_fanout", "agent_count": 100, "success_criteria": {"messages": 100_000}},
+    )
+    assert "deliveries" in str(reply["detail"]), reply
+    # at the limit: accepted
+    scenario_id = await create(alice, "pub_sub_fanout", 101 - 1, success_criteria={"messages": 1_010})
+    assert scenario_id
+
+
+async def test_a_run_whose_replica_dies_ends_failed(stack, alice):
+    """A run cut off by its replica's death is ended `failed`, with the reason, by a replica that lives on."""
+    import asyncio
+    import signal
+    import time
+
+    env = {"MOLTGRID_SCENARIO_GRACE_SECONDS": "1", "MOLTGRID_SCENARIO_SWEEP_SECONDS": "0.5"}
+    stack.stop_component("coordination")
+    stack.sup.spawn("coordination", 1, env)
+    try:
+        await stack.wait_ready()
+        scenario_id = await create(
+            alice, "load_balancing", 3, timeout_seconds=5, success_criteria={"total_tasks": 1_000_000}
+        )
+        running = asyncio.create_task(alice.post(f"/v1/testing/scenarios/{scenario_id}/run"))
+        deadline = time.monotonic() + 10
+        while (await alice.get(f"/v1/testing/scenarios/{scenario_id}/results"))[1]["status"] != "running":
+            assert time.monotonic() < deadline, "the run never started"
+            await asyncio.sleep(0.1)
+        stack.sup.children["coordination-1"].proc.send_signal(signal.SIGKILL)
+        running.cancel()  # its answer would come only at the route's 320 s deadline
+        stack.sup.children.pop("coordination-1").stop()
+        stack.sup.spawn("coordination", 1, env)
+        await stack.wait_ready()
+        deadline = time.monotonic() + 20
+        while True:
+            got = (await alice.get(f"/v1/testing/scenarios/{scenario_id}/results"))[1]
+            if got["status"] != "running":
+                break
+            assert time.monotonic() < deadline, "the abandoned run is still running"
+            await asyncio.sleep(0.3)
+        assert got["status"] == "failed" and got["completed_at"] is not None
+        assert got["results"]["success"] is False and "interrupted" in got["results"]["error"]
+        assert got["results"]["failures"] == [got["results"]["error"]]
+    finally:
+        child = stack.sup.children.pop("coordination-1", None)
+        if child is not None:
+            child.stop()
+        stack.start_component("coordination")
+        await stack.wait_ready()

@@ -78,7 +78,9 @@ async def balance(agent) -> int:
 async def test_contract_workflow(alice, bob, register, anon, db):
     carol = await register("carol")
     status, body = await alice.post("/v1/marketplace/tasks", TASK)
-    assert status == 200 and body["status"] == "open" and set(body) == {"task_id", "status", "created_at"}
+    assert status == 200 and body["status"] == "open"
+    assert set(body) == {"task_id", "status", "created_at", "credits_deducted"}
+    assert body["credits_deducted"] == TASK["reward_credits"]  # 1.0's field: the reward held in escrow
     task_id = body["task_id"]
     assert re.fullmatch(r"mktask_[0-9a-f]{12}", task_id)
     status, body = await alice.post("/v1/marketplace/tasks", {"title": "Big", "reward_credits": 10_000_000})
@@ -386,14 +388,8 @@ async def test_a_replica_killed_mid_burst_creates_or_destroys_no_credits(stack, 
     await burst
     await assert_invariant(db)
     for agent in agents:  # each agent's books balance: balance + its held escrow == its grant
-        held = await db.fetchval(
-            "SELECT coalesce(sum(amount), 0) FROM marketplace.escrow WHERE poster = $1 AND status = 'held'",
-            agent.agent_id,
-        )
-        own = await db.fetchval(
-            "SELECT balance FROM marketplace.accounts WHERE agent_id = $1", agent.agent_id
-        )
-        assert own + held == STARTING
+        status, statement = await agent.get("/v1/credits")
+        assert status == 200 and statement["balance"] + statement["escrowed"] == STARTING, statement
 
 
 async def test_balances_and_agent_stats_ops(stack, alice):

@@ -120,10 +120,12 @@ def datetime_of(text: str):
     return datetime.fromisoformat(text)
 
 
-async def test_bad_input_is_refused_cleanly(alice, db):
-    before = await db.fetchval(
-        "SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1", alice.agent_id
-    )
+async def created_by(api: Api, agent_id: str) -> int:
+    return (await api.get("/v1/tasks", params={"creator": agent_id, "limit": 200}))[1]["count"]
+
+
+async def test_bad_input_is_refused_cleanly(alice):
+    before = await created_by(alice, alice.agent_id)
     for body, loc in (
         ({}, ["body", "title"]),
         ({"title": ""}, ["body", "title"]),
@@ -137,10 +139,7 @@ async def test_bad_input_is_refused_cleanly(alice, db):
         assert status == 422 and reply["detail"][0]["loc"] == loc, (body, reply)
     status, reply = await alice.post("/v1/tasks", {"title": "t", "depends_on": ["task_nope"]})
     assert (status, reply) == (404, {"detail": "Dependency task not found: task_nope"})
-    assert (
-        await db.fetchval("SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1", alice.agent_id)
-        == before
-    )  # nothing half-written
+    assert await created_by(alice, alice.agent_id) == before  # nothing half-written
     assert (await alice.get("/v1/tasks/task_nope")) == (404, {"detail": "Task not found"})
     assert (await alice.post("/v1/tasks/task_nope/claim"))[0] == 404
     assert (await alice.patch("/v1/tasks/task_nope", {"status": "failed"}))[0] == 404
@@ -330,6 +329,43 @@ async def test_results_are_private_to_creator_and_claimer(alice, bob, register):
         assert (listed[0]["result"] == "T-secret-result") is sees
 
 
+async def test_a_reopened_task_does_not_show_the_previous_claimers_result(alice, bob, register):
+    carol = await register("carol")
+    task = await create(alice, "reopened")
+    path = f"/v1/tasks/{task['task_id']}"
+    assert (await bob.post(f"{path}/claim"))[0] == 200
+    status, body = await bob.patch(path, {"status": "failed", "result": "B-PRIVATE-partial-work"})
+    assert status == 200 and body["result"] == "B-PRIVATE-partial-work"
+    status, body = await alice.patch(path, {"status": "pending"})
+    assert status == 200 and body["result"] is None
+    assert (await carol.post(f"{path}/claim"))[0] == 200
+    got = (await carol.get(path))[1]
+    assert got["claimed_by"] == carol.agent_id and got["result"] is None
+    assert "B-PRIVATE" not in str((await carol.get("/v1/tasks", params={"creator": alice.agent_id}))[1])
+    # completing without a result leaves none, not the previous claimer's
+    status, body = await carol.post(f"{path}/complete")
+    assert status == 200 and body["result"] is None
+
+
+async def test_a_lease_that_runs_out_does_not_hand_on_the_result(alice, bob, register):
+    carol = await register("carol")
+    task = await create(alice, "expiring")
+    path = f"/v1/tasks/{task['task_id']}"
+    assert (await bob.post(f"{path}/claim", params={"lease_seconds": 1}))[0] == 200
+    status, body = await bob.patch(path, {"status": "waiting_input", "result": "B-PRIVATE-partial-work"})
+    assert status == 200 and body["result"] == "B-PRIVATE-partial-work"
+    assert (await bob.patch(path, {"status": "running"}))[0] == 200  # resumed: the 1 s lease runs again
+
+    async def returned() -> dict[str, Any] | None:
+        got = (await alice.get(path))[1]
+        return got if got["status"] == "pending" else None
+
+    got = await until("the lease to run out", returned)
+    assert got["result"] is None and got["history"][-1]["change"] == "lease_expired"
+    assert (await carol.post(f"{path}/claim"))[0] == 200
+    assert (await carol.get(path))[1]["result"] is None
+
+
 async def test_every_change_is_an_event_for_creator_and_claimer(alice, bob):
     first = await create(alice, "first")
     second = await create(alice, "second", depends_on=[first["task_id"]])
@@ -400,7 +436,7 @@ async def claims_served(nc: Any) -> Counter[str]:
     return out
 
 
-async def test_one_claimer_wins_across_two_replicas(stack, alice, register, db, two_coordination_replicas):
+async def test_one_claimer_wins_across_two_replicas(stack, alice, register, two_coordination_replicas):
     agents = await asyncio.gather(*(register(f"claimer{i}") for i in range(12)))
     tasks = [await create(alice, f"race {i}") for i in range(10)]
     before = await claims_served(two_coordination_replicas)
@@ -416,15 +452,9 @@ async def test_one_claimer_wins_across_two_replicas(stack, alice, register, db, 
         statuses = sorted(s for s, _ in answers)
         assert statuses == [200] + [409] * (len(agents) - 1), (task["task_id"], answers)
         winner = next(b["claimed_by"] for s, b in answers if s == 200)
-        row = await db.fetchrow(
-            "SELECT status, claimed_by FROM coordination.tasks WHERE task_id = $1", task["task_id"]
-        )
-        assert (row["status"], row["claimed_by"]) == ("running", winner)
-        claims = await db.fetchval(
-            "SELECT count(*) FROM coordination.task_history WHERE task_id = $1 AND change = 'claimed'",
-            task["task_id"],
-        )
-        assert claims == 1
+        got = (await alice.get(f"/v1/tasks/{task['task_id']}"))[1]
+        assert (got["status"], got["claimed_by"]) == ("running", winner)
+        assert [h["change"] for h in got["history"]].count("claimed") == 1
     served = await claims_served(two_coordination_replicas)
     for instance in ("coordination-0", "coordination-1"):  # both replicas really decided claims
         assert served[instance] - before.get(instance, 0) > 0, served
@@ -447,22 +477,19 @@ async def test_one_claimer_wins_across_two_replicas(stack, alice, register, db, 
             0
         ] == 200
 
-    async def all_returned() -> bool:
-        return not await db.fetchval(
-            "SELECT count(*) FROM coordination.tasks WHERE task_id = ANY($1::text[]) AND status <> 'pending'",
-            [t["task_id"] for t in short],
-        )
+    ids = {t["task_id"] for t in short}
 
-    await until("the short leases to run out", all_returned)
-    expiries = await db.fetch(
-        "SELECT task_id, count(*) AS n FROM coordination.task_history"
-        " WHERE change = 'lease_expired' AND task_id = ANY($1::text[]) GROUP BY task_id",
-        [t["task_id"] for t in short],
-    )
-    assert sorted(r["n"] for r in expiries) == [1] * len(short)
+    async def all_returned() -> list[dict[str, Any]] | None:
+        listed = (await alice.get("/v1/tasks", params={"creator": alice.agent_id, "limit": 200}))[1]["tasks"]
+        got = [t for t in listed if t["task_id"] in ids]
+        return got if len(got) == len(ids) and all(g["status"] == "pending" for g in got) else None
+
+    returned = await until("the short leases to run out", all_returned, every=0.3)
+    expiries = [[h["change"] for h in g["history"]].count("lease_expired") for g in returned]
+    assert expiries == [1] * len(short)
 
 
-async def test_a_purged_agent_leaves_no_tasks(stack, admin, register, db):
+async def test_a_purged_agent_leaves_no_tasks(stack, admin, register):
     doomed, other = await register("doomed"), await register("other")
     mine = await create(doomed, "mine")
     theirs = await create(other, "theirs")
@@ -471,14 +498,11 @@ async def test_a_purged_agent_leaves_no_tasks(stack, admin, register, db):
         assert r.status == 200
 
     async def purged() -> bool:
-        return not await db.fetchval(
-            "SELECT count(*) FROM coordination.tasks WHERE creator_agent = $1", doomed.agent_id
-        )
+        return await created_by(other, doomed.agent_id) == 0
 
     await until("the doomed agent's tasks to go", purged)
-    assert not await db.fetchval(
-        "SELECT count(*) FROM coordination.task_history WHERE task_id = $1", mine["task_id"]
-    )
+    # its task is gone with its history (GET shows both, or neither)
+    assert (await other.get(f"/v1/tasks/{mine['task_id']}")) == (404, {"detail": "Task not found"})
     got = (await other.get(f"/v1/tasks/{theirs['task_id']}"))[1]
     assert (got["status"], got["claimed_by"]) == ("pending", None) and got["history"][-1][
         "change"

@@ -1,50 +1,21 @@
-"""Multi-agent coordination: scenario runs (test patterns) and task graphs (schema `coordination`)."""
+"""Multi-agent coordination (schema `coordination`): scenario runs (`scenarios/`), task graphs (`tasks/`) and
+the text utilities (`text/`), each with its own handlers, models and (for the first two) store.
+
+The declaration lives in `service.py` and is imported on first use of `SERVICE`: the text utilities' worker
+processes import `services.coordination.text.operations`, and so this package, and should load nothing more.
+"""
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from services.coordination.handlers import CoordinationHandlers
-from services.coordination.runner import ensure_bucket
-from services.coordination.store import ScenarioStore
-from services.coordination.task_store import TaskStore
-from services.coordination.tasks import TaskHandlers
-from shared.config import Settings
-from shared.service import Runtime
-from shared.spec import Every, Outbox, Parts, Service
+if TYPE_CHECKING:
+    from services.coordination.service import SERVICE as SERVICE
 
 
-class CoordinationSettings(Settings):
-    coordination_max_runs: int = 4  # scenario runs one replica performs at once (each starts its own agents)
-    task_lease_sweep_seconds: float = 1.0  # how often a replica returns tasks whose claim lease ran out
+def __getattr__(name: str) -> Any:
+    if name == "SERVICE":
+        from services.coordination.service import SERVICE
 
-
-async def build(rt: Runtime[CoordinationSettings]) -> Parts:
-    s = rt.settings
-    store = ScenarioStore(rt.pool)
-    tasks = TaskStore(rt.pool, rt.cipher)
-    await ensure_bucket(rt.js, s.jetstream_replicas)
-
-    async def purge(agent_id: str) -> int:
-        return await store.purge_agent(agent_id) + await tasks.purge_agent(agent_id)
-
-    task_handlers = TaskHandlers(tasks, rt.kick)
-    return Parts(
-        groups=[
-            CoordinationHandlers(store, s.nats_servers, s.coordination_max_runs).ops(),
-            task_handlers.ops(),
-        ],
-        loops=[Every("task_leases", s.task_lease_sweep_seconds, task_handlers.sweep_leases)],
-        purge=purge,
-    )
-
-
-SERVICE = Service(
-    name="coordination",
-    build=build,
-    settings=CoordinationSettings,
-    migrations=Path(__file__).parent / "migrations",
-    # agent content stored by task graphs (scenarios hold none)
-    encrypted={"coordination.tasks": (("task_id",), ("description", "result", "metadata"))},
-    outbox=Outbox(poll_interval=0.5),
-)
+        return SERVICE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -62,7 +62,7 @@ async def build(rt: Runtime[EmbedderSettings]) -> Parts:
     batcher.start()
     if s.embedder_preload:
         await backend.embed(["warm up"])
-    return Parts(groups=[EmbedderHandlers(backend, batcher).ops()], on_stop=[backend.aclose, batcher.stop])
+    return Parts(groups=[EmbedderHandlers(backend, batcher)], on_stop=[backend.aclose, batcher.stop])
 
 
 SERVICE = Service(name="embedder", build=build, settings=EmbedderSettings)

@@ -74,7 +74,8 @@ class LocalBackend:
         encoder = self._encoder or await self._load()
         async with self._compute:
             vectors = await asyncio.to_thread(encoder.encode, texts)
-        return vectors.tolist()
+        listed: Vectors = vectors.tolist()
+        return listed
 
     async def aclose(self) -> None:
         pass

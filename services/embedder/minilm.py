@@ -214,10 +214,12 @@ class MiniLM:
         summed = (x * mask[:, :, None]).sum(axis=1)
         pooled = summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)
         if not self.normalize:
-            return pooled.astype(np.float32)
+            unnormalised: np.ndarray = pooled.astype(np.float32)
+            return unnormalised
         # … then L2 normalisation (its Normalize module: F.normalize, eps 1e-12).
         norms = np.maximum(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12)
-        return (pooled / norms).astype(np.float32)
+        normalised: np.ndarray = (pooled / norms).astype(np.float32)
+        return normalised
 
 
 def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
@@ -226,7 +228,8 @@ def _layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float)
     mean = x.mean(axis=-1, keepdims=True)
     centered = x - mean
     var = (centered * centered).mean(axis=-1, keepdims=True)
-    return centered / np.sqrt(var + np.float32(eps)) * weight + bias
+    normed: np.ndarray = centered / np.sqrt(var + np.float32(eps)) * weight + bias
+    return normed
 
 
 # Abramowitz & Stegun 7.1.26: erf to within 1.5e-7 (below float32 resolution), as numpy has no erf.
@@ -251,7 +254,8 @@ def erf(x: np.ndarray) -> np.ndarray:
     np.exp(a, out=a)
     poly *= a
     np.subtract(1.0, poly, out=poly)
-    return np.copysign(poly, x, out=poly)
+    signed: np.ndarray = np.copysign(poly, x, out=poly)
+    return signed
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:

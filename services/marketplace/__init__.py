@@ -6,10 +6,11 @@ from pathlib import Path
 
 from pydantic import Field
 
-from services.marketplace.handlers import MarketplaceHandlers
-from services.marketplace.ledger import Ledger
+from services.marketplace.handlers import CreditHandlers, StatsHandlers, TaskHandlers
+from services.marketplace.ledger_store import LedgerStore
+from services.marketplace.notice_store import RatingNoticeStore
 from services.marketplace.notices import RatingNotices
-from services.marketplace.store import TaskStore
+from services.marketplace.task_store import TaskStore
 from shared.config import Settings
 from shared.service import Runtime
 from shared.spec import Every, Loop, Outbox, Parts, Service
@@ -24,9 +25,10 @@ class MarketplaceSettings(Settings):
 
 async def build(rt: Runtime[MarketplaceSettings]) -> Parts:
     s = rt.settings
-    tasks = TaskStore(rt.pool, rt.cipher, s.starting_credits)
-    notices = RatingNotices(rt.pool, rt.nc)
-    ledger = Ledger(rt.pool, s.starting_credits)
+    ledger = LedgerStore(rt.pool, s.starting_credits)
+    notice_store = RatingNoticeStore(rt.pool)
+    tasks = TaskStore(rt.pool, rt.cipher, ledger, notice_store)
+    notices = RatingNotices(notice_store, rt.nc)
 
     def after_commit() -> None:
         rt.kick()
@@ -35,7 +37,7 @@ async def build(rt: Runtime[MarketplaceSettings]) -> Parts:
     # The starting grant is recorded when the agent registers (the first use still opens a missing account:
     # both paths insert the same account and the same `grant:<agent>` ledger row, so an agent is granted once).
     return Parts(
-        groups=[MarketplaceHandlers(tasks, ledger, after_commit).ops()],
+        groups=[TaskHandlers(tasks, after_commit), CreditHandlers(ledger), StatsHandlers(tasks, ledger)],
         loops=[
             Every("deadline_sweep", s.marketplace_sweep_seconds, tasks.expire_overdue),
             Loop("rating_notices", lambda: notices.run(s.marketplace_notice_seconds)),

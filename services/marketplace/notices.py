@@ -1,15 +1,16 @@
-"""Delivers review ratings to the directory (reputation). Notices are written in the review's transaction
-and deleted only once the directory has recorded them; the directory keeps each rating_id under a unique
+"""The loop that delivers review ratings to the directory (reputation), from the notices the review wrote
+(services.marketplace.notice_store); the directory keeps each rating_id under a unique
 constraint, so a notice delivered twice (crash after recording, two replicas) counts once."""
 
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
-import asyncpg
 import structlog
 from nats.aio.client import Client as NATS
 
+from services.marketplace.notice_store import RatingNoticeStore
 from shared.bus import call
 from shared.subjects import svc
 
@@ -17,8 +18,8 @@ log = structlog.get_logger("marketplace.notices")
 
 
 class RatingNotices:
-    def __init__(self, pool: asyncpg.Pool, nc: NATS) -> None:
-        self.pool, self.nc = pool, nc
+    def __init__(self, store: RatingNoticeStore, nc: NATS) -> None:
+        self.store, self.nc = store, nc
         self._wake = asyncio.Event()
 
     def kick(self) -> None:
@@ -37,21 +38,12 @@ class RatingNotices:
             except Exception as exc:  # Postgres away: retry on the next pass
                 log.warning("rating_notices_failed", error=str(exc))
 
-    async def deliver(self, batch: int = 50) -> int:
-        sent = 0
-        async with self.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(
-                "SELECT rating_id, agent_id, rating FROM marketplace.rating_notices"
-                " ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED",
-                batch,
-            )
-            for r in rows:
-                reply = await call(self.nc, svc("directory", "record_rating"), dict(r), timeout=2.0)
-                if not reply.ok and reply.code != "not_found":  # directory away: keep it for the next pass
-                    log.warning("rating_notice_failed", rating_id=r["rating_id"], code=reply.code)
-                    break
-                await conn.execute(
-                    "DELETE FROM marketplace.rating_notices WHERE rating_id = $1", r["rating_id"]
-                )
-                sent += 1
-        return sent
+    async def deliver(self) -> int:
+        return await self.store.deliver(self._send)
+
+    async def _send(self, notice: dict[str, Any]) -> bool:
+        reply = await call(self.nc, svc("directory", "record_rating"), notice, timeout=2.0)
+        if not reply.ok and reply.code != "not_found":  # directory away: keep it for the next pass
+            log.warning("rating_notice_failed", rating_id=notice["rating_id"], code=reply.code)
+            return False
+        return True

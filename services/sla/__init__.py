@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import asyncpg
 from pydantic import AliasChoices, Field
 
-from services.sla.contact import ContactStore, Mailer
-from services.sla.handlers import SlaHandlers
-from services.sla.store import SlaStore
+from services.sla.check_store import CheckStore
+from services.sla.contact_store import ContactStore
+from services.sla.handlers import AdminHandlers, ContactHandlers, UptimeHandlers
+from services.sla.mailer import Mailer
 from shared.config import Settings
 from shared.service import Runtime
 from shared.spec import Every, Parts, Service
@@ -29,10 +29,10 @@ class SlaSettings(Settings):
     smtp_starttls: bool = True
     contact_mail_seconds: float = 30.0  # how often unsent contact e-mails are retried
 
-    def mailer(self, pool: asyncpg.Pool) -> Mailer:
+    def mailer(self, contacts: ContactStore) -> Mailer:
         host = self.smtp_host or ("smtp.gmail.com" if self.smtp_from and self.smtp_to else "")
         return Mailer(
-            pool,
+            contacts,
             host,
             self.smtp_port,
             self.smtp_user or self.smtp_from,
@@ -45,22 +45,20 @@ class SlaSettings(Settings):
 
 async def build(rt: Runtime[SlaSettings]) -> Parts:
     s = rt.settings
-    mailer = s.mailer(rt.pool)
-    handlers = SlaHandlers(
-        SlaStore(rt.pool),
-        ContactStore(rt.pool),
-        mailer,
-        rt.nc,
-        s.service_names(),
-        s.sla_check_seconds,
-        rt.cipher.enabled,
-    )
+    checks, contacts = CheckStore(rt.pool), ContactStore(rt.pool)
+    mailer = s.mailer(contacts)
+    services, encrypted = s.service_names(), rt.cipher.enabled
+    uptime = UptimeHandlers(checks, rt.nc, services, s.sla_check_seconds, encrypted)
     return Parts(
-        groups=[handlers.ops()],
+        groups=[
+            uptime,
+            ContactHandlers(contacts, mailer),
+            AdminHandlers(checks, contacts, rt.nc, services, encrypted),
+        ],
         loops=[
             Every("contact_mailer", s.contact_mail_seconds, mailer.send_pending),
-            Every("uptime_check", s.sla_check_seconds, handlers.check),
-            Every("prune_checks", 3600, handlers.store.prune),
+            Every("uptime_check", s.sla_check_seconds, uptime.check),
+            Every("prune_checks", 3600, checks.prune),
         ],
     )
 

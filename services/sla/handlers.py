@@ -1,4 +1,5 @@
-"""The platform service: uptime SLA (periodic probes of every service over NATS) and the contact form."""
+"""SLA operations, by what they serve: uptime (periodic probes of every service over NATS, the SLA report
+and timeline), the contact form, and the admin panel's stats and dashboard."""
 
 from __future__ import annotations
 
@@ -9,27 +10,22 @@ from typing import Any
 from nats.aio.client import Client as NATS
 
 from services.sla import models as m
-from services.sla.contact import ContactStore, Mailer
-from services.sla.store import SlaStore
+from services.sla.check_store import CheckStore
+from services.sla.contact_store import ContactStore
+from services.sla.mailer import Mailer
 from shared import subjects
 from shared.admin import AdminPage, page
-from shared.bus import Ctx, Op, call
+from shared.bus import Ctx, call
+from shared.ops import OpGroup, op
 
 SLA_TARGET = "99.9%"
 
 
-class SlaHandlers:
+class UptimeHandlers(OpGroup):
     def __init__(
-        self,
-        store: SlaStore,
-        contacts: ContactStore,
-        mailer: Mailer,
-        nc: NATS,
-        services: list[str],
-        interval_s: float,
-        encryption_enabled: bool,
+        self, store: CheckStore, nc: NATS, services: list[str], interval_s: float, encryption_enabled: bool
     ) -> None:
-        self.store, self.contacts, self.mailer, self.nc, self.services = store, contacts, mailer, nc, services
+        self.store, self.nc, self.services = store, nc, services
         self.interval_s, self.encryption_enabled = interval_s, encryption_enabled
 
     async def probe(self) -> dict[str, dict[str, Any]]:
@@ -49,6 +45,7 @@ class SlaHandlers:
         slowest = max((r["response_ms"] for r in results.values()), default=0.0)
         return await self.store.record(int(time.time() // self.interval_s), status, slowest, results)
 
+    @op()
     async def report(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         last = await self.store.last()
         status = {"up": "operational", "degraded": "degraded", "down": "down"}.get(
@@ -64,33 +61,54 @@ class SlaHandlers:
             "services": await self.store.service_windows(),
         }
 
+    @op()
     async def timeline(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         checks = await self.store.timeline()
         return {"checks": checks, "count": len(checks)}
 
+    @op(admin=True)
+    async def admin_sla(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+        return {**await self.report(req, ctx), "timeline": await self.store.timeline()}
+
+
+class ContactHandlers(OpGroup):
+    def __init__(self, contacts: ContactStore, mailer: Mailer) -> None:
+        self.contacts, self.mailer = contacts, mailer
+
+    @op()
     async def contact_submit(self, req: m.ContactForm, ctx: Ctx) -> dict[str, Any]:
         cid = await self.contacts.add(req.name, req.email, req.subject, req.message, ctx.client_addr)
         if self.mailer.configured:
             self.mailer.send_soon()
         return {"status": "sent", "id": cid}
 
+    @op(admin=True)
     async def contact_list(self, req: AdminPage, ctx: Ctx) -> dict[str, Any]:
-        ctx.require_admin()
-        items, total = await self.contacts.list(req.limit, req.offset)
+        items, total = await self.contacts.list_submissions(req.limit, req.offset)
         return page(items, total, req)
 
-    async def admin_sla(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
-        ctx.require_admin()
-        return {**await self.report(req, ctx), "timeline": await self.store.timeline()}
 
+class AdminHandlers(OpGroup):
+    def __init__(
+        self,
+        checks: CheckStore,
+        contacts: ContactStore,
+        nc: NATS,
+        services: list[str],
+        encryption_enabled: bool,
+    ) -> None:
+        self.checks, self.contacts, self.nc, self.services = checks, contacts, nc, services
+        self.encryption_enabled = encryption_enabled
+
+    @op()
     async def admin_stats(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
-        _, total = await self.contacts.list(1, 0)
-        windows = await self.store.windows()
+        _, total = await self.contacts.list_submissions(1, 0)
+        windows = await self.checks.windows()
         return {"contact_submissions": total, "uptime_24h_pct": windows["24h"]["uptime_pct"]}
 
+    @op(admin=True)
     async def admin_dashboard(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
         """Every service's admin_stats, gathered concurrently; a silent service degrades its cards only."""
-        ctx.require_admin()
         replies = await asyncio.gather(
             *(call(self.nc, subjects.svc(s, "admin_stats"), {}, timeout=2.0, ctx=ctx) for s in self.services)
         )
@@ -102,15 +120,4 @@ class SlaHandlers:
             "stats": stats,
             "encryption_enabled": self.encryption_enabled,
             "services": {s: ("up" if r.ok else r.code) for s, r in zip(self.services, replies, strict=False)},
-        }
-
-    def ops(self) -> dict[str, Op]:
-        return {
-            "report": Op(self.report, m.Empty),
-            "timeline": Op(self.timeline, m.Empty),
-            "contact_submit": Op(self.contact_submit, m.ContactForm),
-            "contact_list": Op(self.contact_list, AdminPage),
-            "admin_sla": Op(self.admin_sla, m.Empty),
-            "admin_stats": Op(self.admin_stats, m.Empty),
-            "admin_dashboard": Op(self.admin_dashboard, m.Empty),
         }

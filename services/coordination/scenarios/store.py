@@ -1,4 +1,4 @@
-"""SQL of coordination scenarios."""
+"""The store of `coordination.scenarios`: every SQL statement on scenario definitions and their runs."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class ScenarioStore:
         )
         return _row(r) if r else None
 
-    async def list(
+    async def list_scenarios(
         self, agent_id: str, pattern: str | None, status: str | None, limit: int
     ) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
@@ -67,8 +67,8 @@ class ScenarioStore:
 
     async def start_run(self, scenario_id: str, run_id: str) -> None:
         await self.pool.execute(
-            "UPDATE coordination.scenarios SET status = 'running', run_id = $2, runs = runs + 1"
-            " WHERE scenario_id = $1",
+            "UPDATE coordination.scenarios SET status = 'running', run_id = $2, runs = runs + 1,"
+            " started_at = now() WHERE scenario_id = $1",
             scenario_id,
             run_id,
         )
@@ -83,6 +83,30 @@ class ScenarioStore:
             results,
         )
         return iso(done)
+
+    async def fail_run(self, scenario_id: str, run_id: str, results: dict[str, Any]) -> str | None:
+        """End a run that broke as `failed`, its results saying why (unless a later run has started)."""
+        done = await self.pool.fetchval(
+            "UPDATE coordination.scenarios SET status = 'failed', results = $3, completed_at = now()"
+            " WHERE scenario_id = $1 AND run_id = $2 RETURNING completed_at",
+            scenario_id,
+            run_id,
+            results,
+        )
+        return iso(done)
+
+    async def fail_abandoned(self, grace_s: float, reason: str) -> int:
+        """End as `failed` every run still `running` well past its timeout: its replica stopped mid-run."""
+        status = await self.pool.execute(
+            "UPDATE coordination.scenarios SET status = 'failed', completed_at = now(),"
+            " results = jsonb_build_object('pattern', pattern, 'success', false, 'agent_count', agent_count,"
+            " 'failures', jsonb_build_array($2::text), 'error', $2::text)"
+            " WHERE status = 'running'"
+            " AND coalesce(started_at, created_at) < now() - make_interval(secs => timeout_seconds + $1::float8)",
+            grace_s,
+            reason,
+        )
+        return int(status.split()[-1])
 
     async def purge_agent(self, agent_id: str) -> int:
         status = await self.pool.execute(

@@ -1,5 +1,6 @@
-"""SQL of the marketplace's tasks. Every transition is one transaction: the task's state change, the credits
-it moves (services.marketplace.ledger), its event (outbox) and any rating notice for the directory."""
+"""The store of `marketplace.tasks`: all its SQL. Every transition is one transaction: the task's state
+change, the credits it moves (services.marketplace.ledger_store), its event (outbox) and any rating notice for
+the directory (services.marketplace.notice_store)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from typing import Any
 
 import asyncpg
 
-from services.marketplace import ledger
 from services.marketplace import models as m
+from services.marketplace.ledger_store import LedgerStore
+from services.marketplace.notice_store import RatingNoticeStore
 from shared.crypto import Cipher
 from shared.errors import BadRequest, Conflict, Forbidden, NotFound
 from shared.events import add_event
@@ -24,8 +26,10 @@ COLUMNS = (
 
 
 class TaskStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, starting_credits: int) -> None:
-        self.pool, self.cipher, self.starting_credits = pool, cipher, starting_credits
+    def __init__(
+        self, pool: asyncpg.Pool, cipher: Cipher, ledger: LedgerStore, notices: RatingNoticeStore
+    ) -> None:
+        self.pool, self.cipher, self.ledger, self.notices = pool, cipher, ledger, notices
 
     def _task(self, r: asyncpg.Record, viewer: str | None) -> dict[str, Any]:
         """A task in the contract's shape; the delivered result is shown only to its creator and worker."""
@@ -42,8 +46,8 @@ class TaskStore:
             raise BadRequest("deadline must be in the future")
         task_id = new_id("mktask")
         async with self.pool.acquire() as conn, conn.transaction():
-            await ledger.ensure_account(conn, agent_id, self.starting_credits)
-            await ledger.hold(conn, agent_id, task_id, req.reward_credits)
+            await self.ledger.ensure_account(conn, agent_id)
+            await self.ledger.hold(conn, agent_id, task_id, req.reward_credits)
             created = await conn.fetchval(
                 "INSERT INTO marketplace.tasks (task_id, creator_agent, title, description, category, requirements,"
                 " reward_credits, priority, estimated_effort, tags, deadline, deadline_at)"
@@ -61,7 +65,13 @@ class TaskStore:
                 req.deadline,
                 deadline_at,
             )
-        return {"task_id": task_id, "status": "open", "created_at": iso(created)}
+        # credits_deducted (1.0's, additive): the reward moved from the poster's balance into escrow
+        return {
+            "task_id": task_id,
+            "status": "open",
+            "created_at": iso(created),
+            "credits_deducted": req.reward_credits,
+        }
 
     async def browse(self, req: m.Browse) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
@@ -173,7 +183,7 @@ class TaskStore:
             if t["status"] not in (("delivered",) if accept else ("claimed", "delivered")):
                 raise Conflict(f"Task is not delivered (status: {t['status']})")
             if accept:
-                awarded = await ledger.pay_out(conn, task_id, worker, self.starting_credits)
+                awarded = await self.ledger.pay_out(conn, task_id, worker)
                 await conn.execute(
                     "UPDATE marketplace.tasks SET status = 'completed', rating = $2,"
                     " reviews = reviews + 1, updated_at = now() WHERE task_id = $1",
@@ -190,13 +200,7 @@ class TaskStore:
                 )
             status = "completed" if accept else "open"
             if rating is not None:
-                await conn.execute(
-                    "INSERT INTO marketplace.rating_notices (rating_id, agent_id, rating)"
-                    " VALUES ($1, $2, $3)",
-                    f"mkreview:{task_id}:{t['reviews'] + 1}",
-                    worker,
-                    rating,
-                )
+                await self.notices.add(conn, f"mkreview:{task_id}:{t['reviews'] + 1}", worker, rating)
             await add_event(
                 conn,
                 SCHEMA,
@@ -220,7 +224,7 @@ class TaskStore:
                 raise Forbidden("Only the creator can cancel")
             if t["status"] != "open":
                 raise Conflict(f"Task is not open (status: {t['status']})")
-            refunded = await ledger.refund(conn, task_id)
+            refunded = await self.ledger.refund(conn, task_id)
             await conn.execute(
                 "UPDATE marketplace.tasks SET status = 'cancelled', updated_at = now() WHERE task_id = $1",
                 task_id,
@@ -237,7 +241,7 @@ class TaskStore:
                 batch,
             )
             for r in rows:
-                await ledger.refund(conn, r["task_id"])
+                await self.ledger.refund(conn, r["task_id"])
             await conn.execute(
                 "UPDATE marketplace.tasks SET status = 'expired', updated_at = now() WHERE task_id = ANY($1)",
                 [r["task_id"] for r in rows],
@@ -254,7 +258,7 @@ class TaskStore:
                 agent_id,
             )
             for r in own:
-                await ledger.refund(conn, r["task_id"])
+                await self.ledger.refund(conn, r["task_id"])
             await conn.execute(
                 "UPDATE marketplace.tasks SET status = 'cancelled', updated_at = now()"
                 " WHERE task_id = ANY($1)",

@@ -1,27 +1,22 @@
-"""Contact form: submissions are stored first, then e-mailed by a background mailer when SMTP is configured
-(retried with back-off, so an SMTP outage loses nothing)."""
+"""The store of `sla.contact_submissions`: contact form submissions, and the bookkeeping of their e-mails
+(claimed for sending with SKIP LOCKED, retried with back-off, so an SMTP outage loses nothing)."""
 
 from __future__ import annotations
 
-import asyncio
-from email.message import EmailMessage
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-import aiosmtplib
 import asyncpg
-import structlog
 
 from shared.ids import new_id
 from shared.timeutil import iso
 
-log = structlog.get_logger("contact")
 MAX_ATTEMPTS = 10
 
 
 class ContactStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
-        self._sending: set[asyncio.Task[int]] = set()
 
     async def add(self, name: str, email: str, subject: str, message: str, client_addr: str | None) -> str:
         cid = new_id("contact")
@@ -37,7 +32,7 @@ class ContactStore:
         )
         return cid
 
-    async def list(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
+    async def list_submissions(self, limit: int, offset: int) -> tuple[list[dict[str, Any]], int]:
         rows = await self._pool.fetch(
             "SELECT id, name, email, subject, message, created_at, emailed_at, attempts FROM sla.contact_submissions"
             " ORDER BY created_at DESC LIMIT $1 OFFSET $2",
@@ -49,38 +44,11 @@ class ContactStore:
             {**dict(r), "created_at": iso(r["created_at"]), "emailed_at": iso(r["emailed_at"])} for r in rows
         ], total
 
-
-class Mailer:
-    """Sends unsent submissions; safe with several replicas (rows are claimed with SKIP LOCKED)."""
-
-    def __init__(
-        self,
-        pool: asyncpg.Pool,
-        host: str,
-        port: int,
-        user: str,
-        password: str,
-        sender: str,
-        recipient: str,
-        starttls: bool,
-    ) -> None:
-        self._pool = pool
-        self.host, self.port, self.user, self.password = host, port, user, password
-        self.sender, self.recipient, self.starttls = sender, recipient, starttls
-
-    @property
-    def configured(self) -> bool:
-        return bool(self.host and self.sender and self.recipient)
-
-    def send_soon(self) -> None:
-        """Send what is pending now, in the background (the periodic retry covers a failure)."""
-        task = asyncio.create_task(self.send_pending())
-        self._sending.add(task)
-        task.add_done_callback(self._sending.discard)
-
-    async def send_pending(self, batch: int = 20) -> int:
-        if not self.configured:
-            return 0
+    async def send_unsent(
+        self, send: Callable[[asyncpg.Record], Awaitable[str | None]], batch: int = 20
+    ) -> int:
+        """Hand each unsent submission that is due to `send` (None = sent; else the error, retried later with
+        back-off). SKIP LOCKED: replicas sending together share the submissions."""
         sent = 0
         async with self._pool.acquire() as conn, conn.transaction():
             rows = await conn.fetch(
@@ -91,16 +59,14 @@ class Mailer:
                 batch,
             )
             for row in rows:
-                try:
-                    await self._send(row)
-                except (aiosmtplib.SMTPException, OSError) as exc:
-                    log.warning("contact_email_failed", contact_id=row["id"], error=str(exc))
+                error = await send(row)
+                if error is not None:
                     await conn.execute(
                         "UPDATE sla.contact_submissions SET attempts = attempts + 1, last_error = $2,"
                         " next_try_at = now() + make_interval(secs => least(3600, 30 * power(2, attempts)))"
                         " WHERE id = $1",
                         row["id"],
-                        str(exc)[:500],
+                        error[:500],
                     )
                     continue
                 await conn.execute(
@@ -110,13 +76,3 @@ class Mailer:
                 )
                 sent += 1
         return sent
-
-    async def _send(self, row: asyncpg.Record) -> None:
-        msg = EmailMessage()
-        msg["From"], msg["To"], msg["Reply-To"] = self.sender, self.recipient, row["email"]
-        msg["Subject"] = f"[MoltGrid contact] {row['subject'] or '(no subject)'}"
-        msg.set_content(f"From: {row['name']} <{row['email']}>\nId: {row['id']}\n\n{row['message']}")
-        login = {"username": self.user, "password": self.password} if self.password else {}
-        await aiosmtplib.send(
-            msg, hostname=self.host, port=self.port, start_tls=self.starttls, timeout=15, **login
-        )

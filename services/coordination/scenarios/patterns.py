@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 from nats.js.errors import KeyWrongLastSequenceError
 
-from services.coordination.protocol import Mailbox, Pattern, now_ms
+from services.coordination.scenarios.protocol import Mailbox, Pattern, now_ms
 
 
 class LeaderElection(Pattern):
@@ -45,7 +45,7 @@ class LeaderElection(Pattern):
                 self.claims.append(name)
             except KeyWrongLastSequenceError:
                 self.messages += 1
-                leader = (await self.kv.get(self.run_id)).value.decode()
+                leader = ((await self.kv.get(self.run_id)).value or b"").decode()
             await self.publish(self.subject("election", "view"), {"agent": name, "leader": leader})
 
         await asyncio.gather(*(agent(a) for a in self.agents))
@@ -85,7 +85,7 @@ class Consensus(Pattern):
     name = "consensus"
 
     async def run(self) -> None:
-        n, max_rounds = len(self.agents), self.param("max_rounds", 5, 1, 20)
+        n, max_rounds = len(self.agents), self.param("max_rounds", 5, 1)
         self.initial = {a: random.randint(0, 2) for a in self.agents}
         self.commits: dict[str, int] = {}
         boxes: dict[tuple[str, str, str], Mailbox] = {}
@@ -163,7 +163,7 @@ class LoadBalancing(Pattern):
     name = "load_balancing"
 
     async def run(self) -> None:
-        self.total = self.param("total_tasks", 100, 1, 1_000_000)
+        self.total = self.param("total_tasks", 100, 1)
         self.per_agent = dict.fromkeys(self.agents, 0)
         self.completed = 0
         handed_out = 0
@@ -246,7 +246,7 @@ class PubSubFanout(Pattern):
     name = "pub_sub_fanout"
 
     async def run(self) -> None:
-        self.count = self.param("messages", 10, 1, 100_000)
+        self.count = self.param("messages", 10, 1)
         self.publisher, self.subscribers = self.agents[0], self.agents[1:]
         self.received = dict.fromkeys(self.subscribers, 0)
         acks = Mailbox()
@@ -296,8 +296,8 @@ class TaskAuction(Pattern):
     name = "task_auction"
 
     async def run(self) -> None:
-        n, tasks = len(self.agents), self.param("tasks", 5, 1, 1000)
-        window = self.param("bid_window_ms", 2000, 10, 60_000) / 1000
+        n, tasks = len(self.agents), self.param("tasks", 5, 1)
+        window = self.param("bid_window_ms", 2000, 10) / 1000
         self.auctions: list[dict[str, Any]] = []
         self.bid_counts: Counter[str] = Counter()
         bids: dict[int, Mailbox] = {t: Mailbox() for t in range(tasks)}

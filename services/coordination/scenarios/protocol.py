@@ -18,6 +18,8 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 from nats.js.kv import KeyValue
 
+from services.coordination.scenarios.models import SIZES
+
 
 def now_ms() -> float:
     return time.perf_counter() * 1000.0
@@ -64,9 +66,10 @@ class Pattern:
     def subject(self, *parts: str) -> str:
         return ".".join(("coord", self.run_id, *parts))
 
-    def param(self, key: str, default: int, low: int, high: int) -> int:
+    def param(self, key: str, default: int, low: int) -> int:
+        """A size parameter from the criteria, within [low, its documented maximum] (models.SIZES)."""
         value = self.criteria.get(key, default)
-        return max(low, min(high, int(value))) if isinstance(value, (int, float)) else default
+        return max(low, min(SIZES[key], int(value))) if isinstance(value, (int, float)) else default
 
     async def subscribe(
         self,

@@ -10,8 +10,8 @@ import nats
 from nats.js.api import KeyValueConfig
 from nats.js.errors import BucketNotFoundError
 
-from services.coordination.patterns import PATTERNS
-from services.coordination.protocol import Pattern, now_ms
+from services.coordination.scenarios.patterns import PATTERNS
+from services.coordination.scenarios.protocol import Pattern, now_ms
 from shared.events import jetstream_retry
 
 BUCKET = "coord_elections"  # one key per leader-election run; entries expire after an hour

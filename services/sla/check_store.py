@@ -1,4 +1,4 @@
-"""SQL of the sla schema: uptime checks and their windows."""
+"""The store of `sla.checks`: every uptime check recorded, and the SLA windows computed from them."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def _window(total: int, ok: int, avg_ms: float | None) -> dict[str, Any]:
     }
 
 
-class SlaStore:
+class CheckStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 

@@ -1,10 +1,12 @@
-"""SQL of task graphs. Every change locks the task's row, writes its history entry and its events (outbox) in
+"""The store of task graphs (`coordination.tasks`, `task_dependencies`, `task_history`): all their SQL.
+Every change locks the task's row, writes its history entry and its events (outbox) in
 the same transaction, so two replicas deciding about one task serialise on the row: one claimer wins, and a
 change is never recorded without its event or the other way round."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
@@ -54,6 +56,12 @@ class TaskStore:
     def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
         self.pool, self.cipher = pool, cipher
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """A connection inside a transaction: the writes below take it, so one change commits as a whole."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
     # ── encoding ────────────────────────────────────────────────────────────
     def _dump(self, value: Any) -> str | None:
         return None if value is None else self.cipher.encrypt(orjson.dumps(value).decode())
@@ -87,6 +95,18 @@ class TaskStore:
     # ── reads ───────────────────────────────────────────────────────────────
     async def get(self, conn: asyncpg.Connection | asyncpg.Pool, task_id: str) -> asyncpg.Record | None:
         return await conn.fetchrow(f"SELECT {COLUMNS} FROM coordination.tasks WHERE task_id = $1", task_id)
+
+    async def read(self, task_id: str, viewer: str) -> dict[str, Any] | None:
+        row = await self.get(self.pool, task_id)
+        return None if row is None else await self.show(self.pool, row, viewer)
+
+    async def lock(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record | None:
+        """The task's row locked until commit, with whether its lease has run out."""
+        return await conn.fetchrow(
+            "SELECT task_id, creator_agent, title, status, claimed_by, lease_expires_at,"
+            " lease_expires_at <= now() AS lease_expired FROM coordination.tasks WHERE task_id = $1 FOR UPDATE",
+            task_id,
+        )
 
     async def details(
         self, conn: asyncpg.Connection | asyncpg.Pool, task_ids: list[str]
@@ -122,7 +142,7 @@ class TaskStore:
         history, deps = await self.details(conn, [row["task_id"]])
         return self.view(row, viewer, history[row["task_id"]], deps[row["task_id"]])
 
-    async def list(
+    async def list_tasks(
         self,
         viewer: str,
         status: str | None,
@@ -201,10 +221,13 @@ class TaskStore:
         )
 
     async def release(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record:
-        """Back to pending, unclaimed (a lease ran out, the claimer was deleted, or the creator reopened it)."""
+        """Back to pending, unclaimed (a lease ran out, the claimer was deleted, or the creator reopened it).
+        The result goes with the claim: it was the previous claimer's work, and the next claimer (who may read
+        the task's result) must not see it."""
         return await conn.fetchrow(
             "UPDATE coordination.tasks SET status = 'pending', claimed_by = NULL, claimed_at = NULL,"
-            f" lease_expires_at = NULL, updated_at = now() WHERE task_id = $1 RETURNING {COLUMNS}",
+            " lease_expires_at = NULL, result = NULL, updated_at = now()"
+            f" WHERE task_id = $1 RETURNING {COLUMNS}",
             task_id,
         )
 
@@ -305,11 +328,12 @@ class TaskStore:
             )
 
     async def expired_leases(self, conn: asyncpg.Connection, limit: int = 100) -> list[asyncpg.Record]:
-        return await conn.fetch(
+        rows: list[asyncpg.Record] = await conn.fetch(
             f"SELECT {COLUMNS} FROM coordination.tasks WHERE status = 'running' AND lease_expires_at <= now()"
             " ORDER BY lease_expires_at LIMIT $1 FOR UPDATE SKIP LOCKED",
             limit,
         )
+        return rows
 
     # ── purge, stats ────────────────────────────────────────────────────────
     async def purge_agent(self, agent_id: str) -> int:

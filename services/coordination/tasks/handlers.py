@@ -1,4 +1,4 @@
-"""Task graphs (MoltGrid 1.0's /v1/tasks): tasks with dependencies, leased claims, a state machine.
+"""Task graph operations (/v1/tasks): tasks with dependencies, leased claims, a state machine.
 
 Any agent may list, read and claim a task (a shared board, like marketplace tasks); its creator adds
 dependencies, cancels or rejects it while pending, and reopens it after a failure; its claimer moves it
@@ -14,10 +14,11 @@ from typing import Any
 
 import asyncpg
 
-from services.coordination import task_models as m
-from services.coordination.task_store import SYSTEM, TaskStore
-from shared.bus import Ctx, Op
+from services.coordination.tasks import models as m
+from services.coordination.tasks.store import SYSTEM, TaskStore
+from shared.bus import Ctx
 from shared.errors import Conflict, Forbidden, NotFound
+from shared.ops import OpGroup, op
 from shared.timeutil import iso
 
 CREATOR, CLAIMER = "creator", "claimer"
@@ -40,14 +41,17 @@ def invalid(old: str, new: str) -> Conflict:
     return Conflict(f"Invalid transition: {old} -> {new}")
 
 
-class TaskHandlers:
+class TaskHandlers(OpGroup):
+    prefix = "task_"
+
     def __init__(self, store: TaskStore, kick: Callable[[], None]) -> None:
         self.store, self.kick = store, kick
 
+    @op()
     async def create(self, req: m.TaskCreate, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
         depends_on = list(dict.fromkeys(req.depends_on or []))
-        async with self.store.pool.acquire() as conn, conn.transaction():
+        async with self.store.transaction() as conn:
             if depends_on:
                 missing = sorted(set(depends_on) - await self.store.existing(conn, depends_on))
                 if missing:
@@ -62,24 +66,27 @@ class TaskHandlers:
         self.kick()
         return task
 
-    async def list(self, req: m.TaskList, ctx: Ctx) -> dict[str, Any]:
-        tasks = await self.store.list(
+    @op("list")
+    async def list_tasks(self, req: m.TaskList, ctx: Ctx) -> dict[str, Any]:
+        tasks = await self.store.list_tasks(
             ctx.require_agent(), req.status, req.creator, req.claimed_by, req.claimable, req.limit, req.offset
         )
         return {"tasks": tasks, "count": len(tasks)}
 
+    @op()
     async def get(self, req: m.TaskRef, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
-        row = await self.store.get(self.store.pool, req.task_id)
-        if row is None:
+        task = await self.store.read(req.task_id, agent_id)
+        if task is None:
             raise NotFound("Task not found")
-        return await self.store.show(self.store.pool, row, agent_id)
+        return task
 
+    @op()
     async def claim(self, req: m.TaskClaim, ctx: Ctx) -> dict[str, Any]:
         """Exactly one claimer wins: the row lock orders concurrent claims on every replica; the losers then
         see a running task. A lease that has run out is ended first (recorded), then the task is claimed."""
         agent_id = ctx.require_agent()
-        async with self.store.pool.acquire() as conn, conn.transaction():
+        async with self.store.transaction() as conn:
             row = await self._locked(conn, req.task_id)
             if row["status"] == "running" and row["lease_expired"]:
                 row = await self._expire(conn, row)
@@ -98,15 +105,18 @@ class TaskHandlers:
             "lease_expires_at": iso(row["lease_expires_at"]),
         }
 
+    @op()
     async def complete(self, req: m.TaskComplete, ctx: Ctx) -> dict[str, Any]:
         return await self._transition(req.task_id, "completed", req.result, ctx.require_agent())
 
+    @op()
     async def update(self, req: m.TaskUpdate, ctx: Ctx) -> dict[str, Any]:
         return await self._transition(req.task_id, req.status, req.result, ctx.require_agent())
 
+    @op()
     async def add_dependency(self, req: m.TaskDependency, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
-        async with self.store.pool.acquire() as conn, conn.transaction():
+        async with self.store.transaction() as conn:
             await self.store.lock_graph(conn)
             row = await self._locked(conn, req.task_id)
             if row["creator_agent"] != agent_id:
@@ -133,11 +143,7 @@ class TaskHandlers:
 
     # ── internals ───────────────────────────────────────────────────────────
     async def _locked(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record:
-        row = await conn.fetchrow(
-            "SELECT task_id, creator_agent, title, status, claimed_by, lease_expires_at,"
-            " lease_expires_at <= now() AS lease_expired FROM coordination.tasks WHERE task_id = $1 FOR UPDATE",
-            task_id,
-        )
+        row = await self.store.lock(conn, task_id)
         if row is None:
             raise NotFound("Task not found")
         return row
@@ -155,7 +161,7 @@ class TaskHandlers:
         return released
 
     async def _transition(self, task_id: str, new: str, result: Any, agent_id: str) -> dict[str, Any]:
-        async with self.store.pool.acquire() as conn, conn.transaction():
+        async with self.store.transaction() as conn:
             row = await self._locked(conn, task_id)
             old = row["status"]
             rule = TRANSITIONS.get((old, new))
@@ -185,21 +191,10 @@ class TaskHandlers:
 
     async def sweep_leases(self) -> int:
         """Return every task whose lease ran out to pending (SKIP LOCKED: replicas share the work)."""
-        async with self.store.pool.acquire() as conn, conn.transaction():
+        async with self.store.transaction() as conn:
             rows = await self.store.expired_leases(conn)
             for row in rows:
                 await self._expire(conn, row)
         if rows:
             self.kick()
         return len(rows)
-
-    def ops(self) -> dict[str, Op]:
-        return {
-            "task_create": Op(self.create, m.TaskCreate),
-            "task_list": Op(self.list, m.TaskList),
-            "task_get": Op(self.get, m.TaskRef),
-            "task_claim": Op(self.claim, m.TaskClaim),
-            "task_complete": Op(self.complete, m.TaskComplete),
-            "task_update": Op(self.update, m.TaskUpdate),
-            "task_add_dependency": Op(self.add_dependency, m.TaskDependency),
-        }
