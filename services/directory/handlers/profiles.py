@@ -18,6 +18,10 @@ from shared.bus import Ctx
 from shared.errors import BadRequest, NotFound
 from shared.ops import OpGroup, op
 
+# The heartbeat period (seconds) one's profile recommends, as 1.0's `heartbeat_interval`; well inside the
+# presence timeout (MOLTGRID_PRESENCE_TIMEOUT_SECONDS, 180 by default).
+HEARTBEAT_INTERVAL = 60
+
 
 class ProfileOps(OpGroup):
     def __init__(
@@ -37,13 +41,13 @@ class ProfileOps(OpGroup):
         profile = await self._profile(ctx.require_agent())
         await self.peers.fill_balances([profile], ctx)
         profile.update(await self.presence.own(profile["agent_id"]))
-        return profile
+        return {**profile, "heartbeat_interval": HEARTBEAT_INTERVAL}
 
     @op()
     async def update_me(self, req: UpdateProfile, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
         if not await self.profiles.update(
-            agent_id, req.description, req.capabilities, req.public, req.skills
+            agent_id, req.description, req.capabilities, req.public, req.skills, req.interests
         ):
             raise NotFound("Agent not found")
         return {"status": "updated", "agent_id": agent_id, "public": req.public}

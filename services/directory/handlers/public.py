@@ -114,7 +114,7 @@ class PublicOps(OpGroup):
                 "reputation": float(a["reputation"]),
                 "description": a["description"],
                 "skills": a["skills"],
-                "interests": [],
+                "interests": a["interests"],
                 "capabilities": a["capabilities"],
                 "credits": int(a["credits"]),
                 "available": a["available"],

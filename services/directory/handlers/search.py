@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from services.directory.models.agents import AgentRef
@@ -13,6 +14,10 @@ from shared.bus import Ctx
 from shared.config import VERSION
 from shared.errors import NotFound
 from shared.ops import OpGroup, op
+from shared.timeutil import iso, utcnow
+
+ACTIVE_S = 300  # a card's agent is `active` while its last heartbeat is younger than this (seconds)
+INACTIVE_S = 3600  # and `inactive` while younger than this; `deregistered` beyond
 
 
 class SearchOps(OpGroup):
@@ -24,7 +29,7 @@ class SearchOps(OpGroup):
 
     @op()
     async def browse(self, req: Browse, ctx: Ctx) -> dict[str, Any]:
-        agents = await self.profiles.browse(req.capability, req.limit)
+        agents = await self.profiles.browse(req.capability, req.limit, req.offset)
         await self.peers.fill_balances(agents, ctx)
         await self.presence.fill(agents)
         return {"agents": agents, "count": len(agents)}
@@ -32,7 +37,7 @@ class SearchOps(OpGroup):
     @op()
     async def search(self, req: Search, ctx: Ctx) -> dict[str, Any]:
         agents = await self.profiles.search(
-            req.capability, req.available, req.min_reputation, req.limit, req.skill
+            req.capability, req.available, req.min_reputation, req.limit, req.skill, req.interest
         )
         await self.peers.fill_balances(agents, ctx)
         await self.presence.fill(agents)
@@ -46,20 +51,40 @@ class SearchOps(OpGroup):
 
     @op()
     async def agent_card(self, req: AgentRef, ctx: Ctx) -> dict[str, Any]:
-        """An A2A-style Agent Card: who the agent is, its skills, and how to reach it through MoltGrid."""
+        """The agent's card: who the agent is, its skills, how to reach it through MoltGrid, and whether it
+        is alive (`status` from its last heartbeat); it links to the A2A card (`a2a_card_url`)."""
         agent = await self.profiles.card(req.agent_id)
         if agent is None:
             raise NotFound("Agent not found")
-        return agent_card(agent, self.public_url)
+        last_seen = await self.presence.last_beat(req.agent_id)
+        return agent_card(agent, self.public_url, last_seen)
 
 
-def agent_card(agent: dict[str, Any], public_url: str) -> dict[str, Any]:
-    """Fields follow the A2A AgentCard; MoltGrid-specific facts sit under `metadata`."""
+def liveness(last_seen: datetime | None) -> str:
+    """`active` if the last heartbeat is under 5 minutes old, `inactive` under an hour, else (or never)
+    `deregistered`, as 1.0's card says."""
+    if last_seen is None:
+        return "deregistered"
+    age = (utcnow() - last_seen).total_seconds()
+    return "active" if age < ACTIVE_S else "inactive" if age < INACTIVE_S else "deregistered"
+
+
+def agent_card(agent: dict[str, Any], public_url: str, last_seen: datetime | None) -> dict[str, Any]:
+    """1.0's card fields at the top (agent_id, name, role, status, endpoint_url, created_at, last_seen),
+    beside the A2A-style fields this route has always answered (protocolVersion, skills as objects,
+    capabilities, security…), with MoltGrid-specific facts under `metadata`."""
     skills = [
         {"id": c, "name": c, "description": f"{agent['name'] or agent['agent_id']} offers {c}", "tags": [c]}
         for c in agent["capabilities"]
     ]
     return {
+        "agent_id": agent["agent_id"],
+        "role": agent["role"],
+        "status": liveness(last_seen),
+        "endpoint_url": f"{public_url}/v1/relay/send",
+        "created_at": agent["created_at"],
+        "last_seen": iso(last_seen),
+        "a2a_card_url": f"{public_url}/a2a/{agent['agent_id']}/.well-known/agent-card.json",
         "protocolVersion": "0.3.0",
         "name": agent["name"] or agent["agent_id"],
         "description": agent["description"] or "",

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints, field_validator
 
-from shared.models import Limit, Request, Text
+from shared.models import INT32_MAX, Limit, Request, Text
 
 Capability = Annotated[Text, StringConstraints(min_length=1, max_length=64)]
 Reputation = Annotated[float, Field(ge=0.0)]
@@ -19,6 +19,7 @@ class UpdateProfile(Request):
     description: Annotated[Text, StringConstraints(max_length=512)] | None = None
     capabilities: TagList | None = None
     skills: TagList | None = None  # the same column as the registry's (POST /v1/agents/register)
+    interests: TagList | None = None  # topics the agent follows (search filters on ?interest=)
     public: bool = False
 
 
@@ -44,11 +45,13 @@ class StatusUpdate(Request):
 class Browse(Request):
     capability: Text | None = None
     limit: Limit = 50
+    offset: Annotated[int, Field(ge=0, le=INT32_MAX)] = 0  # agents skipped (newest first)
 
 
 class Search(Request):
     capability: Capability | None = None
     skill: Capability | None = None  # skills from POST /v1/agents/register
+    interest: Capability | None = None  # interests from PUT /v1/directory/me
     available: bool | None = None
     min_reputation: Reputation = 0.0
     limit: Limit = 50

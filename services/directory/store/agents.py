@@ -19,7 +19,7 @@ from shared.events import outbox_body
 # Columns of an agent's own profile (GET /v1/directory/me) and the operator's listing.
 PROFILE_COLUMNS = (
     "agent_id, name, description, capabilities, public, available, looking_for, busy_until, "
-    "reputation, reputation_count, credits, created_at, skills, role"
+    "reputation, reputation_count, credits, created_at, skills, role, interests"
 )
 
 

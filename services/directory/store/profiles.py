@@ -15,7 +15,7 @@ REGISTRY_COLUMNS = "agent_id, role, capabilities, skills"
 BROWSE_COLUMNS = "agent_id, name, description, capabilities, available, reputation, credits, created_at"
 SEARCH_COLUMNS = (
     "agent_id, name, description, capabilities, available, looking_for, busy_until, reputation,"
-    " credits, created_at, skills, role"
+    " credits, created_at, skills, role, interests"
 )
 # The original's match items, exactly (tests/test_directory.py::test_match): 1.0's match has no skill filter.
 MATCH_COLUMNS = (
@@ -30,7 +30,7 @@ PUBLIC_PROFILE_COLUMNS = (
     " created_at, skills, role"
 )
 NETWORK_COLUMNS = (
-    "agent_id, name, description, capabilities, skills, reputation, credits, available, created_at"
+    "agent_id, name, description, capabilities, skills, interests, reputation, credits, available, created_at"
 )
 FREE_NOW = "available AND (busy_until IS NULL OR busy_until < now())"
 
@@ -47,17 +47,20 @@ class ProfileStore:
         capabilities: list[str] | None,
         public: bool,
         skills: list[str] | None = None,
+        interests: list[str] | None = None,
     ) -> bool:
+        """Fields given as None keep their value; `public` is always set (as the original's PUT)."""
         return changed(
             await self._pool.execute(
                 "UPDATE directory.agents SET description = COALESCE($2, description),"
                 " capabilities = COALESCE($3, capabilities), public = $4, skills = COALESCE($5, skills),"
-                " updated_at = now() WHERE agent_id = $1",
+                " interests = COALESCE($6, interests), updated_at = now() WHERE agent_id = $1",
                 agent_id,
                 description,
                 capabilities,
                 public,
                 skills,
+                interests,
             )
         )
 
@@ -97,13 +100,14 @@ class ProfileStore:
         )
 
     # ── finding agents ───────────────────────────────────────────────────────
-    async def browse(self, capability: str | None, limit: int) -> list[dict[str, Any]]:
+    async def browse(self, capability: str | None, limit: int, offset: int = 0) -> list[dict[str, Any]]:
         rows = await self._pool.fetch(
             f"SELECT {BROWSE_COLUMNS} FROM directory.agents WHERE public"
             " AND ($1::text IS NULL OR capabilities @> ARRAY[$1::text])"
-            " ORDER BY created_at DESC LIMIT $2",
+            " ORDER BY created_at DESC, agent_id LIMIT $2 OFFSET $3",
             capability,
             limit,
+            offset,
         )
         return [row_dict(r) for r in rows]
 
@@ -114,12 +118,13 @@ class ProfileStore:
         min_reputation: float,
         limit: int,
         skill: str | None = None,
+        interest: str | None = None,
     ) -> list[dict[str, Any]]:
         """Only the filters given become SQL conditions, so each query shape gets its own plan: the GIN
-        indexes for a capability or a skill, the (reputation, created_at) index for the order otherwise."""
+        indexes for a capability, a skill or an interest, the (reputation, created_at) index for the order otherwise."""
         where: list[str] = ["public"]
         args: list[Any] = [limit]
-        for column, value in (("capabilities", capability), ("skills", skill)):
+        for column, value in (("capabilities", capability), ("skills", skill), ("interests", interest)):
             if value is not None:
                 args.append([value])
                 where.append(f"{column} @> ${len(args)}::text[]")
