@@ -8,10 +8,10 @@ from typing import Any
 from nats.aio.client import Client as NATS
 
 from services.directory import notices
-from services.directory.models.agents import AgentRef, Authenticate, Empty, Register
+from services.directory.models.agents import AgentRef, Authenticate, Empty, Register, RotateKey
 from services.directory.store.agents import AgentStore
 from shared.bus import Ctx
-from shared.errors import NotFound, Unauthorized
+from shared.errors import Unauthorized
 from shared.ids import hash_api_key, new_api_key, new_id
 from shared.ops import OpGroup, op
 
@@ -41,14 +41,18 @@ class AgentOps(OpGroup):
         return agent
 
     @op()
-    async def rotate_key(self, req: Empty, ctx: Ctx) -> dict[str, Any]:
-        """A new key replaces the old one in one UPDATE; then every gateway is told to drop its cached entries
-        for the agent (bus.directory.key_revoked), flushed before the reply leaves, so the old key is refused
-        on every gateway from the moment the caller holds the new one."""
+    async def rotate_key(self, req: RotateKey, ctx: Ctx) -> dict[str, Any]:
+        """A new key replaces the caller's key in one compare-and-set UPDATE: a caller whose key was already
+        rotated away (by a concurrent rotation with the same key) is refused as the gateway refuses any
+        stale key, 401 "Invalid API key". Then every gateway is told to drop its cached entries for the agent
+        (bus.directory.key_revoked), flushed before the reply leaves, so the old key is refused on every
+        gateway from the moment the caller holds the new one."""
         agent_id = ctx.require_agent()
+        if req.api_key_hash is None:  # only the gateway's rotate-key route supplies it
+            raise Unauthorized("Invalid API key")
         api_key = new_api_key()
-        if not await self.agents.set_key(agent_id, hash_api_key(api_key)):
-            raise NotFound("Agent not found")
+        if not await self.agents.replace_key(agent_id, req.api_key_hash, hash_api_key(api_key)):
+            raise Unauthorized("Invalid API key")
         await notices.key_revoked(self.nc, agent_id)
         return {
             "status": "rotated",

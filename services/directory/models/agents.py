@@ -23,6 +23,13 @@ class Authenticate(Request):
     api_key_hash: KeyHash
 
 
+class RotateKey(Request):
+    """The hash of the key the caller authenticated with, which the gateway adds (its route sets
+    `caller_key_hash`): the rotation replaces exactly that key."""
+
+    api_key_hash: KeyHash | None = None
+
+
 class AgentRef(Request):
     agent_id: AgentId
 

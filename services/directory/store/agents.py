@@ -53,13 +53,17 @@ class AgentStore:
         )
         return dict(r) if r else None
 
-    async def set_key(self, agent_id: str, key_hash: str) -> bool:
-        """Replace the agent's key (the old hash stops matching at once)."""
+    async def replace_key(self, agent_id: str, old_hash: str, new_hash: str) -> bool:
+        """Compare-and-set: the new key replaces the old one only while the old one is still the agent's key,
+        so of concurrent rotations with one key exactly one wins (and the key it returns is the one that
+        works); the old hash stops matching at once."""
         return changed(
             await self._pool.execute(
-                "UPDATE directory.agents SET api_key_hash = $2, updated_at = now() WHERE agent_id = $1",
+                "UPDATE directory.agents SET api_key_hash = $3, updated_at = now()"
+                " WHERE agent_id = $1 AND api_key_hash = $2",
                 agent_id,
-                key_hash,
+                old_hash,
+                new_hash,
             )
         )
 
