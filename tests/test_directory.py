@@ -6,10 +6,14 @@ import re
 import uuid
 
 import nats
+import nats.js.errors
+import orjson
 
+from shared import subjects
 from shared.bus import Ctx, call
 from shared.runtime.stack import selected_components
 from shared.subjects import svc
+from tests.helpers import until
 
 PROFILE = {
     "agent_id",
@@ -329,3 +333,42 @@ async def test_agent_card_carries_the_directory_card_fields(register, anon, db):
             age,
         )
         assert (await anon.get(f"/v1/agents/{agent.agent_id}/card"))[1]["status"] == status
+
+
+async def test_registration_and_deletion_are_announced(register, stack):
+    """A registration reaches the ADMIN stream from the directory's outbox (Nats-Msg-Id registered-<agent>,
+    so a republished row is deduplicated), and an agent deletion sends bus.directory.agent_deleted."""
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        deleted: list[bytes] = []
+
+        async def on_deleted(msg) -> None:
+            deleted.append(msg.data)
+
+        await nc.subscribe(subjects.AGENT_DELETED, cb=on_deleted)
+        agent = await register("announced")
+
+        async def announced():
+            try:
+                msg = await nc.jetstream().get_last_msg(subjects.ADMIN_STREAM, subjects.AGENT_REGISTERED)
+            except nats.js.errors.NotFoundError:
+                return None
+            return msg if orjson.loads(msg.data) == {"agent_id": agent.agent_id} else None
+
+        msg = await until("the registration on the ADMIN stream", announced)
+        assert (msg.headers or {}).get("Nats-Msg-Id") == f"registered-{agent.agent_id}"
+        reply = await call(
+            nc,
+            svc("directory", "admin_delete_agent"),
+            {"agent_id": agent.agent_id},
+            timeout=5,
+            ctx=Ctx(admin=True),
+        )
+        assert reply.ok, reply
+
+        async def notified() -> bool:
+            return orjson.dumps({"agent_id": agent.agent_id}) in deleted
+
+        await until("the deletion notice", notified)
+    finally:
+        await nc.close()
