@@ -24,9 +24,8 @@ class Authenticate(Request):
 
 
 class RotateKey(Request):
-    """The hash of the key the caller authenticated with, which the gateway adds (its route sets
-    `caller_key_hash`): the rotation replaces exactly that key."""
-
+    # The hash of the key the caller authenticated with, which the gateway adds (its route sets
+    # `caller_key_hash`, after the body, so a client cannot choose it): the rotation replaces exactly that key.
     api_key_hash: KeyHash | None = None
 
 
