@@ -1,4 +1,4 @@
-"""Directory search and match with 100,000 agents, through the real DiscoveryStore.
+"""Directory search and match with 100,000 agents, through the real ProfileStore.
 
     python -m bench.directory_search                     # an embedded PostgreSQL in a temporary directory
     python -m bench.directory_search --dsn postgresql://user@host:5432/db --agents 100000 --queries 200
@@ -21,9 +21,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from services.directory.discovery_store import DiscoveryStore
+from services.directory.store.profiles import ProfileStore
 from shared.config import Settings
-from shared.crypto import Cipher
 from shared.db import create_pool, migrate
 from shared.runtime.embedded import EmbeddedPostgres, free_port
 
@@ -57,7 +56,7 @@ async def bench(dsn: str, agents: int, queries: int) -> None:
         await pool.execute(LOAD, 1, CAPABILITIES, agents)
         await pool.execute("ANALYZE directory.agents")
         print(f"loaded {agents:,} agents in {time.perf_counter() - started:.1f} s")
-        store = DiscoveryStore(pool, Cipher.from_settings(Settings(database_url=dsn)))
+        store = ProfileStore(pool)
 
         def pick():
             return f"cap{random.randrange(CAPABILITIES)}"

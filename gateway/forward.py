@@ -14,6 +14,7 @@ from gateway.state import NC
 from shared.bus import Ctx, call
 
 ROUTE_ATTR = "moltgrid_route"
+KEY_HASH = "api_key_hash"  # request key: the hash of the key that authenticated it (set by the guard)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # JSON nesting a body may have. Deeper bodies parse (orjson goes to 1024) but cannot be re-serialised onto the
 # bus (orjson stops at 255), stored as jsonb or checked for NUL (shared.models): refused as 422 up front.
@@ -113,6 +114,8 @@ def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], A
         # MoltGrid 1.0's compare-and-set header (POST /v1/memory); an explicit field wins over it
         headers = {"if_match": request.headers["If-Match"]} if "If-Match" in request.headers else {}
         payload = {**headers, **query, **body, **path}
+        if route.caller_key_hash:
+            payload["api_key_hash"] = request[KEY_HASH]
         ctx: Ctx = request["ctx"]
         reply = await call(request.app[NC], route.subject, payload, timeout=timeout, ctx=ctx)
         if reply.ok:

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from gateway.admin import COOKIE as ADMIN_COOKIE
 from gateway.admin import session_valid
-from gateway.forward import ROUTE_ATTR
+from gateway.forward import KEY_HASH, ROUTE_ATTR
 from gateway.http import REQUEST_ID, error_response, status_error_response
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.ratelimit import Decision
@@ -21,6 +21,7 @@ from gateway.state import AUTH, IDEMPOTENCY, LIMITER, POOL, SETTINGS, USAGE
 from shared import metrics, tracing
 from shared.bus import Ctx
 from shared.errors import ServiceError
+from shared.ids import hash_api_key
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._\-]{1,128}$")
@@ -173,6 +174,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr
     )
     request["agent"] = agent
+    request[KEY_HASH] = hash_api_key(api_key)
     request.app[USAGE].count(agent.agent_id)
     structlog.contextvars.bind_contextvars(agent_id=agent.agent_id)
     limiter = request.app[LIMITER]

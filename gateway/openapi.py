@@ -105,7 +105,9 @@ def _operation(route: Route, schema: dict[str, Any] | None, components: dict[str
         {"name": p, "in": "path", "required": True, "schema": props.get(p, {"type": "string"})}
         for p in path_params
     ]
-    rest = {k: v for k, v in props.items() if k not in path_params}
+    # the caller's key hash is the gateway's to add (Route.caller_key_hash), not a client's field
+    hidden = {*path_params, *(("api_key_hash",) if route.caller_key_hash else ())}
+    rest = {k: v for k, v in props.items() if k not in hidden}
     in_query = (
         rest if route.method not in BODY_METHODS else {k: v for k, v in rest.items() if k in route.query}
     )

@@ -19,6 +19,9 @@ class Route:
     per_client_limit: int = 0  # unauthenticated routes: requests per minute per client address (0 = none)
     admin: bool = False  # needs an admin session cookie instead of an API key
     query: tuple[str, ...] = ()  # POST/PUT/PATCH fields the original takes as query parameters (for the docs)
+    # forward the hash of the key that authenticated the request as `api_key_hash` (a client cannot set it):
+    # for operations that must compare-and-set on the caller's key (key rotation)
+    caller_key_hash: bool = False
     summary: str = ""
 
 
@@ -356,6 +359,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "POST",
         "/v1/agents/rotate-key",
         svc("directory", "rotate_key"),
+        caller_key_hash=True,
         summary="Issue a new API key; the old one stops working at once on every gateway",
     ),
     Route(

@@ -6,10 +6,14 @@ import re
 import uuid
 
 import nats
+import nats.js.errors
+import orjson
 
+from shared import subjects
 from shared.bus import Ctx, call
 from shared.runtime.stack import selected_components
 from shared.subjects import svc
+from tests.helpers import until
 
 PROFILE = {
     "agent_id",
@@ -38,6 +42,7 @@ LISTED = {
 }  # heartbeat_status: MoltGrid 1.0's presence, additive
 PROFILE |= {"heartbeat_status", "heartbeat_at", "heartbeat_metadata"}  # one's own presence (1.0, additive)
 PROFILE |= {"skills", "role"}  # MoltGrid 1.0's registry (POST /v1/agents/register), additive
+PROFILE |= {"interests", "heartbeat_interval"}  # MoltGrid 1.0's profile fields, additive
 STARTING = 200 if "marketplace" in selected_components() else 0
 
 
@@ -76,6 +81,8 @@ async def test_register_profile_and_browse_contract(register, anon):
         "heartbeat_metadata": None,
         "skills": [],
         "role": None,
+        "interests": [],
+        "heartbeat_interval": 60,
     }
     status, body = await anon.get("/v1/directory", params={"capability": trading})
     assert status == 200 and body["count"] == 1 and set(body["agents"][0]) == LISTED
@@ -262,5 +269,106 @@ async def test_agent_stats_op_is_the_callers_own(stack, alice):
             ctx=Ctx(agent_id=alice.agent_id),
         )
         assert mine.unwrap() == {"reputation": 0.0, "collaborations_given": 0, "collaborations_received": 0}
+    finally:
+        await nc.close()
+
+
+# ── what 1.0's clients read of the directory ────────────────────────────────────────────────────────────────
+
+
+async def test_interests_are_stored_shown_and_filtered(register, anon):
+    topic = cap()
+    agent = await register("interested")
+    assert (await agent.put("/v1/directory/me", {"interests": [topic, "agents"], "public": True}))[0] == 200
+    status, me = await agent.get("/v1/directory/me")
+    assert status == 200 and me["interests"] == [topic, "agents"] and me["heartbeat_interval"] == 60
+    found = (await anon.get("/v1/directory/search", params={"interest": topic}))[1]
+    assert [a["agent_id"] for a in found["agents"]] == [agent.agent_id]
+    assert found["agents"][0]["interests"] == [topic, "agents"]
+    assert (await anon.get("/v1/directory/search", params={"interest": cap()}))[1] == {
+        "agents": [],
+        "count": 0,
+    }
+    # a PUT without interests keeps them, as it keeps capabilities
+    assert (await agent.put("/v1/directory/me", {"description": "d", "public": True}))[0] == 200
+    assert (await agent.get("/v1/directory/me"))[1]["interests"] == [topic, "agents"]
+    node = next(n for n in (await anon.get("/v1/directory/network"))[1]["nodes"] if n["id"] == agent.agent_id)
+    assert node["interests"] == [topic, "agents"]
+    assert (await agent.put("/v1/directory/me", {"interests": ["x"] * 21}))[0] == 422
+
+
+async def test_browse_pages_with_offset(register, anon):
+    shared = cap()
+    agents = [await register(f"paged{i}") for i in range(3)]
+    for agent in agents:
+        await agent.put("/v1/directory/me", {"capabilities": [shared], "public": True})
+    newest_first = [a.agent_id for a in reversed(agents)]
+    listed = await anon.get("/v1/directory", params={"capability": shared})
+    assert [a["agent_id"] for a in listed[1]["agents"]] == newest_first
+    skipped = await anon.get("/v1/directory", params={"capability": shared, "offset": 1, "limit": 1})
+    assert [a["agent_id"] for a in skipped[1]["agents"]] == newest_first[1:2]
+    assert (await anon.get("/v1/directory", params={"capability": shared, "offset": 3}))[1]["agents"] == []
+    status, body = await anon.get("/v1/directory", params={"offset": -1})
+    assert status == 422 and [e["loc"] for e in body["detail"]] == [["query", "offset"]]
+    assert body["detail"][0]["type"] == "greater_than_equal"
+
+
+async def test_agent_card_carries_the_directory_card_fields(register, anon, db):
+    agent = await register("carded")
+    await agent.put("/v1/directory/me", {"capabilities": ["nlp"], "public": True})
+    _, card = await anon.get(f"/v1/agents/{agent.agent_id}/card")
+    assert card["agent_id"] == agent.agent_id and card["name"] == "carded"
+    assert card["status"] == "deregistered" and card["last_seen"] is None  # never beat
+    assert card["created_at"] == card["metadata"]["created_at"]
+    assert card["endpoint_url"].endswith("/v1/relay/send")
+    assert card["a2a_card_url"].endswith(f"/a2a/{agent.agent_id}/.well-known/agent-card.json")
+    await agent.post("/v1/agents/heartbeat", {"status": "online"})
+    _, card = await anon.get(f"/v1/agents/{agent.agent_id}/card")
+    assert card["status"] == "active" and card["last_seen"] is not None
+    for age, status in ((600, "inactive"), (4000, "deregistered")):
+        # the schema's clock, moved back: a heartbeat that is `age` seconds old
+        await db.execute(
+            "UPDATE directory.presence SET heartbeat_at = now() - make_interval(secs => $2) WHERE agent_id = $1",
+            agent.agent_id,
+            age,
+        )
+        assert (await anon.get(f"/v1/agents/{agent.agent_id}/card"))[1]["status"] == status
+
+
+async def test_registration_and_deletion_are_announced(register, stack):
+    """A registration reaches the ADMIN stream from the directory's outbox (Nats-Msg-Id registered-<agent>,
+    so a republished row is deduplicated), and an agent deletion sends bus.directory.agent_deleted."""
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        deleted: list[bytes] = []
+
+        async def on_deleted(msg) -> None:
+            deleted.append(msg.data)
+
+        await nc.subscribe(subjects.AGENT_DELETED, cb=on_deleted)
+        agent = await register("announced")
+
+        async def announced():
+            try:
+                msg = await nc.jetstream().get_last_msg(subjects.ADMIN_STREAM, subjects.AGENT_REGISTERED)
+            except nats.js.errors.NotFoundError:
+                return None
+            return msg if orjson.loads(msg.data) == {"agent_id": agent.agent_id} else None
+
+        msg = await until("the registration on the ADMIN stream", announced)
+        assert (msg.headers or {}).get("Nats-Msg-Id") == f"registered-{agent.agent_id}"
+        reply = await call(
+            nc,
+            svc("directory", "admin_delete_agent"),
+            {"agent_id": agent.agent_id},
+            timeout=5,
+            ctx=Ctx(admin=True),
+        )
+        assert reply.ok, reply
+
+        async def notified() -> bool:
+            return orjson.dumps({"agent_id": agent.agent_id}) in deleted
+
+        await until("the deletion notice", notified)
     finally:
         await nc.close()

@@ -164,7 +164,7 @@ async def test_concurrent_registrations_through_both_gateways_never_interleave(s
         assert {k: me[k] for k in first} in (first, second)
 
 
-async def test_registry_fields_go_with_the_agent(stack, register, db, anon):
+async def test_registry_fields_go_with_the_agent(stack, register, anon):
     agent = await register("doomed")
     await agent.put("/v1/directory/me", {"public": True})
     await agent.post("/v1/agents/register", {"role": "temp", "skills": [tag("gone")]})
@@ -176,7 +176,8 @@ async def test_registry_fields_go_with_the_agent(stack, register, db, anon):
             assert r.status == 200 and (detail["role"], detail["skills"][0][:5]) == ("temp", "gone-")
         async with admin.delete(stack.url(0) + f"/admin/api/agents/{agent.agent_id}") as r:
             assert r.status == 200
-    assert await db.fetchval("SELECT count(*) FROM directory.agents WHERE agent_id = $1", agent.agent_id) == 0
+        async with admin.get(stack.url(0) + f"/admin/api/agents/{agent.agent_id}") as r:
+            assert r.status == 404
     await until("the public profile to go", lambda: _gone(anon, agent.agent_id))
     assert (await agent.post("/v1/agents/register", {"role": "back"}))[0] == 401
 

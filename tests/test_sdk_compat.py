@@ -853,3 +853,19 @@ def _vector_memory(base: str) -> None:
 async def test_vector_memory_methods(stack):
     """The package's vector memory methods (1.0's /v1/vector routes), called unchanged."""
     await asyncio.to_thread(_vector_memory, stack.base_url)
+
+
+def _directory_interests(base: str) -> None:
+    mg, agent_id = _agent(base, "compat-interests")
+    topic = f"topic-{agent_id}"
+    assert mg.update_profile(interests=[topic, "agents"])["status"] == "updated"
+    me = mg.profile()
+    assert me["interests"] == [topic, "agents"] and me["heartbeat_interval"] == 60
+    assert [a["agent_id"] for a in mg.directory_search(interest=topic)["agents"]] == [agent_id]
+    assert mg.directory_search(interest=f"no-such-{agent_id}") == {"agents": [], "count": 0}
+
+
+async def test_directory_interests_through_the_package(stack):
+    """The package's update_profile(interests=…) is stored, shown by profile() and filtered by
+    directory_search(interest=…)."""
+    await asyncio.to_thread(_directory_interests, stack.base_url)

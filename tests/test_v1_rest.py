@@ -350,3 +350,19 @@ def test_one_error_body_for_every_internal_code():
         ["body", "items"],
     )
     assert http_error_body("method_not_allowed", "Method Not Allowed", None)["error"] == "method_not_allowed"
+
+
+async def test_concurrent_rotations_with_one_key_give_exactly_one_working_key(alice, stack):
+    """Compare-and-set on the old key: of five rotations racing with the same key one wins, and the key it
+    returns is the one that works; the others are refused as a key that is no longer valid (401)."""
+    import asyncio
+
+    gateways = [alice.on(stack.url(i % 2)) for i in range(5)]
+    answers = await asyncio.gather(*(g.post("/v1/agents/rotate-key") for g in gateways))
+    statuses = sorted(status for status, _ in answers)
+    assert statuses == [200, 401, 401, 401, 401], answers
+    winner = next(body for status, body in answers if status == 200)
+    for i in (0, 1):
+        renewed = alice.__class__(alice.http, stack.url(i), winner["api_key"], alice.agent_id)
+        assert (await renewed.get("/v1/directory/me"))[0] == 200
+        assert (await alice.on(stack.url(i)).get("/v1/directory/me"))[0] == 401

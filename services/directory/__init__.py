@@ -1,20 +1,25 @@
-"""The directory: agents and their keys, profiles, discovery, presence, reputation (schema `directory`)."""
+"""The directory: agents and their keys, profiles, finding agents, reputation, presence, the public
+directory and templates (schema `directory`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from services.directory.admin import DirectoryAdmin
-from services.directory.credits import LedgerBalances
-from services.directory.discovery import DiscoveryHandlers
-from services.directory.discovery_store import DiscoveryStore
-from services.directory.handlers import DirectoryHandlers
-from services.directory.presence import Presence
-from services.directory.public import PublicDirectory
-from services.directory.store import DirectoryStore
-from services.directory.templates import template_ops
+from services.directory.handlers.admin import AdminOps
+from services.directory.handlers.agents import AgentOps
+from services.directory.handlers.presence import PresenceOps
+from services.directory.handlers.profiles import ProfileOps
+from services.directory.handlers.public import PublicOps
+from services.directory.handlers.reputation import ReputationOps
+from services.directory.handlers.search import SearchOps
+from services.directory.handlers.stats import StatsOps
+from services.directory.handlers.templates import TemplateOps
+from services.directory.peers import Peers
+from services.directory.store.agents import AgentStore
+from services.directory.store.presence import PresenceStore
+from services.directory.store.profiles import ProfileStore
+from services.directory.store.reputation import ReputationStore
 from shared.config import Settings
-from shared.registrations import announce_registration
 from shared.service import Runtime
 from shared.spec import Every, Outbox, Parts, Service
 
@@ -27,26 +32,25 @@ class DirectorySettings(Settings):
 
 async def build(rt: Runtime[DirectorySettings]) -> Parts:
     s = rt.settings
-    store = DirectoryStore(rt.pool)
-    balances = LedgerBalances(rt.nc)
-    admin = DirectoryAdmin(store, rt.nc, rt.js, s.service_names(), balances)
-    presence = Presence(rt.pool, rt.cipher, s.presence_timeout_seconds, rt.kick)
-    discovery = DiscoveryHandlers(DiscoveryStore(rt.pool, rt.cipher), rt.nc, balances, s.public_url, presence)
-    public = PublicDirectory(rt.pool, rt.cipher, rt.nc, presence)
-
-    async def announce(agent_id: str) -> bool:
-        return await announce_registration(rt.js, agent_id)
-
+    agents = AgentStore(rt.pool)
+    profiles = ProfileStore(rt.pool)
+    reputation = ReputationStore(rt.pool, rt.cipher)
+    presence = PresenceStore(rt.pool, rt.cipher, s.presence_timeout_seconds)
+    peers = Peers(rt.nc)
+    heartbeats = PresenceOps(presence, rt.kick)
     return Parts(
         groups=[
-            DirectoryHandlers(store, balances, rt.nc, announce, presence).ops(),
-            admin.ops(),
-            discovery.ops(),
-            presence.ops(),
-            public.ops(),
-            template_ops(),
+            AgentOps(agents, rt.nc, rt.kick),
+            ProfileOps(agents, profiles, presence, peers, rt.nc),
+            SearchOps(profiles, presence, peers, s.public_url),
+            ReputationOps(reputation),
+            StatsOps(reputation, peers, rt.nc),
+            heartbeats,
+            PublicOps(profiles, reputation, presence, peers),
+            TemplateOps(),
+            AdminOps(agents, reputation, peers, rt.nc, rt.js, s.service_names()),
         ],
-        loops=[Every("presence_sweep", s.presence_sweep_seconds, presence.sweep)],
+        loops=[Every("presence_sweep", s.presence_sweep_seconds, heartbeats.sweep)],
     )
 
 

@@ -1,31 +1,26 @@
-"""Presence: heartbeats, and the agent.offline event of an agent that stopped beating.
+"""Presence: the last heartbeat of each agent (directory.presence) and the agent.offline transition.
 
-An agent is `offline` once its last heartbeat is older than MOLTGRID_PRESENCE_TIMEOUT_SECONDS (or it said so);
-`unknown` until its first heartbeat. Every directory replica sweeps for silent agents, but the transition is
-decided in Postgres: the row is locked (SKIP LOCKED) and `offline_at` set only where it is still null, in
-the same transaction as the event's outbox row, so `agent.offline` is written exactly once per silence. A
-heartbeat arriving after the timeout but before any sweep writes the missed event itself, first.
-"""
+An agent is `offline` once its last heartbeat is older than the timeout (or it said so); `unknown` until
+its first heartbeat. The transition is decided in Postgres: the row is locked (SKIP LOCKED for the sweep)
+and `offline_at` set only where it is still null, in the same transaction as the event's outbox row, so
+`agent.offline` is written exactly once per silence. A heartbeat arriving after the timeout but before any
+sweep writes the missed event itself, first."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Literal
+from datetime import datetime
+from typing import Any
 
 import asyncpg
 import orjson
 
-from shared.bus import Ctx, Op
+from services.directory.store.rows import domain_errors
 from shared.crypto import Cipher
-from shared.errors import BadRequest, NotFound
 from shared.events import add_event
-from shared.models import Request
 from shared.timeutil import iso
 
 OFFLINE_EVENT = "agent.offline"
-MAX_METADATA = 4096  # bytes of JSON, as MoltGrid 1.0
 SWEEP_BATCH = 500
-Status = Literal["online", "busy", "idle", "offline"]
 
 # The status shown for an agent: what it last said, unless it is silent past the timeout ($1 seconds).
 EFFECTIVE = (
@@ -50,11 +45,6 @@ RETURNING heartbeat_at
 """
 
 
-class Heartbeat(Request):
-    status: Status = "online"
-    metadata: dict[str, Any] | None = None  # at most MAX_METADATA bytes of JSON (400 beyond, as 1.0)
-
-
 def offline_data(row: asyncpg.Record, reason: str) -> dict[str, Any]:
     return {
         "agent_id": row["agent_id"],
@@ -65,21 +55,16 @@ def offline_data(row: asyncpg.Record, reason: str) -> dict[str, Any]:
     }
 
 
-class Presence:
-    def __init__(
-        self, pool: asyncpg.Pool, cipher: Cipher, timeout_s: float, kick: Callable[[], None]
-    ) -> None:
-        self.pool, self.cipher, self.timeout_s, self.kick = pool, cipher, timeout_s, kick
+class PresenceStore:
+    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, timeout_s: float) -> None:
+        self._pool, self._cipher, self.timeout_s = pool, cipher, timeout_s
 
-    async def heartbeat(self, req: Heartbeat, ctx: Ctx) -> dict[str, Any]:
-        agent_id = ctx.require_agent()
-        raw = orjson.dumps(req.metadata) if req.metadata is not None else None
-        if raw is not None and len(raw) > MAX_METADATA:
-            raise BadRequest("metadata exceeds 4KB limit")
-        metadata = self.cipher.encrypt(raw.decode()) if raw is not None else None
+    async def beat(self, agent_id: str, status: str, metadata: bytes | None) -> tuple[str | None, bool]:
+        """Record a heartbeat; returns (its time, whether an agent.offline event was written)."""
+        sealed = self._cipher.encrypt(metadata.decode()) if metadata is not None else None
         emitted = False
-        try:
-            async with self.pool.acquire() as conn, conn.transaction():
+        with domain_errors():
+            async with self._pool.acquire() as conn, conn.transaction():
                 prev = await conn.fetchrow(
                     "SELECT agent_id, status, heartbeat_at, offline_at,"
                     " heartbeat_at < now() - make_interval(secs => $2) AS timed_out"
@@ -96,8 +81,8 @@ class Presence:
                     )
                     await add_event(conn, "directory", agent_id, OFFLINE_EVENT, offline_data(row, "timeout"))
                     live, emitted = False, True
-                beat_at = await conn.fetchval(UPSERT, agent_id, req.status, metadata)
-                if live and req.status == "offline":
+                beat_at = await conn.fetchval(UPSERT, agent_id, status, sealed)
+                if live and status == "offline":
                     row = await conn.fetchrow(
                         "SELECT agent_id, status, heartbeat_at, offline_at"
                         " FROM directory.presence WHERE agent_id = $1",
@@ -105,51 +90,27 @@ class Presence:
                     )
                     await add_event(conn, "directory", agent_id, OFFLINE_EVENT, offline_data(row, "reported"))
                     emitted = True
-        except asyncpg.ForeignKeyViolationError:
-            raise NotFound("Agent not found") from None
-        if emitted:
-            self.kick()
-        return {"agent_id": agent_id, "status": req.status, "heartbeat_at": iso(beat_at)}
+        return iso(beat_at), emitted
 
-    async def sweep(self) -> int:
-        """Declare every agent silent past the timeout offline, with its event (any replica, exactly once)."""
-        total = 0
-        while True:
-            async with self.pool.acquire() as conn, conn.transaction():
-                rows = await conn.fetch(SILENT, self.timeout_s, SWEEP_BATCH)
-                for row in rows:
-                    await add_event(
-                        conn, "directory", row["agent_id"], OFFLINE_EVENT, offline_data(row, "timeout")
-                    )
-            total += len(rows)
-            if rows:
-                self.kick()
-            if len(rows) < SWEEP_BATCH:
-                return total
+    async def sweep_batch(self) -> int:
+        """Declare up to SWEEP_BATCH agents silent past the timeout offline, each with its event."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            rows = await conn.fetch(SILENT, self.timeout_s, SWEEP_BATCH)
+            for row in rows:
+                await add_event(
+                    conn, "directory", row["agent_id"], OFFLINE_EVENT, offline_data(row, "timeout")
+                )
+        return len(rows)
 
     async def statuses(self, agent_ids: list[str]) -> dict[str, str]:
         """The shown status of each agent (`unknown` before its first heartbeat)."""
-        rows = await self.pool.fetch(
+        rows = await self._pool.fetch(
             f"SELECT a.agent_id, {EFFECTIVE} AS status FROM unnest($2::text[]) AS a(agent_id)"
             " LEFT JOIN directory.presence p ON p.agent_id = a.agent_id",
             self.timeout_s,
             agent_ids,
         )
         return {r["agent_id"]: r["status"] for r in rows}
-
-    async def own(self, agent_id: str) -> dict[str, Any]:
-        """The agent's own presence, metadata included (shown only to itself)."""
-        r = await self.pool.fetchrow(
-            f"SELECT {EFFECTIVE} AS status, p.heartbeat_at, p.metadata FROM (SELECT $2::text AS agent_id) a"
-            " LEFT JOIN directory.presence p ON p.agent_id = a.agent_id",
-            self.timeout_s,
-            agent_id,
-        )
-        return {
-            "heartbeat_status": r["status"],
-            "heartbeat_at": iso(r["heartbeat_at"]),
-            "heartbeat_metadata": orjson.loads(self.cipher.decrypt(r["metadata"])) if r["metadata"] else None,
-        }
 
     async def fill(self, agents: list[dict[str, Any]], key: str = "agent_id") -> None:
         """Add `heartbeat_status` to each listed agent, in place."""
@@ -158,14 +119,35 @@ class Presence:
             for agent in agents:
                 agent["heartbeat_status"] = found.get(agent[key], "unknown")
 
+    async def own(self, agent_id: str) -> dict[str, Any]:
+        """The agent's own presence, metadata included (shown only to itself)."""
+        r = await self._pool.fetchrow(
+            f"SELECT {EFFECTIVE} AS status, p.heartbeat_at, p.metadata FROM (SELECT $2::text AS agent_id) a"
+            " LEFT JOIN directory.presence p ON p.agent_id = a.agent_id",
+            self.timeout_s,
+            agent_id,
+        )
+        return {
+            "heartbeat_status": r["status"],
+            "heartbeat_at": iso(r["heartbeat_at"]),
+            "heartbeat_metadata": orjson.loads(self._cipher.decrypt(r["metadata"]))
+            if r["metadata"]
+            else None,
+        }
+
+    async def last_beat(self, agent_id: str) -> datetime | None:
+        """When the agent last beat (a datetime), or None."""
+        beat: datetime | None = await self._pool.fetchval(
+            "SELECT heartbeat_at FROM directory.presence WHERE agent_id = $1", agent_id
+        )
+        return beat
+
     async def online_count(self) -> int:
         return int(
-            await self.pool.fetchval(
+            await self._pool.fetchval(
                 "SELECT count(*) FROM directory.presence p JOIN directory.agents a USING (agent_id) WHERE a.public"
-                " AND p.offline_at IS NULL AND p.status <> 'offline' AND p.heartbeat_at >= now() - make_interval(secs => $1)",
+                " AND p.offline_at IS NULL AND p.status <> 'offline'"
+                " AND p.heartbeat_at >= now() - make_interval(secs => $1)",
                 self.timeout_s,
             )
         )
-
-    def ops(self) -> dict[str, Op]:
-        return {"heartbeat": Op(self.heartbeat, Heartbeat)}

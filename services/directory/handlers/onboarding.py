@@ -1,4 +1,4 @@
-"""MoltGrid 1.0's onboarding checklist (POST /v1/onboarding/start, GET /v1/onboarding/status).
+"""The onboarding checklist (POST /v1/onboarding/start, GET /v1/onboarding/status).
 
 Progress is computed on every call from what the agent has really done, asked of each owning service over
 NATS (their per-agent `agent_stats` ops, the same ones GET /v1/stats gathers) — never read from their tables.

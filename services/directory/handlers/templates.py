@@ -1,16 +1,16 @@
-"""MoltGrid 1.0's agent templates (GET /v1/templates, GET /v1/templates/{template_id}): a fixed catalogue of
-starting points, each with a JSON `starter_code` string (memory keys, capabilities, first tasks)."""
+"""Agent templates (GET /v1/templates, GET /v1/templates/{template_id}): a fixed catalogue of starting
+points, each with a JSON `starter_code` string (memory keys, capabilities, first tasks)."""
 
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import StringConstraints
-
-from shared.bus import Ctx, Op
+from services.directory.models.templates import TemplateRef
+from shared.bus import Ctx
 from shared.errors import NotFound
 from shared.models import Request
+from shared.ops import OpGroup, op
 
 
 def _template(
@@ -78,20 +78,14 @@ TEMPLATES: tuple[dict[str, Any], ...] = (
 _BY_ID = {t["template_id"]: t for t in TEMPLATES}
 
 
-class TemplateRef(Request):
-    template_id: Annotated[str, StringConstraints(min_length=1, max_length=64)]
+class TemplateOps(OpGroup):
+    @op()
+    async def templates(self, req: Request, ctx: Ctx) -> dict[str, Any]:
+        return {"templates": list(TEMPLATES)}
 
-
-async def list_templates(req: Request, ctx: Ctx) -> dict[str, Any]:
-    return {"templates": list(TEMPLATES)}
-
-
-async def get_template(req: TemplateRef, ctx: Ctx) -> dict[str, Any]:
-    template = _BY_ID.get(req.template_id)
-    if template is None:
-        raise NotFound("Template not found")
-    return template
-
-
-def template_ops() -> dict[str, Op]:
-    return {"templates": Op(list_templates, Request), "template": Op(get_template, TemplateRef)}
+    @op()
+    async def template(self, req: TemplateRef, ctx: Ctx) -> dict[str, Any]:
+        template = _BY_ID.get(req.template_id)
+        if template is None:
+            raise NotFound("Template not found")
+        return template
