@@ -1,4 +1,4 @@
-"""Claim latency with 1,000 vs 1,000,000 pending jobs, through the real QueueStore.
+"""Claim latency with 1,000 vs 1,000,000 pending jobs, through the real JobStore.
 
     python -m bench.queue_claim                      # an embedded PostgreSQL in a temporary directory
     python -m bench.queue_claim --dsn postgresql://user@host:5432/db --claims 500
@@ -21,7 +21,7 @@ from pathlib import Path
 
 import asyncpg
 
-from services.queue.store import Defaults, QueueStore
+from services.queue.store import Defaults, JobStore
 from shared.config import Settings
 from shared.crypto import Cipher
 from shared.db import create_pool, migrate
@@ -45,7 +45,7 @@ async def load(pool: asyncpg.Pool, first: int, last: int) -> float:
     return time.perf_counter() - started
 
 
-async def time_claims(store: QueueStore, n: int) -> dict[str, float]:
+async def time_claims(store: JobStore, n: int) -> dict[str, float]:
     latencies = []
     for _ in range(n):
         started = time.perf_counter()
@@ -65,7 +65,7 @@ async def run(dsn: str, claims: int, small: int, large: int) -> None:
     async with create_pool(settings, max_size=2) as pool:
         await migrate(pool, "queue", MIGRATIONS)
         await pool.execute("DELETE FROM queue.jobs WHERE agent_id = $1", AGENT)
-        store = QueueStore(pool, Cipher(None), Defaults())
+        store = JobStore(pool, Cipher(None), Defaults())
         await time_claims_warmup(store, pool)
         seconds = await load(pool, 1, small)
         print(f"loaded {small:>9,} pending jobs in {seconds:6.1f}s", flush=True)
@@ -89,7 +89,7 @@ CLAIM_PLAN = """SELECT job_id FROM queue.jobs WHERE agent_id = $1 AND queue_name
                 AND available_at <= now() ORDER BY priority DESC, available_at LIMIT 1 FOR UPDATE SKIP LOCKED"""
 
 
-async def time_claims_warmup(store: QueueStore, pool: asyncpg.Pool) -> None:
+async def time_claims_warmup(store: JobStore, pool: asyncpg.Pool) -> None:
     """Prime the connections and the statement cache so the first timed phase is not penalised."""
     await pool.execute(LOAD, AGENT, QUEUE, -20, -1)
     await time_claims(store, 20)

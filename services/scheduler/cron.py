@@ -43,11 +43,13 @@ def validate(cron_expr: str, tz: str) -> None:
 
 def next_after(cron_expr: str, tz: str, t: datetime) -> datetime:
     """The first tick strictly after t, in UTC."""
-    return croniter(cron_expr, t.astimezone(zone(tz))).get_next(datetime).astimezone(UTC)
+    tick: datetime = croniter(cron_expr, t.astimezone(zone(tz))).get_next(datetime)
+    return tick.astimezone(UTC)
 
 
 def latest_at_or_before(cron_expr: str, tz: str, t: datetime) -> datetime:
-    return croniter(cron_expr, (t + _EPSILON).astimezone(zone(tz))).get_prev(datetime).astimezone(UTC)
+    tick: datetime = croniter(cron_expr, (t + _EPSILON).astimezone(zone(tz))).get_prev(datetime)
+    return tick.astimezone(UTC)
 
 
 def due_fires(
