@@ -130,6 +130,26 @@ async def test_bad_input(alice):
     assert (await alice.get("/v1/schedules"))[1]["count"] == 0  # nothing half-written
 
 
+async def test_schedules_that_never_fire_or_fire_at_random_are_refused(alice):
+    ok = {"cron_expr": "* * * * *", "payload": "x"}
+    for never in ("0 0 31 2 *", "0 0 30 2 *"):  # 31 and 30 February
+        assert await alice.post("/v1/schedules", {**ok, "cron_expr": never}) == (
+            400,
+            {"detail": f"Invalid cron expression: {never!r} never fires"},
+        )
+    for random_field in ("R * * * *", "0 R * * *", "0 0 * * R", "0 0 1,R * *"):
+        status, body = await alice.post("/v1/schedules", {**ok, "cron_expr": random_field})
+        assert status == 400 and "random value (R)" in body["detail"], (random_field, body)
+    for not_a_zone in ("localtime", "posixrules", "Factory"):
+        status, body = await alice.post("/v1/schedules", {**ok, "timezone": not_a_zone})
+        assert status == 400 and "not an IANA time zone name" in body["detail"], (not_a_zone, body)
+    # names that contain R stay valid: FRI, MAR, APR; so does 29 February (leap years)
+    for fine in ("0 9 * * FRI", "0 9 1 MAR,APR *", "0 0 29 2 *"):
+        status, body = await alice.post("/v1/schedules", {**ok, "cron_expr": fine})
+        assert status == 200, (fine, body)
+        await alice.delete(f"/v1/schedules/{body['task_id']}")
+
+
 async def test_trigger_now_and_run_history(alice, bob):
     payload = {"task": "report", "ids": [1, 2]}
     _, created = await alice.post(
