@@ -217,7 +217,7 @@ async def test_dead_letter_paging_on_1_0_path(alice):
         job = (await alice.post("/v1/queue/submit", {"payload": i, "queue_name": "dl", "max_attempts": 1}))[1]
         await alice.post("/v1/queue/claim", params={"queue_name": "dl"})
         failed = (await alice.post(f"/v1/queue/{job['job_id']}/fail", {"reason": f"boom {i}"}))[1]
-        assert failed["status"] == "dead_letter"
+        assert failed["status"] == "dead_lettered"
         jobs.append(job["job_id"])
     page1 = (await alice.get("/v1/queue/dead_letter", params={"queue_name": "dl", "limit": 2, "offset": 0}))[
         1

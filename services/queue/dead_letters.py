@@ -9,6 +9,7 @@ from services.queue.store import JobStore
 from shared.bus import Ctx
 from shared.errors import Conflict, NotFound
 from shared.ops import OpGroup, op
+from shared.timeutil import iso
 
 
 class DeadLetterHandlers(OpGroup):
@@ -27,9 +28,10 @@ class DeadLetterHandlers(OpGroup):
         found = await self.store.replay(ctx.require_agent(), req.job_id)
         if found is None:
             raise NotFound("Job not found")
-        if found != "dead_letter":
-            raise Conflict(f"Job is {found}, not in the dead-letter state")
-        return {"job_id": req.job_id, "status": "pending"}
+        status, at = found
+        if status != "dead_letter":
+            raise Conflict(f"Job is {status}, not in the dead-letter state")
+        return {"job_id": req.job_id, "status": "pending", "replayed_at": iso(at)}
 
     @op()
     async def replay_dead_letters(self, req: m.DeadLetterFilter, ctx: Ctx) -> dict[str, Any]:
