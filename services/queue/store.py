@@ -44,8 +44,29 @@ SUBMIT = """
 INSERT INTO queue.jobs (job_id, agent_id, queue_name, payload, priority, max_attempts, lease_seconds, backoff,
                         backoff_base, backoff_max, available_at, dedup_key, concurrency_key, concurrency_limit,
                         fair_tag)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::timestamptz, now() + make_interval(secs => $12)),
-        $13, $14, $15, queue.next_fair_tag($2, $3, $14))
+VALUES ($2, $1, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11::timestamptz, now() + make_interval(secs => $12)),
+        $13, $14, $15, queue.next_fair_tag($1, $3, $14))
+ON CONFLICT (agent_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
+RETURNING job_id, status, queue_name, max_attempts, available_at > now() AS delayed, available_at"""
+
+# SUBMIT for up to 100 jobs: each parameter an array; a key's jobs get consecutive tags from its next one.
+SUBMIT_MANY = """
+WITH items AS (
+    SELECT * FROM unnest($2::text[], $3::text[], $4::text[], $5::int[], $6::int[], $7::int[], $8::text[],
+                         $9::real[], $10::real[], $11::timestamptz[], $12::float8[], $13::text[], $14::text[],
+                         $15::int[])
+        WITH ORDINALITY AS i(job_id, queue_name, payload, priority, max_attempts, lease_seconds, backoff,
+                             backoff_base, backoff_max, run_at, delay, dedup_key, concurrency_key,
+                             concurrency_limit, n))
+INSERT INTO queue.jobs (job_id, agent_id, queue_name, payload, priority, max_attempts, lease_seconds, backoff,
+                        backoff_base, backoff_max, available_at, dedup_key, concurrency_key, concurrency_limit,
+                        fair_tag)
+SELECT job_id, $1, queue_name, payload, priority, max_attempts, lease_seconds, backoff, backoff_base,
+       backoff_max, coalesce(run_at, now() + make_interval(secs => delay)), dedup_key, concurrency_key,
+       concurrency_limit,
+       queue.next_fair_tag($1, queue_name, concurrency_key)
+           + row_number() OVER (PARTITION BY queue_name, concurrency_key ORDER BY n) - 1
+  FROM items ORDER BY n
 ON CONFLICT (agent_id, dedup_key) WHERE dedup_key IS NOT NULL DO NOTHING
 RETURNING job_id, status, queue_name, max_attempts, available_at > now() AS delayed, available_at"""
 
@@ -177,11 +198,24 @@ class JobStore:
             return await self._submit(conn, agent_id, req)
 
     async def submit_batch(self, agent_id: str, items: list[m.Submit]) -> list[dict[str, Any]]:
-        """Every job of a batch in one transaction: all are stored, or none (a failure rolls back the lot)."""
+        """Every job of a batch in one statement (one transaction): all are stored, or none. Each key's jobs are
+        tagged one after another in item order, as single submits in that order would be."""
+        columns = [self._columns(item) for item in items]
         async with self.pool.acquire() as conn, conn.transaction():
-            return [await self._submit(conn, agent_id, item) for item in items]
+            rows = await conn.fetch(SUBMIT_MANY, agent_id, *(list(col) for col in zip(*columns, strict=True)))
+            stored = {r["job_id"]: r for r in rows}
+            out = []
+            for item, col in zip(items, columns, strict=True):
+                row = stored.get(col[0])
+                out.append(
+                    self._answer(row, False)
+                    if row is not None
+                    else await self._deduplicated(conn, agent_id, item)
+                )
+            return out
 
-    async def _submit(self, conn: asyncpg.Connection, agent_id: str, req: m.Submit) -> dict[str, Any]:
+    def _columns(self, req: m.Submit) -> tuple[Any, ...]:
+        """A submit's column values, in SUBMIT's parameter order after the agent ($1)."""
         d = self.defaults
         fixed = req.backoff == "fixed" or (req.backoff is None and req.retry_delay_seconds is not None)
         if fixed:  # wait exactly this long before each retry
@@ -191,10 +225,8 @@ class JobStore:
                 (v for v in (req.backoff_base_seconds, req.retry_delay_seconds) if v is not None),
                 d.backoff_base,
             )
-        row = await conn.fetchrow(
-            SUBMIT,
+        return (
             new_id("job", 16),
-            agent_id,
             req.queue_name,
             self.dump(req.payload),
             req.priority,
@@ -209,12 +241,22 @@ class JobStore:
             req.concurrency_key or "",
             req.concurrency_limit,
         )
-        extra: dict[str, Any] = {}
-        if row is None:  # the dedup key names a job submitted before (possibly concurrently)
-            row = await conn.fetchrow(DEDUPLICATED, agent_id, req.dedup_key)
-            if row is None:  # purged between the two statements: submit afresh
-                return await self._submit(conn, agent_id, req)
-            extra["deduplicated"] = True
+
+    async def _submit(self, conn: asyncpg.Connection, agent_id: str, req: m.Submit) -> dict[str, Any]:
+        row = await conn.fetchrow(SUBMIT, agent_id, *self._columns(req))
+        return self._answer(row, False) if row is not None else await self._deduplicated(conn, agent_id, req)
+
+    async def _deduplicated(self, conn: asyncpg.Connection, agent_id: str, req: m.Submit) -> dict[str, Any]:
+        """The job an earlier submit (possibly concurrent, or an earlier item of the batch) made with this
+        dedup key."""
+        row = await conn.fetchrow(DEDUPLICATED, agent_id, req.dedup_key)
+        if row is None:  # purged between the two statements: submit afresh
+            return await self._submit(conn, agent_id, req)
+        return self._answer(row, True)
+
+    @staticmethod
+    def _answer(row: asyncpg.Record, deduplicated: bool) -> dict[str, Any]:
+        extra: dict[str, Any] = {"deduplicated": True} if deduplicated else {}
         if row["delayed"]:
             extra["available_at"] = iso(row["available_at"])
         return {
