@@ -191,6 +191,24 @@ ROUTES: Final[tuple[Route, ...]] = (
         svc("queue", "purge_dead_letters"),
         summary="Purge dead-lettered jobs",
     ),
+    Route(
+        "POST",
+        "/v1/queue/complete",
+        svc("queue", "complete_batch"),
+        summary="Complete up to 100 claimed jobs, each on its own",
+    ),
+    Route(
+        "POST",
+        "/v1/queue/fail",
+        svc("queue", "fail_batch"),
+        summary="Fail up to 100 claimed jobs, each on its own",
+    ),
+    Route(
+        "POST",
+        "/v1/queue/heartbeat",
+        svc("queue", "heartbeat_batch"),
+        summary="Extend the leases of up to 100 claimed jobs",
+    ),
     Route("GET", "/v1/queue/{job_id}", svc("queue", "get"), summary="Get a job's status"),
     Route(
         "POST",

@@ -1,4 +1,5 @@
-"""Helpers for the queue and scheduler tests: extra service replicas started (and stopped) by a test."""
+"""Helpers for the queue and scheduler tests: extra service replicas started (and stopped) by a test, and what
+the queue and the scheduler hold, read through their operations."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
+from shared.bus import Ctx, call
 from shared.runtime.embedded import Child
+from shared.subjects import svc
 from tests.stack import Stack
 
 
@@ -44,3 +48,21 @@ async def replicas(
         await asyncio.gather(*(asyncio.to_thread(c.stop) for c in children))
         for i in indices:
             stack.sup.children.pop(f"{component}-{i}", None)
+
+
+async def jobs_of(nc: Any, agent_id: str, queue_name: str | None = None) -> list[dict[str, Any]]:
+    """Every job of an agent (job_id, status, attempts, …), through the queue's admin listing."""
+    jobs: list[dict[str, Any]] = []
+    while True:
+        body = {"agent_id": agent_id, "limit": 500, "offset": len(jobs)}
+        page = (await call(nc, svc("queue", "admin_jobs"), body, timeout=10, ctx=Ctx(admin=True))).unwrap()
+        jobs += page["items"]
+        if len(page["items"]) < 500:
+            return [j for j in jobs if queue_name is None or j["queue_name"] == queue_name]
+
+
+async def fires_of(nc: Any, agent_id: str, task_id: str) -> list[dict[str, Any]]:
+    """A schedule's fires (at most 200), oldest first, through its runs operation."""
+    body = {"task_id": task_id, "limit": 200}
+    runs = (await call(nc, svc("scheduler", "runs"), body, timeout=10, ctx=Ctx(agent_id=agent_id))).unwrap()
+    return list(reversed(runs["runs"]))

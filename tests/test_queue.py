@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import random
+import re
 from datetime import UTC, datetime, timedelta
 
 import nats
@@ -34,10 +35,8 @@ async def poll(fn, until, timeout: float = 8.0, every: float = 0.1):
 
 
 async def test_contract_exchanges(alice, bob):
-    import re
-
     status, body = await alice.post("/v1/queue/submit", {"payload": '{"task": "scrape"}', "priority": 8})
-    assert status == 200 and set(body) == {"job_id", "status", "queue_name"}
+    assert status == 200 and set(body) == {"job_id", "status", "queue_name", "max_attempts"}
     assert (
         re.match(JOB_ID, body["job_id"]) and body["status"] == "pending" and body["queue_name"] == "default"
     )
@@ -48,6 +47,7 @@ async def test_contract_exchanges(alice, bob):
             "job_id": (await alice.get("/v1/queue", params={"queue_name": "work"}))[1]["jobs"][0]["job_id"],
             "status": "pending",
             "queue_name": "work",
+            "max_attempts": 3,
         },
     )
     assert await alice.post("/v1/queue/submit", {"payload": "x", "priority": 11}) == (
@@ -266,20 +266,27 @@ async def test_retries_backoff_dead_letter_and_replay(alice):
         status, failed = await alice.post(
             f"/v1/queue/{jid}/fail", {"error": f"boom {attempt}", "attempt": attempt}
         )
-        assert status == 200 and failed["status"] == "pending"
+        assert status == 200 and failed["status"] == "pending_retry"
+        assert failed["next_retry_at"] == failed["retry_at"] and failed["attempts"] == attempt
+        assert (await alice.get(f"/v1/queue/{jid}"))[1]["status"] == "pending"
         delay = (parse(failed["retry_at"]) - before).total_seconds()
         assert -0.05 <= delay <= cap + 0.1  # full jitter: uniform in [0, min(max, base·2^(n-1))]
         assert (await alice.get(f"/v1/queue/{jid}"))[1]["last_error"] == f"boom {attempt}"
     _, claimed = await poll(lambda: alice.post("/v1/queue/claim", params=q), lambda r: "job_id" in r[1])
     status, failed = await alice.post(f"/v1/queue/{jid}/fail", {"error": "final", "attempt": 3})
-    assert (status, failed["status"], failed["retry_at"]) == (200, "dead_letter", None)
+    assert (status, failed["status"], failed["retry_at"]) == (200, "dead_lettered", None)
     _, body = await alice.get(f"/v1/queue/{jid}")
     assert body["status"] == "dead_letter" and body["dead_lettered_at"] and body["last_error"] == "final"
     assert (await alice.post("/v1/queue/claim", params=q))[1]["status"] == "empty"
     _, dead = await alice.get("/v1/queue/dead-letters", params=q)
     assert [d["job_id"] for d in dead["jobs"]] == [jid] and dead["jobs"][0]["attempts"] == 3
 
-    assert await alice.post(f"/v1/queue/{jid}/replay") == (200, {"job_id": jid, "status": "pending"})
+    status, replayed = await alice.post(f"/v1/queue/{jid}/replay")
+    assert status == 200 and {k: replayed[k] for k in ("job_id", "status")} == {
+        "job_id": jid,
+        "status": "pending",
+    }
+    assert re.match(ISO_UTC, replayed["replayed_at"])
     assert (await alice.post(f"/v1/queue/{jid}/replay"))[0] == 409  # not a dead letter any more
     _, claimed = await alice.post("/v1/queue/claim", params=q)
     assert claimed["job_id"] == jid and claimed["attempt"] == 1
@@ -294,7 +301,7 @@ async def test_non_retryable_replay_many_and_purge(alice):
         _status, failed = await alice.post(
             f"/v1/queue/{job['job_id']}/fail", {"error": "bad", "retryable": False}
         )
-        assert failed["status"] == "dead_letter"
+        assert failed["status"] == "dead_lettered"
         ids.append(job["job_id"])
     future = (datetime.now(UTC) + timedelta(hours=1)).isoformat()
     assert (await alice.post("/v1/queue/dead-letters/replay", {"since": future, **q}))[1]["replayed"] == 0
@@ -432,3 +439,203 @@ def test_backoff_full_jitter_bounds():
         assert all(0 <= s <= cap for s in samples) and max(samples) > cap * 0.8
     assert backoff_seconds(3, 0.0, 10.0) == 0.0
     assert backoff_seconds(10_000, 1.0, 5.0, rng) <= 5.0
+
+
+# ── what 1.0's clients read: submit, status, fail, replay ─────────────────────────────────────────────────
+
+
+async def test_fields_clients_read_on_submit_status_and_fail(alice):
+    q = {"queue_name": "fields"}
+    status, job = await alice.post("/v1/queue/submit", {"payload": "p", "max_attempts": 2, **q})
+    assert status == 200 and job["max_attempts"] == 2
+    jid = job["job_id"]
+    assert (await alice.get(f"/v1/queue/{jid}"))[1]["claimed_by"] is None
+    await alice.post("/v1/queue/claim", params=q)
+    assert (await alice.get(f"/v1/queue/{jid}"))[1]["claimed_by"] == alice.agent_id
+    status, failed = await alice.post(f"/v1/queue/{jid}/fail", {"reason": "first"})
+    assert status == 200 and {k: failed[k] for k in ("job_id", "status", "attempts", "max_attempts")} == {
+        "job_id": jid,
+        "status": "pending_retry",
+        "attempts": 1,
+        "max_attempts": 2,
+    }
+    assert re.match(ISO_UTC, failed["next_retry_at"]) and failed["attempt"] == 1
+    await poll(lambda: alice.post("/v1/queue/claim", params=q), lambda r: "job_id" in r[1])
+    status, failed = await alice.post(f"/v1/queue/{jid}/fail", {"reason": "second"})
+    assert {k: failed[k] for k in ("job_id", "status", "attempts", "max_attempts", "retry_at")} == {
+        "job_id": jid,
+        "status": "dead_lettered",
+        "attempts": 2,
+        "max_attempts": 2,
+        "retry_at": None,
+    }
+    assert (await alice.get(f"/v1/queue/{jid}"))[1]["status"] == "dead_letter"  # the job's own status
+    before = datetime.now(UTC)
+    status, replayed = await alice.post(f"/v1/queue/{jid}/replay")
+    assert status == 200 and abs((parse(replayed["replayed_at"]) - before).total_seconds()) < 1
+
+
+async def test_retry_delay_seconds_waits_exactly_that_long(alice):
+    q = {"queue_name": "fixed-delay"}
+    _, job = await alice.post(
+        "/v1/queue/submit", {"payload": "p", "max_attempts": 3, "retry_delay_seconds": 2, **q}
+    )
+    jid = job["job_id"]
+    for attempt in (1, 2):
+        _, claimed = await poll(
+            lambda: alice.post("/v1/queue/claim", params=q), lambda r: "job_id" in r[1], timeout=5
+        )
+        assert claimed["attempt"] == attempt
+        before = datetime.now(UTC)
+        _, failed = await alice.post(f"/v1/queue/{jid}/fail", {"error": "again"})
+        delay = (parse(failed["next_retry_at"]) - before).total_seconds()
+        assert 1.9 <= delay <= 2.2, delay  # no jitter, no doubling
+    # asking for exponential backoff keeps the jittered doubling; retry_delay_seconds is then its base
+    _, exp = await alice.post(
+        "/v1/queue/submit",
+        {
+            "payload": "e",
+            "backoff": "exponential",
+            "retry_delay_seconds": 0.2,
+            "max_attempts": 2,
+            "queue_name": "exp",
+        },
+    )
+    await alice.post("/v1/queue/claim", params={"queue_name": "exp"})
+    before = datetime.now(UTC)
+    _, failed = await alice.post(f"/v1/queue/{exp['job_id']}/fail", {"error": "x"})
+    assert -0.05 <= (parse(failed["next_retry_at"]) - before).total_seconds() <= 0.3
+    assert (await alice.post("/v1/queue/submit", {"payload": "x", "backoff": "linear"}))[0] == 422
+
+
+# ── fleets: claim many, batch complete / fail / heartbeat, concurrency keys, fairness ────────────────────
+
+
+async def test_claim_many_and_the_batch_verbs(alice, bob):
+    q = {"queue_name": "fleet"}
+    await alice.post("/v1/queue/batch", {"items": [{"payload": i, "priority": i % 2, **q} for i in range(5)]})
+    status, jobs = await alice.post("/v1/queue/claim", params={"max_jobs": 3, **q})
+    assert status == 200 and isinstance(jobs, list) and len(jobs) == 3
+    assert [j["payload"] for j in jobs] == [1, 3, 0]  # claim order: priority, then age
+    assert all(j["attempt"] == 1 and j["queue_name"] == "fleet" for j in jobs)
+    rest = (await alice.post("/v1/queue/claim", params={"max_jobs": 10, **q}))[1]
+    assert [j["payload"] for j in rest] == [2, 4]
+    assert (await alice.post("/v1/queue/claim", params={"max_jobs": 10, **q}))[1] == []
+    assert (await alice.post("/v1/queue/claim", params=q))[1] == {"status": "empty", "queue_name": "fleet"}
+    for bad in (0, 101):
+        assert (await alice.post("/v1/queue/claim", params={"max_jobs": bad, **q}))[0] == 422
+
+    a, b, c = jobs
+    status, hb = await alice.post(
+        "/v1/queue/heartbeat",
+        {"items": [{"job_id": a["job_id"], "extend_seconds": 600}, {"job_id": "job_missing"}]},
+    )
+    assert status == 200 and (hb["total"], hb["succeeded"], hb["failed"]) == (2, 1, 1)
+    assert hb["results"][0]["success"] and hb["results"][0]["attempt"] == 1
+    assert hb["results"][1] == {
+        "job_id": "job_missing",
+        "success": False,
+        "status": "not_found",
+        "error": "Job not found or not in processing state",
+    }
+    status, done = await alice.post(
+        "/v1/queue/complete",
+        {
+            "items": [
+                {"job_id": a["job_id"], "result": {"n": 1}},
+                {"job_id": b["job_id"], "result": "late", "attempt": 7},
+                {"job_id": rest[0]["job_id"]},
+            ]
+        },
+    )
+    assert status == 200 and (done["succeeded"], done["failed"]) == (2, 1)
+    assert done["results"][0] == {
+        "job_id": a["job_id"],
+        "status": "completed",
+        "success": True,
+        "error": None,
+    }
+    assert (done["results"][1]["status"], done["results"][1]["success"]) == ("conflict", False)
+    assert (await alice.get(f"/v1/queue/{a['job_id']}"))[1]["result"] == {"n": 1}
+    assert (await bob.post("/v1/queue/complete", {"items": [{"job_id": b["job_id"]}]}))[1]["failed"] == 1
+    status, failed = await alice.post(
+        "/v1/queue/fail",
+        {"items": [{"job_id": b["job_id"], "error": "x", "retryable": False}, {"job_id": a["job_id"]}]},
+    )
+    assert status == 200 and failed["results"][0]["status"] == "dead_lettered"
+    assert (failed["results"][1]["success"], failed["results"][1]["status"]) == (False, "not_found")
+    assert (await alice.get(f"/v1/queue/{b['job_id']}"))[1]["status"] == "dead_letter"
+    # one job twice in a batch, or no items at all: 422
+    dup = {"items": [{"job_id": c["job_id"]}, {"job_id": c["job_id"]}]}
+    assert (await alice.post("/v1/queue/complete", dup))[0] == 422
+    assert (await alice.post("/v1/queue/fail", {"items": []}))[0] == 422
+
+
+async def test_concurrency_limit_holds_across_two_replicas(stack, register):
+    owner = await register("limited")
+    ctx = Ctx(agent_id=owner.agent_id)
+    q = {"queue_name": "limits"}
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        items = [
+            {"payload": f"a{i}", "concurrency_key": "cust-a", "concurrency_limit": 2, **q} for i in range(6)
+        ]
+        items += [{"payload": f"b{i}", "concurrency_key": "cust-b", **q} for i in range(3)]
+        (await call(nc, svc("queue", "submit_batch"), {"items": items}, timeout=5, ctx=ctx)).unwrap()
+        async with replicas(stack, "queue", [13]):
+            replies = await asyncio.gather(
+                *(call(nc, svc("queue", "claim"), q, timeout=5, ctx=ctx) for _ in range(20))
+            )
+        claimed = [r.unwrap() for r in replies]
+        got = sorted(body["payload"] for body in claimed if "job_id" in body)
+        assert len([p for p in got if p.startswith("a")]) == 2  # never more than the key's limit
+        assert [p for p in got if p.startswith("b")] == ["b0", "b1", "b2"]  # no limit on this key
+        # a slot frees up when a job of the key completes
+        first_a = next(body for body in claimed if body.get("payload", "").startswith("a"))
+        (await call(nc, svc("queue", "complete"), {"job_id": first_a["job_id"]}, timeout=5, ctx=ctx)).unwrap()
+        more = (await call(nc, svc("queue", "claim"), {"max_jobs": 10, **q}, timeout=5, ctx=ctx)).unwrap()
+        assert len(more) == 1 and more[0]["payload"].startswith("a")
+    finally:
+        await nc.close()
+    assert (await owner.get("/v1/queue/stats", params=q))[1]["queues"][0][
+        "processing"
+    ] == 5  # 2 of cust-a, 3 of cust-b
+    assert (await owner.post("/v1/queue/submit", {"payload": 1, "concurrency_limit": 2}))[0] == 422
+
+
+async def test_a_burst_under_one_key_does_not_delay_another_keys_jobs(stack, register):
+    """10,000 jobs of one tenant, then 10 of another: round-robin across keys serves the second tenant's
+    jobs in the first 20 claims, not after the burst."""
+    owner = await register("fair")
+    ctx = Ctx(agent_id=owner.agent_id)
+    q = {"queue_name": "fair"}
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        burst = [{"payload": f"a{i}", "concurrency_key": "tenant-a", **q} for i in range(10_000)]
+        for k in range(0, len(burst), 100):  # one batch after another: each job tagged after the last
+            reply = await call(
+                nc, svc("queue", "submit_batch"), {"items": burst[k : k + 100]}, timeout=30, ctx=ctx
+            )
+            reply.unwrap()
+        small = [{"payload": f"b{i}", "concurrency_key": "tenant-b", **q} for i in range(10)]
+        (await call(nc, svc("queue", "submit_batch"), {"items": small}, timeout=5, ctx=ctx)).unwrap()
+        first = (await call(nc, svc("queue", "claim"), {"max_jobs": 20, **q}, timeout=5, ctx=ctx)).unwrap()
+        # and once tenant A's backlog is half served, a newcomer is still tagged at the head, not behind it
+        for _ in range(50):
+            (await call(nc, svc("queue", "claim"), {"max_jobs": 100, **q}, timeout=5, ctx=ctx)).unwrap()
+        (
+            await call(
+                nc,
+                svc("queue", "submit"),
+                {"payload": "c0", "concurrency_key": "tenant-c", **q},
+                timeout=5,
+                ctx=ctx,
+            )
+        ).unwrap()
+        later = (await call(nc, svc("queue", "claim"), {"max_jobs": 2, **q}, timeout=5, ctx=ctx)).unwrap()
+    finally:
+        await nc.close()
+    payloads = [j["payload"] for j in first]
+    assert sorted(p for p in payloads if p.startswith("b")) == [f"b{i}" for i in range(10)], payloads
+    assert payloads[:4] == ["a0", "b0", "a1", "b1"]  # alternating
+    assert "c0" in [j["payload"] for j in later]

@@ -29,11 +29,12 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from shared import metrics
-from shared.bus import call
+from shared.bus import Ctx, call
 from shared.runtime.embedded import EmbeddedNats
 from shared.subjects import instance_health, svc
 from tests.conftest import Api
 from tests.helpers import Receiver, until
+from tests.queue_fixtures import fires_of, jobs_of
 from tests.stack import Infra, Stack, selected_components
 from tests.test_marketplace import STARTING, assert_invariant
 
@@ -317,11 +318,7 @@ async def test_queue_claims_each_job_exactly_once(topo: Topology, phase: str):
     await asyncio.gather(*(worker(topo.api(w % 2, owner)) for w in range(10)))  # 5 workers per gateway
     assert sorted(claimed) == list(range(jobs))  # every job claimed exactly once
     assert completes == [200] * jobs  # and completed once
-    rows = await topo.db.fetch(
-        "SELECT status, attempts FROM queue.jobs WHERE agent_id = $1 AND queue_name = $2",
-        owner.agent_id,
-        q["queue_name"],
-    )
+    rows = await jobs_of(topo.nc, owner.agent_id, q["queue_name"])
     assert [(r["status"], r["attempts"]) for r in rows] == [("completed", 1)] * jobs
     _, stats = await owner.get("/v1/queue/stats", params=q)
     assert {k: stats["queues"][0][k] for k in ("pending", "processing", "completed")} == {
@@ -340,34 +337,35 @@ async def test_scheduler_fires_one_job_per_tick_with_two_replicas(topo: Topology
     assert status == 200, s
     task_id, first = s["task_id"], datetime.fromisoformat(s["next_run_at"])
     ticks = 5
-    run_count = "SELECT run_count FROM scheduler.schedules WHERE task_id = $1"
+
+    async def run_count() -> int:
+        body = {"task_id": task_id}
+        reply = await call(
+            topo.nc, svc("scheduler", "get"), body, timeout=5, ctx=Ctx(agent_id=owner.agent_id)
+        )
+        return int(reply.unwrap()["run_count"])
+
     for k in range(ticks):  # the test clock (shared by both replicas through Postgres) moves a minute a step
         now = first + timedelta(minutes=k, seconds=2)
         (await call(topo.nc, svc("scheduler", "set_clock"), {"now": now.isoformat()}, timeout=5)).unwrap()
 
         async def fired(k: int = k) -> bool:
-            return await topo.db.fetchval(run_count, task_id) >= k + 1
+            return await run_count() >= k + 1
 
         await until(f"tick {k}", fired)
     await asyncio.sleep(0.6)  # both replicas tick a few more times at the last clock
-    assert await topo.db.fetchval(run_count, task_id) == ticks
+    assert await run_count() == ticks
 
     async def all_submitted() -> bool:
-        return (
-            await topo.db.fetchval(
-                "SELECT count(*) FROM scheduler.fires WHERE task_id = $1 AND status = 'submitted'", task_id
-            )
-            == ticks
-        )
+        fires = await fires_of(topo.nc, owner.agent_id, task_id)
+        return sum(f["status"] == "submitted" for f in fires) == ticks
 
     await until("every fire submitted", all_submitted)
-    fires = await topo.db.fetch(
-        "SELECT fire_at, job_id FROM scheduler.fires WHERE task_id = $1 ORDER BY fire_at", task_id
-    )
-    assert [f["fire_at"] for f in fires] == [first + timedelta(minutes=k) for k in range(ticks)]
-    jobs = await topo.db.fetch(
-        "SELECT job_id FROM queue.jobs WHERE agent_id = $1 AND queue_name = $2", owner.agent_id, queue_name
-    )
+    fires = await fires_of(topo.nc, owner.agent_id, task_id)
+    assert [datetime.fromisoformat(f["fire_at"]) for f in fires] == [
+        first + timedelta(minutes=k) for k in range(ticks)
+    ]
+    jobs = await jobs_of(topo.nc, owner.agent_id, queue_name)
     assert sorted(j["job_id"] for j in jobs) == sorted(f["job_id"] for f in fires)  # one job per fire time
 
 

@@ -638,11 +638,19 @@ def _v1_rest_methods(base: str, receiver_url: str) -> None:
     job = mg.queue_submit("fragile", queue_name="compat-dl")
     assert mg.queue_claim(queue_name="compat-dl")["job_id"] == job["job_id"]
     failed = mg.queue_fail(job["job_id"], reason="upstream 502")
-    assert (failed["job_id"], failed["status"], failed["retry_at"]) == (job["job_id"], "dead_letter", None)
+    # 1.0's answer (status dead_lettered, attempts, max_attempts) beside ours (attempt, retry_at)
+    assert {k: failed[k] for k in ("job_id", "status", "attempts", "max_attempts", "retry_at")} == {
+        "job_id": job["job_id"],
+        "status": "dead_lettered",
+        "attempts": 1,
+        "max_attempts": 1,
+        "retry_at": None,
+    }
     dead = mg.queue_dead_letter(queue_name="compat-dl")
     assert [(j["job_id"], j["last_error"]) for j in dead["jobs"]] == [(job["job_id"], "upstream 502")]
     assert mg.queue_dead_letter(queue_name="compat-dl", limit=1, offset=1)["jobs"] == []
-    assert mg.queue_replay(job["job_id"]) == {"job_id": job["job_id"], "status": "pending"}
+    replayed = mg.queue_replay(job["job_id"])
+    assert (replayed["job_id"], replayed["status"]) == (job["job_id"], "pending") and replayed["replayed_at"]
     assert mg.queue_status(job["job_id"])["status"] == "pending"
     assert mg.queue_dead_letter(queue_name="compat-dl")["jobs"] == []
     with pytest.raises(MoltGridError) as not_dead:
@@ -652,7 +660,16 @@ def _v1_rest_methods(base: str, receiver_url: str) -> None:
     retried = mg.queue_submit("retry me", queue_name="compat-retry", max_attempts=2)
     mg.queue_claim(queue_name="compat-retry")
     again = mg.queue_fail(retried["job_id"])
-    assert again["status"] == "pending" and again["retry_at"] and again["attempt"] == 1
+    assert (again["status"], again["attempts"], again["max_attempts"], again["attempt"]) == (
+        "pending_retry",
+        1,
+        2,
+        1,
+    )
+    # the package sends retry_delay_seconds=0: 1.0 waits exactly that long, so the retry is due at once
+    assert again["next_retry_at"] == again["retry_at"]
+    assert mg.queue_status(retried["job_id"])["status"] == "pending"
+    assert mg.queue_claim(queue_name="compat-retry")["job_id"] == retried["job_id"]
     assert mg.onboarding_status()["progress"] == 3  # register, memory, queue
     assert me_id == mg.profile()["agent_id"]
 

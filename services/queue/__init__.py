@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.queue.handlers import QueueHandlers
-from services.queue.maintenance import Maintenance
-from services.queue.store import Defaults, QueueStore
+from services.queue.dead_letters import DeadLetterHandlers
+from services.queue.jobs import JobHandlers
+from services.queue.stats import StatsHandlers
+from services.queue.store import Defaults, JobStore
 from shared.config import Settings
 from shared.service import Runtime
 from shared.spec import Every, Outbox, Parts, Service
@@ -32,17 +33,16 @@ async def build(rt: Runtime[QueueSettings]) -> Parts:
         s.queue_backoff_base_seconds,
         s.queue_backoff_max_seconds,
     )
-    store = QueueStore(rt.pool, rt.cipher, defaults)
-    maintenance = Maintenance(rt.pool)
+    store = JobStore(rt.pool, rt.cipher, defaults)
 
     async def sweep() -> None:
-        if await maintenance.sweep_leases():
+        if await store.sweep_leases():
             rt.kick()
 
     return Parts(
-        groups=[QueueHandlers(store, maintenance, rt.kick)],
+        groups=[JobHandlers(store, rt.kick), DeadLetterHandlers(store), StatsHandlers(store)],
         loops=[Every("lease_sweep", s.queue_lease_sweep_seconds, sweep)],
-        purge=maintenance.purge_agent,
+        purge=store.purge_agent,
     )
 
 

@@ -1,11 +1,12 @@
-"""Request models of the queue service's operations (seed limits from the contract, plus the additive fields)."""
+"""Request models of the queue service's operations (seed limits from the contract, plus the additive fields:
+leases, retry timing, dead letters, concurrency keys and the batch forms a worker fleet uses)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, StringConstraints
+from pydantic import AliasChoices, Field, StringConstraints, model_validator
 
 from shared.models import INT32_MAX, AgentId, Request, Text, bounded_json, optional_bounded_json
 
@@ -24,11 +25,24 @@ class Submit(Request):
     # additive
     max_attempts: Annotated[int, Field(ge=1, le=100)] | None = None
     visibility_timeout: LeaseSeconds | None = None
-    # retry_delay_seconds is what the original SDK sends
-    backoff_base_seconds: Annotated[float, Field(ge=0, le=3600)] | None = Field(
-        default=None, validation_alias=AliasChoices("backoff_base_seconds", "retry_delay_seconds")
-    )
+    # Retry timing (docs/queue.md): "fixed" waits retry_delay_seconds before each retry, as both published
+    # SDKs mean it; "exponential" waits uniform(0, min(max, base · 2^(n-1))). Unset: fixed when
+    # retry_delay_seconds is given, else exponential with the settings' base and cap.
+    retry_delay_seconds: Annotated[float, Field(ge=0, le=3600)] | None = None
+    backoff: Literal["fixed", "exponential"] | None = None
+    backoff_base_seconds: Annotated[float, Field(ge=0, le=3600)] | None = None
     backoff_max_seconds: Annotated[float, Field(ge=0, le=86_400)] | None = None
+    # fairness and limits: claims go round-robin across the keys of a queue; at most concurrency_limit jobs
+    # of this job's key are processing at once
+    concurrency_key: Annotated[Text, StringConstraints(min_length=1, max_length=128)] | None = None
+    concurrency_limit: Annotated[int, Field(ge=1, le=10_000)] | None = None
+
+    @model_validator(mode="after")
+    def _limit_needs_key(self) -> Submit:
+        if self.concurrency_limit is not None and self.concurrency_key is None:
+            raise ValueError("concurrency_limit needs a concurrency_key")
+        return self
+
     delay_seconds: Annotated[float, Field(ge=0, le=2_592_000)] | None = None
     run_at: datetime | None = None
     dedup_key: Annotated[Text, StringConstraints(min_length=1, max_length=256)] | None = None
@@ -43,6 +57,7 @@ class SubmitBatch(Request):
 class Claim(Request):
     queue_name: QueueName = "default"
     visibility_timeout: LeaseSeconds | None = None  # additive: this claim's lease, overriding the job's
+    max_jobs: Annotated[int, Field(ge=1, le=100)] = 1  # above 1 the answer is a list of jobs
 
 
 class JobRef(Request):
@@ -68,6 +83,40 @@ class Heartbeat(JobRef):
     attempt: Annotated[int, Field(ge=1, le=INT32_MAX)] | None = None
     extend_seconds: LeaseSeconds | None = None  # new lease from now; default: the job's visibility timeout
     progress: Annotated[Any, optional_bounded_json(10_000, "progress")] = None
+
+
+def _distinct_jobs(items: list[Any]) -> list[Any]:
+    ids = [item.job_id for item in items]
+    if len(set(ids)) != len(ids):
+        raise ValueError("each job_id may appear once in a batch")
+    return items
+
+
+class CompleteBatch(Request):
+    items: Annotated[list[Complete], Field(min_length=1, max_length=100)]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> CompleteBatch:
+        _distinct_jobs(self.items)
+        return self
+
+
+class FailBatch(Request):
+    items: Annotated[list[Fail], Field(min_length=1, max_length=100)]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> FailBatch:
+        _distinct_jobs(self.items)
+        return self
+
+
+class HeartbeatBatch(Request):
+    items: Annotated[list[Heartbeat], Field(min_length=1, max_length=100)]
+
+    @model_validator(mode="after")
+    def _distinct(self) -> HeartbeatBatch:
+        _distinct_jobs(self.items)
+        return self
 
 
 class List(Request):

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.scheduler.clock import Clock
-from services.scheduler.handlers import SchedulerHandlers
+from services.scheduler.clock import Clock, TestClockHandlers
+from services.scheduler.schedules import ScheduleHandlers
+from services.scheduler.stats import StatsHandlers
 from services.scheduler.store import SchedulerStore
 from services.scheduler.ticker import Ticker, TickSettings
 from shared.config import Settings
+from shared.ops import OpGroup
 from shared.service import Runtime
 from shared.spec import Every, Parts, Service
 
@@ -24,7 +26,7 @@ class SchedulerSettings(Settings):
 async def build(rt: Runtime[SchedulerSettings]) -> Parts:
     s = rt.settings
     store = SchedulerStore(rt.pool, rt.cipher)
-    clock = Clock(rt.pool, test_mode=s.scheduler_test_clock)
+    clock = Clock(store, test_mode=s.scheduler_test_clock)
     ticker = Ticker(
         store,
         clock,
@@ -35,8 +37,11 @@ async def build(rt: Runtime[SchedulerSettings]) -> Parts:
             test_exit=s.scheduler_test_exit,
         ),
     )
+    groups: list[OpGroup] = [ScheduleHandlers(store, clock, ticker), StatsHandlers(store)]
+    if s.scheduler_test_clock:
+        groups.append(TestClockHandlers(clock))
     return Parts(
-        groups=[SchedulerHandlers(store, clock, ticker).ops(test_clock=s.scheduler_test_clock)],
+        groups=groups,
         loops=[Every("tick", s.scheduler_tick_seconds, ticker.tick)],
         purge=store.purge_agent,
     )

@@ -9,15 +9,22 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from shared.errors import BadRequest
 
 MAX_CATCHUP_FIRES = 1000  # bound on the ticks one schedule fires in one pass under catchup=all
 _EPSILON = timedelta(microseconds=1)
+# Files of the zone database that are not zones: the host's own setting, the POSIX default rules and the
+# placeholder zone of unconfigured systems. A schedule must name where it runs.
+NOT_ZONES = frozenset({"localtime", "posixrules", "factory"})
 
 
 def zone(name: str) -> ZoneInfo:
+    if name.lower() in NOT_ZONES:
+        raise BadRequest(
+            f"Invalid timezone: {name!r} is not an IANA time zone name (e.g. 'UTC', 'Europe/Paris')"
+        )
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError) as exc:
@@ -35,19 +42,31 @@ def validate(cron_expr: str, tz: str) -> None:
             f"Invalid cron expression: expected 5 fields (minute hour day-of-month month "
             f"day-of-week), got {len(fields)}"
         )
+    for index, field in enumerate(fields):  # croniter's random (R) values would fire at an unpredictable time
+        if any(part.strip().upper() == "R" for part in field.replace("-", ",").replace("/", ",").split(",")):
+            raise BadRequest(
+                f"Invalid cron expression: field {index + 1} ({field!r}) uses a random value (R), "
+                f"which standard cron does not have"
+            )
     try:
-        croniter(cron_expr, datetime.now(UTC))
+        it = croniter(cron_expr, datetime.now(UTC))
     except Exception as exc:  # croniter's errors (bad syntax, out of range) carry the useful text
         raise BadRequest(f"Invalid cron expression: {exc}") from None
+    try:  # a valid-looking expression may never fire ("0 0 31 2 *": 31 February)
+        it.get_next(datetime)
+    except CroniterBadDateError:
+        raise BadRequest(f"Invalid cron expression: {cron_expr!r} never fires") from None
 
 
 def next_after(cron_expr: str, tz: str, t: datetime) -> datetime:
     """The first tick strictly after t, in UTC."""
-    return croniter(cron_expr, t.astimezone(zone(tz))).get_next(datetime).astimezone(UTC)
+    tick: datetime = croniter(cron_expr, t.astimezone(zone(tz))).get_next(datetime)
+    return tick.astimezone(UTC)
 
 
 def latest_at_or_before(cron_expr: str, tz: str, t: datetime) -> datetime:
-    return croniter(cron_expr, (t + _EPSILON).astimezone(zone(tz))).get_prev(datetime).astimezone(UTC)
+    tick: datetime = croniter(cron_expr, (t + _EPSILON).astimezone(zone(tz))).get_prev(datetime)
+    return tick.astimezone(UTC)
 
 
 def due_fires(

@@ -1,7 +1,10 @@
-"""SQL of the scheduler schema: schedules (CRUD) and fires (the exactly-once record and outbox of each tick)."""
+"""All SQL of the scheduler schema: schedules (CRUD), fires (the exactly-once record and outbox of each tick,
+decided and re-sent by the ticker through the methods below) and the test clock's shared offset."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +26,19 @@ SELECT f.task_id, f.fire_at, f.agent_id, s.payload, s.queue_name, s.priority
   FROM scheduler.fires f JOIN scheduler.schedules s USING (task_id)
  WHERE f.status = 'pending' AND f.created_at < now() - make_interval(secs => $1)
  ORDER BY f.created_at LIMIT $2 FOR UPDATE OF f SKIP LOCKED"""
+
+
+DUE = """SELECT task_id, agent_id, cron_expr, timezone, overlap, catchup, catchup_window_seconds, next_run_at,
+                payload, queue_name, priority
+           FROM scheduler.schedules WHERE enabled AND next_run_at <= $1
+          ORDER BY next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
+
+INSERT_FIRES = """INSERT INTO scheduler.fires (task_id, fire_at, agent_id, trigger, status)
+                  SELECT $1, t, $2, 'cron', $4 FROM unnest($3::timestamptz[]) AS t
+                  ON CONFLICT DO NOTHING RETURNING fire_at"""
+
+ADVANCE = """UPDATE scheduler.schedules SET next_run_at = $2, run_count = run_count + $3,
+                    last_run_at = CASE WHEN $3 > 0 THEN $4 ELSE last_run_at END WHERE task_id = $1"""
 
 
 def tick_iso(dt: datetime | None) -> str | None:
@@ -92,7 +108,7 @@ class SchedulerStore:
         )
         return None if r is None else self.view(r)
 
-    async def list(self, agent_id: str) -> list[dict[str, Any]]:
+    async def list_for(self, agent_id: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
             f"SELECT {COLUMNS} FROM scheduler.schedules WHERE agent_id = $1 ORDER BY created_at", agent_id
         )
@@ -108,13 +124,13 @@ class SchedulerStore:
             enabled,
             next_run_at,
         )
-        return status != "UPDATE 0"
+        return bool(status != "UPDATE 0")
 
     async def delete(self, agent_id: str, task_id: str) -> bool:
         status = await self.pool.execute(
             "DELETE FROM scheduler.schedules WHERE task_id = $1 AND agent_id = $2", task_id, agent_id
         )
-        return status != "DELETE 0"
+        return bool(status != "DELETE 0")
 
     async def add_manual_fire(self, agent_id: str, task_id: str, fire_at: datetime) -> asyncpg.Record | None:
         """Trigger-now: a fire outside the cron ticks (counted as a run); returns what to submit."""
@@ -139,14 +155,15 @@ class SchedulerStore:
 
     async def mark(
         self,
-        conn: asyncpg.Connection | asyncpg.Pool,
+        conn: asyncpg.Connection | None,
         task_id: str,
         fire_at: datetime,
         status: str,
         job_id: str | None,
         error: str | None,
     ) -> None:
-        await conn.execute(
+        """Record the queue's answer to a fire (in the re-send's transaction when `conn` is given)."""
+        await (conn or self.pool).execute(
             "UPDATE scheduler.fires SET status = $3, job_id = $4, error = $5,"
             " submitted_at = CASE WHEN $3 = 'submitted' THEN now() END"
             " WHERE task_id = $1 AND fire_at = $2 AND status = 'pending'",
@@ -181,6 +198,33 @@ class SchedulerStore:
             for r in rows
         ]
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        """One connection in a transaction, for the ticker's decide and re-send passes."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            yield conn
+
+    async def lock_due(self, conn: asyncpg.Connection, now: datetime, batch: int) -> list[asyncpg.Record]:
+        """Due enabled schedules, locked for this transaction (SKIP LOCKED: each replica takes others)."""
+        return list(await conn.fetch(DUE, now, batch))
+
+    async def insert_fires(
+        self, conn: asyncpg.Connection, task_id: str, agent_id: str, ticks: list[datetime], status: str
+    ) -> list[datetime]:
+        """One fire row per tick; returns the ticks this transaction inserted (the others were decided)."""
+        return [r["fire_at"] for r in await conn.fetch(INSERT_FIRES, task_id, agent_id, ticks, status)]
+
+    async def advance(
+        self, conn: asyncpg.Connection, task_id: str, next_run_at: datetime, fired: list[datetime]
+    ) -> None:
+        await conn.execute(ADVANCE, task_id, next_run_at, len(fired), max(fired, default=None))
+
+    async def lock_unsent(
+        self, conn: asyncpg.Connection, older_than: float, batch: int
+    ) -> list[asyncpg.Record]:
+        """Fires the queue has not acknowledged after `older_than` seconds, locked for this transaction."""
+        return list(await conn.fetch(UNSENT, older_than, batch))
+
     async def previous_fire(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record | None:
         """The schedule's latest fire that produced (or is producing) a job — for the overlap policy."""
         return await conn.fetchrow(
@@ -196,6 +240,17 @@ class SchedulerStore:
                 "SELECT count(*) FROM scheduler.schedules WHERE enabled AND ($1::text IS NULL OR agent_id = $1)",
                 agent_id,
             )
+        )
+
+    async def clock_offset(self) -> float:
+        value = await self.pool.fetchval("SELECT offset_seconds FROM scheduler.clock")
+        return float(value or 0.0)
+
+    async def set_clock_offset(self, seconds: float) -> None:
+        await self.pool.execute(
+            "INSERT INTO scheduler.clock (id, offset_seconds) VALUES (true, $1)"
+            " ON CONFLICT (id) DO UPDATE SET offset_seconds = EXCLUDED.offset_seconds",
+            seconds,
         )
 
     async def purge_agent(self, agent_id: str) -> int:

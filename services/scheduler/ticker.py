@@ -23,25 +23,13 @@ from nats.aio.client import Client as NATS
 
 from services.scheduler.clock import Clock
 from services.scheduler.cron import due_fires, next_after
-from services.scheduler.store import UNSENT, SchedulerStore, dedup_key
+from services.scheduler.store import SchedulerStore, dedup_key
 from shared.bus import Ctx, call
 from shared.ids import new_id
 from shared.subjects import svc
 
 log = structlog.get_logger("scheduler")
 RETRY_LATER = {"unavailable", "timeout", "internal"}  # the queue may take it on the next attempt
-
-DUE = """SELECT task_id, agent_id, cron_expr, timezone, overlap, catchup, catchup_window_seconds, next_run_at,
-                payload, queue_name, priority
-           FROM scheduler.schedules WHERE enabled AND next_run_at <= $1
-          ORDER BY next_run_at LIMIT $2 FOR UPDATE SKIP LOCKED"""
-
-INSERT_FIRES = """INSERT INTO scheduler.fires (task_id, fire_at, agent_id, trigger, status)
-                  SELECT $1, t, $2, 'cron', $4 FROM unnest($3::timestamptz[]) AS t
-                  ON CONFLICT DO NOTHING RETURNING fire_at"""
-
-ADVANCE = """UPDATE scheduler.schedules SET next_run_at = $2, run_count = run_count + $3,
-                    last_run_at = CASE WHEN $3 > 0 THEN $4 ELSE last_run_at END WHERE task_id = $1"""
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,14 +59,14 @@ class Ticker:
         if fires and self.settings.test_exit == "before_submit":
             os._exit(137)
         for start in range(0, len(fires), 50):
-            await asyncio.gather(*(self.submit(self.store.pool, f) for f in fires[start : start + 50]))
+            await asyncio.gather(*(self.submit(f) for f in fires[start : start + 50]))
         await self.resend()
         return len(fires)
 
     async def decide(self, now: datetime) -> list[Fire]:
         out: list[Fire] = []
-        async with self.store.pool.acquire() as conn, conn.transaction():
-            for s in await conn.fetch(DUE, now, self.settings.batch):
+        async with self.store.transaction() as conn:
+            for s in await self.store.lock_due(conn, now, self.settings.batch):
                 ticks = due_fires(
                     s["cron_expr"],
                     s["timezone"],
@@ -93,17 +81,10 @@ class Ticker:
                     ticks = ticks[-1:]  # several at once would overlap each other
                     if await self.busy(conn, s["task_id"], s["agent_id"]):
                         status = "skipped"
-                inserted = [
-                    r["fire_at"]
-                    for r in await conn.fetch(INSERT_FIRES, s["task_id"], s["agent_id"], ticks, status)
-                ]
+                inserted = await self.store.insert_fires(conn, s["task_id"], s["agent_id"], ticks, status)
                 fired = inserted if status == "pending" else []
-                await conn.execute(
-                    ADVANCE,
-                    s["task_id"],
-                    next_after(s["cron_expr"], s["timezone"], now),
-                    len(fired),
-                    max(fired, default=None),
+                await self.store.advance(
+                    conn, s["task_id"], next_after(s["cron_expr"], s["timezone"], now), fired
                 )
                 out += [
                     Fire(s["task_id"], t, s["agent_id"], s["payload"], s["queue_name"], s["priority"])
@@ -129,7 +110,7 @@ class Ticker:
             return reply.data["status"] in ("pending", "processing")
         return reply.code != "not_found"  # queue unreachable: do not risk an overlap
 
-    async def submit(self, conn: asyncpg.Connection | asyncpg.Pool, fire: Fire) -> dict[str, Any]:
+    async def submit(self, fire: Fire, conn: asyncpg.Connection | None = None) -> dict[str, Any]:
         """Enqueue one fire as its owner; mark it submitted (or failed for good) unless the queue was away."""
         request = {
             "payload": self.store.load(fire.payload),
@@ -152,11 +133,10 @@ class Ticker:
         return {"status": "pending", "job_id": None}
 
     async def resend(self) -> int:
-        async with self.store.pool.acquire() as conn, conn.transaction():
-            rows = await conn.fetch(UNSENT, self.settings.resubmit_after, 100)
+        async with self.store.transaction() as conn:
+            rows = await self.store.lock_unsent(conn, self.settings.resubmit_after, 100)
             for r in rows:
                 await self.submit(
-                    conn,
                     Fire(
                         r["task_id"],
                         r["fire_at"],
@@ -165,5 +145,6 @@ class Ticker:
                         r["queue_name"],
                         r["priority"],
                     ),
+                    conn,
                 )
         return len(rows)

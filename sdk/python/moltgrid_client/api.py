@@ -309,6 +309,10 @@ class Api:
         dedup_key: str | None = None,
         backoff_base_seconds: float | None = None,
         backoff_max_seconds: float | None = None,
+        retry_delay_seconds: float | None = None,
+        backoff: str | None = None,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
     ) -> Any:
         return Req(
             json={
@@ -322,6 +326,10 @@ class Api:
                 "dedup_key": dedup_key,
                 "backoff_base_seconds": backoff_base_seconds,
                 "backoff_max_seconds": backoff_max_seconds,
+                "retry_delay_seconds": retry_delay_seconds,
+                "backoff": backoff,
+                "concurrency_key": concurrency_key,
+                "concurrency_limit": concurrency_limit,
             }
         )
 
@@ -331,8 +339,28 @@ class Api:
         return Req(json={"items": items})
 
     @endpoint("POST", "/v1/queue/claim")
-    def queue_claim(self, queue_name: str = "default", visibility_timeout: int | None = None) -> Any:
-        return Req(params={"queue_name": queue_name, "visibility_timeout": visibility_timeout})
+    def queue_claim(
+        self, queue_name: str = "default", visibility_timeout: int | None = None, max_jobs: int | None = None
+    ) -> Any:
+        """One job (or {"status": "empty"}); with max_jobs above 1, a list of up to that many jobs."""
+        return Req(
+            params={"queue_name": queue_name, "visibility_timeout": visibility_timeout, "max_jobs": max_jobs}
+        )
+
+    @endpoint("POST", "/v1/queue/complete")
+    def queue_complete_many(self, items: list[dict[str, Any]]) -> Any:
+        """Complete up to 100 claimed jobs (each {job_id, result?, attempt?}); one result per item."""
+        return Req(json={"items": items})
+
+    @endpoint("POST", "/v1/queue/fail")
+    def queue_fail_many(self, items: list[dict[str, Any]]) -> Any:
+        """Fail up to 100 claimed jobs (each {job_id, error?, attempt?, retryable?}); one result per item."""
+        return Req(json={"items": items})
+
+    @endpoint("POST", "/v1/queue/heartbeat")
+    def queue_heartbeat_many(self, items: list[dict[str, Any]]) -> Any:
+        """Extend the leases of up to 100 claimed jobs (each {job_id, attempt?, extend_seconds?, progress?})."""
+        return Req(json={"items": items})
 
     @endpoint("POST", "/v1/queue/{job_id}/complete")
     def queue_complete(self, job_id: str, result: Any = "", attempt: int | None = None) -> Any:
