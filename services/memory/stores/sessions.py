@@ -1,4 +1,4 @@
-"""SQL of sessions (short-term memory), their messages, and long-term notes promoted from them.
+"""All SQL of sessions (short-term conversation memory): `memory.sessions` and `memory.session_messages`.
 
 Appends take the session row's lock (one UPDATE), so concurrent appends on any replica get consecutive seqs.
 A fold (messages replaced by their summary) is planned on a snapshot without a lock, since asking a model
@@ -12,11 +12,11 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.memory.db import Db, affected
+from services.memory.stores import RECALL_SCAN
 from shared.crypto import Cipher
 from shared.ids import new_id
 from shared.timeutil import iso
-
-RECALL_SCAN = 500  # recall scores at most this many of the newest items per tier
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +40,8 @@ def _times(r: asyncpg.Record) -> dict[str, Any]:
 
 
 class SessionStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
-        self._pool, self._cipher = pool, cipher
+    def __init__(self, db: Db, cipher: Cipher) -> None:
+        self._db, self._cipher = db, cipher
 
     def _enc(self, text: str | None) -> str | None:
         return None if text is None else self._cipher.encrypt(text)
@@ -60,7 +60,7 @@ class SessionStore:
         self, agent_id: str, title: str | None, metadata: Any, max_tokens: int
     ) -> dict[str, Any]:
         session_id = new_id("sess", 16)
-        r = await self._pool.fetchrow(
+        created_at = await self._db.fetchval(
             "INSERT INTO memory.sessions (session_id, agent_id, title, metadata, max_tokens)"
             " VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
             session_id,
@@ -72,12 +72,12 @@ class SessionStore:
         return {
             "session_id": session_id,
             "title": title,
-            "created_at": iso(r["created_at"]),
+            "created_at": iso(created_at),
             "max_tokens": max_tokens,
         }
 
-    async def list(self, agent_id: str, limit: int) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
+    async def sessions(self, agent_id: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self._db.fetch(
             "SELECT s.session_id, s.title, s.token_count, s.max_tokens, s.created_at, s.updated_at,"
             " (SELECT count(*) FROM memory.session_messages m WHERE m.session_id = s.session_id) AS message_count"
             " FROM memory.sessions s WHERE s.agent_id = $1 ORDER BY s.created_at DESC, s.session_id LIMIT $2",
@@ -97,7 +97,7 @@ class SessionStore:
         ]
 
     async def get(self, agent_id: str, session_id: str) -> dict[str, Any] | None:
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
             s = await conn.fetchrow(
                 "SELECT title, metadata, token_count, max_tokens, created_at, updated_at FROM memory.sessions"
                 " WHERE session_id = $1 AND agent_id = $2",
@@ -123,16 +123,16 @@ class SessionStore:
         }
 
     async def delete(self, agent_id: str, session_id: str) -> bool:
-        status = await self._pool.execute(
+        status = await self._db.execute(
             "DELETE FROM memory.sessions WHERE session_id = $1 AND agent_id = $2", session_id, agent_id
         )
-        return status != "DELETE 0"
+        return affected(status) > 0
 
     async def append(
         self, agent_id: str, session_id: str, role: str, content: str, tokens: int
     ) -> dict[str, int] | None:
         """Add one message; returns the session's message_count, token_count and max_tokens (None: no session)."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._db.transaction() as conn:
             s = await conn.fetchrow(
                 "UPDATE memory.sessions SET next_seq = next_seq + 1, token_count = token_count + $3,"
                 " updated_at = now() WHERE session_id = $1 AND agent_id = $2"
@@ -158,7 +158,7 @@ class SessionStore:
         return {"message_count": count, "token_count": s["token_count"], "max_tokens": s["max_tokens"]}
 
     async def snapshot(self, agent_id: str, session_id: str) -> Snapshot | None:
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
             s = await conn.fetchrow(
                 "SELECT folds, max_tokens FROM memory.sessions WHERE session_id = $1 AND agent_id = $2",
                 session_id,
@@ -187,7 +187,7 @@ class SessionStore:
     ) -> dict[str, int] | None:
         """Replace the messages up to `upto_seq` by one summary message, unless the session was folded since the
         snapshot (`folds`) or is gone; returns the new message_count and token_count when applied."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._db.transaction() as conn:
             current = await conn.fetchval(
                 "SELECT folds FROM memory.sessions WHERE session_id = $1 AND agent_id = $2 FOR UPDATE",
                 session_id,
@@ -217,22 +217,10 @@ class SessionStore:
             )
         return {"message_count": r["message_count"], "token_count": r["token_count"]}
 
-    # ── long-term notes (tier 3) ────────────────────────────────────────────
-    async def promote(self, agent_id: str, namespace: str, key: str, text: str, metadata: Any) -> None:
-        await self._pool.execute(
-            "INSERT INTO memory.long_term (agent_id, namespace, key, text, metadata) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (agent_id, namespace, key) DO UPDATE SET text = EXCLUDED.text,"
-            " metadata = EXCLUDED.metadata, updated_at = now()",
-            agent_id,
-            namespace,
-            key,
-            self._enc(text),
-            self._json(metadata),
-        )
-
-    # ── recall candidates: the newest items of each tier, still encrypted (see `reveal`) ─────────────────
+    # ── recall candidates ───────────────────────────────────────────────────
     async def recent_messages(self, agent_id: str, session_id: str | None) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
+        """Tiered recall's short tier: the newest messages of the agent's sessions, still encrypted."""
+        rows = await self._db.fetch(
             "SELECT m.session_id, m.seq, m.role, m.content, m.is_summary, m.created_at"
             " FROM memory.session_messages m JOIN memory.sessions s ON s.session_id = m.session_id"
             " WHERE s.agent_id = $1 AND ($2::text IS NULL OR s.session_id = $2)"
@@ -251,46 +239,7 @@ class SessionStore:
             for r in rows
         ]
 
-    async def recent_notes(self, agent_id: str, namespace: str) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
-            "SELECT key, value, updated_at FROM memory.entries WHERE agent_id = $1 AND namespace = $2"
-            " AND (expires_at IS NULL OR expires_at > now()) ORDER BY updated_at DESC LIMIT $3",
-            agent_id,
-            namespace,
-            RECALL_SCAN,
-        )
-        return [{"key": r["key"], "text": r["value"], "at": r["updated_at"], "metadata": None} for r in rows]
-
-    async def recent_long_term(self, agent_id: str, namespace: str) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
-            "SELECT key, text, metadata, updated_at FROM memory.long_term WHERE agent_id = $1 AND namespace = $2"
-            " ORDER BY updated_at DESC LIMIT $3",
-            agent_id,
-            namespace,
-            RECALL_SCAN,
-        )
-        return [
-            {
-                "key": r["key"],
-                "text": r["text"],
-                "at": r["updated_at"],
-                "metadata": r["metadata"],
-                "metadata_stored": True,
-            }
-            for r in rows
-        ]
-
-    def reveal(self, item: dict[str, Any]) -> dict[str, Any]:
-        """A recall candidate with its text (and stored metadata) decrypted: slow enough (~0.1 ms with Fernet)
-        that recall does it off the event loop."""
-        metadata = self._unjson(item["metadata"]) if item.get("metadata_stored") else item["metadata"]
-        return {**item, "text": self._cipher.decrypt(item["text"]), "metadata": metadata}
-
     # ── housekeeping ────────────────────────────────────────────────────────
     async def delete_agent(self, agent_id: str) -> int:
-        async with self._pool.acquire() as conn, conn.transaction():
-            a = await conn.execute(
-                "DELETE FROM memory.sessions WHERE agent_id = $1", agent_id
-            )  # messages cascade
-            b = await conn.execute("DELETE FROM memory.long_term WHERE agent_id = $1", agent_id)
-        return int(a.split()[-1]) + int(b.split()[-1])
+        """The agent's sessions (their messages cascade)."""
+        return affected(await self._db.execute("DELETE FROM memory.sessions WHERE agent_id = $1", agent_id))

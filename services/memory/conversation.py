@@ -1,7 +1,8 @@
-"""Session operations (short-term conversation memory) and the folding of old messages into a summary.
+"""The rules of a session's token budget: appending messages, and folding old messages into one summary.
 
 Past `max_tokens`, an append folds the oldest messages into one summary message (a quarter of the budget at
 most), keeping the newest messages that fit; an explicit summarize folds all but the 10 newest (1.0's rule).
+Handlers of sessions and of tiered memory both append and fold through `Conversations`.
 """
 
 from __future__ import annotations
@@ -11,11 +12,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.memory import tokens
-from services.memory import v1_models as v
-from services.memory.sessions_store import SessionStore, Snapshot, StoredMessage
+from services.memory.stores.sessions import SessionStore, Snapshot, StoredMessage
 from services.memory.summarizer import Message, Summarizer, Summary
-from shared.bus import Ctx, Op
-from shared.errors import NotFound, found
+from shared.errors import found
 
 NOT_FOUND = "Session not found"
 ROLES = frozenset({"user", "assistant", "system", "agent"})
@@ -82,7 +81,7 @@ def describe(summary: Summary | None) -> dict[str, Any]:
     return out
 
 
-class SessionHandlers:
+class Conversations:
     def __init__(self, store: SessionStore, summarizer: Summarizer) -> None:
         self.store, self.summarizer = store, summarizer
 
@@ -114,24 +113,8 @@ class SessionHandlers:
         snap = found(await self.store.snapshot(agent_id, session_id), NOT_FOUND)
         return Folded(len(snap.messages), len(snap.messages), sum(m.tokens for m in snap.messages), None)
 
-    # ── operations ──────────────────────────────────────────────────────────
-    async def create(self, req: v.SessionCreate, ctx: Ctx) -> dict[str, Any]:
-        return await self.store.create(ctx.require_agent(), req.title, req.metadata, req.max_tokens)
-
-    async def list(self, req: v.SessionList, ctx: Ctx) -> dict[str, Any]:
-        sessions = await self.store.list(ctx.require_agent(), req.limit)
-        return {"sessions": sessions, "count": len(sessions)}
-
-    async def get(self, req: v.SessionRef, ctx: Ctx) -> dict[str, Any]:
-        return found(await self.store.get(ctx.require_agent(), req.session_id), NOT_FOUND)
-
-    async def delete(self, req: v.SessionRef, ctx: Ctx) -> dict[str, Any]:
-        if not await self.store.delete(ctx.require_agent(), req.session_id):
-            raise NotFound(NOT_FOUND)
-        return {"status": "deleted", "session_id": req.session_id}
-
     async def append_message(self, agent_id: str, session_id: str, role: str, content: str) -> dict[str, Any]:
-        """Append, then fold if the session went over its budget; shared by append and tiered store_event."""
+        """Append, then fold if the session went over its budget (session append and tiered store_event)."""
         counts = found(
             await self.store.append(agent_id, session_id, role, content, await tokens.count_async(content)),
             NOT_FOUND,
@@ -151,31 +134,3 @@ class SessionHandlers:
                     **describe(folded.summary),
                 }
         return out
-
-    async def append(self, req: v.SessionAppend, ctx: Ctx) -> dict[str, Any]:
-        return {
-            "status": "appended",
-            **await self.append_message(ctx.require_agent(), req.session_id, req.role, req.content),
-        }
-
-    async def summarize(self, req: v.SessionRef, ctx: Ctx) -> dict[str, Any]:
-        folded = await self.fold(
-            ctx.require_agent(), req.session_id, lambda msgs, _: keep_newest_prefix(msgs)
-        )
-        return {
-            "status": "summarized",
-            "original_message_count": folded.original_message_count,
-            "new_message_count": folded.message_count,
-            "token_count": folded.token_count,
-            **describe(folded.summary),
-        }
-
-    def ops(self) -> dict[str, Op]:
-        return {
-            "session_create": Op(self.create, v.SessionCreate),
-            "session_list": Op(self.list, v.SessionList),
-            "session_get": Op(self.get, v.SessionRef),
-            "session_delete": Op(self.delete, v.SessionRef),
-            "session_append": Op(self.append, v.SessionAppend),
-            "session_summarize": Op(self.summarize, v.SessionRef),
-        }
