@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
 import pytest
 
 from shared.crypto import Cipher
+from shared.errors import NotFound
 from tests.conftest import TEST_ENCRYPTION_KEY
+from tests.helpers import until
+from tests.memory_ops import memory_op
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
@@ -66,14 +68,13 @@ async def test_history_and_meta(alice):
         assert await alice.get(path) == (404, {"detail": "Key not found or expired"})
 
 
-async def test_history_is_bounded_and_goes_with_the_entry(alice, db):
+async def test_history_is_bounded_and_goes_with_the_entry(alice):
     for i in range(55):
         await alice.post("/v1/memory", {"key": "long", "value": str(i)})
     body = (await alice.get("/v1/memory/long/history"))[1]
     assert body["count"] == 50 and body["history"][0]["version"] == 55 and body["history"][-1]["version"] == 6
-    assert await db.fetchval("SELECT count(*) FROM memory.history WHERE agent_id = $1", alice.agent_id) == 50
     assert (await alice.delete("/v1/memory/long"))[0] == 200
-    assert await db.fetchval("SELECT count(*) FROM memory.history WHERE agent_id = $1", alice.agent_id) == 0
+    assert (await alice.get("/v1/memory/long/history"))[0] == 404
     # the key starts a new life at version 1
     assert (await alice.post("/v1/memory", {"key": "long", "value": "again"}))[1]["version"] == 1
     assert [e["value"] for e in (await alice.get("/v1/memory/long/history"))[1]["history"]] == ["again"]
@@ -300,7 +301,7 @@ async def test_new_values_are_encrypted_at_rest(alice, db):
     assert sorted(cipher.decrypt(r["value"]) for r in rows) == ["plain-one", "plain-two"]
 
 
-async def test_purge_removes_history_and_access_log(stack, admin, register, db):
+async def test_purge_removes_history_and_access_log(stack, admin, register):
     doomed, reader = await register("doomed-v1"), await register("reader-v1")
     await doomed.post("/v1/memory", {"key": "k", "value": "v", "visibility": "public"})
     await reader.post("/v1/memory", {"key": "mine", "value": "v", "visibility": "public"})
@@ -308,15 +309,19 @@ async def test_purge_removes_history_and_access_log(stack, admin, register, db):
     assert (await doomed.get(f"/v1/agents/{reader.agent_id}/memory/mine"))[0] == 200
     async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
         assert r.status == 200
-    deadline = time.monotonic() + 20
-    queries = (
-        "SELECT count(*) FROM memory.history WHERE agent_id = $1",
-        "SELECT count(*) FROM memory.access_log WHERE owner_agent = $1 OR reader = $1",
-    )
-    while any([await db.fetchval(q, doomed.agent_id) for q in queries]):
-        assert time.monotonic() < deadline, "history or access log not purged"
-        await asyncio.sleep(0.2)
-    assert await db.fetchval("SELECT count(*) FROM memory.history WHERE agent_id = $1", reader.agent_id) == 1
+
+    async def purged() -> bool:  # as the purged agent, over NATS: the gateway no longer admits it
+        try:
+            await memory_op(stack, "history", {"key": "k"}, agent_id=doomed.agent_id)
+            return False
+        except NotFound:
+            pass
+        own_log = await memory_op(stack, "access_log", {}, agent_id=doomed.agent_id)
+        reads_by_doomed = (await reader.get("/v1/memory-access-log"))[1]["reads"]
+        return own_log["count"] == 0 and not reads_by_doomed
+
+    await until("history and access log purged", purged)
+    assert (await reader.get("/v1/memory/mine/history"))[1]["count"] == 1
 
 
 def _client_methods(base: str) -> None:

@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 
 from services.memory import tokens
-from tests.helpers import LoopbackServer
+from tests.helpers import LoopbackServer, until
+from tests.memory_ops import memory_op
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 SESSION_ID = re.compile(r"^sess_[0-9a-f]{16}$")
@@ -311,22 +312,22 @@ async def test_session_values_are_encrypted_at_rest(alice, db):
     assert row["text"].startswith("ENC:") and row["metadata"].startswith("ENC:")
 
 
-async def test_purge_removes_sessions_and_long_term(stack, admin, register, db):
+async def test_purge_removes_sessions_and_long_term(stack, admin, register):
     doomed = await register("doomed-sessions")
     sid = await new_session(doomed)
     await doomed.post(f"/v1/sessions/{sid}/messages", {"role": "user", "content": "bye"})
     await doomed.post(f"/v1/tiered/summarize/{sid}")
     async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
         assert r.status == 200
-    deadline = time.monotonic() + 20
-    queries = (
-        ("SELECT count(*) FROM memory.sessions WHERE agent_id = $1", doomed.agent_id),
-        ("SELECT count(*) FROM memory.session_messages WHERE session_id = $1", sid),
-        ("SELECT count(*) FROM memory.long_term WHERE agent_id = $1", doomed.agent_id),
-    )
-    while any([await db.fetchval(q, arg) for q, arg in queries]):
-        assert time.monotonic() < deadline, "sessions not purged"
-        await asyncio.sleep(0.2)
+
+    async def purged() -> bool:  # as the purged agent, over NATS: the gateway no longer admits it
+        sessions = await memory_op(stack, "session_list", {}, agent_id=doomed.agent_id)
+        recalled = await memory_op(
+            stack, "tiered_recall", {"query": "", "tiers": ["short", "long"]}, agent_id=doomed.agent_id
+        )
+        return sessions["count"] == 0 and recalled["count"] == 0
+
+    await until("sessions, their messages and long-term notes purged", purged)
 
 
 # ── summaries by a language model ────────────────────────────────────────────────────────────────────────
