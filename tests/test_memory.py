@@ -19,12 +19,13 @@ async def test_set_get_update_list_delete(alice):
     assert (await alice.post("/v1/memory", {"key": "k1", "value": "v2"}))[0] == 200
     status, body = await alice.get("/v1/memory/k1")
     assert status == 200
-    assert set(body) == {"key", "value", "namespace", "updated_at", "expires_at"}
-    assert (body["key"], body["value"], body["namespace"], body["expires_at"]) == (
+    assert set(body) == {"key", "value", "namespace", "updated_at", "expires_at", "version"}
+    assert (body["key"], body["value"], body["namespace"], body["expires_at"], body["version"]) == (
         "k1",
         "v2",
         "default",
         None,
+        2,
     )
     assert body["updated_at"].endswith("+00:00") and len(body["updated_at"]) == 32
 

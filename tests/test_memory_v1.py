@@ -7,6 +7,8 @@ from __future__ import annotations
 import asyncio
 import re
 
+import nats
+import orjson
 import pytest
 
 from shared.crypto import Cipher
@@ -27,11 +29,26 @@ async def test_set_answers_the_seed_fields_plus_visibility_and_version(alice):
         200,
         {"status": "stored", "key": "k", "namespace": "default", "visibility": "public", "version": 2},
     )
-    # a write without visibility keeps it; GET keeps the seed's exact shape
+    # a write without visibility keeps it; GET answers the seed's fields plus the version (the gateway's ETag)
     assert (await alice.post("/v1/memory", {"key": "k", "value": "v3"}))[1]["visibility"] == "public"
     status, body = await alice.get("/v1/memory/k")
-    assert status == 200 and set(body) == {"key", "value", "namespace", "updated_at", "expires_at"}
-    assert body["value"] == "v3"
+    assert status == 200 and set(body) == {"key", "value", "namespace", "updated_at", "expires_at", "version"}
+    assert (body["value"], body["version"]) == ("v3", 3)
+
+
+async def test_every_read_and_write_of_an_entry_answers_its_version(alice, bob):
+    """What the gateway sends as `ETag: <version>`, the number If-Match and expected_version take."""
+    written = (await alice.post("/v1/memory", {"key": "e", "value": "1", "visibility": "public"}))[1]
+    assert written["version"] == 1
+    assert (await alice.get("/v1/memory/e"))[1]["version"] == 1
+    assert (await alice.post("/v1/memory", {"key": "e", "value": "2"}, headers={"If-Match": "1"}))[1][
+        "version"
+    ] == 2
+    assert (await alice.get("/v1/memory/e"))[1]["version"] == 2
+    assert (await bob.get(f"/v1/agents/{alice.agent_id}/memory/e"))[1]["version"] == 2
+    assert (await alice.get("/v1/memory/e/meta"))[1]["version"] == 2
+    batch = (await alice.post("/v1/memory/batch", {"items": [{"key": "e", "value": "3"}]}))[1]
+    assert batch["results"][0]["version"] == 3
 
 
 async def test_history_and_meta(alice):
@@ -229,6 +246,7 @@ async def test_visibility_and_cross_agent_reads(register):
         "visibility",
         "updated_at",
         "expires_at",
+        "version",
     }
     assert (body["value"], body["visibility"], body["namespace"]) == ("hello", "public", "default")
     # private: as hidden as a key that does not exist, or an agent that does not exist
@@ -366,3 +384,37 @@ def _client_methods(base: str) -> None:
 
 async def test_our_client_methods_for_the_new_routes(stack):
     await asyncio.to_thread(_client_methods, stack.url(1))
+
+
+async def test_each_write_and_delete_publishes_a_memory_changed_event_without_the_value(alice, stack):
+    """Written in the same transaction as the change (memory's outbox), published on the documented subject;
+    a refused compare-and-set and a visibility change publish nothing, and no event carries the value."""
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        sub = await nc.jetstream().subscribe(f"events.{alice.agent_id}.memory.changed", ordered_consumer=True)
+        assert (await alice.post("/v1/memory", {"key": "k", "value": "secret-1"}))[0] == 200
+        assert (await alice.post("/v1/memory", {"key": "k", "value": "secret-2", "namespace": "n"}))[0] == 200
+        assert (await alice.post("/v1/memory", {"key": "k", "value": "lost", "expected_version": 7}))[
+            0
+        ] == 409
+        assert (await alice.patch("/v1/memory/k/visibility", {"visibility": "public"}))[0] == 200
+        assert (await alice.post("/v1/memory", {"key": "k", "value": "secret-3"}))[0] == 200
+        batch = {"items": [{"key": "b1", "value": "secret-4"}, {"key": "b2"}]}
+        assert (await alice.post("/v1/memory/batch", batch))[1]["succeeded"] == 1
+        assert (await alice.delete("/v1/memory/k"))[0] == 200
+        events = [orjson.loads((await sub.next_msg(timeout=10)).data) for _ in range(5)]
+        with pytest.raises(nats.errors.TimeoutError):
+            await sub.next_msg(timeout=1)
+    finally:
+        await nc.close()
+    assert {(e["type"], e["agent_id"], e["version"]) for e in events} == {
+        ("memory.changed", alice.agent_id, 1)
+    }
+    assert [e["data"] for e in events] == [
+        {"key": "k", "namespace": "default", "action": "set", "version": 1},
+        {"key": "k", "namespace": "n", "action": "set", "version": 1},
+        {"key": "k", "namespace": "default", "action": "set", "version": 2},
+        {"key": "b1", "namespace": "default", "action": "set", "version": 1},
+        {"key": "k", "namespace": "default", "action": "delete", "version": 2},
+    ]
+    assert not any("secret" in orjson.dumps(e).decode() for e in events)

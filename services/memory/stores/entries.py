@@ -163,6 +163,7 @@ class EntryStore:
             "value": self._cipher.decrypt(r["value"]),
             "namespace": namespace,
             **times(r, "updated_at", "expires_at"),
+            "version": r["version"],
         }
 
     async def list_keys(self, agent_id: str, namespace: str, prefix: str, limit: int) -> list[dict[str, Any]]:
@@ -237,7 +238,7 @@ class EntryStore:
         Every read of an existing entry by someone other than its owner is logged, granted or not."""
         async with self._db.connection() as conn:
             r = await conn.fetchrow(
-                f"SELECT value, visibility, shared_agents, updated_at, expires_at FROM memory.entries"
+                f"SELECT value, version, visibility, shared_agents, updated_at, expires_at FROM memory.entries"
                 f" WHERE agent_id = $1 AND namespace = $2 AND key = $3 AND {LIVE}",
                 owner,
                 namespace,
@@ -268,6 +269,7 @@ class EntryStore:
             "namespace": namespace,
             "visibility": r["visibility"],
             **times(r, "updated_at", "expires_at"),
+            "version": r["version"],
         }
 
     async def access_log(
