@@ -69,7 +69,9 @@ async def run(dsn: str, n: int, encrypted: bool) -> None:
         db = Db(pool)
         entries, sessions_store = EntryStore(db, cipher), SessionStore(db, cipher)
         conversations = Conversations(sessions_store, Summarizer(None, None, None))
-        tiered = TieredHandlers(conversations, sessions_store, entries, VectorStore(db, cipher), cipher)
+        tiered = TieredHandlers(
+            conversations, sessions_store, entries, VectorStore(db, cipher), cipher, lambda: None
+        )
         ctx = Ctx(agent_id=AGENT)
         await tokens.warm_up()
         run_id = uuid.uuid4().hex[:6]

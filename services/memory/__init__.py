@@ -21,7 +21,7 @@ from services.memory.stores.vectors import VectorStore
 from services.memory.summarizer import Summarizer
 from shared.config import Settings
 from shared.service import Runtime
-from shared.spec import Every, Parts, Service
+from shared.spec import Every, Outbox, Parts, Service
 
 
 class MemorySettings(Settings):
@@ -64,10 +64,10 @@ async def build(rt: Runtime[MemorySettings]) -> Parts:
 
     return Parts(
         groups=[
-            EntryHandlers(entries),
+            EntryHandlers(entries, rt.kick),
             SharedHandlers(shared),
             SessionHandlers(sessions, conversations),
-            TieredHandlers(conversations, sessions, entries, vectors, rt.cipher),
+            TieredHandlers(conversations, sessions, entries, vectors, rt.cipher, rt.kick),
             VectorHandlers(vectors, rt.nc, s.memory_embed_timeout),
             AdminHandlers(entries, shared),
         ],
@@ -84,6 +84,7 @@ SERVICE = Service(
     build=build,
     settings=MemorySettings,
     migrations=Path(__file__).parent / "migrations",
+    outbox=Outbox(),  # memory.changed events (stores/entries.py)
     encrypted={
         "memory.entries": (("agent_id", "namespace", "key"), ("value",)),
         "memory.shared_entries": (("namespace", "key", "owner_agent"), ("value",)),

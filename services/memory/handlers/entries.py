@@ -3,6 +3,7 @@ visibility, metadata, history, cross-agent reads and the owner's access log."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -35,13 +36,14 @@ def _error_text(exc: ValidationError) -> str:
 
 
 class EntryHandlers(OpGroup):
-    def __init__(self, store: EntryStore) -> None:
-        self.store = store
+    def __init__(self, store: EntryStore, kick: Callable[[], None]) -> None:
+        self.store, self.kick = store, kick  # kick: publish the outbox's memory.changed events now
 
     @op()
     async def set(self, req: m.Set, ctx: Ctx) -> dict[str, Any]:
         """POST /v1/memory: the seed's answer plus 1.0's visibility and the new version (for compare-and-set)."""
         written = await self.store.write(ctx.require_agent(), write_of(req))
+        self.kick()
         return {"status": "stored", "key": req.key, "namespace": req.namespace, **written}
 
     @op()
@@ -57,6 +59,7 @@ class EntryHandlers(OpGroup):
     async def delete(self, req: m.KeyRef, ctx: Ctx) -> dict[str, Any]:
         if not await self.store.delete(ctx.require_agent(), req.namespace, req.key):
             raise NotFound("Key not found")
+        self.kick()
         return {"status": "deleted", "key": req.key}
 
     @op()
@@ -86,6 +89,8 @@ class EntryHandlers(OpGroup):
                 }
             )
         succeeded = sum(1 for r in results if r["success"])
+        if succeeded:
+            self.kick()
         return {
             "results": results,
             "total": len(results),

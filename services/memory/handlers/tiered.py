@@ -12,6 +12,7 @@ equals, over the newest RECALL_SCAN items of each tier.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -51,9 +52,10 @@ class TieredHandlers(OpGroup):
         entries: EntryStore,
         long_term: VectorStore,
         cipher: Cipher,
+        kick: Callable[[], None],
     ) -> None:
         self.conversations, self.sessions, self.entries = conversations, sessions, entries
-        self.long_term, self.cipher = long_term, cipher
+        self.long_term, self.cipher, self.kick = long_term, cipher, kick  # kick: publish a note's event now
 
     def reveal(self, item: dict[str, Any]) -> dict[str, Any]:
         """A recall candidate with its text (and stored metadata) decrypted: slow enough (~0.1 ms with Fernet)
@@ -71,6 +73,7 @@ class TieredHandlers(OpGroup):
         if req.persist:
             assert req.note_key is not None  # the model requires it with persist
             written = await self.entries.write(agent_id, Write(req.namespace, req.note_key, req.content))
+            self.kick()
             note = {"note_namespace": req.namespace, "note_version": written["version"]}
         return {
             "status": "stored",

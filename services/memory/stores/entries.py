@@ -1,6 +1,7 @@
 """All SQL of private entries: `memory.entries`, their history (`memory.history`, recorded by the trigger of
-migration 0003) and the log of cross-agent reads (`memory.access_log`). Expired rows are never returned and
-are swept periodically.
+migration 0003), the log of cross-agent reads (`memory.access_log`), and the `memory.changed` event each
+write and delete leaves in `memory.outbox` in its own transaction (key, namespace, action, version: never the
+value). Expired rows are never returned and are swept periodically.
 
 Compare-and-set needs no explicit lock: the conditional UPDATE (or INSERT … ON CONFLICT … WHERE) is one
 statement, and Postgres re-checks its condition against the newest row version after waiting for a concurrent
@@ -19,8 +20,11 @@ from services.memory.db import Db, affected
 from services.memory.stores import RECALL_SCAN
 from shared.crypto import Cipher
 from shared.errors import Conflict
+from shared.events import add_event
 from shared.timeutil import iso, utcnow
 
+SCHEMA = "memory"
+CHANGED = "memory.changed"  # event type of a write or delete of a private entry
 LIVE = "(expires_at IS NULL OR expires_at > now())"
 ACCESS_LOG_RETENTION_DAYS = 30
 
@@ -48,6 +52,14 @@ def expiry(ttl_seconds: int | None) -> datetime | None:
 
 def times(r: asyncpg.Record, *names: str) -> dict[str, Any]:
     return {n: iso(r[n]) for n in names}
+
+
+async def changed(
+    conn: asyncpg.Connection, agent_id: str, namespace: str, key: str, action: str, version: int
+) -> None:
+    """Record a memory.changed event for the entry's owner in the caller's transaction."""
+    data = {"key": key, "namespace": namespace, "action": action, "version": version}
+    await add_event(conn, SCHEMA, agent_id, CHANGED, data)
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +121,7 @@ class EntryStore:
                     f"Version mismatch: expected {w.expected_version}, current {int(current or 0)}",
                     {"expected_version": w.expected_version, "current_version": int(current or 0)},
                 )
+            await changed(conn, agent_id, w.namespace, w.key, "set", row["version"])
         return {"version": row["version"], "visibility": row["visibility"]}
 
     async def delete(self, agent_id: str, namespace: str, key: str) -> bool:
@@ -120,7 +133,10 @@ class EntryStore:
                 namespace,
                 key,
             )
-        return version is not None
+            if version is None:
+                return False
+            await changed(conn, agent_id, namespace, key, "delete", version)
+        return True
 
     async def current_version(self, agent_id: str, namespace: str, key: str) -> int:
         """The live entry's version, 0 when there is none."""
