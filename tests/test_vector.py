@@ -153,6 +153,25 @@ async def test_min_similarity_metadata_filter_and_composite_scoring(alice):
     assert (await alice.post("/v1/vector/search", {"query": "x", "scoring": "magic"}))[0] == 422
 
 
+async def test_top_k_and_min_score_are_aliases_of_limit_and_min_similarity(alice):
+    """1.0's clients also send `top_k` and `min_score`; `limit` and `min_similarity` win when both are sent."""
+    await _upsert_docs(alice, "aliases")
+    ns = {"namespace": "aliases", "query": "thunderstorm warning"}
+
+    async def keys(**body) -> list[str]:
+        status, answer = await alice.post("/v1/vector/search", {**ns, **body})
+        assert status == 200, answer
+        return [r["key"] for r in answer["results"]]
+
+    assert len(await keys(top_k=1)) == 1 and len(await keys(top_k=2)) == 2
+    assert await keys(top_k=2) == await keys(limit=2)
+    assert len(await keys(limit=1, top_k=3)) == 1
+    strict = await keys(min_similarity=0.3, limit=5)
+    assert strict[0] == "weather" and len(strict) < 5
+    assert await keys(min_score=0.3, limit=5) == strict
+    assert await keys(min_similarity=0.0, min_score=0.3, limit=5) == await keys(limit=5)
+
+
 @pytest.mark.parametrize(
     "route, body, loc",
     [
@@ -167,6 +186,9 @@ async def test_min_similarity_metadata_filter_and_composite_scoring(alice):
         ("/v1/vector/search", {}, ["query"]),
         ("/v1/vector/search", {"query": "q", "limit": 101}, ["limit"]),
         ("/v1/vector/search", {"query": "q", "limit": 0}, ["limit"]),
+        ("/v1/vector/search", {"query": "q", "top_k": 0}, ["top_k"]),
+        ("/v1/vector/search", {"query": "q", "top_k": 101}, ["top_k"]),
+        ("/v1/vector/search", {"query": "q", "min_score": 1.5}, ["min_score"]),
         ("/v1/vector/search", {"query": "q", "min_similarity": 1.5}, ["min_similarity"]),
     ],
 )
