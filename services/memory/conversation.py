@@ -2,6 +2,8 @@
 
 Past `max_tokens`, an append folds the oldest messages into one summary message (a quarter of the budget at
 most), keeping the newest messages that fit; an explicit summarize folds all but the 10 newest (1.0's rule).
+System messages are never folded: a fold leaves them verbatim at the head, in order, then the summary, then
+the newest messages (1.0's layout); the budget left for the others is what the system messages leave.
 Handlers of sessions and of tiered memory both append and fold through `Conversations`.
 """
 
@@ -31,6 +33,11 @@ class Folded:
     message_count: int
     token_count: int
     summary: Summary | None  # None: nothing needed folding
+
+
+def pinned(message: StoredMessage) -> bool:
+    """A system message someone wrote (not a summary): kept verbatim at the head by every fold."""
+    return message.role == "system" and not message.is_summary
 
 
 def summary_budget(max_tokens: int) -> int:
@@ -89,16 +96,17 @@ class Conversations:
         return await self.summarizer.summarize([part for m in messages for part in unfold(m)], max_tokens)
 
     async def fold(self, agent_id: str, session_id: str, how_many: PrefixRule) -> Folded:
-        """Fold the prefix `how_many(snapshot.messages, max_tokens)` picks into a summary message, retrying on a
-        concurrent fold. Raises NotFound when the session is not the agent's."""
+        """Fold the prefix of the non-system messages that `how_many(messages, budget)` picks into a summary
+        message, retrying on a concurrent fold. Raises NotFound when the session is not the agent's."""
         for _ in range(FOLD_ATTEMPTS):
             snap: Snapshot = found(await self.store.snapshot(agent_id, session_id), NOT_FOUND)
-            count = how_many(snap.messages, snap.max_tokens)
+            others = [m for m in snap.messages if not pinned(m)]
+            budget = max(snap.max_tokens - sum(m.tokens for m in snap.messages if pinned(m)), 0)
             total = sum(m.tokens for m in snap.messages)
-            folded = snap.messages[:count]
+            folded = others[: how_many(others, budget)]
             if not any(not m.is_summary for m in folded):  # nothing new to fold
                 return Folded(len(snap.messages), len(snap.messages), total, None)
-            summary = await self.summarize_messages(folded, summary_budget(snap.max_tokens))
+            summary = await self.summarize_messages(folded, summary_budget(budget))
             applied = await self.store.fold(
                 agent_id,
                 session_id,

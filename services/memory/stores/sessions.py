@@ -7,6 +7,7 @@ takes seconds, and applied only if the session has not been folded since (`folds
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -16,7 +17,15 @@ from services.memory.db import Db, affected
 from services.memory.stores import RECALL_SCAN
 from shared.crypto import Cipher
 from shared.ids import new_id
-from shared.timeutil import iso
+from shared.timeutil import iso, utcnow
+
+_PINNED = "(role = 'system' AND NOT is_summary)"  # system messages: never folded, kept at the head
+_SHIFT = 1 << 62  # moves seqs out of the way while the head is renumbered
+
+
+def default_title(created_at: datetime) -> str:
+    """1.0's title of a session created without one: its creation date (UTC)."""
+    return f"Session {created_at.astimezone(UTC):%Y-%m-%d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,15 +68,17 @@ class SessionStore:
     async def create(
         self, agent_id: str, title: str | None, metadata: Any, max_tokens: int
     ) -> dict[str, Any]:
-        session_id = new_id("sess", 16)
-        created_at = await self._db.fetchval(
-            "INSERT INTO memory.sessions (session_id, agent_id, title, metadata, max_tokens)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
+        session_id, created_at = new_id("sess", 16), utcnow()
+        title = default_title(created_at) if title is None else title
+        await self._db.execute(
+            "INSERT INTO memory.sessions (session_id, agent_id, title, metadata, max_tokens, created_at,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
             session_id,
             agent_id,
             self._enc(title),
             self._json(metadata),
             max_tokens,
+            created_at,
         )
         return {
             "session_id": session_id,
@@ -75,6 +86,11 @@ class SessionStore:
             "created_at": iso(created_at),
             "max_tokens": max_tokens,
         }
+
+    def _title(self, r: asyncpg.Record) -> str:
+        """The stored title (a session stored without one, before titles defaulted, gets the default)."""
+        title = self._dec(r["title"])
+        return default_title(r["created_at"]) if title is None else title
 
     async def sessions(self, agent_id: str, limit: int) -> list[dict[str, Any]]:
         rows = await self._db.fetch(
@@ -87,7 +103,7 @@ class SessionStore:
         return [
             {
                 "session_id": r["session_id"],
-                "title": self._dec(r["title"]),
+                "title": self._title(r),
                 "token_count": r["token_count"],
                 "max_tokens": r["max_tokens"],
                 **_times(r),
@@ -113,7 +129,7 @@ class SessionStore:
         return {
             "session_id": session_id,
             "agent_id": agent_id,
-            "title": self._dec(s["title"]),
+            "title": self._title(s),
             "messages": [{"role": r["role"], "content": self._dec(r["content"])} for r in rows],
             "metadata": self._unjson(s["metadata"]),
             "token_count": s["token_count"],
@@ -185,26 +201,53 @@ class SessionStore:
     async def fold(
         self, agent_id: str, session_id: str, folds: int, upto_seq: int, summary: str, summary_tokens: int
     ) -> dict[str, int] | None:
-        """Replace the messages up to `upto_seq` by one summary message, unless the session was folded since the
-        snapshot (`folds`) or is gone; returns the new message_count and token_count when applied."""
+        """Replace the messages up to `upto_seq` (all but the system messages) by one summary message, and
+        renumber so that the system messages come first, in order, then the summary, then the messages kept;
+        unless the session was folded since the snapshot (`folds`) or is gone. Returns the new message_count
+        and token_count when applied."""
         async with self._db.transaction() as conn:
-            current = await conn.fetchval(
-                "SELECT folds FROM memory.sessions WHERE session_id = $1 AND agent_id = $2 FOR UPDATE",
+            s = await conn.fetchrow(
+                "SELECT folds, next_seq FROM memory.sessions WHERE session_id = $1 AND agent_id = $2 FOR UPDATE",
                 session_id,
                 agent_id,
             )
-            if current != folds:
+            if s is None or s["folds"] != folds:
                 return None
             await conn.execute(
-                "DELETE FROM memory.session_messages WHERE session_id = $1 AND seq <= $2",
+                f"DELETE FROM memory.session_messages WHERE session_id = $1 AND seq <= $2 AND NOT {_PINNED}",
                 session_id,
                 upto_seq,
             )
+            first_kept = await conn.fetchval(
+                f"SELECT min(seq) FROM memory.session_messages WHERE session_id = $1 AND NOT {_PINNED}",
+                session_id,
+            )
+            pinned = [
+                r["seq"]
+                for r in await conn.fetch(
+                    f"SELECT seq FROM memory.session_messages WHERE session_id = $1 AND {_PINNED} ORDER BY seq",
+                    session_id,
+                )
+            ]
+            head = (s["next_seq"] if first_kept is None else first_kept) - len(pinned) - 1
+            if pinned != list(range(head, head + len(pinned))):
+                # two steps, through seqs no row uses, so that no row ever takes another's seq on the way
+                await conn.execute(
+                    f"UPDATE memory.session_messages SET seq = seq - {_SHIFT} WHERE session_id = $1 AND {_PINNED}",
+                    session_id,
+                )
+                await conn.execute(
+                    "UPDATE memory.session_messages m SET seq = v.new FROM unnest($2::bigint[], $3::bigint[])"
+                    " AS v(old, new) WHERE m.session_id = $1 AND m.seq = v.old",
+                    session_id,
+                    [seq - _SHIFT for seq in pinned],
+                    list(range(head, head + len(pinned))),
+                )
             await conn.execute(
                 "INSERT INTO memory.session_messages (session_id, seq, role, content, tokens,"
                 " is_summary) VALUES ($1, $2, 'system', $3, $4, true)",
                 session_id,
-                upto_seq,
+                head + len(pinned),
                 self._enc(summary),
                 summary_tokens,
             )
