@@ -25,12 +25,14 @@ from pathlib import Path
 from typing import Any
 
 from services.memory import tokens
-from services.memory import v1_models as v
-from services.memory.sessions import SessionHandlers
-from services.memory.sessions_store import SessionStore
+from services.memory.conversation import Conversations
+from services.memory.db import Db
+from services.memory.handlers.tiered import TieredHandlers
+from services.memory.models import tiered as v
+from services.memory.stores.entries import EntryStore, Write
+from services.memory.stores.sessions import SessionStore
+from services.memory.stores.vectors import VectorStore
 from services.memory.summarizer import Summarizer
-from services.memory.tiered import TieredHandlers
-from services.memory.versioned import VersionedStore, Write
 from shared.bus import Ctx
 from shared.config import Settings
 from shared.crypto import Cipher
@@ -64,9 +66,12 @@ async def run(dsn: str, n: int, encrypted: bool) -> None:
     cipher = Cipher([Fernet.generate_key().decode()] if encrypted else None)
     async with create_pool(Settings(database_url=dsn), max_size=4) as pool:
         await migrate(pool, "memory", MIGRATIONS)
-        entries, sessions_store = VersionedStore(pool, cipher), SessionStore(pool, cipher)
-        sessions = SessionHandlers(sessions_store, Summarizer(None, None, None))
-        tiered = TieredHandlers(sessions, sessions_store, entries)
+        db = Db(pool)
+        entries, sessions_store = EntryStore(db, cipher), SessionStore(db, cipher)
+        conversations = Conversations(sessions_store, Summarizer(None, None, None))
+        tiered = TieredHandlers(
+            conversations, sessions_store, entries, VectorStore(db, cipher), cipher, lambda: None
+        )
         ctx = Ctx(agent_id=AGENT)
         await tokens.warm_up()
         run_id = uuid.uuid4().hex[:6]

@@ -182,7 +182,8 @@ SELECT l2_normalize(v + (SELECT array_agg((random() - 0.5) * 0.2) FROM generate_
 
 
 async def search(infra: Infra, size: int, queries: int) -> dict[str, Any]:
-    from services.memory.vector_store import VectorStore, vector_literal
+    from services.memory.db import Db
+    from services.memory.stores.vectors import VectorStore, vector_literal
 
     dsn = await infra.create_database(f"bench_vectors_{size}")
     async with create_pool(Settings(database_url=dsn)) as pool:
@@ -209,7 +210,7 @@ async def search(infra: Infra, size: int, queries: int) -> dict[str, Any]:
         indexed = time.perf_counter() - started
         await pool.execute("ANALYZE memory.vectors", timeout=600)
 
-        store = VectorStore(pool, Cipher(None))
+        store = VectorStore(Db(pool), Cipher(None))
         probes = (probes * (queries // len(probes) + 1))[:queries]
         for probe in probes[:10]:  # warm caches and plans
             await store.search(

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import re
-import time
 
+import nats
+import orjson
 import pytest
 
 from shared.crypto import Cipher
+from shared.errors import NotFound
 from tests.conftest import TEST_ENCRYPTION_KEY
+from tests.helpers import until
+from tests.memory_ops import memory_op
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 
@@ -25,11 +29,26 @@ async def test_set_answers_the_seed_fields_plus_visibility_and_version(alice):
         200,
         {"status": "stored", "key": "k", "namespace": "default", "visibility": "public", "version": 2},
     )
-    # a write without visibility keeps it; GET keeps the seed's exact shape
+    # a write without visibility keeps it; GET answers the seed's fields plus the version (the gateway's ETag)
     assert (await alice.post("/v1/memory", {"key": "k", "value": "v3"}))[1]["visibility"] == "public"
     status, body = await alice.get("/v1/memory/k")
-    assert status == 200 and set(body) == {"key", "value", "namespace", "updated_at", "expires_at"}
-    assert body["value"] == "v3"
+    assert status == 200 and set(body) == {"key", "value", "namespace", "updated_at", "expires_at", "version"}
+    assert (body["value"], body["version"]) == ("v3", 3)
+
+
+async def test_every_read_and_write_of_an_entry_answers_its_version(alice, bob):
+    """What the gateway sends as `ETag: <version>`, the number If-Match and expected_version take."""
+    written = (await alice.post("/v1/memory", {"key": "e", "value": "1", "visibility": "public"}))[1]
+    assert written["version"] == 1
+    assert (await alice.get("/v1/memory/e"))[1]["version"] == 1
+    assert (await alice.post("/v1/memory", {"key": "e", "value": "2"}, headers={"If-Match": "1"}))[1][
+        "version"
+    ] == 2
+    assert (await alice.get("/v1/memory/e"))[1]["version"] == 2
+    assert (await bob.get(f"/v1/agents/{alice.agent_id}/memory/e"))[1]["version"] == 2
+    assert (await alice.get("/v1/memory/e/meta"))[1]["version"] == 2
+    batch = (await alice.post("/v1/memory/batch", {"items": [{"key": "e", "value": "3"}]}))[1]
+    assert batch["results"][0]["version"] == 3
 
 
 async def test_history_and_meta(alice):
@@ -66,14 +85,13 @@ async def test_history_and_meta(alice):
         assert await alice.get(path) == (404, {"detail": "Key not found or expired"})
 
 
-async def test_history_is_bounded_and_goes_with_the_entry(alice, db):
+async def test_history_is_bounded_and_goes_with_the_entry(alice):
     for i in range(55):
         await alice.post("/v1/memory", {"key": "long", "value": str(i)})
     body = (await alice.get("/v1/memory/long/history"))[1]
     assert body["count"] == 50 and body["history"][0]["version"] == 55 and body["history"][-1]["version"] == 6
-    assert await db.fetchval("SELECT count(*) FROM memory.history WHERE agent_id = $1", alice.agent_id) == 50
     assert (await alice.delete("/v1/memory/long"))[0] == 200
-    assert await db.fetchval("SELECT count(*) FROM memory.history WHERE agent_id = $1", alice.agent_id) == 0
+    assert (await alice.get("/v1/memory/long/history"))[0] == 404
     # the key starts a new life at version 1
     assert (await alice.post("/v1/memory", {"key": "long", "value": "again"}))[1]["version"] == 1
     assert [e["value"] for e in (await alice.get("/v1/memory/long/history"))[1]["history"]] == ["again"]
@@ -228,6 +246,7 @@ async def test_visibility_and_cross_agent_reads(register):
         "visibility",
         "updated_at",
         "expires_at",
+        "version",
     }
     assert (body["value"], body["visibility"], body["namespace"]) == ("hello", "public", "default")
     # private: as hidden as a key that does not exist, or an agent that does not exist
@@ -300,7 +319,7 @@ async def test_new_values_are_encrypted_at_rest(alice, db):
     assert sorted(cipher.decrypt(r["value"]) for r in rows) == ["plain-one", "plain-two"]
 
 
-async def test_purge_removes_history_and_access_log(stack, admin, register, db):
+async def test_purge_removes_history_and_access_log(stack, admin, register):
     doomed, reader = await register("doomed-v1"), await register("reader-v1")
     await doomed.post("/v1/memory", {"key": "k", "value": "v", "visibility": "public"})
     await reader.post("/v1/memory", {"key": "mine", "value": "v", "visibility": "public"})
@@ -308,15 +327,19 @@ async def test_purge_removes_history_and_access_log(stack, admin, register, db):
     assert (await doomed.get(f"/v1/agents/{reader.agent_id}/memory/mine"))[0] == 200
     async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
         assert r.status == 200
-    deadline = time.monotonic() + 20
-    queries = (
-        "SELECT count(*) FROM memory.history WHERE agent_id = $1",
-        "SELECT count(*) FROM memory.access_log WHERE owner_agent = $1 OR reader = $1",
-    )
-    while any([await db.fetchval(q, doomed.agent_id) for q in queries]):
-        assert time.monotonic() < deadline, "history or access log not purged"
-        await asyncio.sleep(0.2)
-    assert await db.fetchval("SELECT count(*) FROM memory.history WHERE agent_id = $1", reader.agent_id) == 1
+
+    async def purged() -> bool:  # as the purged agent, over NATS: the gateway no longer admits it
+        try:
+            await memory_op(stack, "history", {"key": "k"}, agent_id=doomed.agent_id)
+            return False
+        except NotFound:
+            pass
+        own_log = await memory_op(stack, "access_log", {}, agent_id=doomed.agent_id)
+        reads_by_doomed = (await reader.get("/v1/memory-access-log"))[1]["reads"]
+        return own_log["count"] == 0 and not reads_by_doomed
+
+    await until("history and access log purged", purged)
+    assert (await reader.get("/v1/memory/mine/history"))[1]["count"] == 1
 
 
 def _client_methods(base: str) -> None:
@@ -361,3 +384,37 @@ def _client_methods(base: str) -> None:
 
 async def test_our_client_methods_for_the_new_routes(stack):
     await asyncio.to_thread(_client_methods, stack.url(1))
+
+
+async def test_each_write_and_delete_publishes_a_memory_changed_event_without_the_value(alice, stack):
+    """Written in the same transaction as the change (memory's outbox), published on the documented subject;
+    a refused compare-and-set and a visibility change publish nothing, and no event carries the value."""
+    nc = await nats.connect(stack.infra.nats_url)
+    try:
+        sub = await nc.jetstream().subscribe(f"events.{alice.agent_id}.memory.changed", ordered_consumer=True)
+        assert (await alice.post("/v1/memory", {"key": "k", "value": "secret-1"}))[0] == 200
+        assert (await alice.post("/v1/memory", {"key": "k", "value": "secret-2", "namespace": "n"}))[0] == 200
+        assert (await alice.post("/v1/memory", {"key": "k", "value": "lost", "expected_version": 7}))[
+            0
+        ] == 409
+        assert (await alice.patch("/v1/memory/k/visibility", {"visibility": "public"}))[0] == 200
+        assert (await alice.post("/v1/memory", {"key": "k", "value": "secret-3"}))[0] == 200
+        batch = {"items": [{"key": "b1", "value": "secret-4"}, {"key": "b2"}]}
+        assert (await alice.post("/v1/memory/batch", batch))[1]["succeeded"] == 1
+        assert (await alice.delete("/v1/memory/k"))[0] == 200
+        events = [orjson.loads((await sub.next_msg(timeout=10)).data) for _ in range(5)]
+        with pytest.raises(nats.errors.TimeoutError):
+            await sub.next_msg(timeout=1)
+    finally:
+        await nc.close()
+    assert {(e["type"], e["agent_id"], e["version"]) for e in events} == {
+        ("memory.changed", alice.agent_id, 1)
+    }
+    assert [e["data"] for e in events] == [
+        {"key": "k", "namespace": "default", "action": "set", "version": 1},
+        {"key": "k", "namespace": "n", "action": "set", "version": 1},
+        {"key": "k", "namespace": "default", "action": "set", "version": 2},
+        {"key": "b1", "namespace": "default", "action": "set", "version": 1},
+        {"key": "k", "namespace": "default", "action": "delete", "version": 2},
+    ]
+    assert not any("secret" in orjson.dumps(e).decode() for e in events)

@@ -60,7 +60,8 @@ async def test_bad_names_are_refused(infra, tmp_path):
 async def test_memory_migrates_where_pgvector_already_exists(infra, schema):
     """An operator's database may have pgvector already (in public, or a schema of its own on the search
     path): 0002_vectors.sql's CREATE EXTENSION IF NOT EXISTS leaves it be, and the vector store works."""
-    from services.memory.vector_store import VectorStore
+    from services.memory.db import Db
+    from services.memory.stores.vectors import VectorStore
     from shared.crypto import Cipher
 
     dsn = await infra.create_database()
@@ -84,7 +85,7 @@ async def test_memory_migrates_where_pgvector_already_exists(infra, schema):
             )
             == schema
         )
-        store = VectorStore(pool, Cipher(None))
+        store = VectorStore(Db(pool), Cipher(None))
         await store.upsert("agent_x", "ns", "near", "near", None, 0.5, [1.0] + [0.0] * 383)
         await store.upsert("agent_x", "ns", "far", "far", {"m": 1}, 0.5, [0.0] * 383 + [1.0])
         found = await store.search(

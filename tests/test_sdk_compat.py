@@ -281,6 +281,7 @@ def _reference(base: str) -> None:
     }
     data = mg.memory_get("portfolio", namespace="trading")
     assert (data["key"], data["value"], data["namespace"]) == ("portfolio", '{"BTC": 1.5}', "trading")
+    assert data["version"] == 1  # the entry's version, what 1.0 also sends as its ETag
     expires = datetime.fromisoformat(data["expires_at"])
     assert timedelta(hours=23) < expires - datetime.now(UTC) <= timedelta(seconds=86400)
     keys = mg.memory_list(namespace="trading", prefix="port")
@@ -751,6 +752,9 @@ def _memory_and_sessions(base: str) -> None:
     assert other.value.status_code == 404 and other.value.detail == "Session not found"
     assert owner.session_delete(sid) == {"status": "deleted", "session_id": sid}
     assert owner.session_list()["sessions"] == []
+    untitled = owner.session_create()  # the package sends no title: 1.0's "Session YYYY-MM-DD"
+    assert untitled["title"] == f"Session {untitled['created_at'][:10]}"
+    assert owner.session_get(untitled["session_id"])["title"] == untitled["title"]
 
 
 async def test_memory_visibility_and_session_methods(stack):

@@ -17,7 +17,8 @@ import pytest
 from aiohttp import web
 
 from services.memory import tokens
-from tests.helpers import LoopbackServer
+from tests.helpers import LoopbackServer, until
+from tests.memory_ops import memory_op
 
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}\+00:00$")
 SESSION_ID = re.compile(r"^sess_[0-9a-f]{16}$")
@@ -91,7 +92,8 @@ async def test_create_append_get_list_delete(alice):
         "updated_at": session["updated_at"],
         "message_count": 2,
     }
-    assert (listing["sessions"][0]["title"], listing["sessions"][0]["max_tokens"]) == (None, 128_000)
+    untitled = listing["sessions"][0]
+    assert (untitled["title"], untitled["max_tokens"]) == (f"Session {untitled['created_at'][:10]}", 128_000)
 
     assert await alice.delete(f"/v1/sessions/{sid}") == (200, {"status": "deleted", "session_id": sid})
     missing = (404, {"detail": "Session not found"})
@@ -187,6 +189,67 @@ async def test_explicit_summarize_keeps_the_ten_newest(alice):
     assert session["messages"][0]["role"] == "system"
     # nothing new to fold: the summary stays as it is
     assert (await alice.post(f"/v1/sessions/{sid}/summarize"))[1]["summarizer"] == "none"
+
+
+async def test_a_session_without_a_title_is_named_after_its_creation_date(alice):
+    """1.0's default title, `Session YYYY-MM-DD` (the UTC date of creation), stored: get and list return it."""
+    for body in ({}, {"title": None}):
+        status, created = await alice.post("/v1/sessions", body)
+        day = created["created_at"][:10]
+        assert status == 200 and created["title"] == f"Session {day}", created
+        assert (await alice.get(f"/v1/sessions/{created['session_id']}"))[1]["title"] == f"Session {day}"
+        listed = {s["session_id"]: s["title"] for s in (await alice.get("/v1/sessions"))[1]["sessions"]}
+        assert listed[created["session_id"]] == f"Session {day}"
+    assert (await alice.post("/v1/sessions", {"title": ""}))[1]["title"] == ""  # a title given is kept
+
+
+async def test_summarizing_keeps_system_messages_verbatim_at_the_head(alice):
+    """Forced: every system message, in order, then the summary, then the ten newest other messages."""
+    sid = await new_session(alice)
+    system = ["You are the harbour's shipping clerk.", "Answer in short sentences.", "Never quote prices."]
+
+    async def say(role: str, content: str) -> None:
+        assert (await alice.post(f"/v1/sessions/{sid}/messages", {"role": role, "content": content}))[
+            0
+        ] == 200
+
+    await say("system", system[0])
+    for i in range(8):
+        await say("user" if i % 2 else "assistant", sentence(i))
+    await say("system", system[1])
+    for i in range(8, 14):
+        await say("user" if i % 2 else "assistant", sentence(i))
+    await say("system", system[2])  # among the newest: moves to the head with the others
+    await say("user", sentence(14))
+    status, body = await alice.post(f"/v1/sessions/{sid}/summarize")
+    assert status == 200 and (body["original_message_count"], body["new_message_count"]) == (18, 14), body
+    messages = (await alice.get(f"/v1/sessions/{sid}"))[1]["messages"]
+    assert messages[:3] == [{"role": "system", "content": text} for text in system]
+    assert messages[3]["role"] == "system" and messages[3]["content"].startswith(
+        "Summary of earlier messages:"
+    )
+    assert not any(text in messages[3]["content"] for text in system)  # system messages are not folded
+    assert [m["content"] for m in messages[4:]] == [sentence(i) for i in range(5, 15)]
+    # summarizing again folds nothing new and keeps the same order
+    assert (await alice.post(f"/v1/sessions/{sid}/summarize"))[1]["summarizer"] == "none"
+    assert (await alice.get(f"/v1/sessions/{sid}"))[1]["messages"] == messages
+
+
+async def test_automatic_summaries_keep_system_messages_verbatim_at_the_head(alice):
+    sid = await new_session(alice, max_tokens=1000)
+    prompt = "You are a customs broker; keep every answer factual."
+    assert (await alice.post(f"/v1/sessions/{sid}/messages", {"role": "system", "content": prompt}))[0] == 200
+    answers = [
+        (await alice.post(f"/v1/sessions/{sid}/messages", {"role": "user", "content": long_message(i)}))[1]
+        for i in range(5)
+    ]
+    assert any(a["summarized"] for a in answers)
+    session = (await alice.get(f"/v1/sessions/{sid}"))[1]
+    first, summary, *kept = session["messages"]
+    assert first == {"role": "system", "content": prompt}
+    assert summary["role"] == "system" and summary["content"].startswith("Summary of earlier messages:")
+    assert prompt not in summary["content"] and kept and kept[-1]["content"] == long_message(4)
+    assert session["token_count"] <= 1000
 
 
 async def test_concurrent_appends_through_both_gateways_keep_every_message(alice, stack):
@@ -311,22 +374,22 @@ async def test_session_values_are_encrypted_at_rest(alice, db):
     assert row["text"].startswith("ENC:") and row["metadata"].startswith("ENC:")
 
 
-async def test_purge_removes_sessions_and_long_term(stack, admin, register, db):
+async def test_purge_removes_sessions_and_long_term(stack, admin, register):
     doomed = await register("doomed-sessions")
     sid = await new_session(doomed)
     await doomed.post(f"/v1/sessions/{sid}/messages", {"role": "user", "content": "bye"})
     await doomed.post(f"/v1/tiered/summarize/{sid}")
     async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
         assert r.status == 200
-    deadline = time.monotonic() + 20
-    queries = (
-        ("SELECT count(*) FROM memory.sessions WHERE agent_id = $1", doomed.agent_id),
-        ("SELECT count(*) FROM memory.session_messages WHERE session_id = $1", sid),
-        ("SELECT count(*) FROM memory.long_term WHERE agent_id = $1", doomed.agent_id),
-    )
-    while any([await db.fetchval(q, arg) for q, arg in queries]):
-        assert time.monotonic() < deadline, "sessions not purged"
-        await asyncio.sleep(0.2)
+
+    async def purged() -> bool:  # as the purged agent, over NATS: the gateway no longer admits it
+        sessions = await memory_op(stack, "session_list", {}, agent_id=doomed.agent_id)
+        recalled = await memory_op(
+            stack, "tiered_recall", {"query": "", "tiers": ["short", "long"]}, agent_id=doomed.agent_id
+        )
+        return sessions["count"] == 0 and recalled["count"] == 0
+
+    await until("sessions, their messages and long-term notes purged", purged)
 
 
 # ── summaries by a language model ────────────────────────────────────────────────────────────────────────

@@ -6,20 +6,22 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from services.memory.admin import MemoryAdmin
-from services.memory.handlers import MemoryHandlers
-from services.memory.sessions import SessionHandlers
-from services.memory.sessions_store import SessionStore
-from services.memory.store import MemoryStore
+from services.memory.conversation import Conversations
+from services.memory.db import Db
+from services.memory.handlers.admin import AdminHandlers
+from services.memory.handlers.entries import EntryHandlers
+from services.memory.handlers.sessions import SessionHandlers
+from services.memory.handlers.shared import SharedHandlers
+from services.memory.handlers.tiered import TieredHandlers
+from services.memory.handlers.vectors import VectorHandlers
+from services.memory.stores.entries import EntryStore
+from services.memory.stores.sessions import SessionStore
+from services.memory.stores.shared import SharedStore
+from services.memory.stores.vectors import VectorStore
 from services.memory.summarizer import Summarizer
-from services.memory.tiered import TieredHandlers
-from services.memory.vector_store import VectorStore
-from services.memory.vectors import VectorHandlers
-from services.memory.versioned import VersionedStore
-from services.memory.versioned_handlers import VersionedHandlers
 from shared.config import Settings
 from shared.service import Runtime
-from shared.spec import Every, Parts, Service
+from shared.spec import Every, Outbox, Parts, Service
 
 
 class MemorySettings(Settings):
@@ -36,38 +38,42 @@ class MemorySettings(Settings):
 
 async def build(rt: Runtime[MemorySettings]) -> Parts:
     s = rt.settings
-    store = MemoryStore(rt.pool, rt.cipher)
-    versioned = VersionedStore(rt.pool, rt.cipher)
-    sessions_store = SessionStore(rt.pool, rt.cipher)
+    db = Db(rt.pool)
+    entries = EntryStore(db, rt.cipher)
+    shared = SharedStore(db, rt.cipher)
+    sessions = SessionStore(db, rt.cipher)
+    vectors = VectorStore(db, rt.cipher)
     summarizer = Summarizer(
         s.chat_url,
         s.chat_model,
         s.chat_api_key.get_secret_value() if s.chat_api_key else None,
         s.chat_timeout,
     )
-    sessions = SessionHandlers(sessions_store, summarizer)
-    vectors = VectorStore(rt.pool, rt.cipher)
+    conversations = Conversations(sessions, summarizer)
 
     async def purge(agent_id: str) -> int:
         return (
-            await store.delete_agent(agent_id)
-            + await versioned.delete_agent(agent_id)
-            + await sessions_store.delete_agent(agent_id)
+            await entries.delete_agent(agent_id)
+            + await shared.delete_agent(agent_id)
+            + await sessions.delete_agent(agent_id)
             + await vectors.delete_agent(agent_id)
         )
 
+    async def sweep_expired() -> int:
+        return await entries.sweep_expired() + await shared.sweep_expired()
+
     return Parts(
         groups=[
-            MemoryHandlers(store).ops(),
-            MemoryAdmin(store).ops(),
-            VersionedHandlers(versioned).ops(),
-            sessions.ops(),
-            TieredHandlers(sessions, sessions_store, versioned).ops(),
-            VectorHandlers(vectors, rt.nc, s.memory_embed_timeout).ops(),
+            EntryHandlers(entries, rt.kick),
+            SharedHandlers(shared),
+            SessionHandlers(sessions, conversations),
+            TieredHandlers(conversations, sessions, entries, vectors, rt.cipher, rt.kick),
+            VectorHandlers(vectors, rt.nc, s.memory_embed_timeout),
+            AdminHandlers(entries, shared),
         ],
         loops=[
-            Every("sweep_expired", s.memory_sweep_seconds, store.sweep_expired),
-            Every("sweep_access_log", 3600.0, versioned.sweep_access_log),
+            Every("sweep_expired", s.memory_sweep_seconds, sweep_expired),
+            Every("sweep_access_log", 3600.0, entries.sweep_access_log),
         ],
         purge=purge,
     )
@@ -78,10 +84,10 @@ SERVICE = Service(
     build=build,
     settings=MemorySettings,
     migrations=Path(__file__).parent / "migrations",
+    outbox=Outbox(),  # memory.changed events (stores/entries.py)
     encrypted={
         "memory.entries": (("agent_id", "namespace", "key"), ("value",)),
         "memory.shared_entries": (("namespace", "key", "owner_agent"), ("value",)),
-        # MoltGrid 1.0 memory (migrations 0003, 0004)
         "memory.history": (("agent_id", "namespace", "key", "version"), ("value",)),
         "memory.sessions": (("session_id",), ("title", "metadata")),
         "memory.session_messages": (("session_id", "seq"), ("content",)),

@@ -1,5 +1,6 @@
-"""SQL of vector memory (memory.vectors, pgvector). Text and metadata are encrypted at rest when keys are
-configured; the embedding cannot be (the index compares it). Every statement is scoped to one agent."""
+"""All SQL of long-term memory: vector memory (`memory.vectors`, pgvector) and the session summaries tiered
+memory promotes (`memory.long_term`). Text and metadata are encrypted at rest when keys are configured; the
+embedding cannot be (the index compares it). Every statement is scoped to one agent."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.memory.db import Db, affected
+from services.memory.stores import RECALL_SCAN
 from shared.crypto import Cipher
 from shared.timeutil import iso, utcnow
 
@@ -35,7 +38,7 @@ def matches(metadata: Any, wanted: dict[str, Any] | None) -> bool:
 
 def recency(updated_at: datetime, now: datetime) -> float:
     hours = max((now - updated_at).total_seconds() / 3600.0, 0.0)
-    return 0.5 ** (hours / RECENCY_HALF_LIFE_HOURS)
+    return float(0.5 ** (hours / RECENCY_HALF_LIFE_HOURS))
 
 
 async def _each(records: list[asyncpg.Record]) -> AsyncIterator[asyncpg.Record]:
@@ -44,8 +47,8 @@ async def _each(records: list[asyncpg.Record]) -> AsyncIterator[asyncpg.Record]:
 
 
 class VectorStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
-        self._pool, self._cipher = pool, cipher
+    def __init__(self, db: Db, cipher: Cipher) -> None:
+        self._db, self._cipher = db, cipher
 
     def _metadata_out(self, stored: str | None) -> Any:
         return None if stored is None else orjson.loads(self._cipher.decrypt(stored))
@@ -61,7 +64,7 @@ class VectorStore:
         embedding: Sequence[float],
     ) -> None:
         meta = None if metadata is None else self._cipher.encrypt(orjson.dumps(metadata).decode())
-        await self._pool.execute(
+        await self._db.execute(
             "INSERT INTO memory.vectors (agent_id, namespace, key, text, metadata, importance, embedding)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7::text::vector)"
             " ON CONFLICT (agent_id, namespace, key) DO UPDATE SET text = EXCLUDED.text,"
@@ -77,7 +80,7 @@ class VectorStore:
         )
 
     async def get(self, agent_id: str, namespace: str, key: str) -> dict[str, Any] | None:
-        r = await self._pool.fetchrow(
+        r = await self._db.fetchrow(
             "SELECT text, metadata, importance, created_at, updated_at FROM memory.vectors"
             " WHERE agent_id = $1 AND namespace = $2 AND key = $3",
             agent_id,
@@ -96,8 +99,8 @@ class VectorStore:
             "updated_at": iso(r["updated_at"]),
         }
 
-    async def list(self, agent_id: str, namespace: str, limit: int) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
+    async def keys(self, agent_id: str, namespace: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self._db.fetch(
             "SELECT key, created_at FROM memory.vectors WHERE agent_id = $1 AND namespace = $2"
             " ORDER BY created_at DESC, key LIMIT $3",
             agent_id,
@@ -107,13 +110,13 @@ class VectorStore:
         return [{"key": r["key"], "created_at": iso(r["created_at"])} for r in rows]
 
     async def delete(self, agent_id: str, namespace: str, key: str) -> bool:
-        status = await self._pool.execute(
+        status = await self._db.execute(
             "DELETE FROM memory.vectors WHERE agent_id = $1 AND namespace = $2 AND key = $3",
             agent_id,
             namespace,
             key,
         )
-        return status != "DELETE 0"
+        return affected(status) > 0
 
     async def search(
         self,
@@ -142,7 +145,7 @@ class VectorStore:
             " ORDER BY embedding <=> $3::text::vector LIMIT $4"
         )
         args = (agent_id, namespace, vector_literal(embedding), SCAN_LIMIT if metadata_filter else wanted)
-        async with self._pool.acquire() as conn:
+        async with self._db.connection() as conn:
             # One round trip. Session-level on purpose (no transaction needed): only HNSW scans read these, and
             # every search sets them first on whichever pooled connection it gets.
             await conn.execute(
@@ -197,6 +200,42 @@ class VectorStore:
                 break
         return found
 
+    # ── long-term notes: session summaries promoted by tiered memory ────────
+    async def promote(self, agent_id: str, namespace: str, key: str, text: str, metadata: Any) -> None:
+        await self._db.execute(
+            "INSERT INTO memory.long_term (agent_id, namespace, key, text, metadata) VALUES ($1, $2, $3, $4, $5)"
+            " ON CONFLICT (agent_id, namespace, key) DO UPDATE SET text = EXCLUDED.text,"
+            " metadata = EXCLUDED.metadata, updated_at = now()",
+            agent_id,
+            namespace,
+            key,
+            self._cipher.encrypt(text),
+            None if metadata is None else self._cipher.encrypt(orjson.dumps(metadata).decode()),
+        )
+
+    async def recent_long_term(self, agent_id: str, namespace: str) -> list[dict[str, Any]]:
+        """Tiered recall's long tier: the newest promoted summaries of a namespace, still encrypted."""
+        rows = await self._db.fetch(
+            "SELECT key, text, metadata, updated_at FROM memory.long_term WHERE agent_id = $1 AND namespace = $2"
+            " ORDER BY updated_at DESC LIMIT $3",
+            agent_id,
+            namespace,
+            RECALL_SCAN,
+        )
+        return [
+            {
+                "key": r["key"],
+                "text": r["text"],
+                "at": r["updated_at"],
+                "metadata": r["metadata"],
+                "metadata_stored": True,
+            }
+            for r in rows
+        ]
+
+    # ── housekeeping ────────────────────────────────────────────────────────
     async def delete_agent(self, agent_id: str) -> int:
-        status = await self._pool.execute("DELETE FROM memory.vectors WHERE agent_id = $1", agent_id)
-        return int(status.split()[-1])
+        async with self._db.transaction() as conn:
+            a = await conn.execute("DELETE FROM memory.vectors WHERE agent_id = $1", agent_id)
+            b = await conn.execute("DELETE FROM memory.long_term WHERE agent_id = $1", agent_id)
+        return affected(a) + affected(b)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import AliasChoices, Field, StringConstraints
 
 from shared.models import Namespace, Request, Text, optional_bounded_json
 
@@ -25,8 +25,11 @@ class VectorUpsert(Request):
 class VectorSearch(Request):
     query: Annotated[Text, StringConstraints(max_length=10_000)]
     namespace: Namespace = "default"
-    limit: Annotated[int, Field(ge=1, le=100)] = 5
-    min_similarity: Annotated[float, Field(ge=0.0, le=1.0)] = 0.0
+    # 1.0's clients also send top_k and min_score; the first name present wins (limit, min_similarity)
+    limit: Annotated[int, Field(ge=1, le=100, validation_alias=AliasChoices("limit", "top_k"))] = 5
+    min_similarity: Annotated[
+        float, Field(ge=0.0, le=1.0, validation_alias=AliasChoices("min_similarity", "min_score"))
+    ] = 0.0
     scoring: Literal["cosine", "composite"] = "cosine"
     # Additive: only entries whose metadata (an object) has every one of these fields with an equal value.
     metadata_filter: Annotated[dict[str, Any], Field(max_length=FILTER_FIELDS)] | None = None

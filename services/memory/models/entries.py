@@ -1,8 +1,9 @@
-"""Request models of the memory service's operations (limits as in the contract)."""
+"""Request models of private entries: writes (with compare-and-set and visibility), reads, listings,
+batches, history, cross-agent reads and the access log (limits as in the contract)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, StringConstraints, model_validator
 from pydantic.json_schema import SkipJsonSchema
@@ -15,6 +16,7 @@ Ttl = Annotated[int, Field(ge=60, le=2_592_000)]
 Visibility = Literal["private", "public", "shared"]
 SharedAgents = Annotated[list[AgentId], Field(max_length=100)]
 Version = Annotated[int, Field(ge=0, le=INT64_MAX)]
+HISTORY_KEPT = 50  # versions memory.history keeps per key (migration 0003)
 
 
 class Set(Request):
@@ -22,7 +24,7 @@ class Set(Request):
     value: Value
     namespace: Namespace = "default"
     ttl_seconds: Ttl | None = None
-    # MoltGrid 1.0 (additive): who else may read the entry (unchanged when absent; new entries are private)
+    # 1.0 (additive): who else may read the entry (unchanged when absent; new entries are private)
     visibility: Visibility | None = None
     shared_agents: SharedAgents | None = None
     # compare-and-set: the version the writer last saw (0 = the key must not exist yet); a mismatch is a 409.
@@ -53,41 +55,39 @@ class List(Request):
     limit: Limit = 50
 
 
-class SharedSet(Request):
-    namespace: Namespace
+class VisibilityChange(Request):
+    """PATCH /v1/memory/{key}/visibility"""
+
     key: Key
-    value: Value
-    description: Annotated[Text, StringConstraints(max_length=256)] | None = None
-    ttl_seconds: Ttl | None = None
+    namespace: Namespace = "default"
+    visibility: Visibility
+    shared_agents: SharedAgents = Field(default_factory=list)
 
 
-class SharedNamespaces(Request):
-    limit: Limit = 200
-
-
-class SharedList(Request):
-    namespace: Namespace
-    prefix: Annotated[Text, StringConstraints(max_length=256)] = ""
-    limit: Limit = 50
-
-
-class SharedRef(Request):
-    namespace: Namespace
+class History(Request):
     key: Key
-    owner_agent: AgentId | None = None  # additive: pick one owner's entry when several wrote the key
+    namespace: Namespace = "default"
+    limit: Annotated[int, Field(ge=1, le=HISTORY_KEPT)] = HISTORY_KEPT
 
 
-class Empty(Request):
-    pass
+class CrossAgentRead(Request):
+    """GET /v1/agents/{target_agent_id}/memory/{key}"""
 
-
-class AdminReveal(Request):
-    agent_id: AgentId
-    namespace: Namespace
+    target_agent_id: AgentId
     key: Key
+    namespace: Namespace = "default"
 
 
-class StatsRef(Request):
-    """svc.memory.agent_stats: the caller's counts (an admin may name any agent)."""
+class AccessLog(Request):
+    """GET /v1/memory-access-log: who read the caller's entries."""
 
-    agent_id: AgentId | None = None
+    namespace: Namespace | None = None
+    key: Key | None = None
+    reader: AgentId | None = None
+    limit: Limit = 100
+
+
+class Batch(Request):
+    """POST /v1/memory/batch. Items are checked one by one (each gets its own error), so they stay raw here."""
+
+    items: Annotated[list[Any], Field(min_length=1, max_length=100)]

@@ -1,4 +1,4 @@
-"""SQL of sessions (short-term memory), their messages, and long-term notes promoted from them.
+"""All SQL of sessions (short-term conversation memory): `memory.sessions` and `memory.session_messages`.
 
 Appends take the session row's lock (one UPDATE), so concurrent appends on any replica get consecutive seqs.
 A fold (messages replaced by their summary) is planned on a snapshot without a lock, since asking a model
@@ -7,16 +7,25 @@ takes seconds, and applied only if the session has not been folded since (`folds
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
 import orjson
 
+from services.memory.db import Db, affected
+from services.memory.stores import RECALL_SCAN
 from shared.crypto import Cipher
 from shared.ids import new_id
-from shared.timeutil import iso
+from shared.timeutil import iso, utcnow
 
-RECALL_SCAN = 500  # recall scores at most this many of the newest items per tier
+_PINNED = "(role = 'system' AND NOT is_summary)"  # system messages: never folded, kept at the head
+_SHIFT = 1 << 62  # moves seqs out of the way while the head is renumbered
+
+
+def default_title(created_at: datetime) -> str:
+    """1.0's title of a session created without one: its creation date (UTC)."""
+    return f"Session {created_at.astimezone(UTC):%Y-%m-%d}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,8 +49,8 @@ def _times(r: asyncpg.Record) -> dict[str, Any]:
 
 
 class SessionStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
-        self._pool, self._cipher = pool, cipher
+    def __init__(self, db: Db, cipher: Cipher) -> None:
+        self._db, self._cipher = db, cipher
 
     def _enc(self, text: str | None) -> str | None:
         return None if text is None else self._cipher.encrypt(text)
@@ -59,25 +68,32 @@ class SessionStore:
     async def create(
         self, agent_id: str, title: str | None, metadata: Any, max_tokens: int
     ) -> dict[str, Any]:
-        session_id = new_id("sess", 16)
-        r = await self._pool.fetchrow(
-            "INSERT INTO memory.sessions (session_id, agent_id, title, metadata, max_tokens)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
+        session_id, created_at = new_id("sess", 16), utcnow()
+        title = default_title(created_at) if title is None else title
+        await self._db.execute(
+            "INSERT INTO memory.sessions (session_id, agent_id, title, metadata, max_tokens, created_at,"
+            " updated_at) VALUES ($1, $2, $3, $4, $5, $6, $6)",
             session_id,
             agent_id,
             self._enc(title),
             self._json(metadata),
             max_tokens,
+            created_at,
         )
         return {
             "session_id": session_id,
             "title": title,
-            "created_at": iso(r["created_at"]),
+            "created_at": iso(created_at),
             "max_tokens": max_tokens,
         }
 
-    async def list(self, agent_id: str, limit: int) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
+    def _title(self, r: asyncpg.Record) -> str:
+        """The stored title (a session stored without one, before titles defaulted, gets the default)."""
+        title = self._dec(r["title"])
+        return default_title(r["created_at"]) if title is None else title
+
+    async def sessions(self, agent_id: str, limit: int) -> list[dict[str, Any]]:
+        rows = await self._db.fetch(
             "SELECT s.session_id, s.title, s.token_count, s.max_tokens, s.created_at, s.updated_at,"
             " (SELECT count(*) FROM memory.session_messages m WHERE m.session_id = s.session_id) AS message_count"
             " FROM memory.sessions s WHERE s.agent_id = $1 ORDER BY s.created_at DESC, s.session_id LIMIT $2",
@@ -87,7 +103,7 @@ class SessionStore:
         return [
             {
                 "session_id": r["session_id"],
-                "title": self._dec(r["title"]),
+                "title": self._title(r),
                 "token_count": r["token_count"],
                 "max_tokens": r["max_tokens"],
                 **_times(r),
@@ -97,7 +113,7 @@ class SessionStore:
         ]
 
     async def get(self, agent_id: str, session_id: str) -> dict[str, Any] | None:
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
             s = await conn.fetchrow(
                 "SELECT title, metadata, token_count, max_tokens, created_at, updated_at FROM memory.sessions"
                 " WHERE session_id = $1 AND agent_id = $2",
@@ -113,7 +129,7 @@ class SessionStore:
         return {
             "session_id": session_id,
             "agent_id": agent_id,
-            "title": self._dec(s["title"]),
+            "title": self._title(s),
             "messages": [{"role": r["role"], "content": self._dec(r["content"])} for r in rows],
             "metadata": self._unjson(s["metadata"]),
             "token_count": s["token_count"],
@@ -123,16 +139,16 @@ class SessionStore:
         }
 
     async def delete(self, agent_id: str, session_id: str) -> bool:
-        status = await self._pool.execute(
+        status = await self._db.execute(
             "DELETE FROM memory.sessions WHERE session_id = $1 AND agent_id = $2", session_id, agent_id
         )
-        return status != "DELETE 0"
+        return affected(status) > 0
 
     async def append(
         self, agent_id: str, session_id: str, role: str, content: str, tokens: int
     ) -> dict[str, int] | None:
         """Add one message; returns the session's message_count, token_count and max_tokens (None: no session)."""
-        async with self._pool.acquire() as conn, conn.transaction():
+        async with self._db.transaction() as conn:
             s = await conn.fetchrow(
                 "UPDATE memory.sessions SET next_seq = next_seq + 1, token_count = token_count + $3,"
                 " updated_at = now() WHERE session_id = $1 AND agent_id = $2"
@@ -158,7 +174,7 @@ class SessionStore:
         return {"message_count": count, "token_count": s["token_count"], "max_tokens": s["max_tokens"]}
 
     async def snapshot(self, agent_id: str, session_id: str) -> Snapshot | None:
-        async with self._pool.acquire() as conn, conn.transaction(isolation="repeatable_read", readonly=True):
+        async with self._db.transaction(isolation="repeatable_read", readonly=True) as conn:
             s = await conn.fetchrow(
                 "SELECT folds, max_tokens FROM memory.sessions WHERE session_id = $1 AND agent_id = $2",
                 session_id,
@@ -185,26 +201,53 @@ class SessionStore:
     async def fold(
         self, agent_id: str, session_id: str, folds: int, upto_seq: int, summary: str, summary_tokens: int
     ) -> dict[str, int] | None:
-        """Replace the messages up to `upto_seq` by one summary message, unless the session was folded since the
-        snapshot (`folds`) or is gone; returns the new message_count and token_count when applied."""
-        async with self._pool.acquire() as conn, conn.transaction():
-            current = await conn.fetchval(
-                "SELECT folds FROM memory.sessions WHERE session_id = $1 AND agent_id = $2 FOR UPDATE",
+        """Replace the messages up to `upto_seq` (all but the system messages) by one summary message, and
+        renumber so that the system messages come first, in order, then the summary, then the messages kept;
+        unless the session was folded since the snapshot (`folds`) or is gone. Returns the new message_count
+        and token_count when applied."""
+        async with self._db.transaction() as conn:
+            s = await conn.fetchrow(
+                "SELECT folds, next_seq FROM memory.sessions WHERE session_id = $1 AND agent_id = $2 FOR UPDATE",
                 session_id,
                 agent_id,
             )
-            if current != folds:
+            if s is None or s["folds"] != folds:
                 return None
             await conn.execute(
-                "DELETE FROM memory.session_messages WHERE session_id = $1 AND seq <= $2",
+                f"DELETE FROM memory.session_messages WHERE session_id = $1 AND seq <= $2 AND NOT {_PINNED}",
                 session_id,
                 upto_seq,
             )
+            first_kept = await conn.fetchval(
+                f"SELECT min(seq) FROM memory.session_messages WHERE session_id = $1 AND NOT {_PINNED}",
+                session_id,
+            )
+            pinned = [
+                r["seq"]
+                for r in await conn.fetch(
+                    f"SELECT seq FROM memory.session_messages WHERE session_id = $1 AND {_PINNED} ORDER BY seq",
+                    session_id,
+                )
+            ]
+            head = (s["next_seq"] if first_kept is None else first_kept) - len(pinned) - 1
+            if pinned != list(range(head, head + len(pinned))):
+                # two steps, through seqs no row uses, so that no row ever takes another's seq on the way
+                await conn.execute(
+                    f"UPDATE memory.session_messages SET seq = seq - {_SHIFT} WHERE session_id = $1 AND {_PINNED}",
+                    session_id,
+                )
+                await conn.execute(
+                    "UPDATE memory.session_messages m SET seq = v.new FROM unnest($2::bigint[], $3::bigint[])"
+                    " AS v(old, new) WHERE m.session_id = $1 AND m.seq = v.old",
+                    session_id,
+                    [seq - _SHIFT for seq in pinned],
+                    list(range(head, head + len(pinned))),
+                )
             await conn.execute(
                 "INSERT INTO memory.session_messages (session_id, seq, role, content, tokens,"
                 " is_summary) VALUES ($1, $2, 'system', $3, $4, true)",
                 session_id,
-                upto_seq,
+                head + len(pinned),
                 self._enc(summary),
                 summary_tokens,
             )
@@ -217,22 +260,10 @@ class SessionStore:
             )
         return {"message_count": r["message_count"], "token_count": r["token_count"]}
 
-    # ── long-term notes (tier 3) ────────────────────────────────────────────
-    async def promote(self, agent_id: str, namespace: str, key: str, text: str, metadata: Any) -> None:
-        await self._pool.execute(
-            "INSERT INTO memory.long_term (agent_id, namespace, key, text, metadata) VALUES ($1, $2, $3, $4, $5)"
-            " ON CONFLICT (agent_id, namespace, key) DO UPDATE SET text = EXCLUDED.text,"
-            " metadata = EXCLUDED.metadata, updated_at = now()",
-            agent_id,
-            namespace,
-            key,
-            self._enc(text),
-            self._json(metadata),
-        )
-
-    # ── recall candidates: the newest items of each tier, still encrypted (see `reveal`) ─────────────────
+    # ── recall candidates ───────────────────────────────────────────────────
     async def recent_messages(self, agent_id: str, session_id: str | None) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
+        """Tiered recall's short tier: the newest messages of the agent's sessions, still encrypted."""
+        rows = await self._db.fetch(
             "SELECT m.session_id, m.seq, m.role, m.content, m.is_summary, m.created_at"
             " FROM memory.session_messages m JOIN memory.sessions s ON s.session_id = m.session_id"
             " WHERE s.agent_id = $1 AND ($2::text IS NULL OR s.session_id = $2)"
@@ -251,46 +282,7 @@ class SessionStore:
             for r in rows
         ]
 
-    async def recent_notes(self, agent_id: str, namespace: str) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
-            "SELECT key, value, updated_at FROM memory.entries WHERE agent_id = $1 AND namespace = $2"
-            " AND (expires_at IS NULL OR expires_at > now()) ORDER BY updated_at DESC LIMIT $3",
-            agent_id,
-            namespace,
-            RECALL_SCAN,
-        )
-        return [{"key": r["key"], "text": r["value"], "at": r["updated_at"], "metadata": None} for r in rows]
-
-    async def recent_long_term(self, agent_id: str, namespace: str) -> list[dict[str, Any]]:
-        rows = await self._pool.fetch(
-            "SELECT key, text, metadata, updated_at FROM memory.long_term WHERE agent_id = $1 AND namespace = $2"
-            " ORDER BY updated_at DESC LIMIT $3",
-            agent_id,
-            namespace,
-            RECALL_SCAN,
-        )
-        return [
-            {
-                "key": r["key"],
-                "text": r["text"],
-                "at": r["updated_at"],
-                "metadata": r["metadata"],
-                "metadata_stored": True,
-            }
-            for r in rows
-        ]
-
-    def reveal(self, item: dict[str, Any]) -> dict[str, Any]:
-        """A recall candidate with its text (and stored metadata) decrypted: slow enough (~0.1 ms with Fernet)
-        that recall does it off the event loop."""
-        metadata = self._unjson(item["metadata"]) if item.get("metadata_stored") else item["metadata"]
-        return {**item, "text": self._cipher.decrypt(item["text"]), "metadata": metadata}
-
     # ── housekeeping ────────────────────────────────────────────────────────
     async def delete_agent(self, agent_id: str) -> int:
-        async with self._pool.acquire() as conn, conn.transaction():
-            a = await conn.execute(
-                "DELETE FROM memory.sessions WHERE agent_id = $1", agent_id
-            )  # messages cascade
-            b = await conn.execute("DELETE FROM memory.long_term WHERE agent_id = $1", agent_id)
-        return int(a.split()[-1]) + int(b.split()[-1])
+        """The agent's sessions (their messages cascade)."""
+        return affected(await self._db.execute("DELETE FROM memory.sessions WHERE agent_id = $1", agent_id))

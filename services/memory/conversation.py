@@ -1,7 +1,10 @@
-"""Session operations (short-term conversation memory) and the folding of old messages into a summary.
+"""The rules of a session's token budget: appending messages, and folding old messages into one summary.
 
 Past `max_tokens`, an append folds the oldest messages into one summary message (a quarter of the budget at
 most), keeping the newest messages that fit; an explicit summarize folds all but the 10 newest (1.0's rule).
+System messages are never folded: a fold leaves them verbatim at the head, in order, then the summary, then
+the newest messages (1.0's layout); the budget left for the others is what the system messages leave.
+Handlers of sessions and of tiered memory both append and fold through `Conversations`.
 """
 
 from __future__ import annotations
@@ -11,11 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.memory import tokens
-from services.memory import v1_models as v
-from services.memory.sessions_store import SessionStore, Snapshot, StoredMessage
+from services.memory.stores.sessions import SessionStore, Snapshot, StoredMessage
 from services.memory.summarizer import Message, Summarizer, Summary
-from shared.bus import Ctx, Op
-from shared.errors import NotFound, found
+from shared.errors import found
 
 NOT_FOUND = "Session not found"
 ROLES = frozenset({"user", "assistant", "system", "agent"})
@@ -32,6 +33,11 @@ class Folded:
     message_count: int
     token_count: int
     summary: Summary | None  # None: nothing needed folding
+
+
+def pinned(message: StoredMessage) -> bool:
+    """A system message someone wrote (not a summary): kept verbatim at the head by every fold."""
+    return message.role == "system" and not message.is_summary
 
 
 def summary_budget(max_tokens: int) -> int:
@@ -82,7 +88,7 @@ def describe(summary: Summary | None) -> dict[str, Any]:
     return out
 
 
-class SessionHandlers:
+class Conversations:
     def __init__(self, store: SessionStore, summarizer: Summarizer) -> None:
         self.store, self.summarizer = store, summarizer
 
@@ -90,16 +96,17 @@ class SessionHandlers:
         return await self.summarizer.summarize([part for m in messages for part in unfold(m)], max_tokens)
 
     async def fold(self, agent_id: str, session_id: str, how_many: PrefixRule) -> Folded:
-        """Fold the prefix `how_many(snapshot.messages, max_tokens)` picks into a summary message, retrying on a
-        concurrent fold. Raises NotFound when the session is not the agent's."""
+        """Fold the prefix of the non-system messages that `how_many(messages, budget)` picks into a summary
+        message, retrying on a concurrent fold. Raises NotFound when the session is not the agent's."""
         for _ in range(FOLD_ATTEMPTS):
             snap: Snapshot = found(await self.store.snapshot(agent_id, session_id), NOT_FOUND)
-            count = how_many(snap.messages, snap.max_tokens)
+            others = [m for m in snap.messages if not pinned(m)]
+            budget = max(snap.max_tokens - sum(m.tokens for m in snap.messages if pinned(m)), 0)
             total = sum(m.tokens for m in snap.messages)
-            folded = snap.messages[:count]
+            folded = others[: how_many(others, budget)]
             if not any(not m.is_summary for m in folded):  # nothing new to fold
                 return Folded(len(snap.messages), len(snap.messages), total, None)
-            summary = await self.summarize_messages(folded, summary_budget(snap.max_tokens))
+            summary = await self.summarize_messages(folded, summary_budget(budget))
             applied = await self.store.fold(
                 agent_id,
                 session_id,
@@ -114,24 +121,8 @@ class SessionHandlers:
         snap = found(await self.store.snapshot(agent_id, session_id), NOT_FOUND)
         return Folded(len(snap.messages), len(snap.messages), sum(m.tokens for m in snap.messages), None)
 
-    # ── operations ──────────────────────────────────────────────────────────
-    async def create(self, req: v.SessionCreate, ctx: Ctx) -> dict[str, Any]:
-        return await self.store.create(ctx.require_agent(), req.title, req.metadata, req.max_tokens)
-
-    async def list(self, req: v.SessionList, ctx: Ctx) -> dict[str, Any]:
-        sessions = await self.store.list(ctx.require_agent(), req.limit)
-        return {"sessions": sessions, "count": len(sessions)}
-
-    async def get(self, req: v.SessionRef, ctx: Ctx) -> dict[str, Any]:
-        return found(await self.store.get(ctx.require_agent(), req.session_id), NOT_FOUND)
-
-    async def delete(self, req: v.SessionRef, ctx: Ctx) -> dict[str, Any]:
-        if not await self.store.delete(ctx.require_agent(), req.session_id):
-            raise NotFound(NOT_FOUND)
-        return {"status": "deleted", "session_id": req.session_id}
-
     async def append_message(self, agent_id: str, session_id: str, role: str, content: str) -> dict[str, Any]:
-        """Append, then fold if the session went over its budget; shared by append and tiered store_event."""
+        """Append, then fold if the session went over its budget (session append and tiered store_event)."""
         counts = found(
             await self.store.append(agent_id, session_id, role, content, await tokens.count_async(content)),
             NOT_FOUND,
@@ -151,31 +142,3 @@ class SessionHandlers:
                     **describe(folded.summary),
                 }
         return out
-
-    async def append(self, req: v.SessionAppend, ctx: Ctx) -> dict[str, Any]:
-        return {
-            "status": "appended",
-            **await self.append_message(ctx.require_agent(), req.session_id, req.role, req.content),
-        }
-
-    async def summarize(self, req: v.SessionRef, ctx: Ctx) -> dict[str, Any]:
-        folded = await self.fold(
-            ctx.require_agent(), req.session_id, lambda msgs, _: keep_newest_prefix(msgs)
-        )
-        return {
-            "status": "summarized",
-            "original_message_count": folded.original_message_count,
-            "new_message_count": folded.message_count,
-            "token_count": folded.token_count,
-            **describe(folded.summary),
-        }
-
-    def ops(self) -> dict[str, Op]:
-        return {
-            "session_create": Op(self.create, v.SessionCreate),
-            "session_list": Op(self.list, v.SessionList),
-            "session_get": Op(self.get, v.SessionRef),
-            "session_delete": Op(self.delete, v.SessionRef),
-            "session_append": Op(self.append, v.SessionAppend),
-            "session_summarize": Op(self.summarize, v.SessionRef),
-        }

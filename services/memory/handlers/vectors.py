@@ -7,14 +7,17 @@ from typing import Any
 
 from nats.aio.client import Client as NATS
 
-from services.memory import vector_models as m
-from services.memory.vector_store import DIMENSIONS, VectorStore
-from shared.bus import Ctx, Op, call
+from services.memory.models import vectors as m
+from services.memory.stores.vectors import DIMENSIONS, VectorStore
+from shared.bus import Ctx, call
 from shared.errors import NotFound, Unavailable, found
+from shared.ops import OpGroup, op
 from shared.subjects import svc
 
 
-class VectorHandlers:
+class VectorHandlers(OpGroup):
+    prefix = "vector_"
+
     def __init__(self, store: VectorStore, nc: NATS, embed_timeout: float) -> None:
         self.store, self.nc, self.embed_timeout = store, nc, embed_timeout
 
@@ -23,11 +26,12 @@ class VectorHandlers:
         reply = await call(
             self.nc, svc("embedder", "embed"), {"texts": [text]}, timeout=self.embed_timeout, ctx=ctx
         )
-        vectors = reply.unwrap()["vectors"]
+        vectors: list[list[float]] = reply.unwrap()["vectors"]
         if len(vectors) != 1 or len(vectors[0]) != DIMENSIONS:
             raise Unavailable("the embedder returned a vector of the wrong size")
         return vectors[0]
 
+    @op()
     async def upsert(self, req: m.VectorUpsert, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
         embedding = await self._embed(req.text, ctx)
@@ -36,6 +40,7 @@ class VectorHandlers:
         )
         return {"key": req.key, "namespace": req.namespace, "dimensions": DIMENSIONS, "status": "upserted"}
 
+    @op()
     async def search(self, req: m.VectorSearch, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
         embedding = await self._embed(req.query, ctx)
@@ -50,25 +55,19 @@ class VectorHandlers:
         )
         return {"results": results, "count": len(results), "scoring": req.scoring}
 
+    @op()
     async def get(self, req: m.VectorKeyRef, ctx: Ctx) -> dict[str, Any]:
         return found(
             await self.store.get(ctx.require_agent(), req.namespace, req.key), "Vector entry not found"
         )
 
-    async def list(self, req: m.VectorList, ctx: Ctx) -> dict[str, Any]:
-        keys = await self.store.list(ctx.require_agent(), req.namespace, req.limit)
+    @op("list")
+    async def keys(self, req: m.VectorList, ctx: Ctx) -> dict[str, Any]:
+        keys = await self.store.keys(ctx.require_agent(), req.namespace, req.limit)
         return {"keys": keys, "count": len(keys), "namespace": req.namespace}
 
+    @op()
     async def delete(self, req: m.VectorKeyRef, ctx: Ctx) -> dict[str, Any]:
         if not await self.store.delete(ctx.require_agent(), req.namespace, req.key):
             raise NotFound("Vector entry not found")
         return {"status": "deleted", "key": req.key, "namespace": req.namespace}
-
-    def ops(self) -> dict[str, Op]:
-        return {
-            "vector_upsert": Op(self.upsert, m.VectorUpsert),
-            "vector_search": Op(self.search, m.VectorSearch),
-            "vector_get": Op(self.get, m.VectorKeyRef),
-            "vector_list": Op(self.list, m.VectorList),
-            "vector_delete": Op(self.delete, m.VectorKeyRef),
-        }

@@ -1,4 +1,4 @@
-"""Tiered memory (MoltGrid 1.0) over the memory service's own stores:
+"""Tiered memory operations (1.0's /v1/tiered routes) over the memory service's own stores:
 
 - tier "short": session messages (1.0's tier 1, the session buffer);
 - tier "mid": private key-value entries of one namespace (1.0's tier 2, notes);
@@ -12,15 +12,21 @@ equals, over the newest RECALL_SCAN items of each tier.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
-from services.memory import v1_models as v
-from services.memory.sessions import SessionHandlers, describe, keep_newest_prefix
-from services.memory.sessions_store import SessionStore
+import orjson
+
+from services.memory.conversation import Conversations, describe, keep_newest_prefix
+from services.memory.models import tiered as v
+from services.memory.stores.entries import EntryStore, Write
+from services.memory.stores.sessions import SessionStore
+from services.memory.stores.vectors import VectorStore
 from services.memory.summarizer import words
-from services.memory.versioned import VersionedStore, Write
-from shared.bus import Ctx, Op
+from shared.bus import Ctx
+from shared.crypto import Cipher
 from shared.errors import BadRequest
+from shared.ops import OpGroup, op
 
 SUMMARY_TOKENS = 1000  # length of a promoted session summary
 
@@ -36,17 +42,38 @@ def long_term_key(session_id: str) -> str:
     return f"session:{session_id}"
 
 
-class TieredHandlers:
-    def __init__(self, sessions: SessionHandlers, store: SessionStore, entries: VersionedStore) -> None:
-        self.sessions, self.store, self.entries = sessions, store, entries
+class TieredHandlers(OpGroup):
+    prefix = "tiered_"
 
+    def __init__(
+        self,
+        conversations: Conversations,
+        sessions: SessionStore,
+        entries: EntryStore,
+        long_term: VectorStore,
+        cipher: Cipher,
+        kick: Callable[[], None],
+    ) -> None:
+        self.conversations, self.sessions, self.entries = conversations, sessions, entries
+        self.long_term, self.cipher, self.kick = long_term, cipher, kick  # kick: publish a note's event now
+
+    def reveal(self, item: dict[str, Any]) -> dict[str, Any]:
+        """A recall candidate with its text (and stored metadata) decrypted: slow enough (~0.1 ms with Fernet)
+        that recall does it off the event loop."""
+        metadata = item["metadata"]
+        if item.get("metadata_stored") and metadata is not None:
+            metadata = orjson.loads(self.cipher.decrypt(metadata))
+        return {**item, "text": self.cipher.decrypt(item["text"]), "metadata": metadata}
+
+    @op()
     async def store_event(self, req: v.StoreEvent, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
-        appended = await self.sessions.append_message(agent_id, req.session_id, req.role, req.content)
+        appended = await self.conversations.append_message(agent_id, req.session_id, req.role, req.content)
         note: dict[str, Any] = {}
         if req.persist:
             assert req.note_key is not None  # the model requires it with persist
             written = await self.entries.write(agent_id, Write(req.namespace, req.note_key, req.content))
+            self.kick()
             note = {"note_namespace": req.namespace, "note_version": written["version"]}
         return {
             "status": "stored",
@@ -57,16 +84,21 @@ class TieredHandlers:
             **note,
         }
 
+    @op()
     async def recall(self, req: v.Recall, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
         query = set(words(req.query))
         candidates: list[tuple[str, dict[str, Any]]] = []
         if "short" in req.tiers:
-            candidates += [("short", i) for i in await self.store.recent_messages(agent_id, req.session_id)]
+            candidates += [
+                ("short", i) for i in await self.sessions.recent_messages(agent_id, req.session_id)
+            ]
         if "mid" in req.tiers:
-            candidates += [("mid", i) for i in await self.store.recent_notes(agent_id, req.namespace)]
+            candidates += [("mid", i) for i in await self.entries.recent(agent_id, req.namespace)]
         if "long" in req.tiers:
-            candidates += [("long", i) for i in await self.store.recent_long_term(agent_id, req.namespace)]
+            candidates += [
+                ("long", i) for i in await self.long_term.recent_long_term(agent_id, req.namespace)
+            ]
         results = await asyncio.to_thread(self.rank, query, candidates, req.k, req.min_similarity)
         return {"results": results, "count": len(results), "query": req.query}
 
@@ -76,7 +108,7 @@ class TieredHandlers:
         """Decrypt and score every candidate; the best `k`, newest first among equal scores."""
         scored = []
         for tier, stored in candidates:
-            item = self.store.reveal(stored)
+            item = self.reveal(stored)
             score = keyword_score(query, item["text"])
             if not query or (score > 0 and score >= min_similarity):  # with words to match, match one
                 scored.append((score, tier, item))
@@ -92,17 +124,20 @@ class TieredHandlers:
             for score, tier, item in scored[:k]
         ]
 
+    @op()
     async def summarize(self, req: v.TieredSummarize, ctx: Ctx) -> dict[str, Any]:
         """Fold all but the newest messages (as /v1/sessions/{id}/summarize does), then summarize the whole
         session and promote that summary to the long-term tier."""
         agent_id = ctx.require_agent()
-        folded = await self.sessions.fold(agent_id, req.session_id, lambda msgs, _: keep_newest_prefix(msgs))
-        snap = await self.store.snapshot(agent_id, req.session_id)
+        folded = await self.conversations.fold(
+            agent_id, req.session_id, lambda msgs, _: keep_newest_prefix(msgs)
+        )
+        snap = await self.sessions.snapshot(agent_id, req.session_id)
         if snap is None or not snap.messages:
             raise BadRequest("Session has no messages to summarize")
-        summary = await self.sessions.summarize_messages(snap.messages, SUMMARY_TOKENS)
+        summary = await self.conversations.summarize_messages(snap.messages, SUMMARY_TOKENS)
         key = long_term_key(req.session_id)
-        await self.store.promote(
+        await self.long_term.promote(
             agent_id,
             req.namespace,
             key,
@@ -120,11 +155,4 @@ class TieredHandlers:
             "vector_key": key,
             "vector_namespace": req.namespace,
             **describe(summary),
-        }
-
-    def ops(self) -> dict[str, Op]:
-        return {
-            "tiered_store_event": Op(self.store_event, v.StoreEvent),
-            "tiered_recall": Op(self.recall, v.Recall),
-            "tiered_summarize": Op(self.summarize, v.TieredSummarize),
         }
