@@ -6,10 +6,9 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from shared.errors import BadRequest
@@ -35,7 +34,7 @@ async def check_url(url: str, allow_private: bool) -> None:
             [host]
             if _is_ip(host)
             else [
-                info[4][0]
+                str(info[4][0])
                 for info in await asyncio.get_running_loop().getaddrinfo(
                     host, parts.port or 443, type=socket.SOCK_STREAM
                 )
@@ -61,7 +60,9 @@ class PublicOnlyResolver(AbstractResolver):
     def __init__(self) -> None:
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         allowed = [r for r in results if public_address(r["host"])]
         if not allowed:

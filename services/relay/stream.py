@@ -1,5 +1,5 @@
-"""Events for agents without inbound HTTP: read an agent's events from JetStream by stream sequence
-(the cursor), optionally waiting for the first one (long poll); acknowledged cursors are kept here."""
+"""Events for agents without inbound HTTP: read an agent's events from JetStream by stream sequence (the
+cursor), optionally waiting for the first one (long poll). What was acknowledged is the EventAckStore's."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import asyncpg
 import orjson
 from nats.js import JetStreamContext
 
@@ -66,44 +65,3 @@ async def read_events(
     finally:
         await sub.unsubscribe()
     return out
-
-
-async def acked_cursor(pool: asyncpg.Pool, agent_id: str) -> int:
-    return int(
-        await pool.fetchval("SELECT cursor FROM relay.event_cursors WHERE agent_id = $1", agent_id) or 0
-    )
-
-
-async def ack(pool: asyncpg.Pool, agent_id: str, cursor: int) -> None:
-    await pool.execute(
-        "INSERT INTO relay.event_cursors (agent_id, cursor) VALUES ($1, $2) ON CONFLICT (agent_id)"
-        " DO UPDATE SET cursor = greatest(relay.event_cursors.cursor, EXCLUDED.cursor), updated_at = now()",
-        agent_id,
-        cursor,
-    )
-
-
-async def ack_ids(pool: asyncpg.Pool, agent_id: str, event_ids: list[str]) -> int:
-    """Record events acknowledged by id (1.0); returns how many were not acknowledged before. Ids older than
-    the stream keeps events are dropped on the way."""
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            "DELETE FROM relay.acked_events WHERE agent_id = $1 AND acked_at < now() - interval '7 days'",
-            agent_id,
-        )
-        status = await conn.execute(
-            "INSERT INTO relay.acked_events (agent_id, event_id) SELECT $1, unnest($2::text[])"
-            " ON CONFLICT DO NOTHING",
-            agent_id,
-            list(dict.fromkeys(event_ids)),
-        )
-    return int(status.split()[-1])
-
-
-async def acked_among(pool: asyncpg.Pool, agent_id: str, event_ids: list[str]) -> set[str]:
-    rows = await pool.fetch(
-        "SELECT event_id FROM relay.acked_events WHERE agent_id = $1 AND event_id = ANY($2::text[])",
-        agent_id,
-        event_ids,
-    )
-    return {r["event_id"] for r in rows}
