@@ -80,6 +80,25 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def failure(exc: BaseException) -> str:
+    """What went wrong with a POST, in our words only: never the receiver's bytes (a service on a port that
+    does not speak HTTP answers with its banner, which would turn webhooks into a port scanner)."""
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror if exc.os_error.strerror else str(exc.os_error)
+        return f"could not connect ({reason})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the receiver closed the connection without an answer"
+    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
+        return "not an HTTP response"
+    if isinstance(exc, aiohttp.ClientError):
+        return "the request failed"
+    return "could not connect"
+
+
 async def post_event(
     http: aiohttp.ClientSession,
     url: str,
@@ -108,7 +127,7 @@ async def post_event(
             code = r.status
             retry_after = r.headers.get("Retry-After")
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        error = str(exc) or type(exc).__name__
+        error = failure(exc)
     return Attempt(code, error, round((time.perf_counter() - started) * 1000, 2), retry_after)
 
 
