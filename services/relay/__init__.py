@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.relay.agents import KnownAgents
 from services.relay.delivery import Deliverer, EventRouter, WebhookClient
 from services.relay.handlers.admin import StatsHandlers
 from services.relay.handlers.events import EventHandlers
@@ -44,17 +45,20 @@ async def build(rt: Runtime[RelaySettings]) -> Parts:
                 + await pubsub.purge_agent(conn, agent_id)
             )
 
+    agents = KnownAgents(rt.nc, purge)  # a deletion notice also removes what arrived after the purge
+    await agents.start()
     return Parts(
         groups=[
-            MessageHandlers(messages, rt.nc, rt.kick),
+            MessageHandlers(messages, agents, rt.nc, rt.kick),
             WebhookHandlers(webhooks, deliverer, s.allow_private_webhooks, rt.kick),
             DeliveryHandlers(webhooks, rt.kick),
             EventHandlers(acks, rt.js),
-            PubSubHandlers(pubsub, rt.nc, rt.kick),
+            PubSubHandlers(pubsub, agents, rt.nc, rt.kick),
             StatsHandlers(messages, webhooks),
         ],
         loops=[Loop("webhook_router", router.run), Loop("webhook_deliverer", deliverer.run)],
         purge=purge,
+        on_stop=[agents.stop],
     )
 
 

@@ -11,43 +11,27 @@ from typing import Any
 from nats.aio.client import Client as NATS
 
 from services.relay import trace
+from services.relay.agents import KnownAgents
 from services.relay.models.messages import DeadLetters, Inbox, MessageRef, PushedHop, Send
 from services.relay.stores.messages import MessageStore
 from shared import envelope, subjects
-from shared.bus import Ctx, call
-from shared.errors import BadRequest, NotFound
+from shared.bus import Ctx
+from shared.errors import BadRequest, NotFound, Unauthorized
 from shared.ops import OpGroup, op
 from shared.timeutil import utcnow
 
-KNOWN_AGENT_TTL_S = 60.0
-
 
 class MessageHandlers(OpGroup):
-    def __init__(self, store: MessageStore, nc: NATS, kick: Callable[[], None]) -> None:
-        self.store, self.nc, self.kick = store, nc, kick
-        self._known: dict[str, float] = {}  # recipients the directory confirmed recently
-
-    async def _recipient_exists(self, agent_id: str, ctx: Ctx) -> bool:
-        if self._known.get(agent_id, 0.0) > time.monotonic():
-            return True
-        exists = bool(
-            (
-                await call(
-                    self.nc, subjects.svc("directory", "exists"), {"agent_id": agent_id}, timeout=2.0, ctx=ctx
-                )
-            ).unwrap()["exists"]
-        )
-        if exists:
-            if len(self._known) > 100_000:
-                self._known.clear()
-            self._known[agent_id] = time.monotonic() + KNOWN_AGENT_TTL_S
-        return exists
+    def __init__(self, store: MessageStore, agents: KnownAgents, nc: NATS, kick: Callable[[], None]) -> None:
+        self.store, self.agents, self.nc, self.kick = store, agents, nc, kick
 
     @op()
     async def send(self, req: Send, ctx: Ctx) -> dict[str, Any]:
         sender = ctx.require_agent()
         accepted_at = utcnow()
-        if not await self._recipient_exists(req.to_agent, ctx):
+        if not await self.agents.exists(sender, ctx):  # deleted, with a socket still open
+            raise Unauthorized("Agent not found")
+        if not await self.agents.exists(req.to_agent, ctx):
             raise NotFound("Recipient agent not found")
         frame = await self.store.send(sender, req.to_agent, req.channel, req.payload, accepted_at)
         await self.nc.publish(

@@ -15,12 +15,13 @@ from typing import Any
 from nats.aio.client import Client as NATS
 
 from services.relay import channels
+from services.relay.agents import KnownAgents
 from services.relay.models.common import Empty
 from services.relay.models.pubsub import Channels, Publish, Subscribe
 from services.relay.stores.pubsub import MAX_SUBSCRIPTIONS, PubSubStore
 from shared import envelope, subjects
 from shared.bus import Ctx
-from shared.errors import BadRequest, RateLimited
+from shared.errors import BadRequest, RateLimited, Unauthorized
 from shared.ids import new_id
 from shared.ops import OpGroup, op
 from shared.timeutil import iso, utcnow
@@ -29,8 +30,8 @@ from shared.timeutil import iso, utcnow
 class PubSubHandlers(OpGroup):
     prefix = "pubsub_"
 
-    def __init__(self, store: PubSubStore, nc: NATS, kick: Callable[[], None]) -> None:
-        self.store, self.nc, self.kick = store, nc, kick
+    def __init__(self, store: PubSubStore, agents: KnownAgents, nc: NATS, kick: Callable[[], None]) -> None:
+        self.store, self.agents, self.nc, self.kick = store, agents, nc, kick
 
     @op()
     async def subscribe(self, req: Subscribe, ctx: Ctx) -> dict[str, Any]:
@@ -67,6 +68,8 @@ class PubSubHandlers(OpGroup):
     @op()
     async def publish(self, req: Publish, ctx: Ctx) -> dict[str, Any]:
         sender = ctx.require_agent()
+        if not await self.agents.exists(sender, ctx):  # deleted, with a socket or request still in flight
+            raise Unauthorized("Agent not found")
         try:
             tokens = channels.parse_channel(req.channel)
         except channels.ChannelError as exc:
