@@ -14,9 +14,11 @@ from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
 from services.relay.urlguard import PublicOnlyResolver, check_url, public_address
 from shared.errors import BadRequest
+from tests.helpers import LoopbackServer
 
 
 async def _complete_job(agent, queue: str = "hooks") -> str:
@@ -218,3 +220,52 @@ async def test_dispatcher_killed_mid_run_loses_no_event(stack, register, receive
     for headers, body in receiver.received:
         delivered.setdefault(orjson.loads(body)["data"]["job_id"], headers["webhook-id"])
     assert set(delivered) == set(jobs)
+
+
+async def test_one_agents_slow_receivers_do_not_delay_another_agents_delivery(register, receiver):
+    """An attacker with 40 webhooks on a receiver that answers after 4 s (more deliveries than a replica
+    sends at once); a victim's webhook, on a receiver of its own, still gets its event within a bound."""
+    attacker, victim, peer = await register("attacker"), await register("victim"), await register("peer")
+    started = asyncio.Event()
+    arrivals: list[float] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        arrivals.append(time.monotonic())
+        started.set()
+        await asyncio.sleep(4)
+        return web.Response(status=200)
+
+    async with LoopbackServer("/slow", slow) as sink:
+        hooks = []
+        for _ in range(40):
+            hooks.append(
+                (
+                    await attacker.post(
+                        "/v1/webhooks",
+                        {"url": f"http://127.0.0.1:{sink.port}/slow", "event_types": ["message.received"]},
+                    )
+                )[1]["webhook_id"]
+            )
+        await victim.post("/v1/webhooks", {"url": receiver.url, "event_types": ["message.received"]})
+        try:
+            await peer.post("/v1/relay/send", {"to_agent": attacker.agent_id, "payload": "flood"})
+            await asyncio.wait_for(started.wait(), 15)
+            await asyncio.sleep(0.5)  # the attacker's deliveries are in flight now
+            sent_at = time.monotonic()
+            sent = (await peer.post("/v1/relay/send", {"to_agent": victim.agent_id, "payload": "hi"}))[1]
+            await receiver.wait_for(1, timeout=15)
+            latency = time.monotonic() - sent_at
+            event = orjson.loads(receiver.received[0][1])
+            assert (event["type"], event["agent_id"]) == ("message.received", victim.agent_id)
+            assert event["data"] == {
+                "message_id": sent["message_id"],
+                "from_agent": peer.agent_id,
+                "channel": "direct",
+            }
+            assert latency < 3, f"the victim's delivery took {latency:.1f} s"
+            # the attacker holds only its share of the slots (8 at once), so its first wave is that size
+            first_wave = [t for t in arrivals if t - arrivals[0] < 2]
+            assert len(first_wave) <= 8, len(first_wave)
+        finally:
+            for webhook_id in hooks:  # its remaining deliveries go with its webhooks
+                await attacker.delete(f"/v1/webhooks/{webhook_id}")

@@ -24,14 +24,18 @@ class RelaySettings(Settings):
     allow_private_webhooks: bool = False  # operators only: let webhooks reach private/loopback addresses
     webhook_retry_base_seconds: float = 5.0  # first retry delay; doubles per attempt up to 2 h (15 attempts)
     webhook_concurrency: int = 32  # deliveries in flight per relay replica
+    webhook_agent_concurrency: int = 8  # one agent's deliveries in flight at once, across all relay replicas
+    webhook_timeout_seconds: float = 10.0  # one delivery attempt, connection to the receiver's answer
 
 
 async def build(rt: Runtime[RelaySettings]) -> Parts:
     s = rt.settings
     messages, webhooks = MessageStore(rt.pool, rt.cipher), WebhookStore(rt.pool, rt.cipher)
     pubsub, acks = PubSubStore(rt.pool, rt.cipher), EventAckStore(rt.pool)
-    client = WebhookClient(s.allow_private_webhooks, s.webhook_concurrency)
-    deliverer = Deliverer(webhooks, client, s.webhook_retry_base_seconds, s.webhook_concurrency)
+    client = WebhookClient(s.allow_private_webhooks, s.webhook_concurrency, s.webhook_timeout_seconds)
+    deliverer = Deliverer(
+        webhooks, client, s.webhook_retry_base_seconds, s.webhook_concurrency, s.webhook_agent_concurrency
+    )
     router = EventRouter(webhooks, rt.js, deliverer.wake.set)
     await router.subscribe()
 

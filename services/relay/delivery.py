@@ -6,7 +6,9 @@
 2. `Deliverer` claims due deliveries with FOR UPDATE SKIP LOCKED (a claim also pushes next_attempt_at past
    the attempt's timeout, so another replica never sends the same attempt), POSTs them concurrently with a
    timeout, and schedules retries with exponential backoff and jitter over hours. 410 disables the webhook;
-   Retry-After is honoured; one dead receiver never delays the others.
+   Retry-After is honoured. Claims are fair between agents (turns, and a cap on one agent's deliveries in
+   flight across replicas), and a slot is refilled as soon as its attempt ends: one agent's slow or dead
+   receivers never delay another agent's deliveries.
 3. `WebhookClient` is the HTTP client both use (and test sends), with the SSRF guard at send time.
 The SQL of deliveries is the WebhookStore's.
 """
@@ -19,6 +21,7 @@ import hashlib
 import hmac
 import random
 import time
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -235,12 +238,22 @@ class WebhookClient:
 
 
 class Deliverer:
+    """Sends due deliveries continuously: up to `concurrency` in flight in this replica, at most `per_agent`
+    of one agent's across all replicas (the claim's cap), agents taking turns; a slot is claimed again as
+    soon as an attempt ends, so one agent's slow receivers hold only their own share."""
+
     def __init__(
-        self, store: WebhookStore, client: WebhookClient, retry_base_s: float, concurrency: int = 32
+        self,
+        store: WebhookStore,
+        client: WebhookClient,
+        retry_base_s: float,
+        concurrency: int = 32,
+        per_agent: int = 8,
     ) -> None:
         self.store, self.client, self.retry_base_s = store, client, retry_base_s
-        self.concurrency = concurrency
+        self.concurrency, self.per_agent = concurrency, per_agent
         self.wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
 
     async def send_test(self, webhook: dict[str, Any]) -> dict[str, Any]:
         """POST a `webhook.test` event to one webhook now, signed like every delivery, and keep it in the
@@ -278,25 +291,44 @@ class Deliverer:
         self.client.http()
         try:
             while True:
-                sent = await self.deliver_due()
-                if not sent:
-                    try:
-                        await asyncio.wait_for(self.wake.wait(), 0.5)
-                    except TimeoutError:
-                        pass
-                    self.wake.clear()
+                claimed = await self.deliver_due()
+                if claimed and len(self._in_flight) < self.concurrency:
+                    continue  # there may be more due right now
+                self.wake.clear()
+                waker = asyncio.create_task(self.wake.wait())
+                try:  # until new deliveries are recorded, a slot frees up, or the next poll
+                    await asyncio.wait({waker, *self._in_flight}, timeout=0.5, return_when=FIRST_COMPLETED)
+                finally:
+                    waker.cancel()
         finally:
+            for task in list(self._in_flight):
+                task.cancel()
             await self.client.close()
 
     async def deliver_due(self) -> int:
+        """Claim as many due deliveries as there are free slots and start sending them; returns how many."""
+        free = self.concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
         try:
-            rows = await self.store.claim(self.concurrency, self.client.timeout_s + 5)
+            rows = await self.store.claim(free, self.client.timeout_s + 5, self.per_agent)
         except (asyncpg.PostgresError, *DB_UNAVAILABLE) as exc:
             log.warning("delivery_claim_failed", error=str(exc))
             await asyncio.sleep(1)
             return 0
-        await asyncio.gather(*(self._attempt(r) for r in rows))
+        for row in rows:
+            task = asyncio.create_task(self._guarded(row))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         return len(rows)
+
+    async def _guarded(self, row: dict[str, Any]) -> None:
+        """One attempt; a failure to record it (PostgreSQL restarting) is logged, and the claim's hold lapses
+        so the attempt is made again."""
+        try:
+            await self._attempt(row)
+        except (asyncpg.PostgresError, *DB_UNAVAILABLE) as exc:
+            log.warning("delivery_record_failed", delivery_id=row["delivery_id"], error=str(exc))
 
     async def _attempt(self, row: dict[str, Any]) -> None:
         event, attempt = dict(row["body"]), row["attempts"] + 1

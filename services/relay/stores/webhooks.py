@@ -15,34 +15,48 @@ from shared.timeutil import iso
 
 # One statement per fetched batch of events: a delivery for every active webhook subscribed to each event.
 RECORD = """
-INSERT INTO relay.deliveries (delivery_id, webhook_id, event_id, event_type, body)
-SELECT 'dlv_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), w.webhook_id, e.event_id, e.event_type,
-       e.body
+INSERT INTO relay.deliveries (delivery_id, webhook_id, agent_id, event_id, event_type, body)
+SELECT 'dlv_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), w.webhook_id, w.agent_id, e.event_id,
+       e.event_type, e.body
   FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) AS e(agent_id, event_id, event_type, body)
   JOIN relay.webhooks w ON w.agent_id = e.agent_id AND w.active AND e.event_type = ANY(w.event_types)
 ON CONFLICT (webhook_id, event_id) DO NOTHING
 """
-# A claim pushes next_attempt_at past the attempt's timeout, so another replica never sends the same attempt.
+# Claims take turns between agents: every agent's oldest due delivery first, then every agent's second, ... and
+# no agent gets more than $3 in flight at once (those already in flight count). A claim pushes next_attempt_at
+# and in_flight_until past the attempt's timeout, so another replica never sends the same attempt; claims run
+# one at a time (an advisory lock: they are short) so the per-agent cap holds across replicas.
+CLAIM_LOCK = "SELECT pg_advisory_xact_lock(hashtext('relay.delivery_claim'))"
 CLAIM = """
-UPDATE relay.deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
+WITH busy AS (SELECT agent_id, count(*) AS n FROM relay.deliveries
+               WHERE status = 'pending' AND in_flight_until > now() GROUP BY agent_id),
+     due AS (SELECT delivery_id, agent_id, next_attempt_at,
+                    row_number() OVER (PARTITION BY agent_id ORDER BY next_attempt_at, delivery_id) AS turn
+               FROM relay.deliveries WHERE status = 'pending' AND next_attempt_at <= now()),
+     picked AS (SELECT due.delivery_id FROM due LEFT JOIN busy ON busy.agent_id IS NOT DISTINCT FROM due.agent_id
+                 WHERE due.turn + coalesce(busy.n, 0) <= $3
+                 ORDER BY due.turn, due.next_attempt_at LIMIT $1)
+UPDATE relay.deliveries d SET next_attempt_at = now() + make_interval(secs => $2),
+                              in_flight_until = now() + make_interval(secs => $2)
  WHERE d.delivery_id IN (SELECT delivery_id FROM relay.deliveries
-                          WHERE status = 'pending' AND next_attempt_at <= now()
-                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-RETURNING d.delivery_id, d.webhook_id, d.event_id, d.event_type, d.body, d.attempts,
+                          WHERE delivery_id IN (SELECT delivery_id FROM picked)
+                            AND status = 'pending' AND next_attempt_at <= now()
+                          FOR UPDATE SKIP LOCKED)
+RETURNING d.delivery_id, d.webhook_id, d.agent_id, d.event_id, d.event_type, d.body, d.attempts,
           (SELECT url FROM relay.webhooks w WHERE w.webhook_id = d.webhook_id) AS url,
           (SELECT secret FROM relay.webhooks w WHERE w.webhook_id = d.webhook_id) AS secret
 """
 ATTEMPT = "INSERT INTO relay.delivery_attempts (delivery_id, status_code, latency_ms, error) VALUES ($1, $2, $3, $4)"
 OUTCOME = """
 UPDATE relay.deliveries SET attempts = $2, status = $3, last_status_code = $4, last_error = $5,
-       delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,
+       delivered_at = CASE WHEN $3 = 'delivered' THEN now() END, in_flight_until = NULL,
        next_attempt_at = now() + make_interval(secs => coalesce($6, 0))
  WHERE delivery_id = $1
 """
 TEST_DELIVERY = """
-INSERT INTO relay.deliveries (delivery_id, webhook_id, event_id, event_type, body, status, attempts, last_status_code,
-                              last_error, delivered_at)
-VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, CASE WHEN $6 = 'delivered' THEN now() END)
+INSERT INTO relay.deliveries (delivery_id, webhook_id, agent_id, event_id, event_type, body, status, attempts,
+                              last_status_code, last_error, delivered_at)
+VALUES ($1, $2, $9, $3, $4, $5, $6, 1, $7, $8, CASE WHEN $6 = 'delivered' THEN now() END)
 """
 LOG = """
 SELECT d.delivery_id, d.event_id, d.event_type, d.status, d.attempts, d.last_status_code, d.last_error,
@@ -126,10 +140,13 @@ class WebhookStore:
         )
         return affected(status)
 
-    async def claim(self, limit: int, hold_s: float) -> list[dict[str, Any]]:
-        """Up to `limit` due deliveries, each held for `hold_s` seconds (its attempt's timeout and a margin),
-        with the webhook's URL and secret in clear."""
-        rows = await self.pool.fetch(CLAIM, limit, hold_s)
+    async def claim(self, limit: int, hold_s: float, per_agent: int) -> list[dict[str, Any]]:
+        """Up to `limit` due deliveries, taking turns between agents with at most `per_agent` of one agent in
+        flight, each held for `hold_s` seconds (its attempt's timeout and a margin), with the webhook's URL
+        and secret in clear."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await conn.execute(CLAIM_LOCK)
+            rows = await conn.fetch(CLAIM, limit, hold_s, per_agent)
         return [
             {**dict(r), "secret": self.cipher.decrypt(r["secret"]) if r["secret"] else None} for r in rows
         ]
@@ -181,6 +198,7 @@ class WebhookStore:
                     status,
                     code,
                     error,
+                    event["agent_id"],
                 )
                 await conn.execute(ATTEMPT, delivery_id, code, latency_ms, error)
         return delivery_id
