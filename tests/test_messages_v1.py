@@ -202,7 +202,7 @@ async def test_events_acknowledged_by_id_or_by_cursor(alice, bob):
     first = listed[0]
     assert (first["event_id"], first["event_type"], first["created_at"]) == (
         first["id"],
-        "message.received",
+        "relay_message",  # 1.0's name; `type` keeps ours
         first["time"],
     )
     # 1.0: acknowledge by id; those events are left out of reads that do not name a cursor
@@ -263,9 +263,7 @@ async def test_the_stream_route_long_polls_json_for_json_clients(stack, alice, b
     json_only = {"Accept": "application/json"}
     mid = await send(alice, bob, "polled")
     status, event, _ = await bob.request("GET", "/v1/events/stream", headers=json_only)
-    assert (
-        status == 200 and event["event_type"] == "message.received" and event["payload"]["message_id"] == mid
-    )
+    assert status == 200 and event["event_type"] == "relay_message" and event["payload"]["message_id"] == mid
     assert {"event_id", "event_type", "payload", "created_at", "cursor"} <= set(event)
     # the same event until it is acknowledged; then none: 204 after the wait
     assert (await bob.request("GET", "/v1/events/stream", headers=json_only))[1]["event_id"] == event[

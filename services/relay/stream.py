@@ -1,5 +1,10 @@
 """Events for agents without inbound HTTP: read an agent's events from JetStream by stream sequence (the
-cursor), optionally waiting for the first one (long poll). What was acknowledged is the EventAckStore's."""
+cursor), optionally waiting for the first one (long poll). What was acknowledged is the EventAckStore's.
+
+Each item is the envelope (`type` is the name the event is published and sent to webhooks under) plus the
+field names 1.0's clients read, where `event_type` is 1.0's name for the same fact (docs/events.md has the
+table): `relay_message` for `message.received`, `memory_changed` for `memory.changed`, and so on; a type
+1.0 has no name for keeps its own. A type filter matches either name."""
 
 from __future__ import annotations
 
@@ -15,15 +20,60 @@ from shared.events import follow
 
 Acknowledged = Callable[[list[str]], Awaitable[set[str]]]
 
+# Our type → 1.0's event_type, where 1.0 names the same fact.
+CLIENT_NAMES = {
+    "message.received": "relay_message",
+    "job.completed": "job_completed",
+    "memory.changed": "memory_changed",
+    "task.created": "task_created",
+    "task.claimed": "task_claimed",
+    **{
+        f"task.{change}": "task_status_changed"
+        for change in (
+            "completed",
+            "failed",
+            "cancelled",
+            "rejected",
+            "waiting_input",
+            "resumed",
+            "reopened",
+            "lease_expired",
+            "released",
+        )
+    },
+}
+
+
+def client_name(event: dict[str, Any]) -> Any:
+    """1.0's event_type for an event: from the table; a publication is named after its channel, as 1.0's
+    pub/sub names the events it fans out."""
+    kind = event.get("type")
+    data = event.get("data")
+    if kind == "message.broadcast" and isinstance(data, dict) and isinstance(data.get("channel"), str):
+        return data["channel"]
+    return CLIENT_NAMES.get(kind, kind) if isinstance(kind, str) else kind
+
+
+def client_payload(event: dict[str, Any]) -> Any:
+    """1.0's payload: the event's data, with 1.0's `from` beside `from_agent` on a relay message."""
+    data = event.get("data")
+    if event.get("type") == "message.received" and isinstance(data, dict) and "from_agent" in data:
+        return {**data, "from": data["from_agent"]}
+    return data
+
+
+def matches(event: dict[str, Any], types: set[str]) -> bool:
+    return event.get("type") in types or client_name(event) in types
+
 
 def item(cursor: int, event: dict[str, Any]) -> dict[str, Any]:
-    """An event as GET /v1/events lists it: the envelope with its cursor, plus MoltGrid 1.0's field names."""
+    """An event as GET /v1/events lists it: the envelope with its cursor, plus 1.0's field names."""
     return {
         "cursor": cursor,
         **event,
         "event_id": event.get("id"),
-        "event_type": event.get("type"),
-        "payload": event.get("data"),
+        "event_type": client_name(event),
+        "payload": client_payload(event),
         "created_at": event.get("time"),
     }
 
@@ -55,7 +105,7 @@ async def read_events(
                     more = False
                     break
                 event = orjson.loads(msg.data)
-                if types and event.get("type") not in types:
+                if types and not matches(event, types):
                     continue
                 batch.append(item(msg.metadata.sequence.stream, event))
             if batch and acknowledged is not None:
