@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import signal
@@ -19,6 +20,7 @@ from aiohttp import web
 from services.relay.urlguard import PublicOnlyResolver, check_url, public_address
 from shared.errors import BadRequest
 from tests.helpers import LoopbackServer
+from tests.queue_fixtures import replicas
 
 
 async def _complete_job(agent, queue: str = "hooks") -> str:
@@ -222,9 +224,20 @@ async def test_dispatcher_killed_mid_run_loses_no_event(stack, register, receive
     assert set(delivered) == set(jobs)
 
 
-async def test_one_agents_slow_receivers_do_not_delay_another_agents_delivery(register, receiver):
+@pytest.mark.parametrize("relays", [1, 2])
+async def test_one_agents_slow_receivers_do_not_delay_another_agents_delivery(
+    stack, register, receiver, relays
+):
     """An attacker with 40 webhooks on a receiver that answers after 4 s (more deliveries than a replica
-    sends at once); a victim's webhook, on a receiver of its own, still gets its event within a bound."""
+    sends at once); a victim's webhook, on a receiver of its own, still gets its event within a bound. With
+    two relay replicas the attacker's cap holds across both."""
+    async with contextlib.AsyncExitStack() as extra:
+        if relays == 2:
+            await extra.enter_async_context(replicas(stack, "relay", [1]))
+        await _slow_receivers_scenario(register, receiver)
+
+
+async def _slow_receivers_scenario(register, receiver) -> None:
     attacker, victim, peer = await register("attacker"), await register("victim"), await register("peer")
     started = asyncio.Event()
     arrivals: list[float] = []
