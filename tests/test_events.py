@@ -10,6 +10,9 @@ import aiohttp
 import nats
 import orjson
 
+from shared import subjects
+from shared.events import make_event
+
 
 async def _send(sender, to, text: str) -> None:
     assert (await sender.post("/v1/relay/send", {"to_agent": to.agent_id, "payload": text}))[0] == 200
@@ -94,3 +97,49 @@ async def test_outside_subscriber_reads_the_documented_subjects(stack, alice, bo
         assert {"id", "time", "version", "data"} <= set(event)
     finally:
         await nc.close()
+
+
+async def test_event_items_carry_1_0_names_beside_ours(stack, alice, bob):
+    """`event_type` is 1.0's name for the fact (`type` stays the name webhooks and NATS use): a message is
+    `relay_message` (payload with 1.0's `from`), a completed job `job_completed`, a memory change published
+    by the memory service (`memory.changed` on events.<agent>.memory.changed) `memory_changed`; a filter
+    takes either name, and 1.0's JSON long poll answers with the same item."""
+    await _send(alice, bob, "named")
+    job = (await bob.post("/v1/queue/submit", {"payload": "p", "queue_name": "named"}))[1]["job_id"]
+    await bob.post("/v1/queue/claim", params={"queue_name": "named"})
+    await bob.post(f"/v1/queue/{job}/complete", params={"result": "done"})
+    change = make_event(
+        bob.agent_id, "memory.changed", {"key": "k", "namespace": "default", "action": "set", "version": 2}
+    )
+    nc = await nats.connect(stack.infra.nats_url)
+    try:  # as the memory service's outbox publishes it
+        await nc.jetstream().publish(
+            subjects.event(bob.agent_id, "memory.changed"),
+            orjson.dumps(change),
+            headers={"Nats-Msg-Id": change["id"]},
+        )
+    finally:
+        await nc.close()
+    deadline = time.monotonic() + 10
+    while (page := await _events(bob, after=0))["count"] < 3:
+        assert time.monotonic() < deadline, page
+        await asyncio.sleep(0.2)
+    by_type = {e["type"]: e for e in page["events"]}
+    message, done, memory = by_type["message.received"], by_type["job.completed"], by_type["memory.changed"]
+    assert message["event_type"] == "relay_message" and message["payload"]["from"] == alice.agent_id
+    assert message["payload"]["from_agent"] == alice.agent_id == message["data"]["from_agent"]
+    assert (done["event_type"], done["payload"]["job_id"]) == ("job_completed", job)
+    assert (memory["event_type"], memory["event_id"]) == ("memory_changed", change["id"])
+    assert memory["payload"] == {"key": "k", "namespace": "default", "action": "set", "version": 2}
+    for name, expected in (
+        ("relay_message", "message.received"),
+        ("message.received", "message.received"),
+        ("memory_changed", "memory.changed"),
+        ("job_completed", "job.completed"),
+    ):
+        for query in ({"event_type": name}, {"types": name}):  # wait: the first match may take a moment
+            assert [e["type"] for e in (await _events(bob, after=0, wait=5, **query))["events"]] == [expected]
+    status, first, _ = await bob.request(
+        "GET", "/v1/events/stream", headers={"Accept": "application/json"}, params={"wait": 1}
+    )
+    assert status == 200 and first["event_type"] == "relay_message" and first["event_id"] == message["id"]

@@ -202,7 +202,7 @@ async def test_events_acknowledged_by_id_or_by_cursor(alice, bob):
     first = listed[0]
     assert (first["event_id"], first["event_type"], first["created_at"]) == (
         first["id"],
-        "message.received",
+        "relay_message",  # 1.0's name; `type` keeps ours
         first["time"],
     )
     # 1.0: acknowledge by id; those events are left out of reads that do not name a cursor
@@ -263,9 +263,7 @@ async def test_the_stream_route_long_polls_json_for_json_clients(stack, alice, b
     json_only = {"Accept": "application/json"}
     mid = await send(alice, bob, "polled")
     status, event, _ = await bob.request("GET", "/v1/events/stream", headers=json_only)
-    assert (
-        status == 200 and event["event_type"] == "message.received" and event["payload"]["message_id"] == mid
-    )
+    assert status == 200 and event["event_type"] == "relay_message" and event["payload"]["message_id"] == mid
     assert {"event_id", "event_type", "payload", "created_at", "cursor"} <= set(event)
     # the same event until it is acknowledged; then none: 204 after the wait
     assert (await bob.request("GET", "/v1/events/stream", headers=json_only))[1]["event_id"] == event[
@@ -284,15 +282,23 @@ async def test_the_stream_route_long_polls_json_for_json_clients(stack, alice, b
     assert status == 200 and event["payload"]["message_id"] == late
 
 
-async def test_a_purged_agent_leaves_no_acks_or_hops(stack, admin, register, db):
+async def test_a_purged_agent_leaves_no_acks_or_hops(stack, http, admin, register, db):
+    """What a purge leaves at rest is read from the tables (the agent is gone: no route shows it any more);
+    the acknowledgements and the push hop are made through the stack."""
     sender, doomed = await register("sender"), await register("doomed")
-    mid = await send(sender, doomed, "bye")
+    ws = await http.ws_connect(f"{stack.url(0)}/v1/relay/ws", params={"api_key": doomed.key, "hello": "1"})
+    try:
+        assert (await ws.receive_json(timeout=10))["event"] == "connected"
+        mid = await send(sender, doomed, "bye")
+        assert (await ws.receive_json(timeout=10))["message_id"] == mid
+
+        async def pushed() -> list[dict[str, Any]]:
+            return [h for h in await trace_of(sender, mid) if h["hop"] == "pushed"]
+
+        await until("the pushed hop", pushed)
+    finally:
+        await ws.close()
     assert (await doomed.post("/v1/events/ack", {"event_ids": ["evt_a", "evt_b"]}))[1] == {"acknowledged": 2}
-    await db.execute(
-        "INSERT INTO relay.message_hops (hop_id, message_id, hop, status, recorded_at)"
-        " VALUES ('hop_purgetest00001', $1, 'pushed', 'pushed', now())",
-        mid,
-    )
     async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
         assert r.status == 200
 

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 
 import aiohttp
+
+from tests.helpers import until
+from tests.queue_fixtures import replicas
 
 
 async def test_send_inbox_and_read_contract(alice, bob):
@@ -156,3 +160,48 @@ async def test_messages_are_encrypted_at_rest(alice, bob, db):
     raw = await db.fetchval("SELECT payload FROM relay.messages WHERE from_agent = $1", alice.agent_id)
     assert raw.startswith("ENC:") and "canary" not in raw
     await asyncio.sleep(0)
+
+
+async def test_a_deleted_agent_neither_receives_nor_sends_with_two_relay_replicas(
+    stack, http, admin, register
+):
+    """Both relay replicas know the agent (a recent yes from the directory); once the admin deletes it, a
+    message to it is refused at once and its still-open socket can no longer send or receive."""
+    alice, doomed = await register("alice-del"), await register("doomed")
+    ws = await http.ws_connect(f"{stack.url(1)}/v1/relay/ws", params={"api_key": doomed.key, "hello": "1"})
+    try:
+        assert (await ws.receive_json(timeout=10))["event"] == "connected"
+        async with replicas(stack, "relay", [1]):
+            for i in range(12):  # requests spread over both replicas: each one remembers both agents
+                sender = alice.on(stack.url(i % 2))
+                assert (await sender.post("/v1/relay/send", {"to_agent": doomed.agent_id, "payload": i}))[
+                    0
+                ] == 200
+                assert (await ws.receive_json(timeout=10))["event"] == "message.received"
+                await ws.send_json({"to_agent": alice.agent_id, "payload": f"from-doomed-{i}"})
+                assert (await ws.receive_json(timeout=10))["event"] == "message.sent"
+            async with admin.delete(stack.url(0) + f"/admin/api/agents/{doomed.agent_id}") as r:
+                assert r.status == 200
+            for i in range(12):
+                status, body = await alice.on(stack.url(i % 2)).post(
+                    "/v1/relay/send", {"to_agent": doomed.agent_id, "payload": "too late"}
+                )
+                assert (status, body) == (404, {"detail": "Recipient agent not found"})
+                if not ws.closed:
+                    await ws.send_json({"to_agent": alice.agent_id, "payload": "after deletion"})
+                    frame = await ws.receive(timeout=10)
+                    if frame.type == aiohttp.WSMsgType.TEXT:
+                        sent = frame.json()
+                        assert sent["event"] != "message.sent" and sent.get("status") == 401, sent
+            if not ws.closed:  # nothing more is pushed to the old socket
+                with contextlib.suppress(TimeoutError):
+                    frame = await ws.receive(timeout=1)
+                    assert frame.type != aiohttp.WSMsgType.TEXT or "after" not in frame.data, frame
+
+        async def nothing_from_doomed() -> bool:  # what it sent before is purged with it, and nothing after
+            inbox = (await alice.get("/v1/relay/inbox", params={"channel": "*", "unread_only": "false"}))[1]
+            return not [m for m in inbox["messages"] if m["from_agent"] == doomed.agent_id]
+
+        await until("the deleted agent's messages to go", nothing_from_doomed)
+    finally:
+        await ws.close()

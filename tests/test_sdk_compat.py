@@ -770,7 +770,7 @@ def _events_as_in_1_0(base: str) -> None:
     while len(listed := recipient.events()["events"]) < 2 and datetime.now(UTC) < deadline:
         time.sleep(0.2)
     assert [(e["event_type"], e["payload"]["message_id"]) for e in listed] == [
-        ("message.received", m) for m in sent
+        ("relay_message", m) for m in sent
     ]
     assert all(ISO.match(e["created_at"]) and e["event_id"].startswith("evt_") for e in listed)
     # events(stream=True): 1.0's long poll answers the first unacknowledged event as JSON

@@ -11,7 +11,7 @@ import hmac
 import orjson
 import pytest
 
-from services.relay.webhooks import Deliverer, post_event
+from services.relay.delivery import WebhookClient, post_event
 from shared.events import make_event
 from tests.helpers import until
 
@@ -148,16 +148,11 @@ async def test_test_sends_keep_the_ssrf_guard(receiver):
     same send arrives — so the refusal is the guard's doing."""
     url = f"http://localhost:{receiver.port}/hook"
     for allow_private in (False, True):
-        deliverer = Deliverer(
-            pool=None,
-            cipher=None,
-            retry_base_s=1.0,  # type: ignore[arg-type]
-            allow_private=allow_private,
-        )
+        client = WebhookClient(allow_private)
         try:
-            attempt = await post_event(deliverer.http(), url, "s", make_event("agent_x", "webhook.test", {}))
+            attempt = await post_event(client.http(), url, "s", make_event("agent_x", "webhook.test", {}))
         finally:
-            await deliverer.close()
+            await client.close()
         if allow_private:
             assert attempt.status_code == 200 and receiver.deliveries == 1
         else:

@@ -5,17 +5,22 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import signal
+import socket
 import time
 from typing import Any
 
 import orjson
 import pytest
+from aiohttp import web
 
-from services.relay.urlguard import check_url
+from services.relay.urlguard import PublicOnlyResolver, check_url, public_address
 from shared.errors import BadRequest
+from tests.helpers import LoopbackServer
+from tests.queue_fixtures import replicas
 
 
 async def _complete_job(agent, queue: str = "hooks") -> str:
@@ -65,6 +70,68 @@ async def test_private_addresses_are_refused_unless_allowed():
             await check_url(url, allow_private=False)
         await check_url(url, allow_private=True)
     await check_url("https://93.184.216.34/hook", allow_private=False)
+
+
+EMBEDDING_PRIVATE = (
+    "::127.0.0.1",  # IPv4-compatible
+    "::169.254.169.254",
+    "::ffff:10.0.0.1",  # IPv4-mapped
+    "::ffff:0:7f00:1",  # IPv4-translated
+    "64:ff9b::7f00:1",  # NAT64 well-known prefix
+    "64:ff9b::a9fe:a9fe",
+    "64:ff9b:1::808:808",  # local-use NAT64: never public
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2002:c0a8:101::1",  # 6to4 of 192.168.1.1
+    "2001:0:4136:e378:8000:63bf:80ff:fffe",  # Teredo, client 127.0.0.1
+)
+
+
+async def test_ipv6_forms_embedding_a_private_ipv4_are_refused():
+    """At registration (check_url) and at send time (the deliveries' resolver), with the public forms still
+    accepted."""
+    for address in EMBEDDING_PRIVATE:
+        with pytest.raises(BadRequest):
+            await check_url(f"http://[{address}]/hook", allow_private=False)
+        assert not public_address(address), address
+        resolver = PublicOnlyResolver()
+        try:
+            with pytest.raises(OSError):
+                await resolver.resolve(address, 80, socket.AF_INET6)
+        finally:
+            await resolver.close()
+    for address in ("::ffff:93.184.216.34", "64:ff9b::5db8:d822", "2002:5db8:d822::1", "2606:4700::1111"):
+        await check_url(f"https://[{address}]/hook", allow_private=False)
+
+
+async def test_a_test_send_to_a_port_that_is_not_http_reports_no_banner(alice):
+    """A webhook aimed at a service that greets with a banner (SSH, SMTP): the test send fails with our own
+    words, and neither the answer nor the delivery log holds a byte of the banner."""
+    banner = b"SSH-2.0-OpenSSH_9.6 internal-host-7 secret-banner\r\n"
+
+    async def greet(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(banner)
+        await writer.drain()
+        await asyncio.sleep(0.5)
+        writer.close()
+
+    server = await asyncio.start_server(greet, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        hook = (
+            await alice.post(
+                "/v1/webhooks", {"url": f"http://127.0.0.1:{port}/hook", "event_types": ["job.completed"]}
+            )
+        )[1]
+        status, sent = await alice.post(f"/v1/webhooks/{hook['webhook_id']}/test")
+        assert status == 200 and sent["status"] == "failed" and sent["status_code"] is None, sent
+        assert sent["error"] == "not an HTTP response", sent
+        log = (await alice.get(f"/v1/webhooks/{hook['webhook_id']}/deliveries"))[1]["deliveries"]
+        assert log[0]["last_error"] == "not an HTTP response"
+        assert [a["error"] for a in log[0]["attempt_log"]] == ["not an HTTP response"]
+        for text in (orjson.dumps(sent), orjson.dumps(log)):
+            assert b"SSH" not in text and b"secret-banner" not in text
+    finally:
+        server.close()
 
 
 async def test_delivery_is_signed_both_ways(alice, receiver):
@@ -155,3 +222,63 @@ async def test_dispatcher_killed_mid_run_loses_no_event(stack, register, receive
     for headers, body in receiver.received:
         delivered.setdefault(orjson.loads(body)["data"]["job_id"], headers["webhook-id"])
     assert set(delivered) == set(jobs)
+
+
+@pytest.mark.parametrize("relays", [1, 2])
+async def test_one_agents_slow_receivers_do_not_delay_another_agents_delivery(
+    stack, register, receiver, relays
+):
+    """An attacker with 40 webhooks on a receiver that answers after 4 s (more deliveries than a replica
+    sends at once); a victim's webhook, on a receiver of its own, still gets its event within a bound. With
+    two relay replicas the attacker's cap holds across both."""
+    async with contextlib.AsyncExitStack() as extra:
+        if relays == 2:
+            await extra.enter_async_context(replicas(stack, "relay", [1]))
+        await _slow_receivers_scenario(register, receiver)
+
+
+async def _slow_receivers_scenario(register, receiver) -> None:
+    attacker, victim, peer = await register("attacker"), await register("victim"), await register("peer")
+    started = asyncio.Event()
+    arrivals: list[float] = []
+
+    async def slow(request: web.Request) -> web.Response:
+        arrivals.append(time.monotonic())
+        started.set()
+        await asyncio.sleep(4)
+        return web.Response(status=200)
+
+    async with LoopbackServer("/slow", slow) as sink:
+        hooks = []
+        for _ in range(40):
+            hooks.append(
+                (
+                    await attacker.post(
+                        "/v1/webhooks",
+                        {"url": f"http://127.0.0.1:{sink.port}/slow", "event_types": ["message.received"]},
+                    )
+                )[1]["webhook_id"]
+            )
+        await victim.post("/v1/webhooks", {"url": receiver.url, "event_types": ["message.received"]})
+        try:
+            await peer.post("/v1/relay/send", {"to_agent": attacker.agent_id, "payload": "flood"})
+            await asyncio.wait_for(started.wait(), 15)
+            await asyncio.sleep(0.5)  # the attacker's deliveries are in flight now
+            sent_at = time.monotonic()
+            sent = (await peer.post("/v1/relay/send", {"to_agent": victim.agent_id, "payload": "hi"}))[1]
+            await receiver.wait_for(1, timeout=15)
+            latency = time.monotonic() - sent_at
+            event = orjson.loads(receiver.received[0][1])
+            assert (event["type"], event["agent_id"]) == ("message.received", victim.agent_id)
+            assert event["data"] == {
+                "message_id": sent["message_id"],
+                "from_agent": peer.agent_id,
+                "channel": "direct",
+            }
+            assert latency < 3, f"the victim's delivery took {latency:.1f} s"
+            # the attacker holds only its share of the slots (8 at once), so its first wave is that size
+            first_wave = [t for t in arrivals if t - arrivals[0] < 2]
+            assert len(first_wave) <= 8, len(first_wave)
+        finally:
+            for webhook_id in hooks:  # its remaining deliveries go with its webhooks
+                await attacker.delete(f"/v1/webhooks/{webhook_id}")

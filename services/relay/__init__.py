@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.relay.handlers import RelayHandlers
-from services.relay.pubsub import PubSubHandlers
-from services.relay.pubsub_store import PubSubStore
-from services.relay.store import RelayStore
-from services.relay.webhooks import Deliverer, EventRouter
+from services.relay.agents import KnownAgents
+from services.relay.delivery import Deliverer, EventRouter, WebhookClient
+from services.relay.handlers.admin import StatsHandlers
+from services.relay.handlers.events import EventHandlers
+from services.relay.handlers.messages import MessageHandlers
+from services.relay.handlers.pubsub import PubSubHandlers
+from services.relay.handlers.webhooks import DeliveryHandlers, WebhookHandlers
+from services.relay.stores.events import EventAckStore
+from services.relay.stores.messages import MessageStore
+from services.relay.stores.pubsub import PubSubStore
+from services.relay.stores.webhooks import WebhookStore
 from shared.config import Settings
 from shared.service import Runtime
 from shared.spec import Loop, Outbox, Parts, Service
@@ -18,22 +24,45 @@ class RelaySettings(Settings):
     allow_private_webhooks: bool = False  # operators only: let webhooks reach private/loopback addresses
     webhook_retry_base_seconds: float = 5.0  # first retry delay; doubles per attempt up to 2 h (15 attempts)
     webhook_concurrency: int = 32  # deliveries in flight per relay replica
+    webhook_agent_concurrency: int = 8  # one agent's deliveries in flight at once, across all relay replicas
+    webhook_timeout_seconds: float = 10.0  # one delivery attempt, connection to the receiver's answer
 
 
 async def build(rt: Runtime[RelaySettings]) -> Parts:
     s = rt.settings
-    store = RelayStore(rt.pool, rt.cipher)
+    messages, webhooks = MessageStore(rt.pool, rt.cipher), WebhookStore(rt.pool, rt.cipher)
+    pubsub, acks = PubSubStore(rt.pool, rt.cipher), EventAckStore(rt.pool)
+    client = WebhookClient(s.allow_private_webhooks, s.webhook_concurrency, s.webhook_timeout_seconds)
     deliverer = Deliverer(
-        rt.pool, rt.cipher, s.webhook_retry_base_seconds, s.allow_private_webhooks, s.webhook_concurrency
+        webhooks, client, s.webhook_retry_base_seconds, s.webhook_concurrency, s.webhook_agent_concurrency
     )
-    router = EventRouter(rt.pool, rt.js, deliverer.wake.set)
+    router = EventRouter(webhooks, rt.js, deliverer.wake.set)
     await router.subscribe()
-    pubsub = PubSubHandlers(PubSubStore(rt.pool, rt.cipher), rt.nc, rt.kick)
-    relay = RelayHandlers(store, rt.nc, rt.js, rt.kick, s.allow_private_webhooks, deliverer)
+
+    async def purge(agent_id: str) -> int:
+        """Everything the agent owns in the relay, in one transaction."""
+        async with rt.pool.acquire() as conn, conn.transaction():
+            return (
+                await messages.purge_agent(conn, agent_id)
+                + await webhooks.purge_agent(conn, agent_id)
+                + await acks.purge_agent(conn, agent_id)
+                + await pubsub.purge_agent(conn, agent_id)
+            )
+
+    agents = KnownAgents(rt.nc, purge)  # a deletion notice also removes what arrived after the purge
+    await agents.start()
     return Parts(
-        groups=[relay.ops(), pubsub.ops()],
+        groups=[
+            MessageHandlers(messages, agents, rt.nc, rt.kick),
+            WebhookHandlers(webhooks, deliverer, s.allow_private_webhooks, rt.kick),
+            DeliveryHandlers(webhooks, rt.kick),
+            EventHandlers(acks, rt.js),
+            PubSubHandlers(pubsub, agents, rt.nc, rt.kick),
+            StatsHandlers(messages, webhooks),
+        ],
         loops=[Loop("webhook_router", router.run), Loop("webhook_deliverer", deliverer.run)],
-        purge=store.purge_agent,
+        purge=purge,
+        on_stop=[agents.stop],
     )
 
 

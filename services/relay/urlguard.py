@@ -1,24 +1,54 @@
 """Webhook URLs must not reach private, loopback or link-local addresses (SSRF), at registration and at
-send time (the delivery connector resolves and checks every address, which also defeats DNS rebinding)."""
+send time (the delivery connector resolves and checks every address, which also defeats DNS rebinding).
+
+An IPv6 address may carry an IPv4 address inside it, and a gateway or the host's own stack may reach that
+IPv4 address for it: IPv4-mapped (`::ffff:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), IPv4-translated
+(`::ffff:0:a.b.c.d`), NAT64 (`64:ff9b::/96`, and the local-use `64:ff9b:1::/48`), 6to4 (`2002::/16`) and
+Teredo (`2001::/32`, server and client). Such an address is public only if every address it carries is."""
 
 from __future__ import annotations
 
 import asyncio
 import ipaddress
 import socket
-from typing import Any
 from urllib.parse import urlsplit
 
-from aiohttp.abc import AbstractResolver
+from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import DefaultResolver
 
 from shared.errors import BadRequest
 
+IP = ipaddress.IPv4Address | ipaddress.IPv6Address
+NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL = ipaddress.IPv6Network("64:ff9b:1::/48")  # RFC 8215: a local translator, never public
+COMPATIBLE = ipaddress.IPv6Network("::/96")  # ::a.b.c.d (deprecated IPv4-compatible)
+TRANSLATED = ipaddress.IPv6Network("::ffff:0:0:0/96")  # ::ffff:0:a.b.c.d (SIIT)
+
+
+def embedded(ip: ipaddress.IPv6Address) -> list[IP]:
+    """The IPv4 addresses an IPv6 address carries (none for an ordinary one)."""
+    low = ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    found: list[IP] = []
+    if ip.ipv4_mapped is not None:
+        found.append(ip.ipv4_mapped)
+    if ip in NAT64 or ip in TRANSLATED or (ip in COMPATIBLE and int(ip) > 1):
+        found.append(low)
+    if ip.sixtofour is not None:
+        found.append(ip.sixtofour)
+    if ip.teredo is not None:
+        found.extend(ip.teredo)
+    return found
+
 
 def public_address(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%")[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip in NAT64_LOCAL:
+            return False
+        if ip.ipv4_mapped is not None:  # ::ffff:8.8.8.8 is 8.8.8.8 to the host's stack
+            ip = ip.ipv4_mapped
+        elif not all(a.is_global and not a.is_multicast for a in embedded(ip)):
+            return False
     return ip.is_global and not ip.is_multicast
 
 
@@ -35,7 +65,7 @@ async def check_url(url: str, allow_private: bool) -> None:
             [host]
             if _is_ip(host)
             else [
-                info[4][0]
+                str(info[4][0])
                 for info in await asyncio.get_running_loop().getaddrinfo(
                     host, parts.port or 443, type=socket.SOCK_STREAM
                 )
@@ -61,7 +91,9 @@ class PublicOnlyResolver(AbstractResolver):
     def __init__(self) -> None:
         self._inner = DefaultResolver()
 
-    async def resolve(self, host: str, port: int = 0, family: int = socket.AF_INET) -> list[dict[str, Any]]:
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
         results = await self._inner.resolve(host, port, family)
         allowed = [r for r in results if public_address(r["host"])]
         if not allowed:

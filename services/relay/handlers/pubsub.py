@@ -1,4 +1,4 @@
-"""Pub/sub operations (MoltGrid 1.0's /v1/pubsub/*) on the relay's own machinery.
+"""Pub/sub operations (/v1/pubsub/*) on the relay's own machinery.
 
 A publication becomes one ordinary relay message per subscriber (inbox channel `pubsub:<channel>`), written
 with its `message.broadcast` event in one transaction, then pushed on `push.<agent_id>` to the subscriber's
@@ -15,20 +15,26 @@ from typing import Any
 from nats.aio.client import Client as NATS
 
 from services.relay import channels
-from services.relay import models as m
-from services.relay.pubsub_store import MAX_SUBSCRIPTIONS, PubSubStore
+from services.relay.agents import KnownAgents
+from services.relay.models.common import Empty
+from services.relay.models.pubsub import Channels, Publish, Subscribe
+from services.relay.stores.pubsub import MAX_SUBSCRIPTIONS, PubSubStore
 from shared import envelope, subjects
-from shared.bus import Ctx, Op
-from shared.errors import BadRequest, RateLimited
+from shared.bus import Ctx
+from shared.errors import BadRequest, RateLimited, Unauthorized
 from shared.ids import new_id
+from shared.ops import OpGroup, op
 from shared.timeutil import iso, utcnow
 
 
-class PubSubHandlers:
-    def __init__(self, store: PubSubStore, nc: NATS, kick: Callable[[], None]) -> None:
-        self.store, self.nc, self.kick = store, nc, kick
+class PubSubHandlers(OpGroup):
+    prefix = "pubsub_"
 
-    async def subscribe(self, req: m.Subscribe, ctx: Ctx) -> dict[str, Any]:
+    def __init__(self, store: PubSubStore, agents: KnownAgents, nc: NATS, kick: Callable[[], None]) -> None:
+        self.store, self.agents, self.nc, self.kick = store, agents, nc, kick
+
+    @op()
+    async def subscribe(self, req: Subscribe, ctx: Ctx) -> dict[str, Any]:
         try:
             pattern = channels.parse_pattern(req.channel)
         except channels.ChannelError as exc:
@@ -43,21 +49,27 @@ class PubSubHandlers:
             "subscribed_at": iso(subscribed_at),
         }
 
-    async def unsubscribe(self, req: m.Subscribe, ctx: Ctx) -> dict[str, Any]:
+    @op()
+    async def unsubscribe(self, req: Subscribe, ctx: Ctx) -> dict[str, Any]:
         removed = await self.store.unsubscribe(ctx.require_agent(), req.channel)
         return {"channel": req.channel, "status": "unsubscribed" if removed else "not_subscribed"}
 
-    async def subscriptions(self, req: m.Empty, ctx: Ctx) -> dict[str, Any]:
+    @op()
+    async def subscriptions(self, req: Empty, ctx: Ctx) -> dict[str, Any]:
         subs = await self.store.subscriptions(ctx.require_agent())
         return {"subscriptions": subs, "count": len(subs)}
 
-    async def channels(self, req: m.Channels, ctx: Ctx) -> dict[str, Any]:
+    @op()
+    async def channels(self, req: Channels, ctx: Ctx) -> dict[str, Any]:
         ctx.require_agent()
         found = await self.store.channels(req.limit)
         return {"channels": found, "count": len(found)}
 
-    async def publish(self, req: m.Publish, ctx: Ctx) -> dict[str, Any]:
+    @op()
+    async def publish(self, req: Publish, ctx: Ctx) -> dict[str, Any]:
         sender = ctx.require_agent()
+        if not await self.agents.exists(sender, ctx):  # deleted, with a socket or request still in flight
+            raise Unauthorized("Agent not found")
         try:
             tokens = channels.parse_channel(req.channel)
         except channels.ChannelError as exc:
@@ -88,13 +100,4 @@ class PubSubHandlers:
             "channel": req.channel,
             "subscribers_notified": len(frames),
             "created_at": created_at,
-        }
-
-    def ops(self) -> dict[str, Op]:
-        return {
-            "pubsub_subscribe": Op(self.subscribe, m.Subscribe),
-            "pubsub_unsubscribe": Op(self.unsubscribe, m.Subscribe),
-            "pubsub_subscriptions": Op(self.subscriptions, m.Empty),
-            "pubsub_channels": Op(self.channels, m.Channels),
-            "pubsub_publish": Op(self.publish, m.Publish),
         }

@@ -1,4 +1,5 @@
-"""SQL of pub/sub: subscriptions, and the fan-out of a publication into one message per subscriber."""
+"""Pub/sub subscriptions and publications (schema `relay`: pubsub_subscriptions, and the messages a
+publication fans out into, one per subscriber, with their events)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import asyncpg
 import orjson
 
 from services.relay.channels import Pattern, inbox_channel
+from services.relay.stores.errors import affected
 from shared.crypto import Cipher
 from shared.events import EVENT_VERSION
 from shared.timeutil import iso, utcnow
@@ -78,7 +80,7 @@ class PubSubStore:
         status = await self.pool.execute(
             "DELETE FROM relay.pubsub_subscriptions WHERE agent_id = $1 AND channel = $2", agent_id, channel
         )
-        return status != "DELETE 0"
+        return affected(status) > 0
 
     async def subscriptions(self, agent_id: str) -> list[dict[str, Any]]:
         rows = await self.pool.fetch(
@@ -129,3 +131,9 @@ class PubSubStore:
             }
             for r in rows
         ]
+
+    async def purge_agent(self, conn: asyncpg.Connection, agent_id: str) -> int:
+        """Inside the relay's purge transaction: the agent's subscriptions."""
+        return affected(
+            await conn.execute("DELETE FROM relay.pubsub_subscriptions WHERE agent_id = $1", agent_id)
+        )

@@ -6,7 +6,11 @@
 2. `Deliverer` claims due deliveries with FOR UPDATE SKIP LOCKED (a claim also pushes next_attempt_at past
    the attempt's timeout, so another replica never sends the same attempt), POSTs them concurrently with a
    timeout, and schedules retries with exponential backoff and jitter over hours. 410 disables the webhook;
-   Retry-After is honoured; one dead receiver never delays the others.
+   Retry-After is honoured. Claims are fair between agents (turns, and a cap on one agent's deliveries in
+   flight across replicas), and a slot is refilled as soon as its attempt ends: one agent's slow or dead
+   receivers never delay another agent's deliveries.
+3. `WebhookClient` is the HTTP client both use (and test sends), with the SSRF guard at send time.
+The SQL of deliveries is the WebhookStore's.
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ import hashlib
 import hmac
 import random
 import time
+from asyncio import FIRST_COMPLETED
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -27,12 +33,11 @@ import structlog
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from services.relay.stores.webhooks import WebhookStore
 from services.relay.urlguard import PublicOnlyResolver
 from shared import metrics, subjects, tracing
-from shared.crypto import Cipher
 from shared.db import DB_UNAVAILABLE
 from shared.events import fetch_batch, jetstream_retry, make_event
-from shared.ids import new_id
 
 log = structlog.get_logger("webhooks")
 DELIVERIES = metrics.counter(
@@ -41,25 +46,6 @@ DELIVERIES = metrics.counter(
 MAX_ATTEMPTS = 15
 ATTEMPT_TIMEOUT_S = 10.0
 MAX_DELAY_S = 2 * 3600.0
-
-# One statement per fetched batch of events: a delivery for every active webhook subscribed to each event.
-RECORD = """
-INSERT INTO relay.deliveries (delivery_id, webhook_id, event_id, event_type, body)
-SELECT 'dlv_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), w.webhook_id, e.event_id, e.event_type,
-       e.body
-  FROM unnest($1::text[], $2::text[], $3::text[], $4::jsonb[]) AS e(agent_id, event_id, event_type, body)
-  JOIN relay.webhooks w ON w.agent_id = e.agent_id AND w.active AND e.event_type = ANY(w.event_types)
-ON CONFLICT (webhook_id, event_id) DO NOTHING
-"""
-CLAIM = """
-UPDATE relay.deliveries d SET next_attempt_at = now() + make_interval(secs => $2)
- WHERE d.delivery_id IN (SELECT delivery_id FROM relay.deliveries
-                          WHERE status = 'pending' AND next_attempt_at <= now()
-                          ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED)
-RETURNING d.delivery_id, d.webhook_id, d.event_id, d.event_type, d.body, d.attempts,
-          (SELECT url FROM relay.webhooks w WHERE w.webhook_id = d.webhook_id) AS url,
-          (SELECT secret FROM relay.webhooks w WHERE w.webhook_id = d.webhook_id) AS secret
-"""
 
 
 def backoff(attempt: int, base: float) -> float:
@@ -97,6 +83,25 @@ class Attempt:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
+def failure(exc: BaseException) -> str:
+    """What went wrong with a POST, in our words only: never the receiver's bytes (a service on a port that
+    does not speak HTTP answers with its banner, which would turn webhooks into a port scanner)."""
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+        return "timed out"
+    if isinstance(exc, aiohttp.ClientSSLError):
+        return "TLS handshake failed"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror if exc.os_error.strerror else str(exc.os_error)
+        return f"could not connect ({reason})"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "the receiver closed the connection without an answer"
+    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
+        return "not an HTTP response"
+    if isinstance(exc, aiohttp.ClientError):
+        return "the request failed"
+    return "could not connect"
+
+
 async def post_event(
     http: aiohttp.ClientSession,
     url: str,
@@ -125,15 +130,15 @@ async def post_event(
             code = r.status
             retry_after = r.headers.get("Retry-After")
     except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-        error = str(exc) or type(exc).__name__
+        error = failure(exc)
     return Attempt(code, error, round((time.perf_counter() - started) * 1000, 2), retry_after)
 
 
 class EventRouter:
     DURABLE = "webhook-router"
 
-    def __init__(self, pool: asyncpg.Pool, js: JetStreamContext, on_recorded: Any) -> None:
-        self.pool, self.js, self.on_recorded = pool, js, on_recorded
+    def __init__(self, store: WebhookStore, js: JetStreamContext, on_recorded: Callable[[], None]) -> None:
+        self.store, self.js, self.on_recorded = store, js, on_recorded
         self.sub: Any = None
 
     async def subscribe(self) -> None:
@@ -168,13 +173,7 @@ class EventRouter:
                 if tracing.ENABLED:
                     events = [self._traced(msg, e) for msg, e in zip(messages, events, strict=False)]
                 try:
-                    status = await self.pool.execute(
-                        RECORD,
-                        [e["agent_id"] for e in events],
-                        [e["id"] for e in events],
-                        [e["type"] for e in events],
-                        events,
-                    )
+                    recorded = await self.store.record(events)
                 except (
                     DB_UNAVAILABLE
                 ) as exc:  # PostgreSQL restarting: hand the batch back for prompt redelivery
@@ -185,7 +184,7 @@ class EventRouter:
                     continue
                 for msg in messages:  # acked only once recorded: a crash before this redelivers the batch
                     await msg.ack()
-                if int(status.split()[-1]):
+                if recorded:
                     self.on_recorded()
         finally:
             self.sub = None  # a restarted loop binds the durable consumer again
@@ -214,28 +213,22 @@ class EventRouter:
             return {**event, tracing.TRACE_KEY: tracing.carrier()}
 
 
-class Deliverer:
+class WebhookClient:
+    """The one HTTP client of deliveries and test sends: unless private addresses are allowed, its resolver
+    refuses every non-public address (the SSRF guard at send time)."""
+
     def __init__(
-        self,
-        pool: asyncpg.Pool,
-        cipher: Cipher,
-        retry_base_s: float,
-        allow_private: bool,
-        concurrency: int = 32,
+        self, allow_private: bool, connections: int = 32, timeout_s: float = ATTEMPT_TIMEOUT_S
     ) -> None:
-        self.pool, self.cipher, self.retry_base_s = pool, cipher, retry_base_s
-        self.allow_private, self.concurrency = allow_private, concurrency
-        self.wake = asyncio.Event()
+        self.allow_private, self.connections, self.timeout_s = allow_private, connections, timeout_s
         self._http: aiohttp.ClientSession | None = None
 
     def http(self) -> aiohttp.ClientSession:
-        """The one HTTP client of deliveries and test sends: unless private addresses are allowed, its resolver
-        refuses every non-public address (the SSRF guard at send time)."""
         if self._http is None or self._http.closed:
             resolver = None if self.allow_private else PublicOnlyResolver()
-            connector = aiohttp.TCPConnector(limit=self.concurrency, resolver=resolver)
+            connector = aiohttp.TCPConnector(limit=self.connections, resolver=resolver)
             self._http = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=ATTEMPT_TIMEOUT_S)
+                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
             )
         return self._http
 
@@ -243,7 +236,26 @@ class Deliverer:
         if self._http is not None:
             await self._http.close()
 
-    async def send_test(self, webhook: asyncpg.Record) -> dict[str, Any]:
+
+class Deliverer:
+    """Sends due deliveries continuously: up to `concurrency` in flight in this replica, at most `per_agent`
+    of one agent's across all replicas (the claim's cap), agents taking turns; a slot is claimed again as
+    soon as an attempt ends, so one agent's slow receivers hold only their own share."""
+
+    def __init__(
+        self,
+        store: WebhookStore,
+        client: WebhookClient,
+        retry_base_s: float,
+        concurrency: int = 32,
+        per_agent: int = 8,
+    ) -> None:
+        self.store, self.client, self.retry_base_s = store, client, retry_base_s
+        self.concurrency, self.per_agent = concurrency, per_agent
+        self.wake = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def send_test(self, webhook: dict[str, Any]) -> dict[str, Any]:
         """POST a `webhook.test` event to one webhook now, signed like every delivery, and keep it in the
         delivery log as one finished delivery (never retried). Returns the receiver's answer."""
         event = make_event(
@@ -254,37 +266,17 @@ class Deliverer:
                 "message": "Test event from MoltGrid: your webhook is reachable.",
             },
         )
-        secret = self.cipher.decrypt(webhook["secret"]) if webhook["secret"] else None
-        attempt = await post_event(self.http(), webhook["url"], secret, event)
+        attempt = await post_event(self.client.http(), webhook["url"], webhook["secret"], event)
         DELIVERIES.labels(metrics.INSTANCE, "test_delivered" if attempt.ok else "test_failed").inc()
-        delivery_id, status = new_id("dlv", 16), "delivered" if attempt.ok else "failed"
+        status = "delivered" if attempt.ok else "failed"
         error = (
             attempt.error
             if attempt.status_code is None
             else (None if attempt.ok else f"receiver answered {attempt.status_code}")
         )
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO relay.deliveries (delivery_id, webhook_id, event_id, event_type, body, status, attempts,"
-                " last_status_code, last_error, delivered_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, CASE WHEN $6 = 'delivered' THEN now() END)",
-                delivery_id,
-                webhook["webhook_id"],
-                event["id"],
-                event["type"],
-                event,
-                status,
-                attempt.status_code,
-                error,
-            )
-            await conn.execute(
-                "INSERT INTO relay.delivery_attempts (delivery_id, status_code, latency_ms, error)"
-                " VALUES ($1, $2, $3, $4)",
-                delivery_id,
-                attempt.status_code,
-                attempt.latency_ms,
-                error,
-            )
+        delivery_id = await self.store.record_test(
+            webhook["webhook_id"], event, status, attempt.status_code, error, attempt.latency_ms
+        )
         return {
             "delivery_id": delivery_id,
             "status": status,
@@ -296,30 +288,49 @@ class Deliverer:
         }
 
     async def run(self) -> None:
-        self.http()
+        self.client.http()
         try:
             while True:
-                sent = await self.deliver_due()
-                if not sent:
-                    try:
-                        await asyncio.wait_for(self.wake.wait(), 0.5)
-                    except TimeoutError:
-                        pass
-                    self.wake.clear()
+                claimed = await self.deliver_due()
+                if claimed and len(self._in_flight) < self.concurrency:
+                    continue  # there may be more due right now
+                self.wake.clear()
+                waker = asyncio.create_task(self.wake.wait())
+                try:  # until new deliveries are recorded, a slot frees up, or the next poll
+                    await asyncio.wait({waker, *self._in_flight}, timeout=0.5, return_when=FIRST_COMPLETED)
+                finally:
+                    waker.cancel()
         finally:
-            await self.close()
+            for task in list(self._in_flight):
+                task.cancel()
+            await self.client.close()
 
     async def deliver_due(self) -> int:
+        """Claim as many due deliveries as there are free slots and start sending them; returns how many."""
+        free = self.concurrency - len(self._in_flight)
+        if free <= 0:
+            return 0
         try:
-            rows = await self.pool.fetch(CLAIM, self.concurrency, ATTEMPT_TIMEOUT_S + 5)
-        except (asyncpg.PostgresError, OSError, asyncpg.InterfaceError) as exc:
+            rows = await self.store.claim(free, self.client.timeout_s + 5, self.per_agent)
+        except (asyncpg.PostgresError, *DB_UNAVAILABLE) as exc:
             log.warning("delivery_claim_failed", error=str(exc))
             await asyncio.sleep(1)
             return 0
-        await asyncio.gather(*(self._attempt(r) for r in rows))
+        for row in rows:
+            task = asyncio.create_task(self._guarded(row))
+            self._in_flight.add(task)
+            task.add_done_callback(self._in_flight.discard)
         return len(rows)
 
-    async def _attempt(self, row: asyncpg.Record) -> None:
+    async def _guarded(self, row: dict[str, Any]) -> None:
+        """One attempt; a failure to record it (PostgreSQL restarting) is logged, and the claim's hold lapses
+        so the attempt is made again."""
+        try:
+            await self._attempt(row)
+        except (asyncpg.PostgresError, *DB_UNAVAILABLE) as exc:
+            log.warning("delivery_record_failed", delivery_id=row["delivery_id"], error=str(exc))
+
+    async def _attempt(self, row: dict[str, Any]) -> None:
         event, attempt = dict(row["body"]), row["attempts"] + 1
         trace = event.pop(tracing.TRACE_KEY, None)
         if tracing.ENABLED and trace:
@@ -340,100 +351,43 @@ class Deliverer:
         await self._send(row, event, attempt, {})
 
     async def _send(
-        self, row: asyncpg.Record, event: dict[str, Any], attempt: int, trace_headers: dict[str, str]
+        self, row: dict[str, Any], event: dict[str, Any], attempt: int, trace_headers: dict[str, str]
     ) -> int | None:
-        secret = self.cipher.decrypt(row["secret"]) if row["secret"] else None
         sent = await post_event(
-            self.http(),
+            self.client.http(),
             row["url"],
-            secret,
+            row["secret"],
             {**event, "id": row["event_id"], "type": row["event_type"]},
             trace_headers,
         )
-        await self._record(row, attempt, sent.status_code, sent.error, sent.latency_ms, sent.retry_after)
+        await self._record(row, attempt, sent)
         return sent.status_code
 
-    async def _record(
-        self,
-        row: asyncpg.Record,
-        attempt: int,
-        code: int | None,
-        error: str | None,
-        latency: float,
-        retry_after: str | None,
-    ) -> None:
-        ok = code is not None and 200 <= code < 300
+    async def _record(self, row: dict[str, Any], attempt: int, sent: Attempt) -> None:
+        code = sent.status_code
         gone = code == 410
-        if ok:
-            outcome, status, delay = "delivered", "delivered", None
+        delay: float | None = None
+        if sent.ok:
+            outcome, status = "delivered", "delivered"
         elif gone or attempt >= MAX_ATTEMPTS:
-            outcome, status, delay = ("gone" if gone else "gave_up"), "failed", None
+            outcome, status = ("gone" if gone else "gave_up"), "failed"
         else:
             outcome, status = "retry", "pending"
+            retry_after = sent.retry_after
             delay = (
                 float(retry_after)
                 if retry_after and retry_after.isdigit()
                 else backoff(attempt, self.retry_base_s)
             )
         DELIVERIES.labels(metrics.INSTANCE, outcome).inc()
-        async with self.pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                "INSERT INTO relay.delivery_attempts (delivery_id, status_code, latency_ms, error)"
-                " VALUES ($1, $2, $3, $4)",
-                row["delivery_id"],
-                code,
-                latency,
-                error,
-            )
-            await conn.execute(
-                "UPDATE relay.deliveries SET attempts = $2, status = $3, last_status_code = $4, last_error = $5,"
-                " delivered_at = CASE WHEN $3 = 'delivered' THEN now() END,"
-                " next_attempt_at = now() + make_interval(secs => coalesce($6, 0)) WHERE delivery_id = $1",
-                row["delivery_id"],
-                attempt,
-                status,
-                code,
-                error,
-                delay,
-            )
-            if gone:
-                await conn.execute(
-                    "UPDATE relay.webhooks SET active = false, disabled_reason = 'receiver answered 410'"
-                    " WHERE webhook_id = $1",
-                    row["webhook_id"],
-                )
-
-
-async def delivery_log(pool: asyncpg.Pool, webhook_id: str, limit: int) -> list[dict[str, Any]]:
-    from shared.timeutil import iso
-
-    rows = await pool.fetch(
-        "SELECT d.delivery_id, d.event_id, d.event_type, d.status, d.attempts, d.last_status_code, d.last_error,"
-        " d.created_at, d.delivered_at, d.next_attempt_at,"
-        " coalesce((SELECT jsonb_agg(jsonb_build_object('attempted_at', a.attempted_at, 'status_code', a.status_code,"
-        "  'latency_ms', a.latency_ms, 'error', a.error) ORDER BY a.id) FROM relay.delivery_attempts a"
-        "  WHERE a.delivery_id = d.delivery_id), '[]') AS attempt_log"
-        " FROM relay.deliveries d WHERE d.webhook_id = $1 ORDER BY d.created_at DESC LIMIT $2",
-        webhook_id,
-        limit,
-    )
-    return [
-        {
-            **dict(r),
-            "created_at": iso(r["created_at"]),
-            "delivered_at": iso(r["delivered_at"]),
-            "next_attempt_at": iso(r["next_attempt_at"]) if r["status"] == "pending" else None,
-        }
-        for r in rows
-    ]
-
-
-async def replay(pool: asyncpg.Pool, webhook_id: str, delivery_id: str) -> bool:
-    status = await pool.execute(
-        "UPDATE relay.deliveries SET status = 'pending', next_attempt_at = now(),"
-        " attempts = least(attempts, $3) WHERE delivery_id = $1 AND webhook_id = $2",
-        delivery_id,
-        webhook_id,
-        MAX_ATTEMPTS - 1,
-    )
-    return status != "UPDATE 0"
+        await self.store.record_attempt(
+            row["delivery_id"],
+            row["webhook_id"],
+            attempt,
+            status,
+            code,
+            sent.error,
+            sent.latency_ms,
+            delay,
+            disable="receiver answered 410" if gone else None,
+        )
