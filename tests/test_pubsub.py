@@ -175,7 +175,9 @@ async def test_a_publication_reaches_every_subscriber_every_way(stack, register,
     assert events[0]["data"]["publication_id"] == pub["message_id"] and events[0]["agent_id"] == bob.agent_id
     # the envelope (built in SQL for the fan-out) is every other event's; /v1/events adds the cursor and 1.0's names
     client_names = {"cursor", "event_id", "event_type", "payload", "created_at"}
-    assert set(events[0]) - client_names == set(make_event(bob.agent_id, "x", {})) and events[0]["version"] == 1
+    assert (
+        set(events[0]) - client_names == set(make_event(bob.agent_id, "x", {})) and events[0]["version"] == 1
+    )
     assert re.fullmatch(r"evt_[0-9a-f]{24}", events[0]["id"]) and re.fullmatch(
         r"msg_[0-9a-f]{16}", frame["message_id"]
     )
