@@ -17,7 +17,7 @@ from gateway.app import create_app
 from gateway.auth import Authenticator
 from gateway.config import GatewaySettings
 from gateway.idempotency import Idempotency
-from gateway.live import HUB, PushHub
+from gateway.live import HELD, HUB, Held, PushHub
 from gateway.ratelimit import RateLimiter
 from gateway.state import AUTH, IDEMPOTENCY, LIMITER, NC, POOL, USAGE
 from gateway.usage import Usage
@@ -49,6 +49,8 @@ async def run() -> None:
         app[LIMITER] = RateLimiter(pool, settings.rate_limit_per_minute)
         app[IDEMPOTENCY] = Idempotency(pool)
         app[HUB] = PushHub(nc)
+        app[HELD] = Held()
+        app[AUTH].on_revoked(app[HELD].close_agent)
         app[USAGE] = Usage(pool)
         stack.callback(asyncio.create_task(app[USAGE].run()).cancel)
         stack.push_async_callback(app[USAGE].flush)  # runs after the HTTP side stopped (LIFO)

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.http import json_response
-from gateway.routes import ADMIN_ROUTES, ROUTES, Route
+from gateway.routes import ADMIN, ADMIN_ROUTES, KEY, PUBLIC, ROUTES, Route
 from gateway.state import NC
 from shared.bus import call
 from shared.config import API_VERSION, VERSION
@@ -135,10 +135,10 @@ def _operation(route: Route, schema: dict[str, Any] | None, components: dict[str
             "required": bool(required & set(body)),
             "content": {"application/json": {"schema": body_schema}},
         }
-    if route.auth or route.admin:
-        operation["security"] = [{"AdminSession": []}] if route.admin else [{"ApiKeyAuth": []}]
+    if route.access is not PUBLIC:
+        operation["security"] = [{"AdminSession": []}] if route.access is ADMIN else [{"ApiKeyAuth": []}]
         operation["responses"]["401"] = _response("Missing or invalid credentials", ERROR)
-    if route.auth:
+    if route.access is KEY:
         operation["responses"]["429"] = _response("Rate limit exceeded", ERROR)
     return operation
 
@@ -179,7 +179,7 @@ async def openapi_json(request: web.Request) -> web.Response:
     return json_response(cache["doc"])
 
 
-def _swagger_static() -> Path:
+def swagger_static() -> Path:
     import swagger_ui
 
     return Path(swagger_ui.__file__).parent / "static"
@@ -200,6 +200,3 @@ async def docs_page(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[CACHE] = {}
-    app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/docs", docs_page)
-    app.router.add_static("/docs/static", _swagger_static())
