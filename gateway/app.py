@@ -215,6 +215,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[HEALTH_CACHE] = {}
+    app.on_response_prepare.append(middleware.stamp)
     app.on_cleanup.append(_close_mcp)
     openapi.setup(app)
     register(app, settings)

@@ -20,6 +20,7 @@ from gateway.routes import ADMIN, PUBLIC, Kind, Route, route_of
 from gateway.state import AUTH, IDEMPOTENCY, LIMITER, POOL, SETTINGS, USAGE
 from shared import metrics, tracing
 from shared.bus import Ctx
+from shared.config import VERSION
 from shared.errors import ServiceError
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -29,6 +30,19 @@ _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 log = structlog.get_logger("gateway")
 HTTP_REQUESTS, HTTP_SECONDS = metrics.Children(metrics.HTTP_REQUESTS), metrics.Children(metrics.HTTP_SECONDS)
+
+
+RATE_HEADERS = "rate_headers"
+
+
+async def stamp(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer as it is prepared (errors, public routes, streams and sockets included): the server's
+    version, and on an authenticated answer the caller's rate-limit state."""
+    response.headers["X-MoltGrid-Version"] = VERSION
+    rate = request.get(RATE_HEADERS)
+    if rate is not None:
+        for name, value in rate.items():
+            response.headers.setdefault(name, value)
 
 
 @web.middleware
@@ -123,7 +137,7 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers["Access-Control-Allow-Origin"] = "*" if allowed == "*" else origin  # type: ignore[assignment]
         response.headers["Access-Control-Expose-Headers"] = (
             "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, "
-            "Idempotent-Replayed"
+            "Idempotent-Replayed, ETag, X-MoltGrid-Version"
         )
         if allowed != "*":
             response.headers["Vary"] = "Origin"
@@ -201,8 +215,8 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await request.app[IDEMPOTENCY].handle(request, agent.agent_id, handler)
     else:
         response = await handler(request)
-    if decision is not None and not response.prepared:
-        response.headers.update(_rate_headers(decision))
+    if decision is not None:  # added as the answer is prepared (streams and sockets too): see stamp()
+        request[RATE_HEADERS] = _rate_headers(decision)
     return response
 
 

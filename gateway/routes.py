@@ -123,7 +123,11 @@ ROUTES: Final[tuple[Route, ...]] = (
     ),
     Route("GET", "/v1/memory/{key}/history", svc("memory", "history"), summary="Past values of an entry"),
     Route(
-        "GET", "/v1/memory/{key}/meta", svc("memory", "meta"), summary="Version, writer and times of an entry"
+        "GET",
+        "/v1/memory/{key}/meta",
+        svc("memory", "meta"),
+        etag="version",
+        summary="Version, writer and times of an entry",
     ),
     Route(
         "GET",
