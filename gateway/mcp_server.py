@@ -20,7 +20,7 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
-from gateway.mcp_tools import MEMORY_VALUE_TEMPLATE, RESOURCES, Tool, available_tools
+from gateway.mcp_tools import MEMORY_VALUE_TEMPLATE, RESOURCES, TOOLS, Tool
 from gateway.routes import ROUTES, Route
 from shared.config import VERSION
 
@@ -84,7 +84,7 @@ def _get_route(path: str) -> Route:
 
 def build_server(backend_of: BackendOf) -> Server[Any]:
     """The MCP server; `backend_of` gives the backend (the authenticated agent's channel) for a request."""
-    tools = available_tools()
+    tools = TOOLS
     listing = _listing(tools)
     resource_routes = {spec.uri: _get_route(spec.path) for spec in RESOURCES}
     value_route = _get_route(MEMORY_VALUE_TEMPLATE.path)

@@ -3,8 +3,7 @@
 No logic lives here (like gateway/routes.py). A tool's arguments are exactly the route's request object — the
 fields the gateway would merge from path, query and body — so calling a tool is calling its route: the HTTP
 transport sends them to the route's NATS subject after the gateway's auth and rate limit, and `moltgrid mcp`
-(stdio) sends them to the REST API. A row whose route is not in the routing table (yet) yields no tool, so
-tools for routes another branch adds appear when the route lands.
+(stdio) sends them to the REST API. A row whose route is not in the routing table fails the import.
 """
 
 from __future__ import annotations
@@ -445,14 +444,17 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
 )
 
 
-def _route_index() -> dict[tuple[str, str], Route]:
-    return {(r.method, r.path): r for r in ROUTES}
+def tools_of(specs: tuple[ToolSpec, ...]) -> dict[str, Tool]:
+    """Each row with its route, by name; a row naming no route of the routing table is an error (raised when
+    this module is imported, so a removed or misspelt route fails every test and the gateway's start)."""
+    index = {(r.method, r.path): r for r in ROUTES}
+    missing = [f"{s.name}: {s.method} {s.path}" for s in specs if (s.method, s.path) not in index]
+    if missing:
+        raise LookupError(f"MCP tools naming no route of gateway/routes.py: {missing}")
+    return {s.name: Tool(s, index[(s.method, s.path)]) for s in specs}
 
 
-def available_tools(specs: tuple[ToolSpec, ...] = TOOL_SPECS) -> dict[str, Tool]:
-    """The tools whose route is in the routing table, by name (rows for routes not built yet are left out)."""
-    index = _route_index()
-    return {s.name: Tool(s, index[(s.method, s.path)]) for s in specs if (s.method, s.path) in index}
+TOOLS: Final[dict[str, Tool]] = tools_of(TOOL_SPECS)
 
 
 @dataclass(frozen=True, slots=True)
