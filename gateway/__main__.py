@@ -21,7 +21,7 @@ from gateway.live import HELD, HUB, Held, PushHub
 from gateway.ratelimit import RateLimiter
 from gateway.state import AUTH, IDEMPOTENCY, LIMITER, NC, POOL, USAGE
 from gateway.usage import Usage
-from shared import tracing
+from shared import metrics, tracing
 from shared.db import migrate
 from shared.logging import configure_logging
 from shared.service import connect_nats, open_pool
@@ -51,11 +51,10 @@ async def run() -> None:
         app[HUB] = PushHub(nc)
         app[HELD] = Held()
         app[AUTH].on_revoked(app[HELD].close_agent)
-        app[USAGE] = Usage(pool)
+        await metrics.answer_scrapes(nc)  # this replica's own metrics in every GET /metrics
+        app[USAGE] = Usage(nc, settings.request_timeout)
         stack.callback(asyncio.create_task(app[USAGE].run()).cancel)
         stack.push_async_callback(app[USAGE].flush)  # runs after the HTTP side stopped (LIFO)
-        served = await app[USAGE].serve(nc)
-        stack.push_async_callback(served.stop)
         for task in (_every(600, app[IDEMPOTENCY].sweep), _every(600, lambda: sweep_sessions(pool))):
             stack.callback(asyncio.create_task(task).cancel)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)

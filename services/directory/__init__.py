@@ -11,6 +11,7 @@ from services.directory.discovery_store import DiscoveryStore
 from services.directory.handlers import DirectoryHandlers
 from services.directory.presence import Presence
 from services.directory.public import PublicDirectory
+from services.directory.requests import RequestCounts, RequestCountStore
 from services.directory.store import DirectoryStore
 from services.directory.templates import template_ops
 from shared.config import Settings
@@ -32,7 +33,8 @@ async def build(rt: Runtime[DirectorySettings]) -> Parts:
     admin = DirectoryAdmin(store, rt.nc, rt.js, s.service_names(), balances)
     presence = Presence(rt.pool, rt.cipher, s.presence_timeout_seconds, rt.kick)
     discovery = DiscoveryHandlers(DiscoveryStore(rt.pool, rt.cipher), rt.nc, balances, s.public_url, presence)
-    public = PublicDirectory(rt.pool, rt.cipher, rt.nc, presence)
+    requests = RequestCountStore(rt.pool)
+    public = PublicDirectory(rt.pool, rt.cipher, rt.nc, presence, requests)
 
     async def announce(agent_id: str) -> bool:
         return await announce_registration(rt.js, agent_id)
@@ -45,6 +47,7 @@ async def build(rt: Runtime[DirectorySettings]) -> Parts:
             presence.ops(),
             public.ops(),
             template_ops(),
+            RequestCounts(requests).ops(),
         ],
         loops=[Every("presence_sweep", s.presence_sweep_seconds, presence.sweep)],
     )

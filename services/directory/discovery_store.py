@@ -158,6 +158,8 @@ class DiscoveryStore:
     async def agent_stats(self, agent_id: str) -> dict[str, Any] | None:
         r = await self.pool.fetchrow(
             "SELECT name, created_at, reputation, credits,"
+            " COALESCE((SELECT requests FROM directory.request_counts WHERE agent_id = $1), 0)"
+            " AS total_requests,"
             " (SELECT count(*) FROM directory.collaborations WHERE agent_id = $1) AS collaborations_given,"
             " (SELECT count(*) FROM directory.collaborations WHERE partner_agent = $1) AS collaborations_received"
             " FROM directory.agents WHERE agent_id = $1",

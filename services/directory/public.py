@@ -1,8 +1,9 @@
 """MoltGrid 1.0's public directory views: leaderboard, statistics, the collaboration network, one agent's
 public profile, and an agent's own collaborations.
 
-Credits, completed tasks and request counts belong to the marketplace and the gateway: they are asked in
-batches of at most 500 agents (`svc.marketplace.balances` / `public_activity`, `svc.gateway.request_counts`).
+Credits and completed tasks belong to the marketplace: they are asked in batches of at most 500 agents
+(`svc.marketplace.balances` / `public_activity`); request counts are the directory's own (services/directory/
+requests.py, reported by the gateways).
 An owner that does not answer leaves its numbers at 0 (credits: the directory's own column) rather than
 failing the request.
 """
@@ -18,6 +19,7 @@ from nats.aio.client import Client as NATS
 from pydantic import Field
 
 from services.directory.presence import Presence
+from services.directory.requests import RequestCountStore
 from shared.bus import Ctx, Op, call
 from shared.crypto import Cipher
 from shared.errors import NotFound
@@ -56,8 +58,11 @@ class Empty(Request):
 
 
 class PublicDirectory:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, nc: NATS, presence: Presence) -> None:
+    def __init__(
+        self, pool: asyncpg.Pool, cipher: Cipher, nc: NATS, presence: Presence, requests: RequestCountStore
+    ) -> None:
         self.pool, self.cipher, self.nc, self.presence = pool, cipher, nc, presence
+        self.requests = requests
 
     async def _ask(self, subject: str, body: dict[str, Any], ctx: Ctx) -> dict[str, Any] | None:
         reply = await call(self.nc, subject, body, timeout=ASK_TIMEOUT, ctx=ctx)
@@ -75,7 +80,7 @@ class PublicDirectory:
             if tasks:
                 asks.append(self._ask(svc("marketplace", "public_activity"), {"agent_ids": ids}, ctx))
             if requests:
-                asks.append(self._ask(svc("gateway", "request_counts"), {"agent_ids": ids}, ctx))
+                asks.append(self.requests.counts(ids))
             async with gate:
                 balances, *more = await asyncio.gather(*asks)
             done = (more.pop(0) or {}).get("tasks_completed", {}) if tasks else {}

@@ -1,6 +1,7 @@
 """GET /v1/stats: the agent's own numbers, gathered from the services that own them.
 
-The directory answers its own fields and asks every other owner's `agent_stats` at once (scatter-gather
+The directory answers its own fields (total_requests among them: the gateways report request counts to
+it) and asks every other owner's `agent_stats` at once (scatter-gather
 with a deadline); a service that is slow, down or not deployed leaves its fields null and is named in
 `degraded`, and the request still succeeds."""
 
@@ -17,7 +18,6 @@ from shared.subjects import svc
 GATHER_TIMEOUT = 1.0  # seconds, below the gateway's request timeout
 # Who owns which field of the contract's reply.
 OWNERS: dict[str, tuple[str, ...]] = {
-    "gateway": ("total_requests",),
     "memory": ("memory_keys", "shared_memory_keys"),
     "queue": ("jobs_submitted",),
     "relay": ("messages_sent", "messages_received", "active_webhooks"),
@@ -48,7 +48,7 @@ ORDER = (
 async def gather_stats(nc: NATS, ctx: Ctx, own: dict[str, Any]) -> dict[str, Any]:
     """`own` holds the directory's fields; the rest come from their owners (or are null)."""
     services = list(OWNERS)
-    payload = {"agent_id": own["agent_id"]}  # the gateway's op reads it; the services take X-Agent-ID
+    payload = {"agent_id": own["agent_id"]}
     replies = await asyncio.gather(
         *(call(nc, svc(s, "agent_stats"), payload, timeout=GATHER_TIMEOUT, ctx=ctx) for s in services)
     )
