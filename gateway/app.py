@@ -18,9 +18,9 @@ from gateway.forward import forwarder
 from gateway.http import json_response
 from gateway.middleware import Handler
 from gateway.routes import TABLE, Kind
-from gateway.state import NC, SETTINGS
+from gateway.state import NC, POOL, SETTINGS
 from shared import metrics, subjects, tracing
-from shared.bus import call
+from shared.bus import Ctx, call
 from shared.config import API_VERSION, VERSION
 from shared.timeutil import iso, utcnow
 
@@ -122,17 +122,55 @@ async def health(request: web.Request) -> web.Response:
     stats = dict(probe["stats"])
     if live.HUB in request.app:  # sockets held by this gateway replica
         stats["websocket_connections"] = request.app[live.HUB].count
-    return json_response(
-        {
-            "status": status,
-            "version": API_VERSION,
-            "server_version": VERSION,
-            "stats": stats,
-            "timestamp": iso(utcnow()),
-            "encryption_enabled": request.app[SETTINGS].encryption_enabled,
-            "services": probe["services"],
-        }
-    )
+    body = {
+        "status": status,
+        "version": API_VERSION,
+        "server_version": VERSION,
+        "stats": stats,
+        "timestamp": iso(utcnow()),
+        "encryption_enabled": request.app[SETTINGS].encryption_enabled,
+        "services": probe["services"],
+    }
+    ctx: Ctx = request["ctx"]
+    if ctx.agent_id is not None:  # 1.0's component view, for a caller with a valid key
+        body["components"] = await _components(request, probe["services"])
+    return json_response(body)
+
+
+def _state(ok: bool, detail: str | None = None, bad: str = "error") -> dict[str, Any]:
+    return {"status": "ok" if ok else bad, **({"detail": detail} if detail else {})}
+
+
+async def _components(request: web.Request, services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`database`, `relay`, `websocket`, `sse`, each {"status": "ok"|"degraded"|"error", "detail"?}, as this
+    gateway sees them: its own database pool, the relay's probe, its NATS link (sockets are pushed over it) and
+    the EVENTS stream the SSE stream and the events socket read."""
+    app = request.app
+    nc = app[NC]
+
+    async def database() -> dict[str, Any]:
+        try:
+            await asyncio.wait_for(app[POOL].fetchval("SELECT 1"), 1.0)
+        except Exception as exc:
+            return _state(False, type(exc).__name__)
+        return _state(True)
+
+    async def sse() -> dict[str, Any]:
+        try:
+            await asyncio.wait_for(nc.jetstream().stream_info(subjects.EVENTS_STREAM), 1.0)
+        except Exception as exc:
+            return _state(False, type(exc).__name__)
+        return _state(True)
+
+    relay = services.get("relay", {})
+    sockets = app[live.HUB].count if live.HUB in app else 0
+    db, stream = await asyncio.gather(database(), sse())
+    return {
+        "database": db,
+        "relay": _state(relay.get("status") == "up", relay.get("error")),
+        "websocket": _state(nc.is_connected, f"{sockets} connections on this gateway", bad="degraded"),
+        "sse": stream,
+    }
 
 
 async def mcp_endpoint(request: web.Request) -> web.StreamResponse:

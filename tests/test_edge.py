@@ -179,3 +179,12 @@ def test_every_route_the_app_serves_is_a_row_of_the_table():
     assert served == rows
     assert all(r.kind is Kind.FORWARD or r.handler for r in TABLE)
     assert {r.handler for r in TABLE if r.kind is not Kind.FORWARD} >= set(handlers())
+
+
+async def test_health_adds_components_for_a_keyed_caller(anon, alice):
+    status, public = await anon.get("/v1/health")
+    assert status == 200 and "components" not in public and "websocket_connections" in public["stats"]
+    status, keyed = await alice.get("/v1/health")
+    assert status == 200 and set(keyed["stats"]) == set(public["stats"]) and "services" in keyed
+    assert set(keyed["components"]) == {"database", "relay", "websocket", "sse"}
+    assert all(c["status"] == "ok" for c in keyed["components"].values()), keyed["components"]
