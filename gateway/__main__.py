@@ -57,7 +57,8 @@ async def run() -> None:
         stack.push_async_callback(app[USAGE].flush)  # runs after the HTTP side stopped (LIFO)
         for task in (_every(600, app[IDEMPOTENCY].sweep), _every(600, lambda: sweep_sessions(pool))):
             stack.callback(asyncio.create_task(task).cancel)
-        runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # bodies are decoded by the decode_body middleware, which answers unknown encodings in JSON
+        runner = web.AppRunner(app, access_log=None, handle_signals=False, auto_decompress=False)
         await runner.setup()
         stack.push_async_callback(runner.cleanup)
         # reuse_port: several gateway replicas may share one port; the kernel spreads connections.

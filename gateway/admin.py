@@ -11,7 +11,7 @@ import asyncpg
 import orjson
 from aiohttp import web
 
-from gateway.http import error_response, json_response
+from gateway.http import body_bytes, error_response, json_response
 from gateway.state import LIMITER, POOL, SETTINGS
 from shared.errors import ServiceError
 from shared.passwords import verify_password
@@ -68,7 +68,7 @@ async def login(request: web.Request) -> web.Response:
             "rate_limited", "Too many failed logins; try again later", headers={"Retry-After": str(wait)}
         )
     try:
-        body = orjson.loads(await request.read() or b"{}")
+        body = orjson.loads(await body_bytes(request) or b"{}")
         password = body.get("password") if isinstance(body, dict) else None
     except orjson.JSONDecodeError:
         password = None

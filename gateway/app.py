@@ -249,6 +249,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
             middleware.errors,
             middleware.cors,
             middleware.guard,
+            middleware.decode_body,
         ],
     )
     app[SETTINGS] = settings

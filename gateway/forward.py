@@ -8,7 +8,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.http import error_response, json_response, reply_response
+from gateway.http import body_bytes, error_response, json_response, reply_response
 from gateway.routes import Route
 from gateway.state import NC
 from shared.bus import Ctx, call
@@ -47,7 +47,7 @@ def _query(request: web.Request) -> dict[str, Any]:
 
 async def read_body(request: web.Request) -> dict[str, Any] | web.Response:
     """The JSON object body, or a 422 response in FastAPI's shape."""
-    raw = await request.read()
+    raw = await body_bytes(request)
     if not raw.strip():
         return {}
     try:

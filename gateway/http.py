@@ -47,8 +47,16 @@ VALIDATION_MESSAGE = "Validation failed"
 STATUS_CODES: dict[int, str] = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 # Seconds a client should wait after a 503 when nothing more precise is known (a service restarting).
 UNAVAILABLE_RETRY_S = 1
+# A request's body as the decode middleware read it (set only when it came encoded); see body_bytes().
+BODY = "decoded_body"
 # The current request's id, set by the request-id middleware; error bodies carry it.
 REQUEST_ID: ContextVar[str | None] = ContextVar("moltgrid_request_id", default=None)
+
+
+async def body_bytes(request: web.Request) -> bytes:
+    """The request's body, decoded (the gateway reads bodies undecoded: gateway/middleware.py decode_body)."""
+    decoded: bytes | None = request.get(BODY)
+    return decoded if decoded is not None else await request.read()
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -188,3 +188,22 @@ async def test_health_adds_components_for_a_keyed_caller(anon, alice):
     assert status == 200 and set(keyed["stats"]) == set(public["stats"]) and "services" in keyed
     assert set(keyed["components"]) == {"database", "relay", "websocket", "sse"}
     assert all(c["status"] == "ok" for c in keyed["components"].values()), keyed["components"]
+
+
+@pytest.mark.parametrize("encoding", ["br", "zstd", "x-unknown"])
+async def test_a_body_encoding_the_gateway_cannot_read_is_a_json_4xx(alice, http, stack, encoding):
+    headers = {"X-API-Key": alice.key, "Content-Encoding": encoding, "Content-Type": "application/json"}
+    async with http.post(f"{stack.base_url}/v1/memory", data=b"\x1b\x00\x00", headers=headers) as r:
+        assert 400 <= r.status < 500 and r.content_type == "application/json", (r.status, await r.text())
+        body = await r.json()
+        assert ISO_UTC.fullmatch(body["timestamp"]) and body["error"] and body["detail"]
+
+
+async def test_a_gzip_body_is_still_read(alice, http, stack):
+    import gzip
+
+    headers = {"X-API-Key": alice.key, "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    data = gzip.compress(b'{"key": "gz", "value": "zipped"}')
+    async with http.post(f"{stack.base_url}/v1/memory", data=data, headers=headers) as r:
+        assert r.status == 200, await r.text()
+    assert (await alice.get("/v1/memory/gz"))[1]["value"] == "zipped"
