@@ -6,7 +6,7 @@ and fans the frame out to them. Frames a client sends are forwarded to `svc.rela
 As in the original, the server sends nothing first: the first frame a client reads after sending is that
 send's confirmation or error. `?hello=1` asks for a `{"event": "connected", "agent_id"}` frame first.
 
-SSE: `GET /v1/events/stream` follows the agent's events in JetStream from a cursor (`Last-Event-ID` or
+SSE: `GET /v1/events/stream` follows the agent's events in JetStream (shared.events.tail) from a cursor (`Last-Event-ID` or
 `?after=`), so a client that reconnects to any gateway replica resumes without a gap.
 
 Events socket: `GET /v1/events/ws` (1.0's) sends the agent's unacknowledged events oldest first (read through
@@ -39,7 +39,7 @@ from gateway.state import NC, SETTINGS
 from shared import subjects
 from shared.bus import Ctx, call
 from shared.event_names import public_type
-from shared.events import follow
+from shared.events import tail
 from shared.metrics import INSTANCE, PUSH_SECONDS
 
 log = structlog.get_logger("live")
@@ -289,31 +289,19 @@ async def _sse(request: web.Request, agent_id: str) -> web.StreamResponse:
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
-    sub = await follow(request.app[NC].jetstream(), subjects.agent_events(agent_id), after_seq=int(start))
+    events = tail(request.app[NC].jetstream(), subjects.agent_events(agent_id), int(start), SSE_HEARTBEAT_S)
     try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=SSE_HEARTBEAT_S)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            except Exception as exc:  # nats timeout error class
-                if type(exc).__name__ != "TimeoutError":
-                    raise
-                await response.write(b": keep-alive\n\n")
-                continue
-            event = orjson.loads(msg.data)
-            await response.write(
-                f"id: {msg.metadata.sequence.stream}\nevent: {event.get('type', 'event')}\n"
-                f"data: {msg.data.decode()}\n\n".encode()
-            )
+        async with contextlib.aclosing(events):
+            async for followed in events:
+                if followed is None:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                await response.write(
+                    f"id: {followed.sequence}\nevent: {followed.event.get('type', 'event')}\n"
+                    f"data: {followed.raw.decode()}\n\n".encode()
+                )
     except (ConnectionResetError, asyncio.CancelledError):
         pass
-    finally:
-        try:
-            await sub.unsubscribe()
-        except Exception:
-            pass
     return response
 
 
@@ -360,25 +348,19 @@ async def _send_events(request: web.Request, ws: web.WebSocketResponse, ctx: Ctx
         if len(reply.data["events"]) < BACKLOG_PAGE:
             break
         body = {"limit": BACKLOG_PAGE, "wait": 0, "after": cursor}
-    sub = await follow(nc.jetstream(), subjects.agent_events(agent_id), after_seq=cursor)
+    events = tail(nc.jetstream(), subjects.agent_events(agent_id), cursor, EVENTS_PING_S)
     try:
-        while not ws.closed:
-            try:
-                msg = await sub.next_msg(timeout=EVENTS_PING_S)
-            except Exception as exc:  # nats' TimeoutError: idle
-                if "Timeout" not in type(exc).__name__:
-                    raise
-                await ws.send_json({"type": "ping"})
-                continue
-            event = orjson.loads(msg.data)
-            await ws.send_json(
-                _event_frame(event.get("id"), event.get("type"), event.get("data"), event.get("time"))
-            )
+        async with contextlib.aclosing(events):
+            async for followed in events:
+                if ws.closed:
+                    break
+                if followed is None:
+                    await ws.send_json({"type": "ping"})
+                    continue
+                e = followed.event
+                await ws.send_json(_event_frame(e.get("id"), e.get("type"), e.get("data"), e.get("time")))
     except ConnectionResetError:
         pass
-    finally:
-        with contextlib.suppress(Exception):
-            await sub.unsubscribe()
 
 
 async def _read_acks(request: web.Request, ws: web.WebSocketResponse, ctx: Ctx) -> None:
