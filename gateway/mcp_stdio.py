@@ -14,6 +14,7 @@ import aiohttp
 import orjson
 
 from gateway.forward import BODY_METHODS
+from gateway.mcp_schemas import Schemas
 from gateway.mcp_server import Outcome, build_server
 from gateway.routes import Route
 
@@ -71,6 +72,13 @@ async def serve(base_url: str, api_key: str) -> None:
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=330)) as http:
         backend = HttpBackend(http, base_url, api_key)
-        server = build_server(lambda ctx: backend)
+
+        async def described() -> tuple[dict[str, Any], bool]:
+            async with http.get(base_url.rstrip("/") + "/openapi.json") as response:
+                response.raise_for_status()
+                doc: dict[str, Any] = await response.json()
+            return doc, True
+
+        server = build_server(lambda ctx: backend, Schemas(described))
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())

@@ -166,17 +166,28 @@ def build(described: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def openapi_json(request: web.Request) -> web.Response:
-    cache = request.app[CACHE]
+async def document(app: web.Application) -> tuple[dict[str, Any], bool]:
+    """The document (cached: a minute, or 2 s while a service did not describe itself) and whether every
+    service described itself. The MCP server derives its tools' input schemas from it too."""
+    cache = app[CACHE]
     if cache.get("until", 0.0) < time.monotonic():
         services = sorted({r.subject.split(".")[1] for r in (*ROUTES, *ADMIN_ROUTES)})
         replies = await asyncio.gather(
-            *(call(request.app[NC], svc(s, "describe"), {}, timeout=2.0) for s in services)
+            *(call(app[NC], svc(s, "describe"), {}, timeout=2.0) for s in services)
         )
         described = {s: r.data for s, r in zip(services, replies, strict=False) if r.ok}
         complete = len(described) == len(services)
-        cache.update(doc=build(described), until=time.monotonic() + (CACHE_SECONDS if complete else 2.0))
-    return json_response(cache["doc"])
+        cache.update(
+            doc=build(described),
+            complete=complete,
+            until=time.monotonic() + (CACHE_SECONDS if complete else 2.0),
+        )
+    return cache["doc"], cache["complete"]
+
+
+async def openapi_json(request: web.Request) -> web.Response:
+    doc, _ = await document(request.app)
+    return json_response(doc)
 
 
 def swagger_static() -> Path:

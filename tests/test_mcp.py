@@ -303,16 +303,14 @@ async def _(c: Client, a: Api, b: Api) -> None:
 def test_every_row_has_a_case_and_a_route() -> None:
     assert {s.name for s in TOOL_SPECS} == set(CASES) == set(TOOLS)
     assert len({s.name for s in TOOL_SPECS}) == len(TOOL_SPECS)
-    for spec in TOOL_SPECS:
-        assert spec.input_schema["type"] == "object" and spec.description
-        assert set(spec.input_schema.get("required", [])) <= set(spec.input_schema["properties"]), spec.name
+    assert all(spec.description for spec in TOOL_SPECS)
 
 
 def test_a_row_naming_no_route_fails() -> None:
     route = ROUTES[0]
-    spec = ToolSpec("probe", "d", route.method, route.path, {"type": "object"})
+    spec = ToolSpec("probe", "d", route.method, route.path)
     assert tools_of((spec,))["probe"].route is route
-    ghost = ToolSpec("ghost", "d", "POST", "/v1/not-built", {"type": "object"})
+    ghost = ToolSpec("ghost", "d", "POST", "/v1/not-built")
     with pytest.raises(LookupError, match="ghost"):
         tools_of((spec, ghost))
 
@@ -323,6 +321,15 @@ async def test_lists_tools_and_resources(transport: str, alice: Api) -> None:
         tools = {t.name: t for t in (await c.list_tools()).tools}
         assert set(tools) == set(TOOLS)
         assert tools["memory_get"].input_schema["required"] == ["key"]
+        # every schema is the route's described request model: path, query and body fields together
+        for name, tool in tools.items():
+            schema = tool.input_schema
+            assert schema["type"] == "object" and "properties" in schema, name
+            assert set(schema.get("required", [])) <= set(schema["properties"]), name
+        memory_set = tools["memory_set"].input_schema
+        assert {"key", "value"} <= set(memory_set["required"]) and memory_set["additionalProperties"] is False
+        assert memory_set["properties"]["value"]["maxLength"] == 50_000
+        assert set(tools["memory_get"].input_schema["properties"]) >= {"key", "namespace"}
         assert tools["memory_get"].annotations.read_only_hint is True
         resources = {r.uri for r in (await c.list_resources()).resources}
         assert resources == {"moltgrid://memory", "moltgrid://inbox"}
