@@ -236,7 +236,10 @@ def register(app: web.Application, settings: GatewaySettings) -> None:
             handler = own[route.handler]
         else:
             raise RuntimeError(f"routing-table row {route.method} {route.path} names no handler")
-        app.router.add_route(route.method, route.path, handler)
+        if route.kind is not Kind.FORWARD and route.method == "GET":
+            app.router.add_get(route.path, handler)  # with its HEAD twin, as probes and crawlers send
+        else:
+            app.router.add_route(route.method, route.path, handler)
 
 
 def create_app(settings: GatewaySettings) -> web.Application:

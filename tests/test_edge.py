@@ -181,6 +181,12 @@ def test_every_route_the_app_serves_is_a_row_of_the_table():
     assert {r.handler for r in TABLE if r.kind is not Kind.FORWARD} >= set(handlers())
 
 
+async def test_the_gateways_own_pages_answer_head(http, stack):
+    for path in ("/", "/v1/health", "/docs"):
+        async with http.head(stack.base_url + path) as r:
+            assert r.status == 200, path
+
+
 async def test_health_adds_components_for_a_keyed_caller(anon, alice):
     status, public = await anon.get("/v1/health")
     assert status == 200 and "components" not in public and "websocket_connections" in public["stats"]
