@@ -1,10 +1,11 @@
-"""The gateway application: middlewares, the routing table, health and the API root."""
+"""The gateway application: middlewares, every row of the routing table registered, health and the API root."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,12 +13,14 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from gateway import admin, live, middleware, openapi
+from gateway.config import GatewaySettings
 from gateway.forward import forwarder
 from gateway.http import json_response
-from gateway.routes import ADMIN_ROUTES, ROUTES
-from gateway.state import NC, SETTINGS
+from gateway.middleware import Handler
+from gateway.routes import TABLE, Kind
+from gateway.state import NC, POOL, SETTINGS
 from shared import metrics, subjects, tracing
-from shared.bus import call
+from shared.bus import Ctx, call
 from shared.config import API_VERSION, VERSION
 from shared.timeutil import iso, utcnow
 
@@ -78,7 +81,8 @@ async def _probe(request: web.Request) -> dict[str, Any]:
     under load, each costing every service two requests and a count query)."""
     cache = request.app[HEALTH_CACHE]
     if cache.get("at", 0.0) > time.monotonic():
-        return cache["value"]
+        cached: dict[str, Any] = cache["value"]
+        return cached
     running = cache.get("running")
     if running is None or running.done():
         running = cache["running"] = asyncio.ensure_future(_fresh_probe(request))
@@ -118,17 +122,55 @@ async def health(request: web.Request) -> web.Response:
     stats = dict(probe["stats"])
     if live.HUB in request.app:  # sockets held by this gateway replica
         stats["websocket_connections"] = request.app[live.HUB].count
-    return json_response(
-        {
-            "status": status,
-            "version": API_VERSION,
-            "server_version": VERSION,
-            "stats": stats,
-            "timestamp": iso(utcnow()),
-            "encryption_enabled": request.app[SETTINGS].encryption_enabled,
-            "services": probe["services"],
-        }
-    )
+    body = {
+        "status": status,
+        "version": API_VERSION,
+        "server_version": VERSION,
+        "stats": stats,
+        "timestamp": iso(utcnow()),
+        "encryption_enabled": request.app[SETTINGS].encryption_enabled,
+        "services": probe["services"],
+    }
+    ctx: Ctx = request["ctx"]
+    if ctx.agent_id is not None:  # 1.0's component view, for a caller with a valid key
+        body["components"] = await _components(request, probe["services"])
+    return json_response(body)
+
+
+def _state(ok: bool, detail: str | None = None, bad: str = "error") -> dict[str, Any]:
+    return {"status": "ok" if ok else bad, **({"detail": detail} if detail else {})}
+
+
+async def _components(request: web.Request, services: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """`database`, `relay`, `websocket`, `sse`, each {"status": "ok"|"degraded"|"error", "detail"?}, as this
+    gateway sees them: its own database pool, the relay's probe, its NATS link (sockets are pushed over it) and
+    the EVENTS stream the SSE stream and the events socket read."""
+    app = request.app
+    nc = app[NC]
+
+    async def database() -> dict[str, Any]:
+        try:
+            await asyncio.wait_for(app[POOL].fetchval("SELECT 1"), 1.0)
+        except Exception as exc:
+            return _state(False, type(exc).__name__)
+        return _state(True)
+
+    async def sse() -> dict[str, Any]:
+        try:
+            await asyncio.wait_for(nc.jetstream().stream_info(subjects.EVENTS_STREAM), 1.0)
+        except Exception as exc:
+            return _state(False, type(exc).__name__)
+        return _state(True)
+
+    relay = services.get("relay", {})
+    sockets = app[live.HUB].count if live.HUB in app else 0
+    db, stream = await asyncio.gather(database(), sse())
+    return {
+        "database": db,
+        "relay": _state(relay.get("status") == "up", relay.get("error")),
+        "websocket": _state(nc.is_connected, f"{sockets} connections on this gateway", bad="degraded"),
+        "sse": stream,
+    }
 
 
 async def mcp_endpoint(request: web.Request) -> web.StreamResponse:
@@ -136,10 +178,6 @@ async def mcp_endpoint(request: web.Request) -> web.StreamResponse:
     from gateway import mcp_http
 
     return await mcp_http.handle(request)
-
-
-mcp_endpoint.auth = True  # type: ignore[attr-defined]  # the guard authenticates and rate-limits it
-mcp_endpoint.bearer = True  # type: ignore[attr-defined]  # MCP clients often send `Authorization: Bearer <key>`
 
 
 async def _close_mcp(app: web.Application) -> None:
@@ -154,7 +192,57 @@ async def prometheus(request: web.Request) -> web.Response:
     return web.Response(body=metrics.merge(texts), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
-def create_app(settings: Any) -> web.Application:
+def handlers() -> dict[str, Handler]:
+    """The gateway's own handlers, by the name their routing-table row gives."""
+    return {
+        "root": root,
+        "health": health,
+        "metrics": prometheus,
+        "openapi": openapi.openapi_json,
+        "docs": openapi.docs_page,
+        "contact_page": contact_page,
+        "relay_socket": live.relay_socket,
+        "events_socket": live.events_socket,
+        "event_stream": live.event_stream,
+        "agent_event_stream": live.agent_event_stream,
+        "mcp": mcp_endpoint,
+        "admin_page": admin.page,
+        "admin_login_page": admin.login_page,
+        "admin_login": admin.login,
+        "admin_logout": admin.logout,
+    }
+
+
+# Directories served by STATIC rows whose path is a prefix, by handler name.
+STATIC_DIRS: dict[str, Callable[[], Path]] = {"swagger_static": openapi.swagger_static}
+
+
+def register(app: web.Application, settings: GatewaySettings) -> None:
+    """Register every row of the routing table; a row without a handler (or a handler without a row) is a
+    programming error, refused here so the gateway never starts with a route it does not show."""
+    own = handlers()
+    named = {r.handler for r in TABLE if r.kind is not Kind.FORWARD}
+    unused = set(own) - named
+    if unused:
+        raise RuntimeError(f"gateway handlers without a routing-table row: {sorted(unused)}")
+    for route in TABLE:
+        handler: Handler
+        if route.kind is Kind.FORWARD:
+            handler = forwarder(route, settings.request_timeout)
+        elif route.handler in STATIC_DIRS:
+            app.router.add_static(route.path, STATIC_DIRS[route.handler]())
+            continue
+        elif route.handler in own:
+            handler = own[route.handler]
+        else:
+            raise RuntimeError(f"routing-table row {route.method} {route.path} names no handler")
+        if route.kind is not Kind.FORWARD and route.method == "GET":
+            app.router.add_get(route.path, handler)  # with its HEAD twin, as probes and crawlers send
+        else:
+            app.router.add_route(route.method, route.path, handler)
+
+
+def create_app(settings: GatewaySettings) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         middlewares=[
@@ -164,19 +252,13 @@ def create_app(settings: Any) -> web.Application:
             middleware.errors,
             middleware.cors,
             middleware.guard,
+            middleware.decode_body,
         ],
     )
     app[SETTINGS] = settings
     app[HEALTH_CACHE] = {}
-    app.router.add_get("/", root)
-    app.router.add_get("/v1/health", health)
-    app.router.add_get("/metrics", prometheus)
-    app.router.add_get("/contact", contact_page)
-    app.router.add_route("*", "/mcp", mcp_endpoint)
+    app.on_response_prepare.append(middleware.stamp)
     app.on_cleanup.append(_close_mcp)
-    admin.setup(app)
     openapi.setup(app)
-    live.setup(app)
-    for route in (*ROUTES, *ADMIN_ROUTES):
-        app.router.add_route(route.method, route.path, forwarder(route, settings.request_timeout))
+    register(app, settings)
     return app

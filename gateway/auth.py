@@ -1,8 +1,10 @@
-"""API-key authentication with a short-lived cache; entries are dropped when the directory says so."""
+"""API-key authentication with a short-lived cache; entries are dropped when the directory says a key was
+rotated or an agent deleted, and listeners (the live connections) are told."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import orjson
@@ -31,6 +33,11 @@ class Authenticator:
         self._nc, self._ttl, self._timeout = nc, ttl, timeout
         self._cache: dict[str, tuple[float, Agent]] = {}
         self._reconnects = 0  # NATS reconnects seen: notices may have been missed while disconnected
+        self._listeners: list[Callable[[str], Awaitable[object]]] = []
+
+    def on_revoked(self, listener: Callable[[str], Awaitable[object]]) -> None:
+        """Also call `listener(agent_id)` when an agent's key is rotated or the agent deleted."""
+        self._listeners.append(listener)
 
     async def start(self) -> None:
         for subject in (subjects.AGENT_DELETED, subjects.KEY_REVOKED):
@@ -41,6 +48,9 @@ class Authenticator:
         for key_hash, (_, agent) in list(self._cache.items()):
             if agent.agent_id == agent_id:
                 self._cache.pop(key_hash, None)
+        if isinstance(agent_id, str):
+            for listener in self._listeners:
+                await listener(agent_id)
 
     async def authenticate(self, api_key: str, ctx: Ctx) -> Agent:
         # (checked before hashing: a header with undecodable bytes holds surrogates that cannot be encoded)

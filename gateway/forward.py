@@ -8,12 +8,11 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from gateway.http import error_response, json_response, reply_response
+from gateway.http import body_bytes, error_response, json_response, reply_response
 from gateway.routes import Route
 from gateway.state import NC
 from shared.bus import Ctx, call
 
-ROUTE_ATTR = "moltgrid_route"
 KEY_HASH = "api_key_hash"  # request key: the hash of the key that authenticated it (set by the guard)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # JSON nesting a body may have. Deeper bodies parse (orjson goes to 1024) but cannot be re-serialised onto the
@@ -24,8 +23,8 @@ MAX_JSON_DEPTH = 64
 def too_deep(raw: bytes | str, value: Any) -> bool:
     """Whether parsed JSON nests deeper than MAX_JSON_DEPTH; `raw` (its text) first rules out the common case
     cheaply — fewer brackets than the limit cannot nest that deep."""
-    opening = ("[", "{") if isinstance(raw, str) else (b"[", b"{")
-    if sum(raw.count(c) for c in opening) <= MAX_JSON_DEPTH:  # type: ignore[arg-type]
+    text = raw if isinstance(raw, bytes) else raw.encode("utf-8", "surrogatepass")
+    if text.count(b"[") + text.count(b"{") <= MAX_JSON_DEPTH:
         return False
     stack = [(value, 1)]
     while stack:
@@ -49,7 +48,7 @@ def _query(request: web.Request) -> dict[str, Any]:
 
 async def read_body(request: web.Request) -> dict[str, Any] | web.Response:
     """The JSON object body, or a 422 response in FastAPI's shape."""
-    raw = await request.read()
+    raw = await body_bytes(request)
     if not raw.strip():
         return {}
     try:
@@ -98,6 +97,14 @@ async def read_body(request: web.Request) -> dict[str, Any] | web.Response:
     return body
 
 
+def _etag(route: Route, data: Any) -> dict[str, str] | None:
+    """The ETag header of a row that declares its answer's version field (the bare value, as 1.0 sends it:
+    what If-Match takes back)."""
+    if not route.etag or not isinstance(data, dict) or data.get(route.etag) is None:
+        return None
+    return {"ETag": str(data[route.etag])}
+
+
 def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     timeout = route.timeout or default_timeout
     default_source = "body" if route.method in BODY_METHODS else "query"
@@ -111,15 +118,15 @@ def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], A
                 return parsed
             body = parsed
         path = request.match_info
-        # MoltGrid 1.0's compare-and-set header (POST /v1/memory); an explicit field wins over it
-        headers = {"if_match": request.headers["If-Match"]} if "If-Match" in request.headers else {}
+        # the headers the row declares, as request fields; an explicit field wins over a header
+        headers = {field: request.headers[h] for h, field in route.headers if h in request.headers}
         payload = {**headers, **query, **body, **path}
         if route.caller_key_hash:
             payload["api_key_hash"] = request[KEY_HASH]
         ctx: Ctx = request["ctx"]
         reply = await call(request.app[NC], route.subject, payload, timeout=timeout, ctx=ctx)
         if reply.ok:
-            return json_response(reply.data, route.status)
+            return json_response(reply.data, route.status, _etag(route, reply.data))
         # where each field came from, for validation errors' `loc` (only needed when the reply is an error)
         sources = {
             "*": default_source,
@@ -130,5 +137,4 @@ def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], A
         }
         return reply_response(reply, route.status, sources)
 
-    setattr(handle, ROUTE_ATTR, route)
     return handle

@@ -1,4 +1,5 @@
-"""Envelope/ServiceError → HTTP response in the contract's shape ({"detail": …} plus 1.0's fields beside it)."""
+"""Envelope/ServiceError → HTTP response in the contract's shape ({"detail": …} plus 1.0's fields beside it).
+Only the gateway knows HTTP: the services' error codes are mapped to statuses and public codes here."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from shared.envelope import RETRY_STATUSES, Reply, http_error_body
+from shared.envelope import Reply
+from shared.timeutil import iso, utcnow
 
 HTTP_STATUS: dict[str, int] = {
     "invalid": 422,
@@ -24,12 +26,37 @@ HTTP_STATUS: dict[str, int] = {
     "unavailable": 503,
     "timeout": 504,
 }
+# The stable `error` code of HTTP error bodies (MoltGrid 1.0's names where 1.0 shows one), by internal code.
+PUBLIC_CODES: dict[str, str] = {
+    "internal": "internal_error",
+    "invalid": "validation_error",
+    "bad_request": "bad_request",
+    "unauthorized": "unauthorized",
+    "forbidden": "forbidden",
+    "not_found": "not_found",
+    "conflict": "conflict",
+    "too_large": "payload_too_large",
+    "rate_limited": "rate_limit_exceeded",
+    "unavailable": "service_unavailable",
+    "timeout": "gateway_timeout",
+}
+# HTTP statuses whose error bodies carry `retry_after_seconds` (null elsewhere, as in MoltGrid 1.0).
+RETRY_STATUSES = frozenset({429, 503})
+VALIDATION_MESSAGE = "Validation failed"
 # Public error codes of failures aiohttp raises itself (no route, wrong method, ...), by status.
 STATUS_CODES: dict[int, str] = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 # Seconds a client should wait after a 503 when nothing more precise is known (a service restarting).
 UNAVAILABLE_RETRY_S = 1
+# A request's body as the decode middleware read it (set only when it came encoded); see body_bytes().
+BODY = "decoded_body"
 # The current request's id, set by the request-id middleware; error bodies carry it.
 REQUEST_ID: ContextVar[str | None] = ContextVar("moltgrid_request_id", default=None)
+
+
+async def body_bytes(request: web.Request) -> bytes:
+    """The request's body, decoded (the gateway reads bodies undecoded: gateway/middleware.py decode_body)."""
+    decoded: bytes | None = request.get(BODY)
+    return decoded if decoded is not None else await request.read()
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -48,6 +75,25 @@ def _located(details: list[dict[str, Any]], sources: Mapping[str, str]) -> list[
             loc = [where or sources.get("*", "body"), *loc]
         out.append({**err, "loc": loc})
     return out
+
+
+def http_error_body(
+    code: str, detail: Any, request_id: str | None, retry_after: float | None = None
+) -> dict[str, Any]:
+    """The one HTTP error body: the seed's `detail` (a message, or FastAPI's list for a 422) and, beside it,
+    MoltGrid 1.0's `error` (a stable code), `message`, `request_id`, `retry_after_seconds` and `timestamp`, so
+    clients of either version read what they expect. `code` is an internal code (shared.errors) or, for
+    failures that have none (e.g. 405), already a public one."""
+    public = PUBLIC_CODES.get(code, code)
+    message = VALIDATION_MESSAGE if isinstance(detail, list) else str(detail)
+    return {
+        "detail": detail,
+        "error": public,
+        "message": message,
+        "request_id": request_id,
+        "retry_after_seconds": retry_after,
+        "timestamp": iso(utcnow()),
+    }
 
 
 def error_body(

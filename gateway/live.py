@@ -6,15 +6,24 @@ and fans the frame out to them. Frames a client sends are forwarded to `svc.rela
 As in the original, the server sends nothing first: the first frame a client reads after sending is that
 send's confirmation or error. `?hello=1` asks for a `{"event": "connected", "agent_id"}` frame first.
 
-SSE: `GET /v1/events/stream` follows the agent's events in JetStream from a cursor (`Last-Event-ID` or
+SSE: `GET /v1/events/stream` follows the agent's events in JetStream (shared.events.tail) from a cursor (`Last-Event-ID` or
 `?after=`), so a client that reconnects to any gateway replica resumes without a gap.
+
+Events socket: `GET /v1/events/ws` (1.0's) sends the agent's unacknowledged events oldest first (read through
+the relay's `events` operation, as GET /v1/events does), then follows JetStream live from there; the client
+acknowledges by id (`svc.relay.events_ack`).
+
+Every connection held here (sockets, streams, long polls) is listed by agent in `Held`: when the directory
+announces a key rotation or an agent's deletion, each gateway closes that agent's connections at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import defaultdict
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -29,12 +38,61 @@ from gateway.http import HTTP_STATUS, error_response, json_response, reply_respo
 from gateway.state import NC, SETTINGS
 from shared import subjects
 from shared.bus import Ctx, call
-from shared.events import follow
+from shared.event_names import public_type
+from shared.events import tail
 from shared.metrics import INSTANCE, PUSH_SECONDS
 
 log = structlog.get_logger("live")
 SSE_HEARTBEAT_S = 15.0
 LONG_POLL_S = 25.0  # below the 1.0 SDK's 30 s client timeout
+EVENTS_PING_S = 30.0
+BACKLOG_PAGE = 200
+MAX_SEQUENCE = 2**64 - 2  # JetStream sequences are uint64; the first one read is after + 1
+REVOKED_CLOSE = 4001  # the WebSocket close code for a key that is missing, unknown or just revoked
+Closer = Callable[[], Awaitable[None]]
+
+
+class Held:
+    """The live connections this gateway holds, by agent, each with how to end it."""
+
+    def __init__(self) -> None:
+        self._by_agent: dict[str, set[Closer]] = defaultdict(set)
+
+    @contextlib.contextmanager
+    def hold(self, agent_id: str, close: Closer) -> Iterator[None]:
+        self._by_agent[agent_id].add(close)
+        try:
+            yield
+        finally:
+            held = self._by_agent.get(agent_id)
+            if held is not None:
+                held.discard(close)
+                if not held:
+                    del self._by_agent[agent_id]
+
+    async def close_agent(self, agent_id: str) -> int:
+        """End every connection of `agent_id` (its key was rotated or the agent deleted)."""
+        closers = list(self._by_agent.pop(agent_id, ()))
+        await asyncio.gather(*(c() for c in closers), return_exceptions=True)
+        return len(closers)
+
+
+def _cancel_current() -> Closer:
+    """A closer that ends the calling handler (a stream or a long poll)."""
+    task = asyncio.current_task()
+
+    async def close() -> None:
+        if task is not None:
+            task.cancel()
+
+    return close
+
+
+def _close_socket(ws: web.WebSocketResponse) -> Closer:
+    async def close() -> None:
+        await ws.close(code=REVOKED_CLOSE, message=b"API key revoked")
+
+    return close
 
 
 class PushHub:
@@ -117,6 +175,7 @@ class PushHub:
 
 
 HUB = web.AppKey("push_hub", PushHub)
+HELD = web.AppKey("held", Held)
 
 
 def _error_frame(message: str, status: int) -> dict[str, Any]:
@@ -143,35 +202,41 @@ async def relay_socket(request: web.Request) -> web.WebSocketResponse:
     except BaseException:
         await hub.remove(agent_id, ws)
         raise
-    timeout = request.app[SETTINGS].request_timeout
-    try:
-        async for frame in ws:
-            if frame.type != WSMsgType.TEXT:
-                if frame.type == WSMsgType.BINARY:
-                    await ws.send_json(_error_frame("send JSON text frames", 400))
-                continue
-            try:
-                body = orjson.loads(frame.data)
-            except orjson.JSONDecodeError:
-                await ws.send_json(_error_frame("invalid JSON", 400))
-                continue
-            if not isinstance(body, dict):
-                await ws.send_json(_error_frame("expected an object {to_agent, channel?, payload}", 422))
-                continue
-            if too_deep(frame.data, body):
-                await ws.send_json(_error_frame(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", 422))
-                continue
-            reply = await call(request.app[NC], subjects.svc("relay", "send"), body, timeout=timeout, ctx=ctx)
-            if reply.ok:
-                await ws.send_json({"event": "message.sent", "to_agent": body.get("to_agent"), **reply.data})
-            else:
-                detail = reply.details if reply.code == "invalid" and reply.details else reply.message
-                await ws.send_json(
-                    {**_error_frame(reply.message, HTTP_STATUS.get(reply.code, 500)), "detail": detail}
-                )
-    finally:
-        await hub.remove(agent_id, ws)
+    with request.app[HELD].hold(agent_id, _close_socket(ws)):
+        try:
+            await _relay_frames(request, ws, ctx)
+        finally:
+            await hub.remove(agent_id, ws)
     return ws
+
+
+async def _relay_frames(request: web.Request, ws: web.WebSocketResponse, ctx: Ctx) -> None:
+    """Each text frame a client sends is a relay send; its confirmation or error is the answer frame."""
+    timeout = request.app[SETTINGS].request_timeout
+    async for frame in ws:
+        if frame.type != WSMsgType.TEXT:
+            if frame.type == WSMsgType.BINARY:
+                await ws.send_json(_error_frame("send JSON text frames", 400))
+            continue
+        try:
+            body = orjson.loads(frame.data)
+        except orjson.JSONDecodeError:
+            await ws.send_json(_error_frame("invalid JSON", 400))
+            continue
+        if not isinstance(body, dict):
+            await ws.send_json(_error_frame("expected an object {to_agent, channel?, payload}", 422))
+            continue
+        if too_deep(frame.data, body):
+            await ws.send_json(_error_frame(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", 422))
+            continue
+        reply = await call(request.app[NC], subjects.svc("relay", "send"), body, timeout=timeout, ctx=ctx)
+        if reply.ok:
+            await ws.send_json({"event": "message.sent", "to_agent": body.get("to_agent"), **reply.data})
+        else:
+            detail = reply.details if reply.code == "invalid" and reply.details else reply.message
+            await ws.send_json(
+                {**_error_frame(reply.message, HTTP_STATUS.get(reply.code, 500)), "detail": detail}
+            )
 
 
 def wants_json(request: web.Request) -> bool:
@@ -184,9 +249,10 @@ def wants_json(request: web.Request) -> bool:
 async def event_stream(request: web.Request) -> web.StreamResponse:
     ctx: Ctx = request["ctx"]
     agent_id = ctx.require_agent()
-    if wants_json(request):
-        return await first_unacked_event(request, ctx)
-    return await _sse(request, agent_id)
+    with request.app[HELD].hold(agent_id, _cancel_current()):
+        if wants_json(request):
+            return await first_unacked_event(request, ctx)
+        return await _sse(request, agent_id)
 
 
 async def agent_event_stream(request: web.Request) -> web.StreamResponse:
@@ -195,7 +261,8 @@ async def agent_event_stream(request: web.Request) -> web.StreamResponse:
     agent_id = ctx.require_agent()
     if request.match_info["agent_id"] != agent_id:
         return error_response("forbidden", "Agents can only subscribe to their own event stream")
-    return await _sse(request, agent_id)
+    with request.app[HELD].hold(agent_id, _cancel_current()):
+        return await _sse(request, agent_id)
 
 
 async def first_unacked_event(request: web.Request, ctx: Ctx) -> web.StreamResponse:
@@ -216,46 +283,99 @@ async def first_unacked_event(request: web.Request, ctx: Ctx) -> web.StreamRespo
 
 async def _sse(request: web.Request, agent_id: str) -> web.StreamResponse:
     start = request.headers.get("Last-Event-ID") or request.query.get("after") or "0"
-    if not start.isdigit():
-        raise web.HTTPBadRequest(reason="Last-Event-ID / after must be a stream sequence number")
+    if not (start.isascii() and start.isdigit()) or int(start) > MAX_SEQUENCE:
+        return error_response("bad_request", "Last-Event-ID / after must be a stream sequence number")
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     )
     await response.prepare(request)
-    sub = await follow(request.app[NC].jetstream(), subjects.agent_events(agent_id), after_seq=int(start))
+    events = tail(request.app[NC].jetstream(), subjects.agent_events(agent_id), int(start), SSE_HEARTBEAT_S)
     try:
-        while True:
-            try:
-                msg = await sub.next_msg(timeout=SSE_HEARTBEAT_S)
-            except TimeoutError:
-                await response.write(b": keep-alive\n\n")
-                continue
-            except Exception as exc:  # nats timeout error class
-                if type(exc).__name__ != "TimeoutError":
-                    raise
-                await response.write(b": keep-alive\n\n")
-                continue
-            event = orjson.loads(msg.data)
-            await response.write(
-                f"id: {msg.metadata.sequence.stream}\nevent: {event.get('type', 'event')}\n"
-                f"data: {msg.data.decode()}\n\n".encode()
-            )
+        async with contextlib.aclosing(events):
+            async for followed in events:
+                if followed is None:
+                    await response.write(b": keep-alive\n\n")
+                    continue
+                await response.write(
+                    f"id: {followed.sequence}\nevent: {followed.event.get('type', 'event')}\n"
+                    f"data: {followed.raw.decode()}\n\n".encode()
+                )
     except (ConnectionResetError, asyncio.CancelledError):
         pass
-    finally:
-        try:
-            await sub.unsubscribe()
-        except Exception:
-            pass
     return response
 
 
-relay_socket.auth = True  # type: ignore[attr-defined]
-event_stream.auth = True  # type: ignore[attr-defined]
-agent_event_stream.auth = True  # type: ignore[attr-defined]
+async def events_socket(request: web.Request) -> web.WebSocketResponse:
+    """1.0's event socket: `connected`, the unacknowledged events oldest first, then live ones; a ping every
+    30 s; `{"type": "ack", "event_ids": [...]}` from the client acknowledges."""
+    ctx: Ctx = request["ctx"]
+    agent_id = ctx.require_agent()
+    ws = web.WebSocketResponse(max_msg_size=64 * 1024)
+    await ws.prepare(request)
+    with request.app[HELD].hold(agent_id, _close_socket(ws)):
+        await ws.send_json({"type": "connected", "agent_id": agent_id})
+        sender = asyncio.ensure_future(_send_events(request, ws, ctx, agent_id))
+        try:
+            await _read_acks(request, ws, ctx)
+        finally:
+            sender.cancel()
+            await asyncio.gather(sender, return_exceptions=True)
+    return ws
 
 
-def setup(app: web.Application) -> None:
-    app.router.add_get("/v1/relay/ws", relay_socket)
-    app.router.add_get("/v1/events/stream", event_stream)
-    app.router.add_get("/v1/agents/{agent_id}/events", agent_event_stream)
+def _event_frame(event_id: Any, event_type: Any, payload: Any, created_at: Any) -> dict[str, Any]:
+    return {
+        "type": "event",
+        "event_id": event_id,
+        "event_type": public_type(str(event_type)),
+        "payload": payload,
+        "created_at": created_at,
+    }
+
+
+async def _send_events(request: web.Request, ws: web.WebSocketResponse, ctx: Ctx, agent_id: str) -> None:
+    nc = request.app[NC]
+    body: dict[str, Any] = {"limit": BACKLOG_PAGE, "wait": 0}
+    cursor = 0
+    while True:  # the backlog, by the relay's own reading (acknowledged cursor, events acknowledged by id)
+        reply = await call(nc, subjects.svc("relay", "events"), body, timeout=LONG_POLL_S, ctx=ctx)
+        if not reply.ok:
+            await ws.close(code=1011, message=reply.message.encode()[:120])
+            return
+        for e in reply.data["events"]:
+            await ws.send_json(_event_frame(e["event_id"], e["event_type"], e["payload"], e["created_at"]))
+        cursor = int(reply.data["cursor"])
+        if len(reply.data["events"]) < BACKLOG_PAGE:
+            break
+        body = {"limit": BACKLOG_PAGE, "wait": 0, "after": cursor}
+    events = tail(nc.jetstream(), subjects.agent_events(agent_id), cursor, EVENTS_PING_S)
+    try:
+        async with contextlib.aclosing(events):
+            async for followed in events:
+                if ws.closed:
+                    break
+                if followed is None:
+                    await ws.send_json({"type": "ping"})
+                    continue
+                e = followed.event
+                await ws.send_json(_event_frame(e.get("id"), e.get("type"), e.get("data"), e.get("time")))
+    except ConnectionResetError:
+        pass
+
+
+async def _read_acks(request: web.Request, ws: web.WebSocketResponse, ctx: Ctx) -> None:
+    async for frame in ws:
+        if frame.type != WSMsgType.TEXT:
+            continue
+        try:
+            body = orjson.loads(frame.data)
+        except orjson.JSONDecodeError:
+            continue
+        if isinstance(body, dict) and body.get("type") == "ack" and isinstance(body.get("event_ids"), list):
+            await call(
+                request.app[NC],
+                subjects.svc("relay", "events_ack"),
+                {"event_ids": body["event_ids"]},
+                timeout=request.app[SETTINGS].request_timeout,
+                ctx=ctx,
+            )

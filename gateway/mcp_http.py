@@ -27,8 +27,10 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from nats.aio.client import Client as NATS
 
+from gateway import openapi
 from gateway.forward import MAX_JSON_DEPTH, too_deep
 from gateway.http import error_detail
+from gateway.mcp_schemas import Schemas
 from gateway.mcp_server import Backend, Outcome, build_server
 from gateway.routes import Route
 from gateway.state import NC, SETTINGS
@@ -66,12 +68,15 @@ def backend_of(ctx: ServerRequestContext[Any, Any]) -> Backend:
 class McpEndpoint:
     """The SDK's session manager, run by a task of its own (its task group must live in one task)."""
 
-    def __init__(self, max_body_bytes: int) -> None:
+    def __init__(self, app: web.Application) -> None:
+        async def described() -> tuple[dict[str, Any], bool]:
+            return await openapi.document(app)
+
         self.manager = StreamableHTTPSessionManager(
-            app=build_server(backend_of),
+            app=build_server(backend_of, Schemas(described)),
             json_response=True,
             stateless=True,
-            max_request_body_size=max_body_bytes,
+            max_request_body_size=app[SETTINGS].max_body_bytes,
         )
         self._stop = asyncio.Event()
         self._ready = asyncio.Event()
@@ -111,7 +116,7 @@ async def handle(request: web.Request) -> web.StreamResponse:
     """Serve one /mcp request (the endpoint starts on first use)."""
     endpoint = _endpoints.get(id(request.app))
     if endpoint is None:
-        endpoint = _endpoints[id(request.app)] = McpEndpoint(request.app[SETTINGS].max_body_bytes)
+        endpoint = _endpoints[id(request.app)] = McpEndpoint(request.app)
     return await endpoint.handle(request)
 
 

@@ -20,7 +20,8 @@ from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel import Server
 from mcp.shared.exceptions import MCPError
 
-from gateway.mcp_tools import MEMORY_VALUE_TEMPLATE, RESOURCES, Tool, available_tools
+from gateway.mcp_schemas import Schemas
+from gateway.mcp_tools import MEMORY_VALUE_TEMPLATE, RESOURCES, TOOLS, Tool
 from gateway.routes import ROUTES, Route
 from shared.config import VERSION
 
@@ -64,12 +65,13 @@ def tool_result(outcome: Outcome) -> types.CallToolResult:
     return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=structured)
 
 
-def _listing(tools: dict[str, Tool]) -> list[types.Tool]:
+async def _listing(tools: dict[str, Tool], schemas: Schemas) -> list[types.Tool]:
+    """The tools, each with the input schema its route's described request model gives."""
     return [
         types.Tool(
             name=t.name,
             description=t.spec.description,
-            input_schema=t.spec.input_schema,
+            input_schema=await schemas.of(t.spec.method, t.spec.path),
             annotations=types.ToolAnnotations(
                 read_only_hint=t.route.method == "GET", destructive_hint=t.route.method == "DELETE"
             ),
@@ -82,10 +84,10 @@ def _get_route(path: str) -> Route:
     return next(r for r in ROUTES if r.method == "GET" and r.path == path)
 
 
-def build_server(backend_of: BackendOf) -> Server[Any]:
-    """The MCP server; `backend_of` gives the backend (the authenticated agent's channel) for a request."""
-    tools = available_tools()
-    listing = _listing(tools)
+def build_server(backend_of: BackendOf, schemas: Schemas) -> Server[Any]:
+    """The MCP server; `backend_of` gives the backend (the authenticated agent's channel) for a request,
+    `schemas` the tools' input schemas (derived from the services' described models, cached)."""
+    tools = TOOLS
     resource_routes = {spec.uri: _get_route(spec.path) for spec in RESOURCES}
     value_route = _get_route(MEMORY_VALUE_TEMPLATE.path)
     value_prefix = MEMORY_VALUE_TEMPLATE.uri.removesuffix("{key}")
@@ -93,7 +95,7 @@ def build_server(backend_of: BackendOf) -> Server[Any]:
     async def list_tools(
         ctx: ServerRequestContext[Any, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListToolsResult:
-        return types.ListToolsResult(tools=listing)
+        return types.ListToolsResult(tools=await _listing(tools, schemas))
 
     async def call_tool(
         ctx: ServerRequestContext[Any, Any], params: types.CallToolRequestParams

@@ -6,7 +6,10 @@ is authenticated, rate-limited and routed exactly like any other client's reques
 
 from __future__ import annotations
 
+import asyncio
+import os
 import re
+import sys
 from typing import Any
 from urllib.parse import quote
 
@@ -14,10 +17,12 @@ import aiohttp
 import orjson
 
 from gateway.forward import BODY_METHODS
+from gateway.mcp_schemas import Schemas
 from gateway.mcp_server import Outcome, build_server
 from gateway.routes import Route
 
 PATH_PARAM = re.compile(r"\{(\w+)\}")
+DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def _query_value(value: Any) -> str:
@@ -71,6 +76,30 @@ async def serve(base_url: str, api_key: str) -> None:
 
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=330)) as http:
         backend = HttpBackend(http, base_url, api_key)
-        server = build_server(lambda ctx: backend)
+
+        async def described() -> tuple[dict[str, Any], bool]:
+            async with http.get(base_url.rstrip("/") + "/openapi.json") as response:
+                response.raise_for_status()
+                doc: dict[str, Any] = await response.json()
+            return doc, True
+
+        server = build_server(lambda ctx: backend, Schemas(described))
         async with stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
+
+
+def main(argv: list[str]) -> None:
+    """`python -m gateway.mcp_stdio [--url URL]` (what `moltgrid mcp` runs); the key is MOLTGRID_API_KEY."""
+    from shared.config import Settings
+    from shared.logging import configure_logging  # logs to stderr: stdout carries the protocol
+
+    url = argv[argv.index("--url") + 1] if "--url" in argv else os.environ.get("MOLTGRID_URL", DEFAULT_URL)
+    api_key = os.environ.get("MOLTGRID_API_KEY", "")
+    if not api_key:
+        sys.exit("set MOLTGRID_API_KEY to the agent's API key")
+    configure_logging(Settings(), "mcp")
+    asyncio.run(serve(url, api_key))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -6,6 +6,7 @@ import itertools
 import os
 import re
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -13,13 +14,15 @@ from aiohttp import web
 
 from gateway.admin import COOKIE as ADMIN_COOKIE
 from gateway.admin import session_valid
-from gateway.forward import KEY_HASH, ROUTE_ATTR
-from gateway.http import REQUEST_ID, error_response, status_error_response
+from gateway.forward import KEY_HASH
+from gateway.http import BODY, REQUEST_ID, error_response, status_error_response
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.ratelimit import Decision
+from gateway.routes import ADMIN, PUBLIC, Kind, Route, route_of
 from gateway.state import AUTH, IDEMPOTENCY, LIMITER, POOL, SETTINGS, USAGE
 from shared import metrics, tracing
 from shared.bus import Ctx
+from shared.config import VERSION
 from shared.errors import ServiceError
 from shared.ids import hash_api_key
 
@@ -30,6 +33,19 @@ _ID_PREFIX = os.urandom(8).hex()
 _ID_COUNTER = itertools.count(1)
 log = structlog.get_logger("gateway")
 HTTP_REQUESTS, HTTP_SECONDS = metrics.Children(metrics.HTTP_REQUESTS), metrics.Children(metrics.HTTP_SECONDS)
+
+
+RATE_HEADERS = "rate_headers"
+
+
+async def stamp(request: web.Request, response: web.StreamResponse) -> None:
+    """On every answer as it is prepared (errors, public routes, streams and sockets included): the server's
+    version, and on an authenticated answer the caller's rate-limit state."""
+    response.headers["X-MoltGrid-Version"] = VERSION
+    rate = request.get(RATE_HEADERS)
+    if rate is not None:
+        for name, value in rate.items():
+            response.headers.setdefault(name, value)
 
 
 @web.middleware
@@ -124,7 +140,7 @@ async def cors(request: web.Request, handler: Handler) -> web.StreamResponse:
         response.headers["Access-Control-Allow-Origin"] = "*" if allowed == "*" else origin  # type: ignore[assignment]
         response.headers["Access-Control-Expose-Headers"] = (
             "X-Request-ID, X-RateLimit-Limit, X-RateLimit-Remaining, X-RateLimit-Reset, Retry-After, "
-            "Idempotent-Replayed"
+            "Idempotent-Replayed, ETag, X-MoltGrid-Version"
         )
         if allowed != "*":
             response.headers["Vary"] = "Origin"
@@ -142,37 +158,76 @@ def _rate_headers(d: Decision) -> dict[str, str]:
     return h
 
 
+DECODERS = {"gzip": 16 + zlib.MAX_WBITS, "x-gzip": 16 + zlib.MAX_WBITS, "deflate": zlib.MAX_WBITS}
+
+
+@web.middleware
+async def decode_body(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Request bodies are decoded here, not by aiohttp's parser (which answers encodings it lacks a package
+    for with a plain-text 400): identity, gzip and deflate are read, bounded by the body limit after
+    decoding; anything else is a 400 in the contract's shape. The decoded body is `request[BODY]`."""
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding in ("", "identity"):
+        return await handler(request)
+    wbits = DECODERS.get(encoding)
+    if wbits is None:
+        return error_response(
+            "bad_request", f"Unsupported Content-Encoding: {encoding} (send identity, gzip or deflate)"
+        )
+    limit = request.app[SETTINGS].max_body_bytes
+    decoder = zlib.decompressobj(wbits)
+    try:
+        body = decoder.decompress(await request.read(), limit + 1)
+    except zlib.error:
+        return error_response("bad_request", f"Body is not valid {encoding}")
+    if len(body) > limit or decoder.unconsumed_tail:
+        return error_response("too_large", "Request body too large")
+    request[BODY] = body
+    return await handler(request)
+
+
+def _api_key(request: web.Request, route: Route) -> str | None:
+    """The key where the row says it may come: X-API-Key always; `?api_key=` and `Authorization: Bearer`
+    only on the rows that declare them (sockets and event streams; MCP)."""
+    key = request.headers.get("X-API-Key")
+    if not key and route.key_in_query:
+        key = request.query.get("api_key")
+    if not key and route.bearer:
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        key = token.strip() if scheme.lower() == "bearer" else None
+    return key or None
+
+
 @web.middleware
 async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Authenticate routes that need it, then apply the shared per-agent rate limit."""
-    route = getattr(request.match_info.handler, ROUTE_ATTR, None)
-    if route is not None and route.admin:
+    """Authenticate by the routing-table row's `access` (the one auth mechanism), then apply the shared
+    per-agent rate limit. A request that matched no row (404, 405) needs nothing."""
+    resource = request.match_info.route.resource
+    route = route_of(request.method, resource.canonical) if resource is not None else None
+    if route is None:
+        return await handler(request)
+    if route.access is ADMIN:
         if not await session_valid(request.app[POOL], request.cookies.get(ADMIN_COOKIE)):
+            if route.kind is Kind.STATIC:  # a page: to the login form
+                raise web.HTTPFound("/admin/login")
             return error_response("unauthorized", "Admin session required")
         ctx = request["ctx"]
         request["ctx"] = Ctx(request_id=ctx.request_id, client_addr=ctx.client_addr, admin=True)
         return await handler(request)
-    needs_auth = route.auth if route is not None else getattr(request.match_info.handler, "auth", False)
-    if not needs_auth:
-        if route is not None:
-            await _identify_if_keyed(request)
-        if route is not None and route.per_client_limit:
+    if route.access is PUBLIC:
+        await _identify_if_keyed(request, route)
+        if route.per_client_limit:
             return await _client_limited(request, handler, route.per_client_limit)
         return await handler(request)
-    api_key = request.headers.get("X-API-Key") or request.query.get("api_key")
-    if not api_key and getattr(request.match_info.handler, "bearer", False):
-        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-        api_key = token.strip() if scheme.lower() == "bearer" else None
+    api_key = _api_key(request, route)
     if not api_key:
-        return error_response("unauthorized", "Missing X-API-Key header")
-    ctx: Ctx = request["ctx"]
+        return await _refuse(request, route, "unauthorized", "Missing X-API-Key header")
+    ctx = request["ctx"]
     try:
         agent = await request.app[AUTH].authenticate(api_key, ctx)
     except ServiceError as exc:
-        return error_response(exc.code, exc.message)
-    request["ctx"] = ctx = Ctx(
-        request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr
-    )
+        return await _refuse(request, route, exc.code, exc.message)
+    request["ctx"] = Ctx(request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr)
     request["agent"] = agent
     request[KEY_HASH] = hash_api_key(api_key)
     request.app[USAGE].count(agent.agent_id)
@@ -192,12 +247,24 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
         response = await request.app[IDEMPOTENCY].handle(request, agent.agent_id, handler)
     else:
         response = await handler(request)
-    if decision is not None and not response.prepared:
-        response.headers.update(_rate_headers(decision))
+    if decision is not None:  # added as the answer is prepared (streams and sockets too): see stamp()
+        request[RATE_HEADERS] = _rate_headers(decision)
     return response
 
 
-async def _identify_if_keyed(request: web.Request) -> None:
+async def _refuse(request: web.Request, route: Route, code: str, message: str) -> web.StreamResponse:
+    """A refused credential: the error response, or, on a row that says so, a WebSocket closed with its code
+    (1.0's events socket closes with 4001)."""
+    if route.refusal_close and code == "unauthorized":
+        ws = web.WebSocketResponse()
+        if ws.can_prepare(request).ok:
+            await ws.prepare(request)
+            await ws.close(code=route.refusal_close, message=message.encode()[:120])
+            return ws
+    return error_response(code, message)
+
+
+async def _identify_if_keyed(request: web.Request, route: Route) -> None:
     """A public route needs no key, but one that comes with a valid key knows who asks (e.g. a marketplace task's
     creator and worker see its delivered result). Like the original, a public route ignores a bad key: the
     request simply stays anonymous, and it is neither counted nor rate limited."""

@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 
 from gateway.http import json_response
-from gateway.routes import ADMIN_ROUTES, ROUTES, Route
+from gateway.routes import ADMIN, ADMIN_ROUTES, KEY, PUBLIC, ROUTES, Route
 from gateway.state import NC
 from shared.bus import call
 from shared.config import API_VERSION, VERSION
@@ -137,10 +137,10 @@ def _operation(route: Route, schema: dict[str, Any] | None, components: dict[str
             "required": bool(required & set(body)),
             "content": {"application/json": {"schema": body_schema}},
         }
-    if route.auth or route.admin:
-        operation["security"] = [{"AdminSession": []}] if route.admin else [{"ApiKeyAuth": []}]
+    if route.access is not PUBLIC:
+        operation["security"] = [{"AdminSession": []}] if route.access is ADMIN else [{"ApiKeyAuth": []}]
         operation["responses"]["401"] = _response("Missing or invalid credentials", ERROR)
-    if route.auth:
+    if route.access is KEY:
         operation["responses"]["429"] = _response("Rate limit exceeded", ERROR)
     return operation
 
@@ -168,20 +168,31 @@ def build(described: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-async def openapi_json(request: web.Request) -> web.Response:
-    cache = request.app[CACHE]
+async def document(app: web.Application) -> tuple[dict[str, Any], bool]:
+    """The document (cached: a minute, or 2 s while a service did not describe itself) and whether every
+    service described itself. The MCP server derives its tools' input schemas from it too."""
+    cache = app[CACHE]
     if cache.get("until", 0.0) < time.monotonic():
         services = sorted({r.subject.split(".")[1] for r in (*ROUTES, *ADMIN_ROUTES)})
         replies = await asyncio.gather(
-            *(call(request.app[NC], svc(s, "describe"), {}, timeout=2.0) for s in services)
+            *(call(app[NC], svc(s, "describe"), {}, timeout=2.0) for s in services)
         )
         described = {s: r.data for s, r in zip(services, replies, strict=False) if r.ok}
         complete = len(described) == len(services)
-        cache.update(doc=build(described), until=time.monotonic() + (CACHE_SECONDS if complete else 2.0))
-    return json_response(cache["doc"])
+        cache.update(
+            doc=build(described),
+            complete=complete,
+            until=time.monotonic() + (CACHE_SECONDS if complete else 2.0),
+        )
+    return cache["doc"], cache["complete"]
 
 
-def _swagger_static() -> Path:
+async def openapi_json(request: web.Request) -> web.Response:
+    doc, _ = await document(request.app)
+    return json_response(doc)
+
+
+def swagger_static() -> Path:
     import swagger_ui
 
     return Path(swagger_ui.__file__).parent / "static"
@@ -202,6 +213,3 @@ async def docs_page(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     app[CACHE] = {}
-    app.router.add_get("/openapi.json", openapi_json)
-    app.router.add_get("/docs", docs_page)
-    app.router.add_static("/docs/static", _swagger_static())

@@ -1,28 +1,86 @@
-"""The routing table: every REST route and the NATS subject that serves it. No logic lives here."""
+"""The routing table: every HTTP route the gateway serves, one row each, with what kind of route it is and
+which credential it asks for. No logic lives here: gateway/app.py registers every row, the guard middleware
+authenticates by the row's `access` alone, and the forwarder reads the row's declared headers and ETag field.
+
+Kinds: `forward` rows send the merged request to a NATS subject (the services' operations); the other kinds
+are answered by the gateway itself, by the handler the row names (`gateway/app.py` maps names to functions and
+refuses to start when a row or a handler is left without the other)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Final
 
 from shared.subjects import svc
+
+
+class Kind(StrEnum):
+    FORWARD = "forward"  # request/reply to `subject`
+    STREAM = "stream"  # a long-lived HTTP answer (Server-Sent Events, long polls)
+    WEBSOCKET = "websocket"
+    MCP = "mcp"  # the MCP server (Streamable HTTP)
+    LOCAL = "local"  # a short answer the gateway computes itself (health, root, metrics, docs, admin login)
+    STATIC = "static"  # files (pages, the Swagger UI bundle)
+
+
+class Access(StrEnum):
+    """Who may call a route; the names are the contract's (tests/contract.access)."""
+
+    KEY = "key"  # an agent's API key (X-API-Key), rate limited per agent
+    PUBLIC = "public"  # anyone; a valid key that comes along identifies the caller, a bad one is ignored
+    ADMIN = "admin"  # the admin session cookie
+
+
+KEY, PUBLIC, ADMIN = Access.KEY, Access.PUBLIC, Access.ADMIN
 
 
 @dataclass(frozen=True, slots=True)
 class Route:
     method: str
     path: str
-    subject: str
-    auth: bool = True
+    subject: str = ""  # forward rows: the operation; the other kinds leave it empty
+    access: Access = KEY
+    kind: Kind = Kind.FORWARD
+    handler: str = ""  # the gateway's own handler for the kinds it answers itself
     timeout: float | None = None  # seconds; None = settings.request_timeout
     status: int = 200
     per_client_limit: int = 0  # unauthenticated routes: requests per minute per client address (0 = none)
-    admin: bool = False  # needs an admin session cookie instead of an API key
     query: tuple[str, ...] = ()  # POST/PUT/PATCH fields the original takes as query parameters (for the docs)
     # forward the hash of the key that authenticated the request as `api_key_hash` (a client cannot set it):
     # for operations that must compare-and-set on the caller's key (key rotation)
     caller_key_hash: bool = False
+    headers: tuple[tuple[str, str], ...] = ()  # (request header, request field) pairs; an explicit field wins
+    etag: str = ""  # the answer's field sent back as the ETag header (what If-Match takes)
+    key_in_query: bool = False  # `?api_key=` is accepted (browsers cannot set headers on WebSockets)
+    bearer: bool = False  # `Authorization: Bearer <key>` is accepted (MCP clients send it)
+    refusal_close: int = 0  # a WebSocket row refusing a bad key by closing with this code, not with a 401
     summary: str = ""
+
+
+def _local(
+    kind: Kind,
+    method: str,
+    path: str,
+    handler: str,
+    access: Access = PUBLIC,
+    summary: str = "",
+    *,
+    key_in_query: bool = False,
+    bearer: bool = False,
+    refusal_close: int = 0,
+) -> Route:
+    return Route(
+        method,
+        path,
+        access=access,
+        kind=kind,
+        handler=handler,
+        summary=summary,
+        key_in_query=key_in_query,
+        bearer=bearer,
+        refusal_close=refusal_close,
+    )
 
 
 ROUTES: Final[tuple[Route, ...]] = (
@@ -31,22 +89,29 @@ ROUTES: Final[tuple[Route, ...]] = (
         "POST",
         "/v1/register",
         svc("directory", "register"),
-        auth=False,
+        access=PUBLIC,
         summary="Register an agent and get its API key",
     ),
     Route(
         "GET",
         "/v1/directory",
         svc("directory", "browse"),
-        auth=False,
+        access=PUBLIC,
         summary="Browse the public agent directory",
     ),
     Route("GET", "/v1/directory/me", svc("directory", "me"), summary="Get your own profile"),
     Route("PUT", "/v1/directory/me", svc("directory", "update_me"), summary="Update your profile"),
     # memory
-    Route("POST", "/v1/memory", svc("memory", "set"), summary="Store or update a memory value"),
+    Route(
+        "POST",
+        "/v1/memory",
+        svc("memory", "set"),
+        headers=(("If-Match", "if_match"),),  # 1.0's compare-and-set
+        etag="version",
+        summary="Store or update a memory value",
+    ),
     Route("GET", "/v1/memory", svc("memory", "list"), summary="List your memory keys"),
-    Route("GET", "/v1/memory/{key}", svc("memory", "get"), summary="Read a memory value"),
+    Route("GET", "/v1/memory/{key}", svc("memory", "get"), etag="version", summary="Read a memory value"),
     Route("DELETE", "/v1/memory/{key}", svc("memory", "delete"), summary="Delete a memory value"),
     # memory, MoltGrid 1.0: batches, visibility, history, metadata, cross-agent reads (issue 11)
     Route(
@@ -61,7 +126,11 @@ ROUTES: Final[tuple[Route, ...]] = (
     ),
     Route("GET", "/v1/memory/{key}/history", svc("memory", "history"), summary="Past values of an entry"),
     Route(
-        "GET", "/v1/memory/{key}/meta", svc("memory", "meta"), summary="Version, writer and times of an entry"
+        "GET",
+        "/v1/memory/{key}/meta",
+        svc("memory", "meta"),
+        etag="version",
+        summary="Version, writer and times of an entry",
     ),
     Route(
         "GET",
@@ -150,12 +219,12 @@ ROUTES: Final[tuple[Route, ...]] = (
         summary="Delete your shared value",
     ),
     # sla: uptime and the contact form
-    Route("GET", "/v1/sla", svc("sla", "report"), auth=False, summary="Uptime and response-time report"),
+    Route("GET", "/v1/sla", svc("sla", "report"), access=PUBLIC, summary="Uptime and response-time report"),
     Route(
         "POST",
         "/v1/contact",
         svc("sla", "contact_submit"),
-        auth=False,
+        access=PUBLIC,
         per_client_limit=5,
         summary="Send the contact form",
     ),
@@ -276,7 +345,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "GET",
         "/v1/directory/search",
         svc("directory", "search"),
-        auth=False,
+        access=PUBLIC,
         summary="Search the agent directory",
     ),
     Route(
@@ -296,7 +365,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "GET",
         "/v1/agents/{agent_id}/card",
         svc("directory", "agent_card"),
-        auth=False,
+        access=PUBLIC,
         summary="Get an agent's card",
     ),
     Route("GET", "/v1/stats", svc("directory", "stats"), summary="Your usage statistics"),
@@ -310,14 +379,14 @@ ROUTES: Final[tuple[Route, ...]] = (
         "GET",
         "/v1/marketplace/tasks",
         svc("marketplace", "browse"),
-        auth=False,
+        access=PUBLIC,
         summary="Browse marketplace tasks",
     ),
     Route(
         "GET",
         "/v1/marketplace/tasks/{task_id}",
         svc("marketplace", "get"),
-        auth=False,
+        access=PUBLIC,
         summary="Get a marketplace task",
     ),
     Route(
@@ -392,12 +461,14 @@ ROUTES: Final[tuple[Route, ...]] = (
         svc("directory", "onboarding"),
         summary="Onboarding progress, computed from what the agent has done",
     ),
-    Route("GET", "/v1/templates", svc("directory", "templates"), auth=False, summary="List agent templates"),
+    Route(
+        "GET", "/v1/templates", svc("directory", "templates"), access=PUBLIC, summary="List agent templates"
+    ),
     Route(
         "GET",
         "/v1/templates/{template_id}",
         svc("directory", "template"),
-        auth=False,
+        access=PUBLIC,
         summary="Get one agent template",
     ),
     # task graphs (MoltGrid 1.0): dependencies, leased claims, a state machine (docs/tasks.md)
@@ -495,19 +566,21 @@ ROUTES: Final[tuple[Route, ...]] = (
         svc("directory", "agent_register"),
         summary="Register or update your capabilities, skills and role",
     ),
-    Route("GET", "/v1/leaderboard", svc("directory", "leaderboard"), auth=False, summary="Top public agents"),
+    Route(
+        "GET", "/v1/leaderboard", svc("directory", "leaderboard"), access=PUBLIC, summary="Top public agents"
+    ),
     Route(
         "GET",
         "/v1/directory/stats",
         svc("directory", "directory_stats"),
-        auth=False,
+        access=PUBLIC,
         summary="Public directory statistics",
     ),
     Route(
         "GET",
         "/v1/directory/network",
         svc("directory", "network"),
-        auth=False,
+        access=PUBLIC,
         summary="Agents and their collaborations as a graph",
     ),
     Route(
@@ -520,7 +593,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "GET",
         "/v1/directory/{agent_id}",
         svc("directory", "public_profile"),
-        auth=False,
+        access=PUBLIC,
         summary="A public agent's profile",
     ),
     # vector memory (MoltGrid 1.0): the memory service embeds through svc.embedder.embed, whose first call
@@ -546,7 +619,7 @@ ROUTES: Final[tuple[Route, ...]] = (
 
 
 def _admin(method: str, path: str, service: str, op: str, summary: str = "") -> Route:
-    return Route(method, path, svc(service, op), auth=False, admin=True, summary=summary)
+    return Route(method, path, svc(service, op), access=ADMIN, summary=summary)
 
 
 # The admin panel's data (pages, login and logout are in gateway/admin.py).
@@ -590,6 +663,74 @@ ADMIN_ROUTES: Final[tuple[Route, ...]] = (
     _admin("GET", "/admin/api/marketplace", "marketplace", "admin_tasks", "Admin: list marketplace tasks"),
     _admin("GET", "/admin/api/scenarios", "coordination", "admin_scenarios", "Admin: list test scenarios"),
 )
+
+# What the gateway answers itself: streams, sockets, MCP, health and docs, the admin panel's pages and login.
+GATEWAY_ROUTES: Final[tuple[Route, ...]] = (
+    _local(Kind.LOCAL, "GET", "/", "root", summary="The API root: version and the main endpoints"),
+    _local(Kind.LOCAL, "GET", "/v1/health", "health", summary="Service health and global counts"),
+    _local(Kind.LOCAL, "GET", "/metrics", "metrics", summary="Prometheus metrics of every replica"),
+    _local(Kind.LOCAL, "GET", "/openapi.json", "openapi", summary="This API's OpenAPI document"),
+    _local(Kind.LOCAL, "GET", "/docs", "docs", summary="Swagger UI"),
+    _local(Kind.STATIC, "GET", "/docs/static", "swagger_static", summary="Swagger UI's files"),
+    _local(Kind.STATIC, "GET", "/contact", "contact_page", summary="The contact form page"),
+    _local(
+        Kind.WEBSOCKET,
+        "GET",
+        "/v1/relay/ws",
+        "relay_socket",
+        KEY,
+        "Messages pushed as they arrive; frames sent are relay sends",
+        key_in_query=True,
+    ),
+    _local(
+        Kind.WEBSOCKET,
+        "GET",
+        "/v1/events/ws",
+        "events_socket",
+        KEY,
+        "Your events, unacknowledged first then live; acknowledge by id",
+        key_in_query=True,
+        refusal_close=4001,  # 1.0's close code for a missing or unknown key
+    ),
+    _local(
+        Kind.STREAM,
+        "GET",
+        "/v1/events/stream",
+        "event_stream",
+        KEY,
+        "Your events as Server-Sent Events (or 1.0's long poll for Accept: application/json)",
+        key_in_query=True,
+    ),
+    _local(
+        Kind.STREAM,
+        "GET",
+        "/v1/agents/{agent_id}/events",
+        "agent_event_stream",
+        KEY,
+        "Your events as Server-Sent Events (1.0's path)",
+        key_in_query=True,
+    ),
+    _local(Kind.MCP, "*", "/mcp", "mcp", KEY, "The MCP server (Streamable HTTP)", bearer=True),
+    _local(Kind.STATIC, "GET", "/admin", "admin_page", ADMIN, "The admin panel"),
+    _local(Kind.STATIC, "GET", "/admin/login", "admin_login_page", summary="The admin login page"),
+    _local(Kind.LOCAL, "POST", "/admin/api/login", "admin_login", summary="Admin: log in (sets the cookie)"),
+    _local(Kind.LOCAL, "POST", "/admin/api/logout", "admin_logout", summary="Admin: log out"),
+)
+
+# The whole table, in registration order (aiohttp matches in insertion order).
+TABLE: Final[tuple[Route, ...]] = (*GATEWAY_ROUTES, *ROUTES, *ADMIN_ROUTES)
+# Each row by (method, path template): how the guard finds the row of a matched request.
+BY_KEY: Final[dict[tuple[str, str], Route]] = {(r.method, r.path): r for r in TABLE}
+
+
+def route_of(method: str, path: str) -> Route | None:
+    """The row serving `method` on the route template `path` (HEAD is GET's twin; `*` rows take any method)."""
+    return (
+        BY_KEY.get((method, path))
+        or BY_KEY.get(("*", path))
+        or (BY_KEY.get(("GET", path)) if method == "HEAD" else None)
+    )
+
 
 # The directory's key lookup, used by the gateway's auth middleware (not a REST route).
 AUTHENTICATE: Final = svc("directory", "authenticate")

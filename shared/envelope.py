@@ -7,7 +7,7 @@ from typing import Any
 
 import orjson
 
-from shared.errors import PUBLIC_CODES, ServiceError, error_from_code
+from shared.errors import ServiceError, error_from_code
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,26 +52,3 @@ def decode(raw: bytes) -> Reply:
     return Reply(
         False, None, err.get("code", "internal"), err.get("message", "internal error"), err.get("details")
     )
-
-
-# HTTP statuses whose error bodies carry `retry_after_seconds` (null elsewhere, as in MoltGrid 1.0).
-RETRY_STATUSES = frozenset({429, 503})
-VALIDATION_MESSAGE = "Validation failed"
-
-
-def http_error_body(
-    code: str, detail: Any, request_id: str | None, retry_after: float | None = None
-) -> dict[str, Any]:
-    """The one HTTP error body: the seed's `detail` (a message, or FastAPI's list for a 422) and, beside it,
-    MoltGrid 1.0's `error` (a stable code), `message`, `request_id` and `retry_after_seconds`, so clients of
-    either version read what they expect. `code` is an internal code (shared.errors) or, for failures that
-    have none (e.g. 405), already a public one."""
-    public = PUBLIC_CODES.get(code, code)
-    message = VALIDATION_MESSAGE if isinstance(detail, list) else str(detail)
-    return {
-        "detail": detail,
-        "error": public,
-        "message": message,
-        "request_id": request_id,
-        "retry_after_seconds": retry_after,
-    }

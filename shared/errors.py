@@ -99,20 +99,6 @@ SERVICE_ERRORS: tuple[type[ServiceError], ...] = (
     Timeout,
 )
 _BY_CODE: dict[str, type[ServiceError]] = {cls.code: cls for cls in SERVICE_ERRORS}
-# The stable `error` code of HTTP error bodies (MoltGrid 1.0's names where 1.0 shows one), by internal code.
-PUBLIC_CODES: dict[str, str] = {
-    "internal": "internal_error",
-    "invalid": "validation_error",
-    "bad_request": "bad_request",
-    "unauthorized": "unauthorized",
-    "forbidden": "forbidden",
-    "not_found": "not_found",
-    "conflict": "conflict",
-    "too_large": "payload_too_large",
-    "rate_limited": "rate_limit_exceeded",
-    "unavailable": "service_unavailable",
-    "timeout": "gateway_timeout",
-}
 
 
 def error_from_code(code: str, message: str, details: Any = None) -> ServiceError:

@@ -8,13 +8,16 @@ event is never lost after a commit and never duplicated by a crash between publi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncGenerator, Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 import asyncpg
 import nats.errors
+import orjson
 import structlog
 from nats.js import JetStreamContext
 from nats.js.api import (
@@ -132,6 +135,35 @@ async def follow(
     else:
         config = ConsumerConfig(deliver_policy=DeliverPolicy.NEW)
     return await js.subscribe(subject, stream=subjects.EVENTS_STREAM, ordered_consumer=True, config=config)
+
+
+@dataclass(frozen=True, slots=True)
+class Followed:
+    """One event read from EVENTS: its stream sequence (the cursor), its bytes as published, and parsed."""
+
+    sequence: int
+    raw: bytes
+    event: dict[str, Any]
+
+
+async def tail(
+    js: JetStreamContext, subject: str, after_seq: int, idle: float
+) -> AsyncGenerator[Followed | None, None]:
+    """Every event on `subject` after stream sequence `after_seq`, oldest first, then live ones as they come;
+    None each time `idle` seconds pass without one (a reader's cue for a keep-alive). Use it inside
+    `contextlib.aclosing` so the subscription ends with the reader."""
+    sub = await follow(js, subject, after_seq=after_seq)
+    try:
+        while True:
+            try:
+                msg = await sub.next_msg(timeout=idle)
+            except (TimeoutError, nats.errors.TimeoutError):
+                yield None
+                continue
+            yield Followed(msg.metadata.sequence.stream, msg.data, orjson.loads(msg.data))
+    finally:
+        with contextlib.suppress(Exception):  # the connection may be closing
+            await sub.unsubscribe()
 
 
 async def add_event(

@@ -1,5 +1,5 @@
-"""The runtime every service runs in: settings → logging → Postgres (migrated) → NATS → outbox → build →
-serve. It wires what a service's declaration (shared.spec.Service) asks for, so no service wires purges,
+"""The runtime every service (and the gateway) runs in: settings → logging → Postgres (migrated) → NATS →
+outbox → build → serve (operations over NATS, and an HTTP app when the build has one). It wires what a service's declaration (shared.spec.Service) asks for, so no service wires purges,
 rotation, outbox publishing or loops by hand. A service without migrations (the embedder) opens no pool.
 
 Shutdown (SIGINT/SIGTERM) runs in reverse: stop intake and answer in-flight requests, stop background
@@ -23,7 +23,7 @@ import structlog
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from shared import tracing
+from shared import metrics, tracing
 from shared.bus import Ctx, Op, serve
 from shared.config import Settings
 from shared.crypto import Cipher
@@ -36,7 +36,7 @@ from shared.purge import ensure_admin_stream, follow_agent_purges
 from shared.registrations import follow_registrations
 from shared.retry import until_available
 from shared.rotation import rotation_ops
-from shared.spec import Every, Loop, Service
+from shared.spec import Every, Http, Loop, Service
 
 S = TypeVar("S", bound=Settings)
 log = structlog.get_logger("service")
@@ -80,6 +80,7 @@ class Runtime(Generic[S]):
     db: asyncpg.Pool | None  # None for a service without migrations (the embedder)
     cipher: Cipher
     outbox: OutboxPublisher | None = None
+    http: Http | None = None  # set by `wire` from the build's Parts
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
     _closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
@@ -168,6 +169,7 @@ async def wire(spec: Service[Any], rt: Runtime[Any]) -> dict[str, Op]:
         rt.start(duty)
     for fn in parts.on_stop:
         rt.on_stop(fn)
+    rt.http = parts.http
     return merge_ops(*groups)
 
 
@@ -206,14 +208,30 @@ async def run_service(
             rt.outbox.start()
             rt.on_stop(rt.outbox.stop)
         ops = await wire(spec, rt)
-        served = await serve(nc, spec.name, ops, settings.max_inflight, instance=instance)
-        stack.push_async_callback(served.stop)  # runs first: finish in-flight replies
+        if ops:
+            served = await serve(nc, spec.name, ops, settings.max_inflight, instance=instance)
+            stack.push_async_callback(served.stop)  # runs first: finish in-flight replies
+        else:  # no operations (the gateway): still one of the processes GET /metrics merges
+            await metrics.answer_scrapes(nc)
+        if rt.http is not None:
+            await _serve_http(stack, rt.http)
         log.info("service_started", ops=sorted(ops))
         await stop.wait()
         log.info("service_stopping")
         stopping_at = time.monotonic()
     log.info("service_stopped", seconds=round(time.monotonic() - stopping_at, 3))
     tracing.shutdown()
+
+
+async def _serve_http(stack: AsyncExitStack, http: Http) -> None:
+    """Serve `http.app` until shutdown; its cleanup is pushed last, so it runs first."""
+    from aiohttp import web
+
+    runner = web.AppRunner(http.app, handle_signals=False, **dict(http.options))
+    await runner.setup()
+    stack.push_async_callback(runner.cleanup)
+    await web.TCPSite(runner, http.host, http.port, reuse_port=http.reuse_port).start()
+    log.info("http_started", host=http.host, port=http.port)
 
 
 def dump_tasks() -> None:

@@ -58,15 +58,30 @@ class Loop:
     run: Callable[[], Awaitable[None]]
 
 
+@dataclass(frozen=True)
+class Http:
+    """An HTTP application the runtime serves (the gateway): an aiohttp `web.Application`, started after
+    everything else and stopped first (intake ends before loops, NATS and the pool). `reuse_port`: several
+    replicas may share one port; `options` go to aiohttp's AppRunner."""
+
+    app: Any
+    host: str
+    port: int
+    reuse_port: bool = True
+    options: Mapping[str, Any] = field(default_factory=dict)
+
+
 @dataclass
 class Parts:
-    """What a service's build makes: its handler groups and duties."""
+    """What a service's build makes: its handler groups and duties (and, for the gateway, the HTTP app it
+    serves; a component with no groups answers no `svc.<name>.*` operation)."""
 
     groups: Sequence[OpGroup | Mapping[str, Op]]
     loops: Sequence[Every | Loop] = ()
     purge: Purge | None = None  # every service that holds agent data has one
     on_registered: OnRegistered | None = None  # follow agent registrations (ADMIN stream)
     on_stop: Sequence[Callable[[], Awaitable[None]]] = ()  # run after intake stopped, before NATS closes
+    http: Http | None = None
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ an outside endpoint, and a local webhook receiver."""
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Self
@@ -27,18 +28,20 @@ async def until(
         await asyncio.sleep(every)
 
 
-ERROR_FIELDS = {"detail", "error", "message", "request_id", "retry_after_seconds"}
+ERROR_FIELDS = {"detail", "error", "message", "request_id", "retry_after_seconds", "timestamp"}
+ISO_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?\+00:00")
 
 
 def seed_view(status: int, body: Any, headers: Any) -> Any:
     """An error body seen as the seed's `{"detail": …}`, after checking MoltGrid 1.0's fields beside it: a stable
     `error` code, `message` (the detail, or "Validation failed" beside FastAPI's 422 list), the request's id (the
     X-Request-ID header, except on an idempotent replay, which repeats the first answer) and
-    `retry_after_seconds` (the Retry-After header on 429/503, null otherwise). Other bodies pass unchanged.
+    `retry_after_seconds` (the Retry-After header on 429/503, null otherwise) and an ISO 8601 `timestamp`. Other bodies pass unchanged.
     Without `headers` (a raw socket read) the id and the wait are only checked for their types."""
     if status < 400 or not isinstance(body, dict) or "detail" not in body:
         return body
     assert set(body) == ERROR_FIELDS, body
+    assert isinstance(body["timestamp"], str) and ISO_UTC.fullmatch(body["timestamp"]), body
     detail = body["detail"]
     assert isinstance(body["error"], str) and body["error"].isidentifier(), body
     if isinstance(detail, list):

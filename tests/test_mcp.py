@@ -1,6 +1,6 @@
 """The MCP server, driven by the official MCP client (the `mcp` SDK) over both transports against the real stack:
 Streamable HTTP at the gateway's /mcp, and stdio through `moltgrid mcp`. Every tool of the table is called
-(parametrized over the table: a tool whose route is not built yet is skipped until it lands)."""
+(parametrized over the table: every row names a route, or the import fails)."""
 
 from __future__ import annotations
 
@@ -19,13 +19,11 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.shared._httpx_utils import create_mcp_http_client
 from mcp.shared.exceptions import MCPError
 
-from gateway.mcp_tools import TOOL_SPECS, ToolSpec, available_tools
+from gateway.mcp_tools import TOOL_SPECS, TOOLS, ToolSpec, tools_of
 from gateway.routes import ROUTES
 from tests.conftest import ROOT, Api
 
 TRANSPORTS = ("http", "http-legacy", "stdio")
-V1_CONTRACT = Path("/work/shared/contract/v1/openapi.json")
-PENDING_ROUTES = {"vector_upsert", "vector_search", "pubsub_publish", "pubsub_subscribe", "heartbeat"}
 
 
 @asynccontextmanager
@@ -302,33 +300,36 @@ async def _(c: Client, a: Api, b: Api) -> None:
     assert (await a.get(f"/v1/schedules/{task_id}"))[0] == 404
 
 
-def test_every_row_has_a_case_and_only_unbuilt_routes_are_left_out() -> None:
-    assert {s.name for s in TOOL_SPECS} == set(CASES)
+def test_every_row_has_a_case_and_a_route() -> None:
+    assert {s.name for s in TOOL_SPECS} == set(CASES) == set(TOOLS)
     assert len({s.name for s in TOOL_SPECS}) == len(TOOL_SPECS)
-    missing = {s.name for s in TOOL_SPECS} - set(available_tools())
-    assert missing <= PENDING_ROUTES, f"rows naming no route of gateway/routes.py: {missing - PENDING_ROUTES}"
-    for spec in TOOL_SPECS:
-        assert spec.input_schema["type"] == "object" and spec.description
-        assert set(spec.input_schema.get("required", [])) <= set(spec.input_schema["properties"]), spec.name
-    if V1_CONTRACT.exists():  # rows for routes not built here name 1.0's routes
-        paths = json.loads(V1_CONTRACT.read_text())["paths"]
-        assert all(s.method.lower() in paths[s.path] for s in TOOL_SPECS if s.name in missing)
+    assert all(spec.description for spec in TOOL_SPECS)
 
 
-def test_a_row_appears_when_its_route_exists() -> None:
+def test_a_row_naming_no_route_fails() -> None:
     route = ROUTES[0]
-    spec = ToolSpec("probe", "d", route.method, route.path, {"type": "object"})
-    ghost = ToolSpec("ghost", "d", "POST", "/v1/not-built", {"type": "object"})
-    assert list(available_tools((spec, ghost))) == ["probe"]
-    assert available_tools((spec,))["probe"].route is route
+    spec = ToolSpec("probe", "d", route.method, route.path)
+    assert tools_of((spec,))["probe"].route is route
+    ghost = ToolSpec("ghost", "d", "POST", "/v1/not-built")
+    with pytest.raises(LookupError, match="ghost"):
+        tools_of((spec, ghost))
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)
 async def test_lists_tools_and_resources(transport: str, alice: Api) -> None:
     async with connect(alice, transport) as c:
         tools = {t.name: t for t in (await c.list_tools()).tools}
-        assert set(tools) == set(available_tools())
+        assert set(tools) == set(TOOLS)
         assert tools["memory_get"].input_schema["required"] == ["key"]
+        # every schema is the route's described request model: path, query and body fields together
+        for name, tool in tools.items():
+            schema = tool.input_schema
+            assert schema["type"] == "object" and "properties" in schema, name
+            assert set(schema.get("required", [])) <= set(schema["properties"]), name
+        memory_set = tools["memory_set"].input_schema
+        assert {"key", "value"} <= set(memory_set["required"]) and memory_set["additionalProperties"] is False
+        assert memory_set["properties"]["value"]["maxLength"] == 50_000
+        assert set(tools["memory_get"].input_schema["properties"]) >= {"key", "namespace"}
         assert tools["memory_get"].annotations.read_only_hint is True
         resources = {r.uri for r in (await c.list_resources()).resources}
         assert resources == {"moltgrid://memory", "moltgrid://inbox"}
@@ -339,8 +340,6 @@ async def test_lists_tools_and_resources(transport: str, alice: Api) -> None:
 @pytest.mark.parametrize("transport", ("http", "stdio"))
 @pytest.mark.parametrize("name", [s.name for s in TOOL_SPECS])
 async def test_each_tool(name: str, transport: str, register) -> None:
-    if name not in available_tools():
-        pytest.skip(f"{name}: its route is not in gateway/routes.py on this branch")
     a, b = await register("mcp-a"), await register("mcp-b")
     async with connect(a, transport) as c:
         await CASES[name](c, a, b)

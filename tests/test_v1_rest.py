@@ -13,7 +13,7 @@ import pytest
 
 from services.relay.delivery import WebhookClient, post_event
 from shared.events import make_event
-from tests.helpers import until
+from tests.helpers import ISO_UTC, until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -26,6 +26,7 @@ async def test_error_bodies_carry_the_seed_detail_and_1_0_fields(alice, anon):
         "GET", "/v1/memory/nope", envelope=True, headers={"X-Request-ID": "req-abc.1"}
     )
     assert status == 404 and headers["X-Request-ID"] == "req-abc.1"
+    assert ISO_UTC.fullmatch(body.pop("timestamp"))
     assert body == {
         "detail": "Key not found or expired",
         "error": "not_found",
@@ -323,12 +324,14 @@ async def test_templates_catalogue(anon):
 
 def test_one_error_body_for_every_internal_code():
     """Every ServiceError code has a stable public code; 429/503 bodies carry the wait, others null."""
-    from shared.envelope import http_error_body
-    from shared.errors import PUBLIC_CODES, SERVICE_ERRORS
+    from gateway.http import PUBLIC_CODES, http_error_body
+    from shared.errors import SERVICE_ERRORS
 
     assert {cls.code for cls in SERVICE_ERRORS} == set(PUBLIC_CODES)
     assert len(set(PUBLIC_CODES.values())) == len(PUBLIC_CODES)
-    assert http_error_body("rate_limited", "Rate limit exceeded (120/min)", "r1", 7) == {
+    limited = http_error_body("rate_limited", "Rate limit exceeded (120/min)", "r1", 7)
+    assert ISO_UTC.fullmatch(limited.pop("timestamp"))
+    assert limited == {
         "detail": "Rate limit exceeded (120/min)",
         "error": "rate_limit_exceeded",
         "message": "Rate limit exceeded (120/min)",

@@ -11,6 +11,7 @@ from services.directory.handlers.presence import PresenceOps
 from services.directory.handlers.profiles import ProfileOps
 from services.directory.handlers.public import PublicOps
 from services.directory.handlers.reputation import ReputationOps
+from services.directory.handlers.requests import RequestCountOps
 from services.directory.handlers.search import SearchOps
 from services.directory.handlers.stats import StatsOps
 from services.directory.handlers.templates import TemplateOps
@@ -19,6 +20,7 @@ from services.directory.store.agents import AgentStore
 from services.directory.store.presence import PresenceStore
 from services.directory.store.profiles import ProfileStore
 from services.directory.store.reputation import ReputationStore
+from services.directory.store.requests import RequestCountStore
 from shared.config import Settings
 from shared.service import Runtime
 from shared.spec import Every, Outbox, Parts, Service
@@ -38,15 +40,17 @@ async def build(rt: Runtime[DirectorySettings]) -> Parts:
     presence = PresenceStore(rt.pool, rt.cipher, s.presence_timeout_seconds)
     peers = Peers(rt.nc)
     heartbeats = PresenceOps(presence, rt.kick)
+    requests = RequestCountStore(rt.pool)
     return Parts(
         groups=[
             AgentOps(agents, rt.nc, rt.kick),
             ProfileOps(agents, profiles, presence, peers, rt.nc),
             SearchOps(profiles, presence, peers, s.public_url),
             ReputationOps(reputation),
-            StatsOps(reputation, peers, rt.nc),
+            StatsOps(reputation, peers, requests, rt.nc),
             heartbeats,
-            PublicOps(profiles, reputation, presence, peers),
+            PublicOps(profiles, reputation, presence, peers, requests),
+            RequestCountOps(requests),
             TemplateOps(),
             AdminOps(agents, reputation, peers, rt.nc, rt.js, s.service_names()),
         ],

@@ -1,12 +1,9 @@
 """What the directory asks of the services that own other numbers about an agent.
 
-Credits belong to the marketplace's ledger, completed tasks to the marketplace, request counts to the
-gateway. Each question has a deadline, and an owner that does not answer leaves its numbers at their
-fallback (credits: the directory's own column) rather than failing the request.
-
-The directory's only question to the gateway is `request_counts` below (`svc.gateway.request_counts` with
-`{"agent_ids": [...]}`, at most 500, answering `{agent_id: requests}`); GET /v1/stats and the leaderboard
-sorted by requests both go through it."""
+Credits belong to the marketplace's ledger, completed tasks to the marketplace. Each question has a deadline,
+and an owner that does not answer leaves its numbers at their fallback (credits: the directory's own column)
+rather than failing the request. The directory asks the gateway nothing: request counts are reported to it
+(store/requests.py)."""
 
 from __future__ import annotations
 
@@ -52,7 +49,3 @@ class Peers:
 
     async def public_activity(self, body: dict[str, Any], ctx: Ctx | None) -> dict[str, Any] | None:
         return await self.ask(svc("marketplace", "public_activity"), body, ctx)
-
-    async def request_counts(self, agent_ids: list[str], ctx: Ctx | None) -> dict[str, Any] | None:
-        """Requests served so far to each agent (the gateway counts them), or None if it does not answer."""
-        return await self.ask(svc("gateway", "request_counts"), {"agent_ids": agent_ids}, ctx)

@@ -230,13 +230,9 @@ def mcp_stdio(url: str) -> None:
     api_key = os.environ.get("MOLTGRID_API_KEY", "")
     if not api_key:
         raise click.ClickException("set MOLTGRID_API_KEY to the agent's API key")
-    from shared.config import Settings
-    from shared.logging import configure_logging  # logs to stderr: stdout carries the protocol
-
-    configure_logging(Settings(), "mcp")
-    from gateway.mcp_stdio import serve
-
-    asyncio.run(serve(url, api_key))
+    # the gateway's stdio server, named by module as the supervisor names components (shared/ imports no
+    # gateway code); exec keeps this process, its stdin/stdout and its environment
+    os.execv(sys.executable, [sys.executable, "-m", "gateway.mcp_stdio", "--url", url])
 
 
 @main.command("admin-hash")

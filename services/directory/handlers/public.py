@@ -17,6 +17,7 @@ from services.directory.peers import BATCH, Peers
 from services.directory.store.presence import PresenceStore
 from services.directory.store.profiles import ProfileStore
 from services.directory.store.reputation import ReputationStore
+from services.directory.store.requests import RequestCountStore
 from shared.bus import Ctx
 from shared.errors import NotFound
 from shared.ops import OpGroup, op
@@ -32,9 +33,15 @@ NETWORK_NODES = 200
 
 class PublicOps(OpGroup):
     def __init__(
-        self, profiles: ProfileStore, reputation: ReputationStore, presence: PresenceStore, peers: Peers
+        self,
+        profiles: ProfileStore,
+        reputation: ReputationStore,
+        presence: PresenceStore,
+        peers: Peers,
+        requests: RequestCountStore,
     ) -> None:
         self.profiles, self.reputation, self.presence, self.peers = profiles, reputation, presence, peers
+        self.requests = requests
 
     async def _numbers(
         self, agents: list[dict[str, Any]], ctx: Ctx, *, tasks: bool = True, requests: bool = False
@@ -48,7 +55,7 @@ class PublicOps(OpGroup):
             if tasks:
                 asks.append(self.peers.public_activity({"agent_ids": ids}, ctx))
             if requests:
-                asks.append(self.peers.request_counts(ids, ctx))
+                asks.append(self.requests.counts(ids))
             async with gate:
                 balances, *more = await asyncio.gather(*asks)
             done = (more.pop(0) or {}).get("tasks_completed", {}) if tasks else {}

@@ -2,7 +2,7 @@
 the agent's numbers gathered from the services that own them.
 
 GET /v1/stats answers the directory's fields and asks every other owner's `agent_stats` at once
-(scatter-gather with a deadline), and the gateway's request count through `Peers.request_counts`; a service
+(scatter-gather with a deadline) and reads the request count the gateways report; a service
 that is slow, down or not deployed leaves its fields null and is named in `degraded`, and the request still
 succeeds."""
 
@@ -16,6 +16,7 @@ from nats.aio.client import Client as NATS
 from services.directory.models.agents import OptionalAgentRef
 from services.directory.peers import Peers
 from services.directory.store.reputation import ReputationStore
+from services.directory.store.requests import RequestCountStore
 from shared.bus import Ctx, call
 from shared.errors import NotFound
 from shared.ops import OpGroup, op
@@ -53,8 +54,10 @@ OWN = ("reputation", "collaborations_given", "collaborations_received")
 
 
 class StatsOps(OpGroup):
-    def __init__(self, reputation: ReputationStore, peers: Peers, nc: NATS) -> None:
-        self.reputation, self.peers, self.nc = reputation, peers, nc
+    def __init__(
+        self, reputation: ReputationStore, peers: Peers, requests: RequestCountStore, nc: NATS
+    ) -> None:
+        self.reputation, self.peers, self.requests, self.nc = reputation, peers, requests, nc
 
     async def _own(self, agent_id: str) -> dict[str, Any]:
         own = await self.reputation.agent_numbers(agent_id)
@@ -89,13 +92,11 @@ class StatsOps(OpGroup):
                     for s in services
                 )
             ),
-            self.peers.request_counts([agent_id], ctx),
+            self.requests.counts([agent_id]),
         )
         fields: dict[str, Any] = dict(own)
         degraded = []
-        if counts is None:
-            degraded.append("gateway")
-        fields["total_requests"] = counts.get(agent_id) if counts is not None else None
+        fields["total_requests"] = counts.get(agent_id, 0)
         for service, reply in zip(services, replies, strict=False):
             data = reply.data if reply.ok and isinstance(reply.data, dict) else None
             if data is None:
