@@ -38,7 +38,7 @@ from gateway.http import HTTP_STATUS, error_response, json_response, reply_respo
 from gateway.state import NC, SETTINGS
 from shared import subjects
 from shared.bus import Ctx, call
-from shared.event_names import public_type
+from shared.event_names import client_name, client_payload
 from shared.events import tail
 from shared.metrics import INSTANCE, PUSH_SECONDS
 
@@ -327,7 +327,7 @@ def _event_frame(event_id: Any, event_type: Any, payload: Any, created_at: Any) 
     return {
         "type": "event",
         "event_id": event_id,
-        "event_type": public_type(str(event_type)),
+        "event_type": event_type,
         "payload": payload,
         "created_at": created_at,
     }
@@ -358,7 +358,9 @@ async def _send_events(request: web.Request, ws: web.WebSocketResponse, ctx: Ctx
                     await ws.send_json({"type": "ping"})
                     continue
                 e = followed.event
-                await ws.send_json(_event_frame(e.get("id"), e.get("type"), e.get("data"), e.get("time")))
+                await ws.send_json(
+                    _event_frame(e.get("id"), client_name(e), client_payload(e), e.get("time"))
+                )
     except ConnectionResetError:
         pass
 
