@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import admin, live, middleware, openapi
+from gateway import a2a, admin, live, middleware, openapi
 from gateway.forward import forwarder
 from gateway.http import json_response
 from gateway.routes import ADMIN_ROUTES, ROUTES
@@ -177,6 +177,7 @@ def create_app(settings: Any) -> web.Application:
     admin.setup(app)
     openapi.setup(app)
     live.setup(app)
+    a2a.setup(app)
     for route in (*ROUTES, *ADMIN_ROUTES):
         app.router.add_route(route.method, route.path, forwarder(route, settings.request_timeout))
     return app

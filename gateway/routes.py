@@ -23,6 +23,14 @@ class Route:
 
 
 ROUTES: Final[tuple[Route, ...]] = (
+    # A2A: the hosted agent's side of its tasks (the protocol bindings are gateway/a2a.py)
+    Route("GET", "/v1/a2a/tasks", svc("a2a", "hosted_tasks"), summary="A2A tasks addressed to you"),
+    Route(
+        "POST",
+        "/v1/a2a/tasks/{task_id}/status",
+        svc("a2a", "update_status"),
+        summary="Move one of your A2A tasks on (state, message, artifacts)",
+    ),
     # directory: registration, auth, profiles
     Route(
         "POST",
