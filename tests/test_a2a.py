@@ -13,7 +13,6 @@ import httpx
 import orjson
 import pytest
 from a2a.client import ClientConfig, create_client
-from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
 from a2a.types.a2a_pb2 import (
     CancelTaskRequest,
     DeleteTaskPushNotificationConfigRequest,
@@ -29,6 +28,7 @@ from a2a.types.a2a_pb2 import (
     TaskPushNotificationConfig,
     TaskState,
 )
+from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
 from google.protobuf.json_format import MessageToDict
 
 from tests.conftest import Api
