@@ -204,7 +204,13 @@ class Session:
             idle = 0.0
             while True:
                 changed.clear()
-                page = await self.call("task_events", {"id": task_id, "after": after, "limit": 200})
+                try:
+                    page = await self.call("task_events", {"id": task_id, "after": after, "limit": 200})
+                except A2AError as exc:
+                    if exc.reason != "UNAVAILABLE":
+                        raise
+                    await asyncio.sleep(POLL_S)  # the service is restarting: the log is still there after it
+                    continue
                 for event in page["events"]:
                     after = event["seq"]
                     await response.write(sse(after, frame(event["body"])))

@@ -56,7 +56,7 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
             "MOLTGRID_A2A_PUSH_RETRY_BASE_SECONDS": "0.3",
         },
     )
-    s.start({"memory": 2}, gateways=2)
+    s.start({"memory": 2, "a2a": 2}, gateways=2)
     try:
         await s.wait_ready()
         yield s

@@ -6,6 +6,7 @@ input-required resumes; isolation holds; bad input gets the specification's erro
 from __future__ import annotations
 
 import asyncio
+import signal
 from typing import Any
 
 import aiohttp
@@ -445,3 +446,33 @@ async def test_the_hub_finds_agents_by_skill(register, http, stack) -> None:
     found = answer["result"]["message"]["parts"][0]["data"]["agents"]
     assert [a["agent_id"] for a in found] == [agent.agent_id]
     assert found[0]["card_url"].endswith(f"/a2a/{agent.agent_id}/.well-known/agent-card.json")
+
+
+async def test_tasks_and_open_streams_survive_a_restart_of_the_service(register, stack) -> None:
+    caller, agent = await register("a2a-restart-caller"), await register("a2a-restart-agent")
+    client = await client_for(caller, agent, "HTTP+JSON", streaming=True, polling=False)
+    poller = await client_for(caller, agent, "HTTP+JSON", streaming=False)
+    task = (await first_event(poller.send_message(SendMessageRequest(message=text_message("survive"))))).task
+    seen: list[dict[str, Any]] = []
+
+    async def consume() -> None:
+        async for event in client.subscribe(SubscribeToTaskRequest(id=task.id)):
+            seen.append(MessageToDict(event))
+
+    consumer = asyncio.create_task(consume())
+    await until("the first stream event", lambda: asyncio.sleep(0, bool(seen)), timeout=10)
+    stack.signal("a2a", signal.SIGKILL)  # every replica, no graceful stop
+    await asyncio.sleep(0.5)
+    stack.start_component("a2a")
+    await stack.wait_ready()
+
+    async def moved() -> bool:
+        status, _ = await agent.post(f"/v1/a2a/tasks/{task.id}/status", {"state": "TASK_STATE_COMPLETED"})
+        return status == 200
+
+    await until("the restarted service", moved, timeout=30)
+    await asyncio.wait_for(consumer, 20)
+    assert seen[-1]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
+    assert (await poller.get_task(GetTaskRequest(id=task.id))).status.state == TaskState.TASK_STATE_COMPLETED
+    await client.close()
+    await poller.close()

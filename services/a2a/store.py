@@ -401,13 +401,16 @@ class A2AStore:
 
     async def claim_deliveries(self, limit: int, lease_seconds: float) -> list[dict[str, Any]]:
         """Due deliveries, each claimed for one attempt (its next attempt moved past the lease), fairly across
-        task owners: at most a few per owner per batch, so one owner's dead receiver cannot fill the batch."""
+        task owners (at most a few per owner per batch, so one owner's dead receiver cannot fill the batch), and
+        in order per config: an event is sent only once every earlier one was delivered or given up."""
         rows = await self.pool.fetch(
             """
             WITH due AS (
                 SELECT d.delivery_id, row_number() OVER (PARTITION BY c.owner_id ORDER BY d.next_attempt_at) AS n
                   FROM a2a.deliveries d JOIN a2a.push_configs c USING (task_id, config_id)
                  WHERE d.status = 'pending' AND d.next_attempt_at <= now() AND c.active
+                   AND NOT EXISTS (SELECT 1 FROM a2a.deliveries p WHERE p.task_id = d.task_id
+                                      AND p.config_id = d.config_id AND p.status = 'pending' AND p.seq < d.seq)
                  ORDER BY d.next_attempt_at LIMIT $1 * 4),
             picked AS (
                 SELECT delivery_id FROM a2a.deliveries WHERE delivery_id IN (SELECT delivery_id FROM due WHERE n <= 4)
