@@ -31,6 +31,25 @@ ROUTES: Final[tuple[Route, ...]] = (
         svc("a2a", "update_status"),
         summary="Move one of your A2A tasks on (state, message, artifacts)",
     ),
+    Route(
+        "POST",
+        "/v1/a2a/agents",
+        svc("a2a", "add_external"),
+        summary="List an outside A2A agent by its card URL",
+    ),
+    Route(
+        "GET",
+        "/v1/a2a/agents",
+        svc("a2a", "list_agents"),
+        auth=False,
+        summary="Hosted and outside A2A agents with their card URLs",
+    ),
+    Route(
+        "DELETE",
+        "/v1/a2a/agents/{external_id}",
+        svc("a2a", "remove_external"),
+        summary="Remove an outside A2A agent you listed",
+    ),
     # directory: registration, auth, profiles
     Route(
         "POST",

@@ -30,8 +30,10 @@ from a2a.types.a2a_pb2 import (
     TaskState,
 )
 from a2a.utils.errors import TaskNotCancelableError, TaskNotFoundError
+from aiohttp import web
 from google.protobuf.json_format import MessageToDict
 
+from shared.runtime.embedded import free_port
 from tests.conftest import Api
 from tests.helpers import Receiver, until
 
@@ -476,3 +478,60 @@ async def test_tasks_and_open_streams_survive_a_restart_of_the_service(register,
     assert (await poller.get_task(GetTaskRequest(id=task.id))).status.state == TaskState.TASK_STATE_COMPLETED
     await client.close()
     await poller.close()
+
+
+async def test_outside_agents_are_listed_by_card_url_validated_and_refreshed(register, anon: Api) -> None:
+    agent = await register("a2a-lister")
+    card = {
+        "name": "Outside translator",
+        "description": "Not hosted here",
+        "supportedInterfaces": [
+            {"url": "https://elsewhere.example/a2a", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+        ],
+        "version": "2.1.0",
+        "capabilities": {"streaming": False},
+        "defaultInputModes": ["text/plain"],
+        "defaultOutputModes": ["text/plain"],
+        "skills": [{"id": "translate", "name": "Translate", "description": "Any language", "tags": ["lang"]}],
+    }
+    served = {"card": card}
+
+    async def serve_card(request: web.Request) -> web.Response:
+        return web.json_response(served["card"])
+
+    app = web.Application()
+    app.router.add_get("/.well-known/agent-card.json", serve_card)
+
+    async def not_a_card(request: web.Request) -> web.Response:
+        return web.json_response({"hello": "world"})
+
+    app.router.add_get("/not-a-card", not_a_card)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        base = f"http://127.0.0.1:{port}"
+        status, listed = await agent.post(
+            "/v1/a2a/agents", {"card_url": f"{base}/.well-known/agent-card.json"}
+        )
+        assert status == 200 and listed["valid"] and listed["skills"] == ["translate"], listed
+        status, bad = await agent.post("/v1/a2a/agents", {"card_url": f"{base}/not-a-card"})
+        assert status == 400 and "agent card" in bad["detail"], bad
+        status, everyone = await anon.get("/v1/a2a/agents", params={"include_hosted": "false"})
+        mine = [a for a in everyone["agents"] if a.get("external_id") == listed["external_id"]]
+        assert mine and mine[0]["external"] is True and mine[0]["name"] == "Outside translator"
+        # the card changes into an invalid one: the refresh marks it, keeping the last valid card
+        served["card"] = {"name": "broken"}
+
+        async def marked_invalid() -> bool:
+            agents = (await anon.get("/v1/a2a/agents", params={"include_hosted": "false"}))[1]["agents"]
+            row = next(a for a in agents if a.get("external_id") == listed["external_id"])
+            return row["valid"] is False and row["name"] == "Outside translator"
+
+        await until("the refresh to notice the broken card", marked_invalid, timeout=20)
+        stranger = await register("a2a-not-lister")
+        assert (await stranger.delete(f"/v1/a2a/agents/{listed['external_id']}"))[0] == 403
+        assert (await agent.delete(f"/v1/a2a/agents/{listed['external_id']}"))[0] == 200
+    finally:
+        await runner.cleanup()

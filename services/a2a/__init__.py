@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.a2a.cards import CardOps, CardSigner
+from services.a2a.external import CardFetcher, ExternalOps
 from services.a2a.hosted import HostedOps
 from services.a2a.hub import HubOps
 from services.a2a.peers import Peers
@@ -29,6 +30,7 @@ class A2ASettings(Settings):
         5.0  # first push retry delay; doubles per attempt up to 2 h (15 attempts)
     )
     a2a_push_concurrency: int = 16  # push deliveries in flight per replica
+    a2a_card_refresh_seconds: float = 3600.0  # how often outside agents' cards are fetched again
     allow_private_webhooks: bool = False  # operators only: push URLs may reach private/loopback addresses
 
 
@@ -40,16 +42,23 @@ async def build(rt: Runtime[A2ASettings]) -> Parts:
         store, s.allow_private_webhooks, s.a2a_push_retry_base_seconds, s.a2a_push_concurrency
     )
     hosted = HostedOps(store, rt.nc)
+    fetcher = CardFetcher(s.allow_private_webhooks)
+    external = ExternalOps(store, fetcher, rt.nc, s.public_url, s.a2a_card_refresh_seconds)
     return Parts(
         groups=[
             TaskOps(store, peers, PushGuard(s.allow_private_webhooks), rt.nc),
             hosted,
             CardOps(peers, CardSigner(s.a2a_card_signing_key), s.public_url),
             HubOps(rt.nc, s.public_url),
+            external,
         ],
-        loops=[Loop("push_deliverer", deliverer.run), Every("input_timeouts", 5.0, hosted.expire_waits)],
+        loops=[
+            Loop("push_deliverer", deliverer.run),
+            Every("input_timeouts", 5.0, hosted.expire_waits),
+            Every("external_cards", min(60.0, s.a2a_card_refresh_seconds), external.refresh),
+        ],
         purge=store.purge_agent,
-        on_stop=[deliverer.close],
+        on_stop=[deliverer.close, fetcher.close],
     )
 
 

@@ -236,3 +236,17 @@ class StatusUpdate(Request):
 class HubMessage(Request):
     request: SendMessageRequest
     base_url: Annotated[str, Field(max_length=512)] = ""
+
+
+class ExternalAdd(Request):
+    card_url: Annotated[str, Field(min_length=8, max_length=2048)]
+
+
+class ExternalRef(Request):
+    external_id: Id
+
+
+class AgentList(Request):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    include_hosted: bool = True
+    base_url: Annotated[str, Field(max_length=512)] = ""

@@ -498,6 +498,94 @@ class A2AStore:
             for r in rows
         ]
 
+    # ── outside agents ──
+
+    async def external_count(self, added_by: str) -> int:
+        return int(
+            await self.pool.fetchval("SELECT count(*) FROM a2a.external_agents WHERE added_by = $1", added_by)
+        )
+
+    async def add_external(
+        self, card_url: str, card: dict[str, Any], added_by: str, refresh_seconds: float
+    ) -> dict[str, Any]:
+        """List (or re-list, refreshing its card) an outside agent; the URL is the identity."""
+        row = await self.pool.fetchrow(
+            "INSERT INTO a2a.external_agents (external_id, card_url, card, added_by, next_refresh_at)"
+            " VALUES ($1, $2, $3, $4, now() + make_interval(secs => $5))"
+            " ON CONFLICT (card_url) DO UPDATE SET card = EXCLUDED.card, valid = true, last_error = NULL,"
+            " fetched_at = now()"
+            " RETURNING external_id, card_url, card, added_by, valid, last_error, fetched_at",
+            new_id("ext", 16),
+            card_url,
+            card,
+            added_by,
+            refresh_seconds,
+        )
+        return self._external_out(row)
+
+    @staticmethod
+    def _external_out(row: asyncpg.Record) -> dict[str, Any]:
+        card = row["card"]
+        return {
+            "external_id": row["external_id"],
+            "card_url": row["card_url"],
+            "name": card.get("name"),
+            "description": card.get("description"),
+            "skills": [s.get("id") for s in card.get("skills", [])],
+            "card": card,
+            "listed_by": row["added_by"],
+            "valid": row["valid"],
+            "last_error": row["last_error"],
+            "fetched_at": iso(row["fetched_at"]),
+        }
+
+    async def external_owner(self, external_id: str) -> str | None:
+        owner = await self.pool.fetchval(
+            "SELECT added_by FROM a2a.external_agents WHERE external_id = $1", external_id
+        )
+        return str(owner) if owner is not None else None
+
+    async def remove_external(self, external_id: str) -> None:
+        await self.pool.execute("DELETE FROM a2a.external_agents WHERE external_id = $1", external_id)
+
+    async def list_external(self, limit: int) -> list[dict[str, Any]]:
+        rows = await self.pool.fetch(
+            "SELECT external_id, card_url, card, added_by, valid, last_error, fetched_at FROM a2a.external_agents"
+            " ORDER BY created_at DESC LIMIT $1",
+            limit,
+        )
+        return [self._external_out(r) for r in rows]
+
+    async def due_external(self, limit: int, every_seconds: float) -> list[asyncpg.Record]:
+        """Cards due for a refresh, claimed by pushing their next refresh past this one."""
+        return list(
+            await self.pool.fetch(
+                "UPDATE a2a.external_agents SET next_refresh_at = now() + make_interval(secs => $2)"
+                " WHERE external_id IN (SELECT external_id FROM a2a.external_agents WHERE next_refresh_at <= now()"
+                " ORDER BY next_refresh_at LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING external_id, card_url",
+                limit,
+                every_seconds,
+            )
+        )
+
+    async def external_refreshed(
+        self, external_id: str, card: dict[str, Any] | None, error: str | None
+    ) -> None:
+        """A refresh's outcome: the new valid card, or the error (the last valid card stays, marked invalid)."""
+        if card is not None:
+            await self.pool.execute(
+                "UPDATE a2a.external_agents SET card = $2, valid = true, last_error = NULL, fetched_at = now()"
+                " WHERE external_id = $1",
+                external_id,
+                card,
+            )
+        else:
+            await self.pool.execute(
+                "UPDATE a2a.external_agents SET valid = false, last_error = $2 WHERE external_id = $1",
+                external_id,
+                error,
+            )
+
     # ── housekeeping ──
 
     async def expired_waits(self, limit: int = 100) -> list[str]:
@@ -512,10 +600,12 @@ class A2AStore:
         return [r["task_id"] for r in rows]
 
     async def purge_agent(self, agent_id: str) -> int:
-        result = await self.pool.execute(
-            "DELETE FROM a2a.tasks WHERE agent_id = $1 OR caller_id = $1", agent_id
-        )
-        return int(result.split()[-1])
+        async with self.pool.acquire() as conn, conn.transaction():
+            tasks = await conn.execute(
+                "DELETE FROM a2a.tasks WHERE agent_id = $1 OR caller_id = $1", agent_id
+            )
+            listed = await conn.execute("DELETE FROM a2a.external_agents WHERE added_by = $1", agent_id)
+        return int(tasks.split()[-1]) + int(listed.split()[-1])
 
     async def total_tasks(self) -> int:
         return int(await self.pool.fetchval("SELECT count(*) FROM a2a.tasks"))
