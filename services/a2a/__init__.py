@@ -41,12 +41,17 @@ async def build(rt: Runtime[A2ASettings]) -> Parts:
     deliverer = PushDeliverer(
         store, s.allow_private_webhooks, s.a2a_push_retry_base_seconds, s.a2a_push_concurrency
     )
-    hosted = HostedOps(store, rt.nc)
+
+    def committed() -> None:
+        rt.kick()
+        deliverer.wake.set()
+
+    hosted = HostedOps(store, rt.nc, committed)
     fetcher = CardFetcher(s.allow_private_webhooks)
     external = ExternalOps(store, fetcher, rt.nc, s.public_url, s.a2a_card_refresh_seconds)
     return Parts(
         groups=[
-            TaskOps(store, peers, PushGuard(s.allow_private_webhooks), rt.nc),
+            TaskOps(store, peers, PushGuard(s.allow_private_webhooks), rt.nc, committed),
             hosted,
             CardOps(peers, CardSigner(s.a2a_card_signing_key), s.public_url),
             HubOps(rt.nc, s.public_url),

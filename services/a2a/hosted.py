@@ -3,6 +3,7 @@ moves them on, through its own MoltGrid key over REST (GET /v1/a2a/tasks, POST /
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nats.aio.client import Client as NATS
@@ -18,8 +19,8 @@ from shared.subjects import a2a_task
 
 
 class HostedOps(OpGroup):
-    def __init__(self, store: A2AStore, nc: NATS) -> None:
-        self.store, self.nc = store, nc
+    def __init__(self, store: A2AStore, nc: NATS, committed: Callable[[], None]) -> None:
+        self.store, self.nc, self.committed = store, nc, committed  # committed: publish outbox and pushes now
 
     @op()
     async def hosted_tasks(self, req: m.HostedTasks, ctx: Ctx) -> dict[str, Any]:
@@ -54,6 +55,7 @@ class HostedOps(OpGroup):
             actor=agent,
             only_agent=agent,
         )
+        self.committed()
         await self.nc.publish(a2a_task(req.task_id), b"")
         return task
 
@@ -68,4 +70,5 @@ class HostedOps(OpGroup):
                 await self.store.set_state(task_id, fail, None, None, actor="")
             except Conflict:
                 continue
+            self.committed()
             await self.nc.publish(a2a_task(task_id), b"")

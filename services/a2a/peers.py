@@ -4,6 +4,7 @@ MoltGrid agents already look: inbox and WebSocket push)."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 import structlog
@@ -21,6 +22,7 @@ TIMEOUT = 2.0
 class Peers:
     def __init__(self, nc: NATS) -> None:
         self.nc = nc
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def profile(self, agent_id: str, viewer: str | None, ctx: Ctx) -> dict[str, Any]:
         """The agent's public profile, or its own for the agent itself; NotFound for anyone else."""
@@ -42,8 +44,22 @@ class Peers:
         reply.unwrap()
         raise AssertionError("unreachable")
 
-    async def to_inbox(self, caller: str, agent_id: str, payload: dict[str, Any], ctx: Ctx) -> None:
-        """Best effort: the durable notice is the `a2a.task` event; the inbox copy is a convenience."""
+    async def exists(self, agent_id: str, ctx: Ctx) -> None:
+        """NotFound (TaskNotFound for A2A) unless the agent is registered."""
+        reply = await call(
+            self.nc, svc("directory", "exists"), {"agent_id": agent_id}, timeout=TIMEOUT, ctx=ctx
+        )
+        if not reply.unwrap().get("exists"):
+            raise NotFound("Agent not found", a2a_error(TASK_NOT_FOUND))
+
+    def to_inbox(self, caller: str, agent_id: str, payload: dict[str, Any], ctx: Ctx) -> None:
+        """Best effort, in the background: the durable notice is the `a2a.task` event; the inbox copy (and its
+        WebSocket push) is a convenience that must not slow the caller's request."""
+        task = asyncio.create_task(self._to_inbox(caller, agent_id, payload, ctx))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _to_inbox(self, caller: str, agent_id: str, payload: dict[str, Any], ctx: Ctx) -> None:
         reply = await call(
             self.nc,
             svc("relay", "send"),

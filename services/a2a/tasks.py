@@ -5,6 +5,7 @@ only; anyone else gets TaskNotFound, never another caller's data."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -37,11 +38,15 @@ def decode_cursor(token: str) -> tuple[datetime, str] | None:
 
 
 class TaskOps(OpGroup):
-    def __init__(self, store: A2AStore, peers: Peers, push: PushGuard, nc: NATS) -> None:
-        self.store, self.peers, self.push, self.nc = store, peers, push, nc
+    def __init__(
+        self, store: A2AStore, peers: Peers, push: PushGuard, nc: NATS, committed: Callable[[], None]
+    ) -> None:
+        self.store, self.peers, self.push, self.nc, self.committed = store, peers, push, nc, committed
 
     async def _notify(self, task_id: str) -> None:
-        """Wake the streams and blocking sends waiting on this task (they re-read the durable log)."""
+        """After a commit: publish its outbox events and push deliveries now, and wake the streams and blocking
+        sends waiting on this task (they re-read the durable log)."""
+        self.committed()
         await self.nc.publish(a2a_task(task_id), b"")
 
     @op()
@@ -61,7 +66,7 @@ class TaskOps(OpGroup):
                 row, message, lifecycle.after_caller_message(row["state"])
             )
         else:
-            await self.peers.profile(req.agent_id, caller, ctx)
+            await self.peers.exists(req.agent_id, ctx)
             push = None
             if config is not None and config.task_push_notification_config is not None:
                 push = config.task_push_notification_config.wire()
@@ -76,7 +81,7 @@ class TaskOps(OpGroup):
                 int(timeout) if isinstance(timeout, (int, float)) and timeout > 0 else None,
                 push,
             )
-            await self.peers.to_inbox(
+            self.peers.to_inbox(
                 caller,
                 req.agent_id,
                 {"type": "a2a.task", "task_id": task["id"], "context_id": task["contextId"]},
