@@ -5,6 +5,7 @@
     python3 run.py bench --scenarios mixed,ws_latency --concurrency 64 --duration 15
     python3 run.py bench --scenarios mixed --tracing both   # the cost of OpenTelemetry tracing (off, then on)
     python3 run.py bench vectors    # vector memory: retrieval quality, embed throughput, search latency
+    python3 run.py bench a2a        # A2A: send → hosted agent completes → caller's stream, p50/p99
     python3 run.py bench --scenarios all --concurrency 64 --against http://127.0.0.1:18000 [--against-pid PID]
 
 Every row also gives the server's CPU milliseconds per request (bench/measure.py) and the stack's memory
@@ -111,6 +112,10 @@ def main(argv: list[str] | None = None) -> None:
         from bench import vectors
 
         return vectors.main(argv[1:])
+    if argv[:1] == ["a2a"]:  # the A2A round trip (bench/a2a.py)
+        from bench import a2a
+
+        return a2a.main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--scenarios", default="memory_set,memory_get", help=f"comma list or 'all' ({', '.join(ALL)})"

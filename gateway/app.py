@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from gateway import admin, live, middleware, openapi
+from gateway import a2a, admin, live, middleware, openapi
 from gateway.config import GatewaySettings
 from gateway.forward import forwarder
 from gateway.http import json_response
@@ -210,6 +210,10 @@ def handlers() -> dict[str, Handler]:
         "admin_login_page": admin.login_page,
         "admin_login": admin.login,
         "admin_logout": admin.logout,
+        "a2a_hub_card": a2a.hub_card,
+        "a2a_agent_card": a2a.agent_card,
+        "a2a_jsonrpc": a2a.jsonrpc,
+        "a2a_rest": a2a.rest,
     }
 
 

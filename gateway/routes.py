@@ -84,6 +84,33 @@ def _local(
 
 
 ROUTES: Final[tuple[Route, ...]] = (
+    # A2A: the hosted agent's side of its tasks (the protocol bindings are gateway/a2a.py)
+    Route("GET", "/v1/a2a/tasks", svc("a2a", "hosted_tasks"), summary="A2A tasks addressed to you"),
+    Route(
+        "POST",
+        "/v1/a2a/tasks/{task_id}/status",
+        svc("a2a", "update_status"),
+        summary="Move one of your A2A tasks on (state, message, artifacts)",
+    ),
+    Route(
+        "POST",
+        "/v1/a2a/agents",
+        svc("a2a", "add_external"),
+        summary="List an outside A2A agent by its card URL",
+    ),
+    Route(
+        "GET",
+        "/v1/a2a/agents",
+        svc("a2a", "list_agents"),
+        access=PUBLIC,
+        summary="Hosted and outside A2A agents with their card URLs",
+    ),
+    Route(
+        "DELETE",
+        "/v1/a2a/agents/{external_id}",
+        svc("a2a", "remove_external"),
+        summary="Remove an outside A2A agent you listed",
+    ),
     # directory: registration, auth, profiles
     Route(
         "POST",
@@ -711,6 +738,26 @@ GATEWAY_ROUTES: Final[tuple[Route, ...]] = (
         key_in_query=True,
     ),
     _local(Kind.MCP, "*", "/mcp", "mcp", KEY, "The MCP server (Streamable HTTP)", bearer=True),
+    # A2A 1.0 (gateway/a2a.py): cards, then each hosted agent's JSON-RPC endpoint and HTTP+JSON binding
+    _local(
+        Kind.LOCAL, "GET", "/.well-known/agent-card.json", "a2a_hub_card", summary="The hub's A2A agent card"
+    ),
+    _local(
+        Kind.LOCAL,
+        "GET",
+        "/a2a/{agent_id}/.well-known/agent-card.json",
+        "a2a_agent_card",
+        summary="A hosted agent's A2A agent card (a private agent's only for itself)",
+    ),
+    _local(
+        Kind.STREAM,
+        "POST",
+        "/a2a/{agent_id}",
+        "a2a_jsonrpc",
+        KEY,
+        "A2A JSON-RPC 2.0 binding (streams as SSE)",
+    ),
+    _local(Kind.STREAM, "*", "/a2a/{agent_id}/{tail:.+}", "a2a_rest", KEY, "A2A HTTP+JSON binding"),
     _local(Kind.STATIC, "GET", "/admin", "admin_page", ADMIN, "The admin panel"),
     _local(Kind.STATIC, "GET", "/admin/login", "admin_login_page", summary="The admin login page"),
     _local(Kind.LOCAL, "POST", "/admin/api/login", "admin_login", summary="Admin: log in (sets the cookie)"),

@@ -14,6 +14,7 @@ SERVICES = (
     "coordination",
     "sla",
     "embedder",
+    "a2a",
 )
 
 EVENTS_STREAM = "EVENTS"
@@ -68,6 +69,12 @@ def push(agent_id: str) -> str:
 
 # Header of a push message: when the relay committed it (Unix seconds), so gateways can measure push delay.
 PUSH_STORED_AT = "MoltGrid-Stored-At"
+
+
+def a2a_task(task_id: str) -> str:
+    """Plain NATS notice that an A2A task's event log grew (no payload): streams and blocking sends waiting on
+    the task, on any gateway, re-read the durable log."""
+    return f"a2a.task.{_check_token(task_id)}"
 
 
 def pubsub(channel: str) -> str:

@@ -53,9 +53,11 @@ async def stack(infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> Async
             "MOLTGRID_SLA_CHECK_SECONDS": "1",
             "MOLTGRID_ALLOW_PRIVATE_WEBHOOKS": "true",
             "MOLTGRID_WEBHOOK_RETRY_BASE_SECONDS": "0.3",
+            "MOLTGRID_A2A_PUSH_RETRY_BASE_SECONDS": "0.3",
+            "MOLTGRID_A2A_CARD_REFRESH_SECONDS": "1",
         },
     )
-    s.start({"memory": 2}, gateways=2)
+    s.start({"memory": 2, "a2a": 2}, gateways=2)
     try:
         await s.wait_ready()
         yield s

@@ -11,8 +11,9 @@ import hmac
 import orjson
 import pytest
 
-from services.relay.delivery import WebhookClient, post_event
+from services.relay.delivery import post_event
 from shared.events import make_event
+from shared.outbound import GuardedClient
 from tests.helpers import ISO_UTC, until
 
 pytestmark = pytest.mark.timeout(120)
@@ -149,7 +150,7 @@ async def test_test_sends_keep_the_ssrf_guard(receiver):
     same send arrives — so the refusal is the guard's doing."""
     url = f"http://localhost:{receiver.port}/hook"
     for allow_private in (False, True):
-        client = WebhookClient(allow_private)
+        client = GuardedClient(allow_private)
         try:
             attempt = await post_event(client.http(), url, "s", make_event("agent_x", "webhook.test", {}))
         finally:

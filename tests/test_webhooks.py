@@ -17,8 +17,8 @@ import orjson
 import pytest
 from aiohttp import web
 
-from services.relay.urlguard import PublicOnlyResolver, check_url, public_address
 from shared.errors import BadRequest
+from shared.outbound import PublicOnlyResolver, check_url, public_address
 from tests.helpers import LoopbackServer
 from tests.queue_fixtures import replicas
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.relay.agents import KnownAgents
-from services.relay.delivery import Deliverer, EventRouter, WebhookClient
+from services.relay.delivery import Deliverer, EventRouter
 from services.relay.handlers.admin import StatsHandlers
 from services.relay.handlers.events import EventHandlers
 from services.relay.handlers.messages import MessageHandlers
@@ -16,6 +16,7 @@ from services.relay.stores.messages import MessageStore
 from services.relay.stores.pubsub import PubSubStore
 from services.relay.stores.webhooks import WebhookStore
 from shared.config import Settings
+from shared.outbound import GuardedClient
 from shared.service import Runtime
 from shared.spec import Loop, Outbox, Parts, Service
 
@@ -32,7 +33,7 @@ async def build(rt: Runtime[RelaySettings]) -> Parts:
     s = rt.settings
     messages, webhooks = MessageStore(rt.pool, rt.cipher), WebhookStore(rt.pool, rt.cipher)
     pubsub, acks = PubSubStore(rt.pool, rt.cipher), EventAckStore(rt.pool)
-    client = WebhookClient(s.allow_private_webhooks, s.webhook_concurrency, s.webhook_timeout_seconds)
+    client = GuardedClient(s.allow_private_webhooks, s.webhook_concurrency, s.webhook_timeout_seconds)
     deliverer = Deliverer(
         webhooks, client, s.webhook_retry_base_seconds, s.webhook_concurrency, s.webhook_agent_concurrency
     )

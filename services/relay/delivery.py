@@ -9,17 +9,13 @@
    Retry-After is honoured. Claims are fair between agents (turns, and a cap on one agent's deliveries in
    flight across replicas), and a slot is refilled as soon as its attempt ends: one agent's slow or dead
    receivers never delay another agent's deliveries.
-3. `WebhookClient` is the HTTP client both use (and test sends), with the SSRF guard at send time.
+3. Both (and test sends) POST through the guarded client of shared/outbound.py.
 The SQL of deliveries is the WebhookStore's.
 """
 
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
-import hmac
-import random
 import time
 from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
@@ -34,10 +30,10 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from services.relay.stores.webhooks import WebhookStore
-from services.relay.urlguard import PublicOnlyResolver
 from shared import metrics, subjects, tracing
 from shared.db import DB_UNAVAILABLE
 from shared.events import fetch_batch, jetstream_retry, make_event
+from shared.outbound import GuardedClient, backoff, failure, sign
 
 log = structlog.get_logger("webhooks")
 DELIVERIES = metrics.counter(
@@ -45,23 +41,6 @@ DELIVERIES = metrics.counter(
 )
 MAX_ATTEMPTS = 15
 ATTEMPT_TIMEOUT_S = 10.0
-MAX_DELAY_S = 2 * 3600.0
-
-
-def backoff(attempt: int, base: float) -> float:
-    """Delay before attempt n+1: exponential, capped, with jitter (half to full of the step)."""
-    step = min(MAX_DELAY_S, base * 2 ** (attempt - 1))
-    return random.uniform(step / 2, step)
-
-
-def sign(secret: str, event_id: str, timestamp: int, body: bytes) -> dict[str, str]:
-    """The original's X-MoltGrid-Signature (hex HMAC-SHA256 of the body) and the Standard Webhooks one."""
-    key = secret.encode()
-    standard = hmac.new(key, f"{event_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
-    return {
-        "X-MoltGrid-Signature": hmac.new(key, body, hashlib.sha256).hexdigest(),
-        "webhook-signature": "v1," + base64.b64encode(standard).decode(),
-    }
 
 
 def payload(event: dict[str, Any]) -> bytes:
@@ -81,25 +60,6 @@ class Attempt:
     @property
     def ok(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
-
-
-def failure(exc: BaseException) -> str:
-    """What went wrong with a POST, in our words only: never the receiver's bytes (a service on a port that
-    does not speak HTTP answers with its banner, which would turn webhooks into a port scanner)."""
-    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
-        return "timed out"
-    if isinstance(exc, aiohttp.ClientSSLError):
-        return "TLS handshake failed"
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        reason = exc.os_error.strerror if exc.os_error.strerror else str(exc.os_error)
-        return f"could not connect ({reason})"
-    if isinstance(exc, aiohttp.ServerDisconnectedError):
-        return "the receiver closed the connection without an answer"
-    if isinstance(exc, aiohttp.ClientResponseError | aiohttp.ClientPayloadError):
-        return "not an HTTP response"
-    if isinstance(exc, aiohttp.ClientError):
-        return "the request failed"
-    return "could not connect"
 
 
 async def post_event(
@@ -213,30 +173,6 @@ class EventRouter:
             return {**event, tracing.TRACE_KEY: tracing.carrier()}
 
 
-class WebhookClient:
-    """The one HTTP client of deliveries and test sends: unless private addresses are allowed, its resolver
-    refuses every non-public address (the SSRF guard at send time)."""
-
-    def __init__(
-        self, allow_private: bool, connections: int = 32, timeout_s: float = ATTEMPT_TIMEOUT_S
-    ) -> None:
-        self.allow_private, self.connections, self.timeout_s = allow_private, connections, timeout_s
-        self._http: aiohttp.ClientSession | None = None
-
-    def http(self) -> aiohttp.ClientSession:
-        if self._http is None or self._http.closed:
-            resolver = None if self.allow_private else PublicOnlyResolver()
-            connector = aiohttp.TCPConnector(limit=self.connections, resolver=resolver)
-            self._http = aiohttp.ClientSession(
-                connector=connector, timeout=aiohttp.ClientTimeout(total=self.timeout_s)
-            )
-        return self._http
-
-    async def close(self) -> None:
-        if self._http is not None:
-            await self._http.close()
-
-
 class Deliverer:
     """Sends due deliveries continuously: up to `concurrency` in flight in this replica, at most `per_agent`
     of one agent's across all replicas (the claim's cap), agents taking turns; a slot is claimed again as
@@ -245,7 +181,7 @@ class Deliverer:
     def __init__(
         self,
         store: WebhookStore,
-        client: WebhookClient,
+        client: GuardedClient,
         retry_base_s: float,
         concurrency: int = 32,
         per_agent: int = 8,

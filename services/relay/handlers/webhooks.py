@@ -17,10 +17,10 @@ from services.relay.models.webhooks import (
     WebhookRef,
 )
 from services.relay.stores.webhooks import WebhookStore
-from services.relay.urlguard import check_url
 from shared.bus import Ctx
 from shared.errors import BadRequest, NotFound
 from shared.ops import OpGroup, op
+from shared.outbound import check_url
 
 
 class WebhookHandlers(OpGroup):
