@@ -8,6 +8,7 @@ refuses to start when a row or a handler is left without the other)."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
@@ -767,7 +768,12 @@ GATEWAY_ROUTES: Final[tuple[Route, ...]] = (
 # The whole table, in registration order (aiohttp matches in insertion order).
 TABLE: Final[tuple[Route, ...]] = (*GATEWAY_ROUTES, *ROUTES, *ADMIN_ROUTES)
 # Each row by (method, path template): how the guard finds the row of a matched request.
-BY_KEY: Final[dict[tuple[str, str], Route]] = {(r.method, r.path): r for r in TABLE}
+def canonical(path: str) -> str:
+    """A route template as aiohttp names its resource: `{tail:.+}` → `{tail}`."""
+    return re.sub(r"\{(\w+):[^}]+\}", r"{\1}", path)
+
+
+BY_KEY: Final[dict[tuple[str, str], Route]] = {(r.method, canonical(r.path)): r for r in TABLE}
 
 
 def route_of(method: str, path: str) -> Route | None:

@@ -268,3 +268,39 @@ def _vector_methods(base: str) -> None:
 
 async def test_the_vector_memory_methods_work_against_the_server(stack):
     await asyncio.to_thread(_vector_methods, stack.base_url)
+
+
+def _a2a_methods(base: str) -> None:
+    caller = MoltGridClient.register(base, "coverage-a2a-caller")
+    agent = MoltGridClient.register(base, "coverage-a2a-agent")
+    try:
+        import httpx
+
+        sent = httpx.post(
+            f"{base}/a2a/{agent.agent_id}/message:send",
+            headers={"X-API-Key": caller.api_key, "A2A-Version": "1.0"},
+            json={
+                "message": {"messageId": "c1", "role": "ROLE_USER", "parts": [{"text": "hi"}]},
+                "configuration": {"returnImmediately": True},
+            },
+        ).json()
+        task_id = sent["task"]["id"]
+        assert [t["id"] for t in agent.a2a_tasks(state="TASK_STATE_SUBMITTED")["tasks"]] == [task_id]
+        done = agent.a2a_update_status(
+            task_id, "TASK_STATE_COMPLETED", artifacts=[{"artifactId": "a", "parts": [{"text": "ok"}]}]
+        )
+        assert done["status"]["state"] == "TASK_STATE_COMPLETED"
+        assert isinstance(caller.a2a_agents(include_hosted=False)["agents"], list)
+        with pytest.raises(MoltGridError) as err:
+            caller.a2a_add_agent("http://127.0.0.1:9/not-there")
+        assert err.value.status == 400
+        with pytest.raises(MoltGridError) as err:
+            caller.a2a_remove_agent("ext_0000000000000000")
+        assert err.value.status == 404
+    finally:
+        caller.close()
+        agent.close()
+
+
+async def test_the_a2a_methods_work_against_the_server(stack):
+    await asyncio.to_thread(_a2a_methods, stack.base_url)

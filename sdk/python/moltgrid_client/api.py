@@ -362,6 +362,41 @@ class Api:
         """Extend the leases of up to 100 claimed jobs (each {job_id, attempt?, extend_seconds?, progress?})."""
         return Req(json={"items": items})
 
+    # ── A2A: the hosted agent's side of its tasks, and outside agents ──
+    @endpoint("GET", "/v1/a2a/tasks")
+    def a2a_tasks(self, state: str | None = None, cursor: str | None = None, limit: int = 50) -> Any:
+        """A2A tasks addressed to you, oldest update first (your work queue)."""
+        return Req(params={"state": state, "cursor": cursor, "limit": limit})
+
+    @endpoint("POST", "/v1/a2a/tasks/{task_id}/status")
+    def a2a_update_status(
+        self,
+        task_id: str,
+        state: str,
+        message: dict[str, Any] | None = None,
+        artifacts: list[dict[str, Any]] | None = None,
+    ) -> Any:
+        """Move one of your A2A tasks on: TASK_STATE_WORKING, _COMPLETED (with artifacts), _INPUT_REQUIRED, …"""
+        return Req(
+            path={"task_id": task_id},
+            json={"state": state, "message": message, "artifacts": artifacts},
+        )
+
+    @endpoint("GET", "/v1/a2a/agents")
+    def a2a_agents(self, include_hosted: bool = True, limit: int = 50) -> Any:
+        """Hosted and outside A2A agents with their card URLs."""
+        return Req(params={"include_hosted": include_hosted, "limit": limit})
+
+    @endpoint("POST", "/v1/a2a/agents")
+    def a2a_add_agent(self, card_url: str) -> Any:
+        """List an outside A2A agent by its card URL."""
+        return Req(json={"card_url": card_url})
+
+    @endpoint("DELETE", "/v1/a2a/agents/{external_id}")
+    def a2a_remove_agent(self, external_id: str) -> Any:
+        """Remove an outside A2A agent you listed."""
+        return Req(path={"external_id": external_id})
+
     @endpoint("POST", "/v1/queue/{job_id}/complete")
     def queue_complete(self, job_id: str, result: Any = "", attempt: int | None = None) -> Any:
         return Req(path={"job_id": job_id}, json={"result": result, "attempt": attempt})
