@@ -211,6 +211,19 @@ TOOL_SPECS: Final[tuple[ToolSpec, ...]] = (
         "DELETE",
         "/v1/schedules/{task_id}",
     ),
+    # A2A: tasks other agents sent to this agent through its A2A endpoint
+    ToolSpec(
+        "a2a_tasks",
+        "List the A2A tasks addressed to this agent (oldest update first), optionally by state.",
+        "GET",
+        "/v1/a2a/tasks",
+    ),
+    ToolSpec(
+        "a2a_update_status",
+        "Move one of this agent's A2A tasks on: working, completed (with artifacts), input required, failed…",
+        "POST",
+        "/v1/a2a/tasks/{task_id}/status",
+    ),
 )
 
 

@@ -767,6 +767,8 @@ GATEWAY_ROUTES: Final[tuple[Route, ...]] = (
 
 # The whole table, in registration order (aiohttp matches in insertion order).
 TABLE: Final[tuple[Route, ...]] = (*GATEWAY_ROUTES, *ROUTES, *ADMIN_ROUTES)
+
+
 # Each row by (method, path template): how the guard finds the row of a matched request.
 def canonical(path: str) -> str:
     """A route template as aiohttp names its resource: `{tail:.+}` → `{tail}`."""

@@ -300,6 +300,34 @@ async def _(c: Client, a: Api, b: Api) -> None:
     assert (await a.get(f"/v1/schedules/{task_id}"))[0] == 404
 
 
+async def _a2a_task_for(a: Api, b: Api) -> str:
+    """b sends a task to a's A2A endpoint."""
+    message = {"messageId": "mcp", "role": "ROLE_USER", "parts": [{"text": "via mcp"}]}
+    status, body, _ = await b.request(
+        "POST",
+        f"/a2a/{a.agent_id}/message:send",
+        json={"message": message, "configuration": {"returnImmediately": True}},
+        headers={"A2A-Version": "1.0"},
+        envelope=True,
+    )
+    assert status == 200, body
+    return str(body["task"]["id"])
+
+
+@case("a2a_tasks")
+async def _(c: Client, a: Api, b: Api) -> None:
+    task_id = await _a2a_task_for(a, b)
+    listed = data(await c.call_tool("a2a_tasks", {"state": "TASK_STATE_SUBMITTED"}))
+    assert task_id in [t["id"] for t in listed["tasks"]]
+
+
+@case("a2a_update_status")
+async def _(c: Client, a: Api, b: Api) -> None:
+    task_id = await _a2a_task_for(a, b)
+    out = data(await c.call_tool("a2a_update_status", {"task_id": task_id, "state": "TASK_STATE_COMPLETED"}))
+    assert out["status"]["state"] == "TASK_STATE_COMPLETED"
+
+
 def test_every_row_has_a_case_and_a_route() -> None:
     assert {s.name for s in TOOL_SPECS} == set(CASES) == set(TOOLS)
     assert len({s.name for s in TOOL_SPECS}) == len(TOOL_SPECS)
