@@ -3,11 +3,20 @@
 `serve` subscribes each operation of a service with the service's queue group, so replicas share the
 load; it validates input with the operation's pydantic model, runs requests concurrently up to a bound,
 always replies with one envelope (never a traceback), and drains in-flight work on shutdown.
+
+Identity headers (agent, admin flag, client address) are believed only when signed: `call` signs them
+with the identity key (MOLTGRID_IDENTITY_KEY, which only MoltGrid's own components hold) over the subject,
+the request id and a deadline, and `serve` refuses a request that carries them unsigned, signed for another
+subject, tampered with or expired. NATS permissions keep other clients off the service subjects; the
+signature is what keeps a client that may publish from speaking for an agent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,12 +31,17 @@ from pydantic import BaseModel, ValidationError
 
 from shared import envelope, metrics, subjects, tracing
 from shared.db import DB_UNAVAILABLE
-from shared.errors import Invalid, ServiceError, Timeout, Unavailable
+from shared.errors import Invalid, ServiceError, Timeout, Unauthorized, Unavailable
 
 REQUEST_ID = "X-Request-ID"
 AGENT_ID = "X-Agent-ID"
 CLIENT_ADDR = "X-Client-Addr"
 ADMIN = "X-Admin"
+IDENTITY_EXPIRES = "X-Identity-Expires"  # Unix seconds after which the signature is refused
+IDENTITY_SIGNATURE = "X-Identity-Signature"  # hex HMAC-SHA256 (see _digest)
+IDENTITY_KEY_ENV = "MOLTGRID_IDENTITY_KEY"
+IDENTITY_HEADERS = (AGENT_ID, ADMIN, CLIENT_ADDR)
+SIGNED_FOR = 60.0  # seconds a signature stays valid beyond the request's timeout (allows for clock skew)
 
 SCHEMA_REF = "#/components/schemas/{model}"
 OPERATIONS, OPERATION_SECONDS = (
@@ -74,6 +88,43 @@ class Ctx:
             from shared.errors import Forbidden
 
             raise Forbidden("Admin session required")
+
+
+def identity_key() -> bytes | None:
+    """The key identity headers are signed with; None: this deployment runs without (docs/operations.md)."""
+    raw = os.environ.get(IDENTITY_KEY_ENV, "")
+    return raw.encode() if raw else None
+
+
+def _digest(key: bytes, subject: str, headers: Mapping[str, str], expires: str) -> str:
+    fields = (subject, headers.get(REQUEST_ID, ""), *(headers.get(h, "") for h in IDENTITY_HEADERS), expires)
+    return hmac.new(key, "\n".join(fields).encode(), hashlib.sha256).hexdigest()
+
+
+def sign(subject: str, headers: dict[str, str], timeout: float, key: bytes | None = None) -> dict[str, str]:
+    """The headers with the identity signature added (when they carry an identity and we hold the key)."""
+    key = key or identity_key()
+    if key is None or not any(headers.get(h) for h in IDENTITY_HEADERS):
+        return headers
+    expires = str(int(time.time() + timeout + SIGNED_FOR))
+    return {**headers, IDENTITY_EXPIRES: expires, IDENTITY_SIGNATURE: _digest(key, subject, headers, expires)}
+
+
+def identity_verified(subject: str, headers: Mapping[str, str]) -> bool:
+    """True for a request without identity headers, or with them signed by a holder of the key (for this
+    subject, not expired); always True where no key is configured."""
+    if not any(headers.get(h) for h in IDENTITY_HEADERS):
+        return True
+    key = identity_key()
+    if key is None:
+        return True
+    signature, expires = headers.get(IDENTITY_SIGNATURE, ""), headers.get(IDENTITY_EXPIRES, "")
+    try:
+        if not signature or float(expires) < time.time():
+            return False
+    except ValueError:
+        return False
+    return hmac.compare_digest(signature, _digest(key, subject, headers, expires))
 
 
 Handler = Callable[[Any, Ctx], Awaitable[Any]]
@@ -144,6 +195,9 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     started = time.perf_counter()
     outcome = "ok"
     try:
+        if not identity_verified(msg.subject, headers):
+            log.warning("identity_refused")
+            raise Unauthorized("Identity headers without a valid signature")
         if op.admin:
             ctx.require_admin()
         raw = orjson.loads(msg.data) if msg.data else {}
@@ -242,7 +296,7 @@ async def call(
     nc: NATS, subject: str, payload: Any, *, timeout: float, ctx: Ctx | None = None
 ) -> envelope.Reply:
     """Send one request and return its envelope; no responders → unavailable, no reply → timeout."""
-    headers = ctx.headers() if ctx else None
+    headers = sign(subject, ctx.headers(), timeout) if ctx else None
     if not tracing.ENABLED:
         return await _request(nc, subject, payload, timeout, headers)
     headers = dict(headers or {})

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import asyncpg
 import nats
@@ -42,12 +44,21 @@ S = TypeVar("S", bound=Settings)
 log = structlog.get_logger("service")
 
 
+def inbox_prefix(servers: list[str]) -> str:
+    """Replies come back on `_INBOX_<user>.…` when the URL names a NATS user: each component may subscribe
+    to its own inbox prefix only (shared/runtime/credentials.py), so none reads another's replies."""
+    user = urlsplit(servers[0]).username if servers else None
+    return f"_INBOX_{user}" if user and user.replace("_", "").replace("-", "").isalnum() else "_INBOX"
+
+
 async def connect_nats(settings: Settings, name: str) -> NATS:
-    """Connect, retrying until NATS is reachable; later outages are handled by reconnects."""
+    """Connect, retrying until NATS is reachable; later outages are handled by reconnects. The credentials
+    are the URL's (nats://user:password@host:port)."""
     return await until_available(
         lambda: nats.connect(
             settings.nats_servers,
             name=name,
+            inbox_prefix=inbox_prefix(settings.nats_servers),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=2,
@@ -60,7 +71,14 @@ async def connect_nats(settings: Settings, name: str) -> NATS:
     )
 
 
-async def open_pool(stack: AsyncExitStack, settings: Settings, **kw: Any) -> asyncpg.Pool:
+async def open_pool(
+    stack: AsyncExitStack, settings: Settings, service: str | None = None, **kw: Any
+) -> asyncpg.Pool:
+    """The service's pool, with its own database role: MOLTGRID_<SERVICE>_DATABASE_URL when set (a shared
+    host runs several services, each with its role), else MOLTGRID_DATABASE_URL."""
+    own = os.environ.get(f"MOLTGRID_{service.upper()}_DATABASE_URL") if service else None
+    if own:
+        settings = settings.model_copy(update={"database_url": own})
     return await until_available(
         lambda: stack.enter_async_context(create_pool(settings, **kw)),
         (OSError, asyncpg.PostgresError, asyncio.TimeoutError),
@@ -186,7 +204,9 @@ async def run_service(
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     async with AsyncExitStack() as stack:
-        pool = await open_pool(stack, settings) if spec.migrations is not None else None  # closed last
+        pool = (
+            await open_pool(stack, settings, spec.name) if spec.migrations is not None else None
+        )  # closed last
         if pool is not None and spec.migrations is not None:
             await migrate(pool, spec.schema_name, spec.migrations)
         nc = await connect_nats(settings, spec.name)

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from shared.runtime.credentials import redact
 from shared.runtime.embedded import EmbeddedPostgres, port_open
 from shared.runtime.stack import LAYOUTS, SHARED, Infra, Stack
 from shared.runtime.supervisor import ROOT, components, parse_replicas
@@ -73,8 +74,12 @@ def up(
         database_url = next(s for s in infra.servers if isinstance(s, EmbeddedPostgres)).create_database(
             "moltgrid"
         )
-    click.echo(f"» NATS {infra.nats_url}; PostgreSQL {database_url}; data in {data_dir}")
+    auth = f"; credentials in {infra.credentials.path}" if infra.credentials else ""
+    click.echo(
+        f"» NATS {redact(infra.nats_url)}; PostgreSQL {redact(database_url)}; data in {data_dir}{auth}"
+    )
     stack = Stack(infra, database_url, log_dir=None, env={"MOLTGRID_HOST": host})
+    stack.sup.servers = list(infra.servers)  # restarted too when they die
     stopping = {"flag": False}
 
     def on_signal(*_: object) -> None:
