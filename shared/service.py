@@ -17,7 +17,6 @@ from collections.abc import Awaitable, Callable, Coroutine
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
-from urllib.parse import urlsplit
 
 import asyncpg
 import nats
@@ -27,7 +26,7 @@ from nats.js import JetStreamContext
 
 from shared import tracing
 from shared.bus import Ctx, Op, serve
-from shared.config import Settings
+from shared.config import Settings, inbox_prefix
 from shared.crypto import Cipher
 from shared.db import create_pool, migrate
 from shared.events import OutboxPublisher, ensure_stream
@@ -42,13 +41,6 @@ from shared.spec import Every, Loop, Service
 
 S = TypeVar("S", bound=Settings)
 log = structlog.get_logger("service")
-
-
-def inbox_prefix(servers: list[str]) -> str:
-    """Replies come back on `_INBOX_<user>.…` when the URL names a NATS user: each component may subscribe
-    to its own inbox prefix only (shared/runtime/credentials.py), so none reads another's replies."""
-    user = urlsplit(servers[0]).username if servers else None
-    return f"_INBOX_{user}" if user and user.replace("_", "").replace("-", "").isalnum() else "_INBOX"
 
 
 async def connect_nats(settings: Settings, name: str) -> NATS:

@@ -75,7 +75,7 @@ READER_JETSTREAM = [
 ]
 
 
-def inbox_prefix(user: str) -> str:
+def inbox_of(user: str) -> str:
     return f"_INBOX_{user}"
 
 
@@ -86,11 +86,11 @@ def permissions(user: str, hosted: list[str] | None = None) -> dict[str, Any]:
     if user == READER:
         return {
             "publish": {"allow": READER_JETSTREAM},
-            "subscribe": {"allow": ["events.>", "pubsub.>", f"{inbox_prefix(READER)}.>"]},
+            "subscribe": {"allow": ["events.>", "pubsub.>", f"{inbox_of(READER)}.>"]},
         }
     names = hosted if hosted is not None else [user]
     pub = ["events.>", "metrics.scrape", *JETSTREAM]
-    sub = [f"{inbox_prefix(user)}.>"]
+    sub = [f"{inbox_of(user)}.>"]
     for name in names:
         pub += [f"svc.{name}.>", *PRODUCES.get(name, []), *CALLS.get(name, [])]
         sub += [f"svc.{name}.>", *LISTENS.get(name, [])]
@@ -174,6 +174,36 @@ class Credentials:
 
     def admin_dsn(self, dsn: str) -> str:
         return with_user(dsn, SUPERUSER, self.postgres[SUPERUSER])
+
+    def write_deployment(self, out: Path, nats_url: str, database_url: str) -> list[Path]:
+        """Files for docker compose and kustomize (docs/operations.md): `<component>.env` with the process's
+        own NATS URL, database URL and the identity key; `admin.env` (the superuser and the operator, for
+        the provisioning job and the CLI), `reader.env` (outside subscribers), `postgres.env` (the
+        PostgreSQL image's superuser password) and `nats-auth.conf` (included by the NATS config). 0600."""
+        files: dict[str, dict[str, str]] = {
+            component: {
+                "MOLTGRID_NATS_URL": self.nats_url(nats_url, component),
+                "MOLTGRID_DATABASE_URL": self.database_url(database_url, component),
+                IDENTITY_KEY_ENV: self.identity_key,
+            }
+            for component in COMPONENTS
+        }
+        files["admin"] = {
+            "MOLTGRID_NATS_URL": self.nats_url(nats_url, OPERATOR),
+            "MOLTGRID_DATABASE_URL": self.admin_dsn(database_url),
+            IDENTITY_KEY_ENV: self.identity_key,
+        }
+        files["reader"] = {"MOLTGRID_NATS_URL": self.nats_url(nats_url, READER)}
+        files["postgres"] = {"POSTGRES_PASSWORD": self.postgres[SUPERUSER]}
+        written = [self.nats_config(out / "nats-auth.conf")]
+        for name, values in files.items():
+            path = out / f"{name}.env"
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.writelines(f"{key}={value}\n" for key, value in values.items())
+            os.chmod(path, 0o600)
+            written.append(path)
+        return written
 
 
 def role_of(component: str) -> str:

@@ -225,7 +225,10 @@ class EmbeddedPostgres:
                 **run_as,
             )  # type: ignore[call-overload]
             if r.returncode != 0:
-                raise RuntimeError(f"could not set the PostgreSQL superuser's password (exit {r.returncode})")
+                raise RuntimeError(
+                    f"could not set the PostgreSQL superuser's password (exit {r.returncode}): "
+                    + r.stderr.decode(errors="replace")[-1500:].replace(self.password, "***")
+                )
             marker.write_text(digest)
             if run_as:
                 os.chown(marker, int(run_as["user"]), int(run_as["group"]))  # type: ignore[call-overload]

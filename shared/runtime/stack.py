@@ -108,6 +108,18 @@ class Infra:
         database = database_url.rpartition("/")[2].partition("?")[0]
         pg.run_sql(database, provision_sql(self.credentials, database))
 
+    def nats_url_as(self, user: str) -> str:
+        """The embedded NATS with one user's credentials (e.g. `reader`, the outside subscribers')."""
+        assert self.credentials is not None and self.nats_auth, "the embedded NATS runs without auth"
+        return self.credentials.nats_url(",".join(node.url for node in self.nats_nodes), user)
+
+    def database_url_as(self, database_url: str, component: str) -> str:
+        """That database as one component's role."""
+        assert self.credentials is not None and self.postgres_auth, (
+            "the embedded PostgreSQL runs without auth"
+        )
+        return self.credentials.database_url(database_url, component)
+
     def component_env(self, component: str, extra_env: dict[str, str], database_url: str) -> dict[str, str]:
         """The connection settings of one process: its own NATS user and database role(s), in place of the
         operator's (a shared host: the services user, and each hosted service's role)."""
