@@ -228,11 +228,18 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
 
 
 async def serve(
-    nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int = 128, instance: str | None = None
+    nc: NATS,
+    service: str,
+    ops: Mapping[str, Op],
+    max_inflight: int = 128,
+    instance: str | None = None,
+    ready: Callable[[], Awaitable[Any]] | None = None,
 ) -> Served:
     """Subscribe every op as svc.<service>.<op> in queue group <service>; returns a stop handle.
     `instance` names the replica (default: the process's MOLTGRID_INSTANCE; a shared-process host gives each
-    service its own, e.g. memory-0)."""
+    service its own, e.g. memory-0). `ready` (e.g. a database round trip) must succeed within 1 s for
+    `svc.<service>.health` to answer ok, so /v1/health reports a service whose database is away; the
+    replica's own liveness subject (container probes) answers regardless."""
     sem = asyncio.Semaphore(max_inflight)
     inflight: set[asyncio.Task[None]] = set()
     instance = instance or metrics.INSTANCE
@@ -240,7 +247,7 @@ async def serve(
     all_ops = dict(ops)
     served = Served(stop=lambda: asyncio.sleep(0))
 
-    async def health(_: Any, __: Ctx) -> dict[str, Any]:
+    async def alive(_: Any, __: Ctx) -> dict[str, Any]:
         return {
             "service": service,
             "status": "ok",
@@ -248,6 +255,14 @@ async def serve(
             "uptime_s": round(time.time() - started_at, 1),
             "inflight": len(inflight),
         }
+
+    async def health(req: Any, ctx: Ctx) -> dict[str, Any]:
+        if ready is not None:
+            try:
+                await asyncio.wait_for(ready(), 1.0)
+            except Exception as exc:
+                raise Unavailable("Database unavailable") from exc
+        return await alive(req, ctx)
 
     async def describe(_: Any, __: Ctx) -> dict[str, Any]:
         """Each operation's request JSON schema, for the gateway's generated OpenAPI document."""
@@ -271,7 +286,7 @@ async def serve(
         return dispatch
 
     await metrics.answer_scrapes(nc)
-    await nc.subscribe(subjects.instance_health(service, instance), cb=make_cb("health", all_ops["health"]))
+    await nc.subscribe(subjects.instance_health(service, instance), cb=make_cb("health", Op(alive)))
     subs = [
         await nc.subscribe(
             subjects.svc(service, name), queue=service, cb=make_cb(name, op), pending_msgs_limit=65536

@@ -218,7 +218,8 @@ async def run_service(
             rt.outbox.start()
             rt.on_stop(rt.outbox.stop)
         ops = await wire(spec, rt)
-        served = await serve(nc, spec.name, ops, settings.max_inflight, instance=instance)
+        ready = (lambda: pool.fetchval("SELECT 1")) if pool is not None else None
+        served = await serve(nc, spec.name, ops, settings.max_inflight, instance=instance, ready=ready)
         stack.push_async_callback(served.stop)  # runs first: finish in-flight replies
         log.info("service_started", ops=sorted(ops))
         await stop.wait()

@@ -5,13 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import aiohttp
 import psutil
+import pytest
 
 from shared.runtime.embedded import free_port
 from tests.helpers import until
@@ -40,6 +44,21 @@ def _zombies(up: psutil.Process) -> list[int]:
     return out
 
 
+@pytest.fixture
+def tmp_path() -> Iterator[Path]:
+    """Outside /tmp/pytest-of-root, which each pytest session run as root resets to 0700 (PostgreSQL runs as
+    another user when we are root, and must reach its data directory whenever `up` restarts it)."""
+    path = Path(tempfile.mkdtemp(prefix="moltgrid-up-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def _operational(request) -> bool:
+    status, body = await request("GET", "/v1/health")
+    return status == 200 and body.get("status") == "operational"
+
+
+@pytest.mark.timeout(400)
 async def test_up_restarts_a_killed_nats_and_postgres(tmp_path: Path):
     port, nats_port, pg_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOLTGRID_")}
@@ -94,21 +113,35 @@ async def test_up_restarts_a_killed_nats_and_postgres(tmp_path: Path):
                 return status == 200 and body.get("value") == f"v-{k}"
 
             assert await write("before")
+            seen: list[str] = []
+
+            async def watch_health() -> None:
+                while True:
+                    status, body = await request("GET", "/v1/health", timeout=aiohttp.ClientTimeout(total=3))
+                    seen.append(body.get("status", "unreachable") if status == 200 else f"http {status}")
+                    await asyncio.sleep(0.1)
+
             for name, written in (("nats-server", "after-nats"), ("postgres", "after-postgres")):
                 victim = _server(up, name)
                 assert victim is not None, f"no {name} under up"
+                seen.clear()
+                watcher = asyncio.create_task(watch_health())
                 victim.send_signal(signal.SIGKILL)
-                await until(
-                    f"a new {name}",
-                    lambda n=name, old=victim.pid: (s := _server(up, n)) is not None and s.pid != old,
-                    timeout=60,
-                    every=0.5,
-                )
+
+                async def replaced(n: str = name, old: int = victim.pid) -> bool:
+                    server = _server(up, n)
+                    return server is not None and server.pid != old
+
+                await until(f"a new {name}", replaced, timeout=60, every=0.5)
                 await until(
                     f"writes after {name} came back", lambda w=written: write(w), timeout=90, every=0.5
                 )
                 assert await read("before")
                 assert _zombies(up) == [], f"defunct children after killing {name}"
+                await until("operational again", lambda: _operational(request), timeout=60, every=0.5)
+                watcher.cancel()
+                # (right after NATS is back, `down` may show for a moment until the services have reconnected)
+                assert "degraded" in seen, (name, seen)
             for k in ("before", "after-nats", "after-postgres"):
                 assert await read(k), k
             status, health = await request("GET", "/v1/health")

@@ -218,6 +218,9 @@ class EmbeddedPostgres:
         hba = pgdata / "pg_hba.conf"
         if hba.read_text() != HBA or not marker.exists() or marker.read_text() != digest:
             hba.write_text(HBA)
+            self._prepare_permissions(
+                pgdata
+            )  # (again: a pytest run as root resets /tmp/pytest-of-root to 0700)
             r = subprocess.run(
                 [str(POSTGRES_BIN_PATH / "postgres"), "--single", "-D", str(pgdata), "postgres"],
                 input=f"ALTER ROLE postgres PASSWORD {_sql_literal(self.password)}\n".encode(),
@@ -309,6 +312,7 @@ class EmbeddedPostgres:
         ]
         for s in settings:
             args += ["-c", s]
+        self._prepare_permissions(pgdata)
         proc = _spawn("postgres", args, log, **run_as)
         self.child = Child(f"postgres-{self.port}", proc, log, signal.SIGINT)  # SIGINT = fast shutdown
         wait_for_port(self.port, proc, "postgres", log, timeout=60)
