@@ -37,6 +37,7 @@ ROLE_PREFIX = "moltgrid_"
 PRODUCES: dict[str, list[str]] = {
     "relay": ["push.>", "pubsub.>"],
     "directory": ["bus.directory.>", "admin.>"],
+    "coordination": ["coord.>", "_INBOX.>"],  # its runs: private subjects, several replies to one inbox
 }
 # The operations of other services each one calls (grep `call(` in services/).
 CALLS: dict[str, list[str]] = {
