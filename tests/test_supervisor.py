@@ -62,6 +62,7 @@ async def _operational(request) -> bool:
 async def test_up_restarts_a_killed_nats_and_postgres(tmp_path: Path):
     port, nats_port, pg_port = free_port(), free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("MOLTGRID_")}
+    env["MOLTGRID_HEALTH_CACHE_S"] = "0"  # every /v1/health probes afresh: the outages last a second or two
     log = open(tmp_path / "up.log", "wb")  # noqa: ASYNC230, SIM115 - the child owns it
     proc = subprocess.Popen(  # noqa: ASYNC220 - one long-lived child
         [
