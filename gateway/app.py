@@ -119,6 +119,8 @@ async def health(request: web.Request) -> web.Response:
     probe = await _probe(request)
     up = sum(1 for s in probe["services"].values() if s["status"] == "up")
     status = "operational" if up == len(probe["services"]) else ("degraded" if up else "down")
+    if status == "down" and not request.app[NC].is_connected:  # NATS restarting: the gateway reconnects
+        status = "degraded"
     stats = dict(probe["stats"])
     if live.HUB in request.app:  # sockets held by this gateway replica
         stats["websocket_connections"] = request.app[live.HUB].count

@@ -3,11 +3,20 @@
 `serve` subscribes each operation of a service with the service's queue group, so replicas share the
 load; it validates input with the operation's pydantic model, runs requests concurrently up to a bound,
 always replies with one envelope (never a traceback), and drains in-flight work on shutdown.
+
+Identity headers (agent, admin flag, client address) are believed only when signed: `call` signs them
+with the identity key (MOLTGRID_IDENTITY_KEY, which only MoltGrid's own components hold) over the subject,
+the request id and a deadline, and `serve` refuses a request that carries them unsigned, signed for another
+subject, tampered with or expired. NATS permissions keep other clients off the service subjects; the
+signature is what keeps a client that may publish from speaking for an agent.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -22,12 +31,17 @@ from pydantic import BaseModel, ValidationError
 
 from shared import envelope, metrics, subjects, tracing
 from shared.db import DB_UNAVAILABLE
-from shared.errors import Invalid, ServiceError, Timeout, Unavailable
+from shared.errors import Invalid, ServiceError, Timeout, Unauthorized, Unavailable
 
 REQUEST_ID = "X-Request-ID"
 AGENT_ID = "X-Agent-ID"
 CLIENT_ADDR = "X-Client-Addr"
 ADMIN = "X-Admin"
+IDENTITY_EXPIRES = "X-Identity-Expires"  # Unix seconds after which the signature is refused
+IDENTITY_SIGNATURE = "X-Identity-Signature"  # hex HMAC-SHA256 (see _digest)
+IDENTITY_KEY_ENV = "MOLTGRID_IDENTITY_KEY"
+IDENTITY_HEADERS = (AGENT_ID, ADMIN, CLIENT_ADDR)
+SIGNED_FOR = 60.0  # seconds a signature stays valid beyond the request's timeout (allows for clock skew)
 
 SCHEMA_REF = "#/components/schemas/{model}"
 OPERATIONS, OPERATION_SECONDS = (
@@ -74,6 +88,43 @@ class Ctx:
             from shared.errors import Forbidden
 
             raise Forbidden("Admin session required")
+
+
+def identity_key() -> bytes | None:
+    """The key identity headers are signed with; None: this deployment runs without (docs/operations.md)."""
+    raw = os.environ.get(IDENTITY_KEY_ENV, "")
+    return raw.encode() if raw else None
+
+
+def _digest(key: bytes, subject: str, headers: Mapping[str, str], expires: str) -> str:
+    fields = (subject, headers.get(REQUEST_ID, ""), *(headers.get(h, "") for h in IDENTITY_HEADERS), expires)
+    return hmac.new(key, "\n".join(fields).encode(), hashlib.sha256).hexdigest()
+
+
+def sign(subject: str, headers: dict[str, str], timeout: float, key: bytes | None = None) -> dict[str, str]:
+    """The headers with the identity signature added (when they carry an identity and we hold the key)."""
+    key = key or identity_key()
+    if key is None or not any(headers.get(h) for h in IDENTITY_HEADERS):
+        return headers
+    expires = str(int(time.time() + timeout + SIGNED_FOR))
+    return {**headers, IDENTITY_EXPIRES: expires, IDENTITY_SIGNATURE: _digest(key, subject, headers, expires)}
+
+
+def identity_verified(subject: str, headers: Mapping[str, str]) -> bool:
+    """True for a request without identity headers, or with them signed by a holder of the key (for this
+    subject, not expired); always True where no key is configured."""
+    if not any(headers.get(h) for h in IDENTITY_HEADERS):
+        return True
+    key = identity_key()
+    if key is None:
+        return True
+    signature, expires = headers.get(IDENTITY_SIGNATURE, ""), headers.get(IDENTITY_EXPIRES, "")
+    try:
+        if not signature or float(expires) < time.time():
+            return False
+    except ValueError:
+        return False
+    return hmac.compare_digest(signature, _digest(key, subject, headers, expires))
 
 
 Handler = Callable[[Any, Ctx], Awaitable[Any]]
@@ -144,6 +195,9 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     started = time.perf_counter()
     outcome = "ok"
     try:
+        if not identity_verified(msg.subject, headers):
+            log.warning("identity_refused")
+            raise Unauthorized("Identity headers without a valid signature")
         if op.admin:
             ctx.require_admin()
         raw = orjson.loads(msg.data) if msg.data else {}
@@ -174,11 +228,18 @@ async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
 
 
 async def serve(
-    nc: NATS, service: str, ops: Mapping[str, Op], max_inflight: int = 128, instance: str | None = None
+    nc: NATS,
+    service: str,
+    ops: Mapping[str, Op],
+    max_inflight: int = 128,
+    instance: str | None = None,
+    ready: Callable[[], Awaitable[Any]] | None = None,
 ) -> Served:
     """Subscribe every op as svc.<service>.<op> in queue group <service>; returns a stop handle.
     `instance` names the replica (default: the process's MOLTGRID_INSTANCE; a shared-process host gives each
-    service its own, e.g. memory-0)."""
+    service its own, e.g. memory-0). `ready` (e.g. a database round trip) must succeed within 1 s for
+    `svc.<service>.health` to answer ok, so /v1/health reports a service whose database is away; the
+    replica's own liveness subject (container probes) answers regardless."""
     sem = asyncio.Semaphore(max_inflight)
     inflight: set[asyncio.Task[None]] = set()
     instance = instance or metrics.INSTANCE
@@ -186,7 +247,7 @@ async def serve(
     all_ops = dict(ops)
     served = Served(stop=lambda: asyncio.sleep(0))
 
-    async def health(_: Any, __: Ctx) -> dict[str, Any]:
+    async def alive(_: Any, __: Ctx) -> dict[str, Any]:
         return {
             "service": service,
             "status": "ok",
@@ -194,6 +255,14 @@ async def serve(
             "uptime_s": round(time.time() - started_at, 1),
             "inflight": len(inflight),
         }
+
+    async def health(req: Any, ctx: Ctx) -> dict[str, Any]:
+        if ready is not None:
+            try:
+                await asyncio.wait_for(ready(), 1.0)
+            except Exception as exc:
+                raise Unavailable("Database unavailable") from exc
+        return await alive(req, ctx)
 
     async def describe(_: Any, __: Ctx) -> dict[str, Any]:
         """Each operation's request JSON schema, for the gateway's generated OpenAPI document."""
@@ -207,17 +276,21 @@ async def serve(
 
     run = _run_traced if tracing.ENABLED else _run
 
+    def finished(task: asyncio.Task[None]) -> None:
+        inflight.discard(task)
+        sem.release()
+
     def make_cb(name: str, op: Op) -> Callable[[Msg], Awaitable[None]]:
         async def dispatch(msg: Msg) -> None:
             await sem.acquire()  # backpressure: further messages wait in the subscription's queue
             task = asyncio.create_task(run(service, name, op, msg))
             inflight.add(task)
-            task.add_done_callback(lambda t: (inflight.discard(t), sem.release()))
+            task.add_done_callback(finished)
 
         return dispatch
 
     await metrics.answer_scrapes(nc)
-    await nc.subscribe(subjects.instance_health(service, instance), cb=make_cb("health", all_ops["health"]))
+    await nc.subscribe(subjects.instance_health(service, instance), cb=make_cb("health", Op(alive)))
     subs = [
         await nc.subscribe(
             subjects.svc(service, name), queue=service, cb=make_cb(name, op), pending_msgs_limit=65536
@@ -228,7 +301,7 @@ async def serve(
     async def stop() -> None:
         for sub in subs:
             try:
-                await sub.drain()
+                await sub.drain()  # type: ignore[no-untyped-call]  # nats-py leaves drain unannotated
             except Exception:  # connection already closed
                 pass
         if inflight:
@@ -242,7 +315,7 @@ async def call(
     nc: NATS, subject: str, payload: Any, *, timeout: float, ctx: Ctx | None = None
 ) -> envelope.Reply:
     """Send one request and return its envelope; no responders → unavailable, no reply → timeout."""
-    headers = ctx.headers() if ctx else None
+    headers = sign(subject, ctx.headers(), timeout) if ctx else None
     if not tracing.ENABLED:
         return await _request(nc, subject, payload, timeout, headers)
     headers = dict(headers or {})

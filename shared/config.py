@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 VERSION = "0.6.0"
 API_VERSION = "0.5.0"  # the public contract we are compatible with (reported by /v1/health)
+
+
+def inbox_prefix(servers: list[str]) -> str:
+    """Replies come back on `_INBOX_<user>.…` when the URL names a NATS user: each component may subscribe
+    to its own inbox prefix only (shared/runtime/credentials.py), so none reads another's replies."""
+    user = urlsplit(servers[0]).username if servers else None
+    return f"_INBOX_{user}" if user and user.replace("_", "").replace("-", "").isalnum() else "_INBOX"
 
 
 def server_list(urls: str) -> list[str]:

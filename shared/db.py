@@ -81,8 +81,10 @@ async def migrate(pool: asyncpg.Pool, schema: str, folder: Path) -> list[str]:
             raise ValueError(f"bad migration file name {f.name} (want NNNN_description.sql)")
     async with pool.acquire() as conn, conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"moltgrid.migrate.{schema}")
+        # Only when missing: a service's role owns its schema but may not create schemas (credentials.py).
+        if not await conn.fetchval("SELECT 1 FROM pg_namespace WHERE nspname = $1", schema):
+            await conn.execute(f"CREATE SCHEMA {schema}")
         await conn.execute(
-            f"CREATE SCHEMA IF NOT EXISTS {schema};"
             f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations ("
             " version text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())"
         )

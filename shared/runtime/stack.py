@@ -12,6 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from shared.runtime.credentials import (
+    HOST_USER,
+    IDENTITY_KEY_ENV,
+    OPERATOR,
+    Credentials,
+    provision_sql,
+)
 from shared.runtime.embedded import EmbeddedNats, EmbeddedPostgres, free_port, start_nats_cluster
 from shared.runtime.supervisor import HOST, SERVICES_ENV, Supervisor, components
 from shared.subjects import SERVICES
@@ -30,9 +37,16 @@ def selected_components() -> list[str]:
     return [c for c in components() if not only or c in only or c == "gateway"]
 
 
+def database_env(service: str) -> str:
+    """The variable naming one hosted service's own database URL (a shared host runs several)."""
+    return f"MOLTGRID_{service.upper()}_DATABASE_URL"
+
+
 @dataclass
 class Infra:
-    """The two servers everything depends on; embedded ones are started (and stopped) by us."""
+    """The two servers everything depends on; embedded ones are started (and stopped) by us, with
+    authentication on: `credentials` then holds every component's secrets, `nats_url` is an operator's
+    connection (any subject) and `admin_dsn` the superuser's."""
 
     nats_url: str  # one URL, or a cluster's URLs comma-separated (as MOLTGRID_NATS_URL takes them)
     admin_dsn: str  # a database on the server; create_database() makes more next to it
@@ -40,6 +54,9 @@ class Infra:
     nats_nodes: list[EmbeddedNats] = field(
         default_factory=list
     )  # the embedded NATS servers (1, or a cluster)
+    credentials: Credentials | None = None
+    nats_auth: bool = False  # the embedded NATS requires the credentials' users
+    postgres_auth: bool = False  # the embedded PostgreSQL has the credentials' roles
 
     @classmethod
     def start(
@@ -53,22 +70,73 @@ class Infra:
         fast_unsafe: bool = False,
         nats_cluster: int = 1,
     ) -> Infra:
-        """nats_cluster > 1: an embedded JetStream cluster of that many nodes (see wait_jetstream)."""
+        """nats_cluster > 1: an embedded JetStream cluster of that many nodes (see wait_jetstream).
+        Embedded servers get the data directory's credentials (generated on first use)."""
         servers: list[Any] = []
         nodes: list[EmbeddedNats] = []
+        creds = Credentials.load_or_create(data_dir) if not (nats_url and database_url) else None
+        nats_auth, postgres_auth = not nats_url, not database_url
+        config = creds.nats_config(data_dir / "nats-auth.conf") if creds and nats_auth else None
         if not nats_url and nats_cluster > 1:
-            nodes = start_nats_cluster(data_dir, nats_cluster)
+            nodes = start_nats_cluster(data_dir, nats_cluster, config)
             servers += nodes
             nats_url = ",".join(node.url for node in nodes)
         elif not nats_url:
-            servers.append(EmbeddedNats(data_dir, nats_port or free_port()).start())
+            servers.append(EmbeddedNats(data_dir, nats_port or free_port(), config=config).start())
             nodes = servers[-1:]
             nats_url = servers[-1].url
+        if creds and nats_auth:
+            nats_url = creds.nats_url(nats_url, OPERATOR)
         if not database_url:
-            pg = EmbeddedPostgres(data_dir, pg_port or free_port(), fast_unsafe=fast_unsafe).start()
+            password = creds.postgres["postgres"] if creds else None
+            pg = EmbeddedPostgres(
+                data_dir, pg_port or free_port(), fast_unsafe=fast_unsafe, password=password
+            ).start()
             servers.append(pg)
             database_url = pg.dsn("postgres")
-        return cls(nats_url, database_url, servers, nodes)
+        return cls(nats_url, database_url, servers, nodes, creds, nats_auth, postgres_auth)
+
+    @property
+    def postgres(self) -> EmbeddedPostgres | None:
+        return next((s for s in self.servers if isinstance(s, EmbeddedPostgres)), None)
+
+    def provision(self, database_url: str) -> None:
+        """Each component's role, owning its schema in that database (idempotent; the superuser runs it)."""
+        pg = self.postgres
+        if self.credentials is None or not self.postgres_auth or pg is None:
+            return
+        database = database_url.rpartition("/")[2].partition("?")[0]
+        pg.run_sql(database, provision_sql(self.credentials, database))
+
+    def nats_url_as(self, user: str) -> str:
+        """The embedded NATS with one user's credentials (e.g. `reader`, the outside subscribers')."""
+        assert self.credentials is not None and self.nats_auth, "the embedded NATS runs without auth"
+        return self.credentials.nats_url(",".join(node.url for node in self.nats_nodes), user)
+
+    def database_url_as(self, database_url: str, component: str) -> str:
+        """That database as one component's role."""
+        assert self.credentials is not None and self.postgres_auth, (
+            "the embedded PostgreSQL runs without auth"
+        )
+        return self.credentials.database_url(database_url, component)
+
+    def component_env(self, component: str, extra_env: dict[str, str], database_url: str) -> dict[str, str]:
+        """The connection settings of one process: its own NATS user and database role(s), in place of the
+        operator's (a shared host: the services user, and each hosted service's role)."""
+        creds, env = self.credentials, {}
+        if creds is None:
+            return {}
+        hosted = [s for s in extra_env.get(SERVICES_ENV, "").split(",") if s] if component == HOST else []
+        if self.nats_auth:
+            base = ",".join(node.url for node in self.nats_nodes) or self.nats_url
+            env["MOLTGRID_NATS_URL"] = creds.nats_url(base, HOST_USER if component == HOST else component)
+        if self.postgres_auth:
+            for service in hosted:
+                env[database_env(service)] = creds.database_url(database_url, service)
+            own = hosted[0] if hosted else component
+            if own in creds.postgres:
+                env["MOLTGRID_DATABASE_URL"] = creds.database_url(database_url, own)
+        return env
 
     @property
     def nats_servers(self) -> list[str]:
@@ -129,13 +197,19 @@ class Stack:
     sup: Supervisor = field(init=False)
 
     def __post_init__(self) -> None:
+        """The supervisor's environment carries the operator's connections (what a process started by hand
+        from it uses); each process it spawns gets its own credentials in their place."""
+        creds = self.infra.credentials
+        self.infra.provision(self.database_url)
         self.sup = Supervisor(
             {
                 "MOLTGRID_NATS_URL": self.infra.nats_url,
                 "MOLTGRID_DATABASE_URL": self.database_url,
+                **({IDENTITY_KEY_ENV: creds.identity_key} if creds else {}),
                 **self.env,
             },
             log_dir=self.log_dir,
+            secrets=lambda component, extra: self.infra.component_env(component, extra, self.database_url),
         )
 
     @property
