@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gateway.config import GatewaySettings
 from shared.service import Runtime
-from shared.spec import Every, Http, Parts, Service
+from shared.spec import Every, Http, Loop, Parts, Service
 
 
 async def build(rt: Runtime[GatewaySettings]) -> Parts:
@@ -40,6 +40,7 @@ async def build(rt: Runtime[GatewaySettings]) -> Parts:
         groups=[],
         loops=[
             Every("usage_report", 2.0, usage.flush),
+            Loop("usage_carry_over", lambda: usage.carry_over(pool)),
             Every("idempotency_sweep", 600, app[IDEMPOTENCY].sweep),
             Every("admin_session_sweep", 600, sweep_admin_sessions),
         ],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 
+import asyncpg
 import structlog
 from nats.aio.client import Client as NATS
 
@@ -37,6 +38,29 @@ class Usage:
             if not reply.ok:  # kept for the next report (the directory restarting, NATS away)
                 self._pending.update(chunk)
                 log.warning("usage_report_failed", error=reply.code, message=reply.message)
+
+    async def carry_over(self, pool: asyncpg.Pool) -> None:
+        """Report the counts gateways kept in their own table before the directory owned them, batch by batch,
+        deleting each batch only once the directory took it (rows locked meanwhile, so two gateways starting
+        together report each row once)."""
+        while True:
+            async with pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(
+                    "SELECT agent_id, requests FROM gateway.request_counts ORDER BY agent_id"
+                    " LIMIT $1 FOR UPDATE SKIP LOCKED",
+                    BATCH,
+                )
+                if not rows:
+                    return
+                counts = {r["agent_id"]: int(r["requests"]) for r in rows if r["requests"] > 0}
+                if counts:
+                    reply = await call(self._nc, RECORD, {"counts": counts}, timeout=self._timeout)
+                    if not reply.ok:
+                        raise RuntimeError(f"the directory did not take the old counts: {reply.code}")
+                await conn.execute(
+                    "DELETE FROM gateway.request_counts WHERE agent_id = ANY($1)",
+                    [r["agent_id"] for r in rows],
+                )
 
     async def run(self, every: float = 2.0) -> None:
         while True:
