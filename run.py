@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("MOLTGRID_VENV", ROOT / ".venv"))
 STAMP = VENV / ".moltgrid-stamp"
 SDK_COMPAT = VENV / "sdk-compat"  # the PyPI SDK for tests/test_sdk_compat.py (requirements-sdk-compat.lock)
+BENCH_PEERS = VENV / "bench-peers"  # bench-only PgQueuer, Celery, redis-py (bench/requirements-peers.lock)
 LOCKS = ("requirements.lock", "requirements-nodeps.lock", "requirements-sdk-compat.lock")
 
 
@@ -101,6 +102,39 @@ def ensure_node() -> None:
     )
 
 
+def ensure_bench_peers() -> None:
+    """For `bench queue-peers`: the peers it measures ours against, pinned in bench/requirements-peers.lock,
+    installed into their own target directory (never the project's environment), and Debian's redis-server
+    (as root, when missing) for Celery's broker; the bench skips a system whose pieces are missing."""
+    import shutil
+
+    lock = ROOT / "bench" / "requirements-peers.lock"
+    stamp = BENCH_PEERS / ".moltgrid-stamp"
+    want = hashlib.sha256(lock.read_bytes()).hexdigest()
+    if not (stamp.exists() and stamp.read_text() == want):
+        print(f"» installing the bench's peers into {BENCH_PEERS} (pinned, one-time)", flush=True)
+        pip = [str(_bin("python")), "-m", "pip", "--disable-pip-version-check", "-q"]
+        subprocess.run(
+            [*pip, "install", "--no-deps", "--upgrade", "--target", str(BENCH_PEERS), "-r", str(lock)],
+            check=True,
+        )
+        stamp.write_text(want)
+    os.environ["MOLTGRID_BENCH_PEERS"] = str(BENCH_PEERS)
+    if shutil.which("redis-server"):
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        print(
+            "» no redis-server: install it (Debian: apt-get install redis-server) to bench Celery", flush=True
+        )
+        return
+    print("» installing redis-server for the Celery bench (apt-get, one-time)", flush=True)
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        ["apt-get", "install", "-y", "-qq", "redis-server"], env=env, check=False, stdout=subprocess.DEVNULL
+    )
+
+
 def main(argv: list[str]) -> int:
     ensure_venv()
     command, rest = (argv[0], argv[1:]) if argv else ("up", [])
@@ -110,6 +144,8 @@ def main(argv: list[str]) -> int:
         ensure_node()
         args = [str(_bin("python")), "-m", "pytest", *rest]
     elif command == "bench":
+        if rest[:1] == ["queue-peers"]:
+            ensure_bench_peers()
         args = [str(_bin("python")), "-m", "bench", *rest]
     else:
         args = [str(_bin("moltgrid")), command, *rest]

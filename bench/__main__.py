@@ -6,6 +6,8 @@
     python3 run.py bench --scenarios mixed --tracing both   # the cost of OpenTelemetry tracing (off, then on)
     python3 run.py bench vectors    # vector memory: retrieval quality, embed throughput, search latency
     python3 run.py bench a2a        # A2A: send → hosted agent completes → caller's stream, p50/p99
+    python3 run.py bench queue-peers     # durable jobs/s beside PgQueuer and Celery+Redis (bench/queue_peers.py)
+    python3 run.py bench pubsub_fanout   # one publication to 10 … 10,000 subscribers (bench/pubsub_fanout.py)
     python3 run.py bench --scenarios all --concurrency 64 --against http://127.0.0.1:18000 [--against-pid PID]
 
 Every row also gives the server's CPU milliseconds per request (bench/measure.py) and the stack's memory
@@ -116,6 +118,14 @@ def main(argv: list[str] | None = None) -> None:
         from bench import a2a
 
         return a2a.main(argv[1:])
+    if argv[:1] == ["queue-peers"]:  # ours beside PgQueuer and Celery+Redis (bench/queue_peers.py)
+        from bench import queue_peers
+
+        return queue_peers.main(argv[1:])
+    if argv[:1] == ["pubsub_fanout"]:  # publication to 10 … 100,000 subscribers (bench/pubsub_fanout.py)
+        from bench import pubsub_fanout
+
+        return pubsub_fanout.main(argv[1:])
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
         "--scenarios", default="memory_set,memory_get", help=f"comma list or 'all' ({', '.join(ALL)})"
