@@ -1,19 +1,29 @@
-"""Pub/sub fan-out: one publication to 1,000 and 10,000 subscribers, from publish to the last delivery.
+"""Pub/sub fan-out: one publication to 10, 1,000, 10,000 (and 100,000) subscribers, and what it costs.
 
-    python -m bench.pubsub_fanout                                  # 1k and 10k subscribers, 10 publications each
+    python3 run.py bench pubsub_fanout                              # 10, 1k and 10k subscribers, 10 publications
+    python3 run.py bench pubsub_fanout --subscribers 10,1000,10000,100000   # + 100k: ~5-10 min of set-up here
     python -m bench.pubsub_fanout --subscribers 1000,10000 --publications 20 --relays 2
 
-Starts a private stack (embedded NATS and PostgreSQL, one gateway, the directory and --relays relay replicas),
-registers the subscribers directly in Postgres (setup, not measured: 10,000 registrations and subscriptions
-over HTTP would only time the setup), half on the literal channel and half on a `*` pattern, then publishes
-through the gateway and times, per publication:
+Starts a private stack (embedded NATS and the durable embedded PostgreSQL, one gateway, the directory and
+--relays relay replicas). The subscriber agents are written straight into directory.agents (set-up, not
+measured), each with its own API key; each then subscribes over HTTP (`POST /v1/pubsub/subscribe`,
+--setup-concurrency requests at once), half to the literal channel and half to a `bench.*` pattern, so the
+bench does not depend on how the relay stores subscriptions. Then it publishes through the gateway and times,
+per publication:
 
-- `stored`: the publish request's answer — every subscriber's message and event are committed by then;
-- `pushed`: the last `push.<agent_id>` frame seen on NATS (what gateways write to the subscribers' sockets);
-- `events`: the last `message.broadcast` event on the EVENTS stream (what the event stream and webhooks read).
+- `publish`: the publish request's answer;
+- `last push`: the last `push.<agent_id>` frame seen on NATS (what gateways write to the subscribers' sockets);
+- `last event`: the last `message.broadcast` event on the EVENTS stream (what the event stream and webhooks read);
+- `rows/pub`: rows the publications wrote in the relay schema (inserts + updates + deletes from
+  pg_stat_user_tables, read after the statistics are flushed, so transient rows such as the outbox's count),
+  and `kept/pub`: rows they left (the net change of every relay table's row count), each per publication.
 
-Prints p50 and p99 of each (milliseconds). A raw NATS subscriber on `push.>` and `events.*.message.broadcast`
-stands in for the subscribers. Not part of the test suite.
+Prints p50 and p99 of the times (milliseconds; with 10 publications p99 is the slowest). A raw NATS subscriber on
+`push.>` and `events.*.message.broadcast` stands in for the subscribers. Not part of the test suite.
+
+100,000 subscribers are not in the default sizes: their 100,000 subscribe requests take minutes on a small
+machine (about 5-10 here, at a few hundred requests a second), and each publication then fans out 100,000
+messages. Ask for them with --subscribers.
 """
 
 from __future__ import annotations
@@ -31,37 +41,64 @@ import asyncpg
 import nats
 import orjson
 
-from services.relay.channels import parse_pattern
 from shared.ids import hash_api_key, new_api_key, new_id
 from shared.runtime.embedded import free_port
 from shared.runtime.stack import Infra, Stack
 
 CHANNEL = "bench.fanout"
-PATTERNS = (parse_pattern(CHANNEL), parse_pattern("bench.*"))
+PATTERNS = (CHANNEL, "bench.*")
 
 
-async def add_subscribers(dsn: str, count: int) -> None:
-    """`count` agents, each subscribed once (alternately to the channel and to `bench.*`)."""
+async def add_subscribers(dsn: str, base: str, count: int, concurrency: int) -> float:
+    """`count` agents (straight into the directory), each subscribing once over HTTP, alternately to the
+    channel and to `bench.*`. Returns the seconds the subscriptions took."""
     ids = [new_id("agent") for _ in range(count)]
+    keys = [new_api_key() for _ in ids]
     conn = await asyncpg.connect(dsn)
     try:
         await conn.execute(
             "INSERT INTO directory.agents (agent_id, api_key_hash, name)"
             " SELECT a, h, 'bench-sub' FROM unnest($1::text[], $2::text[]) AS x(a, h)",
             ids,
-            [hash_api_key(new_api_key()) for _ in ids],
+            [hash_api_key(k) for k in keys],
         )
-        patterns = [PATTERNS[i % 2] for i in range(count)]
-        await conn.execute(
-            "INSERT INTO relay.pubsub_subscriptions (agent_id, channel, pattern_re, tokens, open)"
-            " SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::bool[])",
-            ids,
-            [p.text for p in patterns],
-            [p.regex for p in patterns],
-            [p.tokens for p in patterns],
-            [p.open for p in patterns],
-        )
-        await conn.execute("ANALYZE relay.pubsub_subscriptions")
+    finally:
+        await conn.close()
+    started = time.perf_counter()
+    todo = iter(enumerate(keys))
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=120)) as http:
+
+        async def subscriber() -> None:
+            for i, key in todo:
+                async with http.post(
+                    f"{base}/v1/pubsub/subscribe",
+                    json={"channel": PATTERNS[i % 2]},
+                    headers={"X-API-Key": key},
+                ) as r:
+                    assert r.status == 200, await r.text()
+
+        await asyncio.gather(*(subscriber() for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+RELAY_WRITES = """SELECT coalesce(sum(n_tup_ins + n_tup_upd + n_tup_del), 0)::bigint
+                    FROM pg_stat_user_tables WHERE schemaname = 'relay'"""
+
+
+async def relay_rows(dsn: str) -> tuple[int, int]:
+    """(rows written so far in the relay schema, rows in it now). The services' backends flush their table
+    statistics when idle, at the latest PGSTAT_IDLE_INTERVAL (10 s) after their last transaction: wait that out."""
+    await asyncio.sleep(11)
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("SELECT pg_stat_clear_snapshot()")
+        written = await conn.fetchval(RELAY_WRITES)
+        tables = await conn.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'relay'")
+        kept = 0
+        for t in tables:
+            kept += await conn.fetchval(f'SELECT count(*) FROM relay."{t["tablename"]}"')
+        return int(written), int(kept)
     finally:
         await conn.close()
 
@@ -92,18 +129,21 @@ def pct(samples: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))], 1)
 
 
-async def measure(base: str, nats_url: str, key: str, subscribers: int, publications: int) -> dict[str, Any]:
+async def measure(
+    base: str, nats_url: str, dsn: str, key: str, subscribers: int, publications: int
+) -> dict[str, Any]:
     seen = Deliveries()
     nc = await nats.connect(nats_url, pending_size=256 * 1024 * 1024)
-    await nc.subscribe("push.>", cb=seen.on_push, pending_msgs_limit=1_000_000, pending_bytes_limit=-1)
+    await nc.subscribe("push.>", cb=seen.on_push, pending_msgs_limit=10_000_000, pending_bytes_limit=-1)
     await nc.subscribe(
-        "events.*.message.broadcast", cb=seen.on_event, pending_msgs_limit=1_000_000, pending_bytes_limit=-1
+        "events.*.message.broadcast", cb=seen.on_event, pending_msgs_limit=10_000_000, pending_bytes_limit=-1
     )
     await nc.flush()
+    written_before, kept_before = await relay_rows(dsn)
     stored, pushed, evented = [], [], []
     try:
         async with aiohttp.ClientSession(
-            headers={"X-API-Key": key}, timeout=aiohttp.ClientTimeout(total=300)
+            headers={"X-API-Key": key}, timeout=aiohttp.ClientTimeout(total=600)
         ) as http:
             for i in range(publications):
                 started = time.perf_counter()
@@ -116,7 +156,7 @@ async def measure(base: str, nats_url: str, key: str, subscribers: int, publicat
                 answered = time.perf_counter()
                 pub = body["message_id"]
                 assert body["subscribers_notified"] == subscribers, body
-                deadline = time.monotonic() + 300
+                deadline = time.monotonic() + 600
                 while seen.pushed.get(pub, 0) < subscribers or seen.evented.get(pub, 0) < subscribers:
                     assert time.monotonic() < deadline, (pub, seen.pushed.get(pub), seen.evented.get(pub))
                     await asyncio.sleep(0.005)
@@ -126,6 +166,7 @@ async def measure(base: str, nats_url: str, key: str, subscribers: int, publicat
                 evented.append((seen.last_event[pub] - started) * 1000)
     finally:
         await nc.close()
+    written_after, kept_after = await relay_rows(dsn)
     return {
         "subscribers": subscribers,
         "publications": publications,
@@ -138,6 +179,9 @@ async def measure(base: str, nats_url: str, key: str, subscribers: int, publicat
             for name, v in (("stored", stored), ("pushed", pushed), ("events", evented))
         },
         "events_mean_ms": round(statistics.fmean(evented), 1),
+        # the publisher's own stats and the statistics reads add nothing to the relay schema
+        "rows_written_per_pub": round((written_after - written_before) / publications, 1),
+        "rows_kept_per_pub": round((kept_after - kept_before) / publications, 1),
     }
 
 
@@ -146,14 +190,15 @@ async def register(base: str) -> str:
         aiohttp.ClientSession() as http,
         http.post(f"{base}/v1/register", json={"name": "bench-pub"}) as r,
     ):
-        return (await r.json())["api_key"]
+        return str((await r.json())["api_key"])
 
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--subscribers", default="1000,10000")
-    p.add_argument("--publications", type=int, default=10)
+    p.add_argument("--subscribers", default="10,1000,10000", help="sizes, ascending (100000 takes minutes)")
+    p.add_argument("--publications", type=int, default=10, help="publications per size")
     p.add_argument("--relays", type=int, default=1)
+    p.add_argument("--setup-concurrency", type=int, default=64, help="subscribe requests at once (set-up)")
     a = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="moltgrid-fanout-") as tmp:
         infra = Infra.start(Path(tmp))
@@ -166,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
                 "MOLTGRID_RATE_LIMIT_PER_MINUTE": "100000000",
                 "MOLTGRID_LOG_LEVEL": "warning",
                 "MOLTGRID_SERVICES": "directory,relay",
-                "MOLTGRID_REQUEST_TIMEOUT": "120",
+                "MOLTGRID_REQUEST_TIMEOUT": "300",
             },
         )
         try:
@@ -175,21 +220,26 @@ def main(argv: list[str] | None = None) -> None:
             key = asyncio.run(register(stack.base_url))
             rows, total = [], 0
             for size in (int(s) for s in a.subscribers.split(",")):
-                asyncio.run(add_subscribers(dsn, size - total))
+                took = asyncio.run(add_subscribers(dsn, stack.base_url, size - total, a.setup_concurrency))
+                print(f"  {size:,} subscribers ({size - total:,} subscribed in {took:.0f} s)", flush=True)
                 total = size
-                rows.append(asyncio.run(measure(stack.base_url, infra.nats_url, key, size, a.publications)))
+                rows.append(
+                    asyncio.run(measure(stack.base_url, infra.nats_url, dsn, key, size, a.publications))
+                )
+                print(f"  {rows[-1]}", flush=True)
         finally:
             stack.stop()
             infra.stop()
     print(f"\npub/sub fan-out, {a.relays} relay replica(s), {a.publications} publications per size (ms)")
     print(
-        f"{'subscribers':>11} | {'stored p50':>10} {'p99':>8} | {'pushed p50':>10} {'p99':>8} |"
-        f" {'events p50':>10} {'p99':>8}"
+        f"{'subscribers':>11} | {'publish p50':>11} {'p99':>8} | {'last push p50':>13} {'p99':>8} |"
+        f" {'last event p50':>14} {'p99':>8} | {'rows/pub':>9} {'kept/pub':>9}"
     )
     for r in rows:
         print(
-            f"{r['subscribers']:>11,} | {r['stored_p50_ms']:>10} {r['stored_p99_ms']:>8} |"
-            f" {r['pushed_p50_ms']:>10} {r['pushed_p99_ms']:>8} | {r['events_p50_ms']:>10} {r['events_p99_ms']:>8}"
+            f"{r['subscribers']:>11,} | {r['stored_p50_ms']:>11} {r['stored_p99_ms']:>8} |"
+            f" {r['pushed_p50_ms']:>13} {r['pushed_p99_ms']:>8} | {r['events_p50_ms']:>14}"
+            f" {r['events_p99_ms']:>8} | {r['rows_written_per_pub']:>9} {r['rows_kept_per_pub']:>9}"
         )
 
 
