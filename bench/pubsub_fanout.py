@@ -103,6 +103,20 @@ async def relay_rows(dsn: str) -> tuple[int, int]:
         await conn.close()
 
 
+async def message_bytes(dsn: str) -> tuple[float, float]:
+    """Bytes per stored relay message: (the table's heap and TOAST, with its indexes too)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT count(*) AS n, pg_table_size('relay.messages') AS heap,"
+            " pg_total_relation_size('relay.messages') AS total FROM relay.messages"
+        )
+        n = max(1, row["n"])
+        return round(row["heap"] / n), round(row["total"] / n)
+    finally:
+        await conn.close()
+
+
 class Deliveries:
     """Counts, per publication, the push frames and broadcast events seen on NATS, and when the last came."""
 
@@ -167,6 +181,7 @@ async def measure(
     finally:
         await nc.close()
     written_after, kept_after = await relay_rows(dsn)
+    heap, total = await message_bytes(dsn)
     return {
         "subscribers": subscribers,
         "publications": publications,
@@ -182,6 +197,8 @@ async def measure(
         # the publisher's own stats and the statistics reads add nothing to the relay schema
         "rows_written_per_pub": round((written_after - written_before) / publications, 1),
         "rows_kept_per_pub": round((kept_after - kept_before) / publications, 1),
+        "message_bytes": heap,
+        "message_bytes_with_indexes": total,
     }
 
 
@@ -241,6 +258,12 @@ def main(argv: list[str] | None = None) -> None:
             f" {r['pushed_p50_ms']:>13} {r['pushed_p99_ms']:>8} | {r['events_p50_ms']:>14}"
             f" {r['events_p99_ms']:>8} | {r['rows_written_per_pub']:>9} {r['rows_kept_per_pub']:>9}"
         )
+    print(
+        "bytes per stored message (heap + TOAST / with indexes): "
+        + ", ".join(
+            f"{r['subscribers']:,}: {r['message_bytes']} / {r['message_bytes_with_indexes']}" for r in rows
+        )
+    )
 
 
 if __name__ == "__main__":

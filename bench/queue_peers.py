@@ -170,6 +170,11 @@ class Result:
     seconds: float = 0.0
     latencies: list[float] = field(default_factory=list)
     note: str = ""
+    cpu_s: float = 0.0  # CPU of every process of the system (servers, workers, this producer) in the window
+
+    @property
+    def cpu_ms_per_job(self) -> float | None:
+        return self.cpu_s * 1000 / self.jobs if self.jobs else None
 
     @property
     def rate(self) -> float:
@@ -185,8 +190,28 @@ class Result:
 Submit = Callable[[list[bytes]], Awaitable[None]]
 
 
-async def drive(system: str, s: Settings, done: Done, submit: Submit) -> Result:
-    """Producers submit until warm-up + duration have passed; jobs done inside the window are counted."""
+def pg_pids(infra: Any) -> list[int]:
+    """The embedded PostgreSQL's postmaster (its backends are its children)."""
+    from shared.runtime.embedded import EmbeddedPostgres
+
+    return [
+        srv.child.proc.pid
+        for srv in infra.servers
+        if isinstance(srv, EmbeddedPostgres) and srv.child and srv.child.alive()
+    ]
+
+
+def cpu_now(roots: list[int]) -> float:
+    from bench import measure
+
+    return measure.cpu_seconds(roots) + time.process_time()
+
+
+async def drive(
+    system: str, s: Settings, done: Done, submit: Submit, roots: Callable[[], list[int]]
+) -> Result:
+    """Producers submit until warm-up + duration have passed; jobs done inside the window are counted, and
+    the CPU of `roots` (process trees: servers and workers) plus this process's over the window."""
     submitted = 0
     stop = False
 
@@ -213,9 +238,10 @@ async def drive(system: str, s: Settings, done: Done, submit: Submit) -> Result:
         for t in tasks:
             if t.done():
                 t.result()  # a producer failed: raise its error
-        start, start_count = time.perf_counter(), done.count
+        pids = roots()
+        start, start_count, cpu_start = time.perf_counter(), done.count, cpu_now(pids)
         await asyncio.sleep(s.duration)
-        end, end_count = time.perf_counter(), done.count
+        end, end_count, cpu_end = time.perf_counter(), done.count, cpu_now(pids)
         for t in tasks:
             if t.done():
                 t.result()
@@ -224,7 +250,7 @@ async def drive(system: str, s: Settings, done: Done, submit: Submit) -> Result:
         await asyncio.gather(*tasks, return_exceptions=True)
         done.detach(loop)
     window = [ms for at, ms in done.samples if start <= at <= end]
-    return Result(system, end_count - start_count, end - start, window)
+    return Result(system, end_count - start_count, end - start, window, cpu_s=cpu_end - cpu_start)
 
 
 def spawn_workers(
@@ -374,7 +400,10 @@ async def bench_moltgrid(s: Settings, done: Done, infra: Any, replicas: int) -> 
                     async with http.post(f"{base}/v1/queue/batch", json={"items": items}) as r:
                         assert r.status == 200, await r.text()
 
-            result = await drive("moltgrid", s, done, submit)
+            def roots() -> list[int]:
+                return [p for ps in stack.process_groups().values() for p in ps] + [w.pid for w in workers]
+
+            result = await drive("moltgrid", s, done, submit, roots)
         result.note = note
         return result
     finally:
@@ -407,7 +436,7 @@ async def bench_pgqueuer(s: Settings, done: Done, infra: Any) -> Result:
                         ["bench"] * len(payloads), list(payloads), [0] * len(payloads)
                     )
 
-            return await drive("pgqueuer", s, done, submit)
+            return await drive("pgqueuer", s, done, submit, lambda: pg_pids(infra) + [w.pid for w in workers])
         finally:
             await pool.close()
     finally:
@@ -489,7 +518,7 @@ async def bench_celery(s: Settings, done: Done, fsync: str) -> Result:
         async def submit(payloads: list[bytes]) -> None:
             await asyncio.to_thread(publish, payloads)
 
-        result = await drive("celery", s, done, submit)
+        result = await drive("celery", s, done, submit, lambda: [redis.pid] + [w.pid for w in workers])
         result.note = f"redis appendfsync {fsync}"
         return result
     finally:
@@ -523,10 +552,14 @@ def table(results: list[Result], s: Settings) -> str:
         "",
         f"durable queue, end to end (submit → claim → complete), {s.workers} worker processes × "
         f"{s.in_flight} jobs in flight each, backlog ≤ {s.backlog}, {s.duration:g} s per system",
-        f"{'system':<10} {'jobs/s':>9} {'p50 ms':>9} {'p99 ms':>9}  notes",
+        f"{'system':<10} {'jobs/s':>9} {'p50 ms':>9} {'p99 ms':>9} {'CPU ms/job':>11}  notes",
     ]
     for r in results:
-        out.append(f"{r.system:<10} {r.rate:>9.0f} {fmt(r.pct(0.5)):>9} {fmt(r.pct(0.99)):>9}  {r.note}")
+        cpu = r.cpu_ms_per_job
+        out.append(
+            f"{r.system:<10} {r.rate:>9.0f} {fmt(r.pct(0.5)):>9} {fmt(r.pct(0.99)):>9}"
+            f" {f'{cpu:.2f}' if cpu is not None else '?':>11}  {r.note}"
+        )
     ours = next((r for r in results if r.system == "moltgrid"), None)
     if ours:
         for r in results:
@@ -534,10 +567,16 @@ def table(results: list[Result], s: Settings) -> str:
                 continue
             p99, their99 = ours.pct(0.99), r.pct(0.99)
             lat = f"{p99 / their99:.2f}" if p99 is not None and their99 else "?"
+            cpu, their_cpu = ours.cpu_ms_per_job, r.cpu_ms_per_job
+            per = f"{cpu / their_cpu:.2f}" if cpu is not None and their_cpu else "?"
             out.append(
-                f"moltgrid ÷ {r.system}: jobs/s ×{ours.rate / r.rate:.2f}, p99 latency ×{lat} "
-                "(jobs/s > 1 and latency < 1 favour moltgrid)"
+                f"moltgrid ÷ {r.system}: jobs/s ×{ours.rate / r.rate:.2f}, p99 latency ×{lat}, "
+                f"CPU per job ×{per} (jobs/s > 1, latency and CPU < 1 favour moltgrid)"
             )
+    out.append(
+        "(CPU ms/job: user + system CPU of every process of that system — its servers, PostgreSQL or Redis, "
+        "its workers and the producers — over the window, ÷ jobs done; on a busy machine, the fairer figure)"
+    )
     return "\n".join(out)
 
 
@@ -564,7 +603,11 @@ async def run(a: argparse.Namespace) -> list[Result]:
                     r = await bench_pgqueuer(s, done, infra)
                 else:
                     r = await bench_celery(s, done, a.redis_fsync)
-                print(f"  {r.rate:.0f} jobs/s, p50 {r.pct(0.5)} ms, p99 {r.pct(0.99)} ms", flush=True)
+                print(
+                    f"  {r.rate:.0f} jobs/s, p50 {r.pct(0.5)} ms, p99 {r.pct(0.99)} ms,"
+                    f" CPU {r.cpu_ms_per_job} ms/job",
+                    flush=True,
+                )
                 log = Path(tmp) / f"{system}-workers.log"
                 if not r.jobs and log.exists():
                     print(f"  no job done; its workers said:\n{log.read_text()[-3000:]}", flush=True)
