@@ -17,7 +17,8 @@ The systems:
   commit on, one gateway, the directory and `--queue-replicas` queue replicas). Submit is `POST /v1/queue/batch`
   (100 a request); a worker claims with `POST /v1/queue/claim?max_jobs=N` and completes with `POST
   /v1/queue/complete {"items": [...]}` when the server has them (tried once at start; the line "moltgrid verbs"
-  says which were found), else `--in-flight` coroutines per worker each claim one job and complete it.
+  says which were found), claiming as many jobs as it has free slots while its previous batch completes; else
+  `--in-flight` coroutines per worker each claim one job and complete it.
 - **pgqueuer**: PgQueuer's QueueManager in each worker (`batch_size` = `--in-flight`, LISTEN/NOTIFY wake-ups),
   its schema installed in its own database on the same PostgreSQL server; batched `Queries.enqueue`. A job is
   done when its entrypoint returns (PgQueuer then acknowledges it in buffered batches, so this favours it).
@@ -334,21 +335,60 @@ async def moltgrid_worker(
                         assert r.status == 200, await r.text()
             report.done([j["payload"]["t"] for j in jobs])
 
-        async def claimer(max_jobs: int) -> None:
-            params, body = {"queue_name": QUEUE}, {"queue_name": QUEUE, "max_jobs": max_jobs}
+        async def claimer() -> None:
+            params = {"queue_name": QUEUE}
             while True:
-                async with http.post(f"{base}/v1/queue/claim", params=params, json=body) as r:
+                async with http.post(f"{base}/v1/queue/claim", params=params) as r:
                     body = await r.json()
-                jobs = body if isinstance(body, list) else ([body] if "job_id" in body else [])
+                jobs = [body] if "job_id" in body else []
                 if not jobs:
                     await asyncio.sleep(0.005)
                     continue
                 await complete(jobs)
 
+        async def fleet() -> None:
+            """Claim-many with prefetch: claim as many as there are free slots (once at least half are free),
+            complete each batch in the background, so a claim and a complete overlap as in PgQueuer and
+            Celery, and never more than in_flight jobs are held."""
+            free, changed = in_flight, asyncio.Condition()
+            pending: set[asyncio.Task[None]] = set()
+
+            async def finish(jobs: list[dict[str, Any]]) -> None:
+                nonlocal free
+                try:
+                    await complete(jobs)
+                finally:
+                    async with changed:
+                        free += len(jobs)
+                        changed.notify_all()
+
+            def enough() -> bool:
+                return free >= max(1, in_flight // 2)
+
+            while True:
+                async with changed:
+                    await changed.wait_for(enough)
+                    n, free = free, 0
+                async with http.post(
+                    f"{base}/v1/queue/claim",
+                    params={"queue_name": QUEUE},
+                    json={"queue_name": QUEUE, "max_jobs": max(2, n)},
+                ) as r:
+                    body = await r.json()
+                jobs = body[:n] if isinstance(body, list) else []
+                async with changed:
+                    free += n - len(jobs)
+                if not jobs:
+                    await asyncio.sleep(0.005)
+                    continue
+                task = asyncio.create_task(finish(jobs))
+                pending.add(task)
+                task.add_done_callback(pending.discard)
+
         if many:
-            await claimer(in_flight)
+            await fleet()
         else:
-            await asyncio.gather(*(claimer(1) for _ in range(in_flight)))
+            await asyncio.gather(*(claimer() for _ in range(in_flight)))
 
 
 async def register(base: str) -> str:
@@ -451,9 +491,10 @@ async def pgqueuer_worker(dsn: str, in_flight: int, report: Reporter) -> None:
     conn = await asyncpg.connect(dsn)
     qm = pgqueuer.QueueManager(pgqueuer.Queries.from_asyncpg_connection(conn))
 
-    @qm.entrypoint("bench")
     async def job(j: Any) -> None:
         report.done([orjson.loads(j.payload or b"{}")["t"]])
+
+    qm.entrypoint("bench")(job)
 
     await qm.run(batch_size=in_flight)
 
@@ -529,9 +570,10 @@ async def bench_celery(s: Settings, done: Done, fsync: str) -> Result:
 def celery_worker(broker: str, processes: int, in_flight: int, report: Reporter) -> None:
     app = celery_app(broker, in_flight)
 
-    @app.task(name="bench.job")
     def job(submitted_at: float) -> None:
         report.done([submitted_at])
+
+    app.task(name="bench.job")(job)
 
     app.worker_main(
         [
