@@ -30,7 +30,9 @@ The systems:
 PgQueuer, Celery and redis-py are bench-only: `python3 run.py bench queue-peers` installs the versions pinned in
 bench/requirements-peers.lock into .venv/bench-peers (never into the project's environment) and Debian's
 redis-server when it is missing and it runs as root. A system whose pieces are missing is skipped with a message.
-Prints jobs/s, p50 and p99 job latency per system and MoltGrid's ratios to the others.
+Prints jobs/s, p50 and p99 job latency and CPU per job per system and MoltGrid's ratios to the others; for
+MoltGrid also the CPU cores each component used over the window (gateway, services, postgres, nats, workers),
+and with `--profile gateway,services` their hottest functions (py-spy, as `bench --profile`).
 """
 
 from __future__ import annotations
@@ -52,6 +54,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+
+from bench import profile
 
 ROOT = Path(__file__).resolve().parents[1]
 PEERS_ENV = "MOLTGRID_BENCH_PEERS"  # where run.py installed the peers (default .venv/bench-peers)
@@ -163,6 +167,7 @@ class Settings:
     batch: int
     backlog: int
     tmp: Path
+    profile: list[str] = field(default_factory=list)  # MoltGrid components to sample with py-spy
 
 
 @dataclass
@@ -210,7 +215,12 @@ def cpu_now(roots: list[int]) -> float:
 
 
 async def drive(
-    system: str, s: Settings, done: Done, submit: Submit, roots: Callable[[], list[int]]
+    system: str,
+    s: Settings,
+    done: Done,
+    submit: Submit,
+    roots: Callable[[], list[int]],
+    groups: Callable[[], dict[str, list[int]]] | None = None,
 ) -> Result:
     """Producers submit until warm-up + duration have passed; jobs done inside the window are counted, and
     the CPU of `roots` (process trees: servers and workers) plus this process's over the window."""
@@ -241,9 +251,24 @@ async def drive(
             if t.done():
                 t.result()  # a producer failed: raise its error
         pids = roots()
+        by_group = groups() if groups else {}
+        split_before = profile.cpu_seconds(by_group)
+        samplers = (
+            {
+                c: profile.start(by_group.get(c, []), s.duration, s.tmp / "profiles", f"{system}-{c}")
+                for c in s.profile
+            }
+            if groups
+            else {}
+        )
         start, start_count, cpu_start = time.perf_counter(), done.count, cpu_now(pids)
         await asyncio.sleep(s.duration)
         end, end_count, cpu_end = time.perf_counter(), done.count, cpu_now(pids)
+        if by_group:
+            split = profile.cpu_split(split_before, profile.cpu_seconds(by_group), end - start)
+            print(f"  CPU cores by component over the window: {split}", flush=True)
+        for component, runs in samplers.items():
+            print(f"  profile of {component}:\n{profile.summarize(runs)}", flush=True)
         for t in tasks:
             if t.done():
                 t.result()
@@ -443,10 +468,13 @@ async def bench_moltgrid(s: Settings, done: Done, infra: Any, replicas: int) -> 
                     async with http.post(f"{base}/v1/queue/batch", json={"items": items}) as r:
                         assert r.status == 200, await r.text()
 
-            def roots() -> list[int]:
-                return [p for ps in stack.process_groups().values() for p in ps] + [w.pid for w in workers]
+            def by_group() -> dict[str, list[int]]:
+                return {**stack.process_groups(), "workers": [w.pid for w in workers]}
 
-            result = await drive("moltgrid", s, done, submit, roots)
+            def roots() -> list[int]:
+                return [p for ps in by_group().values() for p in ps]
+
+            result = await drive("moltgrid", s, done, submit, roots, by_group)
         result.note = note
         return result
     finally:
@@ -631,7 +659,10 @@ async def run(a: argparse.Namespace) -> list[Result]:
     systems = [x.strip() for x in a.systems.split(",") if x.strip()]
     results: list[Result] = []
     with tempfile.TemporaryDirectory(prefix="moltgrid-peers-") as tmp:
-        s = Settings(a.duration, a.warmup, a.workers, a.in_flight, a.producers, a.batch, a.backlog, Path(tmp))
+        profiled = [c.strip() for c in a.profile.split(",") if c.strip()]
+        s = Settings(
+            a.duration, a.warmup, a.workers, a.in_flight, a.producers, a.batch, a.backlog, Path(tmp), profiled
+        )
         done = Done(Path(tmp) / "done.sock")
         infra = Infra.start(Path(tmp))  # embedded NATS + durable PostgreSQL (fsync on)
         try:
@@ -687,6 +718,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--backlog", type=int, default=1000, help="most jobs submitted and not yet completed")
     p.add_argument("--queue-replicas", type=int, default=1, help="MoltGrid queue service replicas")
     p.add_argument("--redis-fsync", default="everysec", choices=("always", "everysec", "no"))
+    p.add_argument(
+        "--profile",
+        default="",
+        help="MoltGrid components to sample with py-spy, e.g. gateway,services,workers",
+    )
     # worker processes (started by the bench itself)
     p.add_argument("--worker", choices=SYSTEMS, help=argparse.SUPPRESS)
     p.add_argument("--report", help=argparse.SUPPRESS)
