@@ -445,7 +445,11 @@ async def bench_moltgrid(s: Settings, done: Done, infra: Any, replicas: int) -> 
     workers: list[subprocess.Popen[bytes]] = []
     try:
         stack.start({"queue": replicas}, gateways=1, ports=[free_port()], only={"directory", "queue"})
-        await stack.wait_ready()
+        try:
+            await stack.wait_ready()
+        except TimeoutError:
+            stack.dump_logs()
+            raise
         base = stack.base_url
         key = await register(base)
         many, batch = await probe_moltgrid(base, key, s.in_flight)
