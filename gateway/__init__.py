@@ -15,8 +15,9 @@ async def build(rt: Runtime[GatewaySettings]) -> Parts:
     from gateway.admin import sweep_sessions
     from gateway.app import create_app
     from gateway.auth import Authenticator
+    from gateway.held import HELD, Held
     from gateway.idempotency import Idempotency
-    from gateway.live import HELD, HUB, Held, PushHub
+    from gateway.live import HUB, PushHub
     from gateway.ratelimit import RateLimiter
     from gateway.state import AUTH, IDEMPOTENCY, LIMITER, NC, POOL, USAGE
     from gateway.usage import Usage
@@ -29,7 +30,7 @@ async def build(rt: Runtime[GatewaySettings]) -> Parts:
     app[LIMITER] = RateLimiter(pool, s.rate_limit_per_minute)
     app[IDEMPOTENCY] = Idempotency(pool)
     app[HUB] = PushHub(rt.nc)
-    app[HELD] = Held()
+    app[HELD] = Held(s.live_per_agent, s.live_per_address)
     app[AUTH].on_revoked(app[HELD].close_agent)
     app[USAGE] = usage = Usage(rt.nc, s.request_timeout)
 

@@ -143,4 +143,8 @@ def status_error_response(status: int, reason: str, headers: Mapping[str, str] |
 def reply_response(reply: Reply, status: int, sources: Mapping[str, str]) -> web.Response:
     if reply.ok:
         return json_response(reply.data, status)
-    return error_response(reply.code, reply.message, reply.details, sources)
+    headers = None
+    if reply.code == "rate_limited" and isinstance(reply.details, dict):  # e.g. the bus's per-agent slots
+        retry = reply.details.get("retry_after_seconds")
+        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+    return error_response(reply.code, reply.message, reply.details, sources, headers)

@@ -8,6 +8,7 @@ always replies with one envelope (never a traceback), and drains in-flight work 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -28,6 +29,10 @@ REQUEST_ID = "X-Request-ID"
 AGENT_ID = "X-Agent-ID"
 CLIENT_ADDR = "X-Client-Addr"
 ADMIN = "X-Admin"
+DEADLINE = "X-Deadline"  # Unix time in ms after which the caller no longer waits for the reply
+# Of a replica's request slots (max_inflight), the share one agent may hold at once; its requests beyond it
+# are refused at once (rate_limited, retry after 1 s) rather than queued behind, or ahead of, other agents.
+AGENT_SHARE = 4
 
 SCHEMA_REF = "#/components/schemas/{model}"
 OPERATIONS, OPERATION_SECONDS = (
@@ -130,8 +135,62 @@ async def _run_traced(service: str, name: str, op: Op, msg: Msg) -> None:
         await _run(service, name, op, msg)
 
 
+def deadline_header(timeout: float) -> dict[str, str]:
+    """The header telling the service when the caller stops waiting (`call` sets it from its timeout)."""
+    return {DEADLINE: str(int((time.time() + timeout) * 1000))}
+
+
+def expired(headers: Mapping[str, str]) -> bool:
+    """Whether the caller's deadline has passed: nobody awaits the reply, so the work is not started."""
+    raw = headers.get(DEADLINE, "")
+    return raw.isdigit() and int(raw) < time.time() * 1000
+
+
+class AgentSlots:
+    """Fair request slots: at most `per_agent` requests of one agent run at once on this replica."""
+
+    def __init__(self, max_inflight: int) -> None:
+        self.per_agent = max(1, max_inflight // AGENT_SHARE)
+        self.held: dict[str, int] = {}
+
+    def take(self, msg: Msg) -> str | None:
+        """Take one of the agent's slots: its id (to give back), "" for a request of no agent, None if the
+        agent holds all its share (the caller refuses the request)."""
+        agent = (msg.headers or {}).get(AGENT_ID, "")
+        if not agent:
+            return ""
+        if self.held.get(agent, 0) >= self.per_agent:
+            return None
+        self.held[agent] = self.held.get(agent, 0) + 1
+        return agent
+
+    def give(self, agent: str) -> None:
+        if agent:
+            left = self.held.get(agent, 1) - 1
+            if left:
+                self.held[agent] = left
+            else:
+                self.held.pop(agent, None)
+
+
+# The reply to a request dropped for its passed deadline: `not_started` tells a caller still listening (the
+# gateway, for an Idempotency-Key) that nothing was done, so a retry may run the operation.
+NOT_STARTED = envelope.fail(Timeout.code, "Deadline passed before the work started", {"not_started": True})
+BUSY = envelope.fail(
+    "rate_limited",
+    "Too many of your requests in flight on this service; retry shortly",
+    {"retry_after_seconds": 1},
+)
+
+
 async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     headers = msg.headers or {}
+    if expired(headers):  # the gateway answered 504 already: doing the work now would only surprise
+        OPERATIONS(metrics.INSTANCE, service, name, "expired").inc()
+        if msg.reply:
+            with contextlib.suppress(Exception):
+                await msg.respond(NOT_STARTED)
+        return
     ctx = Ctx(
         headers.get(REQUEST_ID, ""),
         headers.get(AGENT_ID) or None,
@@ -180,6 +239,7 @@ async def serve(
     `instance` names the replica (default: the process's MOLTGRID_INSTANCE; a shared-process host gives each
     service its own, e.g. memory-0)."""
     sem = asyncio.Semaphore(max_inflight)
+    slots = AgentSlots(max_inflight)
     inflight: set[asyncio.Task[None]] = set()
     instance = instance or metrics.INSTANCE
     started_at = time.time()
@@ -209,10 +269,17 @@ async def serve(
 
     def make_cb(name: str, op: Op) -> Callable[[Msg], Awaitable[None]]:
         async def dispatch(msg: Msg) -> None:
+            agent = slots.take(msg)
+            if agent is None:  # this agent holds its share of the slots: refused now, not queued
+                if msg.reply:
+                    with contextlib.suppress(Exception):
+                        await msg.respond(BUSY)
+                return
             await sem.acquire()  # backpressure: further messages wait in the subscription's queue
             task = asyncio.create_task(run(service, name, op, msg))
             inflight.add(task)
             task.add_done_callback(lambda t: (inflight.discard(t), sem.release()))
+            task.add_done_callback(lambda _: slots.give(agent))
 
         return dispatch
 
@@ -242,7 +309,7 @@ async def call(
     nc: NATS, subject: str, payload: Any, *, timeout: float, ctx: Ctx | None = None
 ) -> envelope.Reply:
     """Send one request and return its envelope; no responders → unavailable, no reply → timeout."""
-    headers = ctx.headers() if ctx else None
+    headers = {**(ctx.headers() if ctx else {}), **deadline_header(timeout)}
     if not tracing.ENABLED:
         return await _request(nc, subject, payload, timeout, headers)
     headers = dict(headers or {})
