@@ -46,7 +46,14 @@ async def build(rt: Runtime[GatewaySettings]) -> Parts:
         ],
         on_stop=[usage.flush],  # after the HTTP side stopped: the last counts are reported
         # bodies are decoded by the decode_body middleware, which answers unknown encodings in JSON
-        http=Http(app, s.host, s.port, options={"access_log": None, "auto_decompress": False}),
+        # keepalive_timeout also bounds how long a connection may take to send its request headers (aiohttp
+        # closes a connection still without a whole request then): slowloris connections are closed
+        http=Http(
+            app,
+            s.host,
+            s.port,
+            options={"access_log": None, "auto_decompress": False, "keepalive_timeout": s.header_timeout_s},
+        ),
     )
 
 

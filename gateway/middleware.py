@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import os
 import re
@@ -166,6 +167,11 @@ async def decode_body(request: web.Request, handler: Handler) -> web.StreamRespo
     """Request bodies are decoded here, not by aiohttp's parser (which answers encodings it lacks a package
     for with a plain-text 400): identity, gzip and deflate are read, bounded by the body limit after
     decoding; anything else is a 400 in the contract's shape. The decoded body is `request[BODY]`."""
+    if request.body_exists:  # read here, within the body timeout (a slow body holds no handler forever)
+        try:
+            await asyncio.wait_for(request.read(), request.app[SETTINGS].body_timeout_s)
+        except TimeoutError:
+            return status_error_response(408, "Request body not received in time")
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return await handler(request)
@@ -217,7 +223,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if route.access is PUBLIC:
         await _identify_if_keyed(request, route)
         if route.per_client_limit:
-            return await _client_limited(request, handler, route.per_client_limit)
+            return await _client_limited(request, handler, route)
         return await handler(request)
     api_key = _api_key(request, route)
     if not api_key:
@@ -279,10 +285,15 @@ async def _identify_if_keyed(request: web.Request, route: Route) -> None:
     request["ctx"] = Ctx(request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr)
 
 
-async def _client_limited(request: web.Request, handler: Handler, per_minute: int) -> web.StreamResponse:
-    """Per-client-address limit for unauthenticated routes that invite abuse (e.g. the contact form)."""
+async def _client_limited(request: web.Request, handler: Handler, route: Route) -> web.StreamResponse:
+    """Per-client-address limit for unauthenticated routes that invite abuse (the contact form) or cost to
+    answer (/metrics, /openapi.json); each route has its own budget."""
+    per_minute = route.per_client_limit
+    key = (
+        "addr:" if route.path == "/v1/contact" else f"addr:{route.path}:"
+    )  # the contact form's key as before
     try:
-        decision = await request.app[LIMITER].check(f"addr:{request.remote}", per_minute)
+        decision = await request.app[LIMITER].check(key + str(request.remote), per_minute)
     except ServiceError as exc:
         return error_response(exc.code, exc.message)
     if not decision.allowed:
