@@ -21,7 +21,7 @@ from shared.passwords import verify_password
 COOKIE = "admin_token"
 SESSION_HOURS = 24
 LOGIN_FAILURES_PER_MINUTE = 5  # failed logins per client address (each attempt spends one before its check)
-VERIFIERS = 2  # threads checking passwords (hashlib.scrypt releases the GIL)
+VERIFIERS = 1  # threads checking passwords (hashlib.scrypt releases the GIL; the loop keeps a core)
 VERIFYING = 16  # attempts checked or waiting at once; more answer 503 at once
 _VERIFIER = ThreadPoolExecutor(max_workers=VERIFIERS, thread_name_prefix="admin-login")
 _queued = 0
