@@ -82,16 +82,6 @@ async def login(request: web.Request) -> web.Response:
     settings, limiter = request.app[SETTINGS], request.app[LIMITER]
     throttle_key = f"admin-login:{request.remote}"
     try:
-        decision = await limiter.check(throttle_key, LOGIN_FAILURES_PER_MINUTE)
-    except ServiceError as exc:
-        return error_response(exc.code, exc.message)
-    if not decision.allowed:
-        return error_response(
-            "rate_limited",
-            "Too many login attempts; try again later",
-            headers={"Retry-After": str(decision.retry_after_s)},
-        )
-    try:
         body = orjson.loads(await body_bytes(request) or b"{}")
         password = body.get("password") if isinstance(body, dict) else None
     except orjson.JSONDecodeError:
@@ -101,6 +91,16 @@ async def login(request: web.Request) -> web.Response:
             "invalid",
             "password required",
             [{"type": "missing", "loc": ["body", "password"], "msg": "Field required", "input": None}],
+        )
+    try:
+        decision = await limiter.check(throttle_key, LOGIN_FAILURES_PER_MINUTE)
+    except ServiceError as exc:
+        return error_response(exc.code, exc.message)
+    if not decision.allowed:
+        return error_response(
+            "rate_limited",
+            "Too many login attempts; try again later",
+            headers={"Retry-After": str(decision.retry_after_s)},
         )
     stored = settings.admin_password_hash.get_secret_value() if settings.admin_password_hash else ""
     verified = await verify_off_loop(password, stored) if stored else False

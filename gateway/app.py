@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import admin, live, middleware, openapi
 from gateway.config import GatewaySettings
 from gateway.forward import forwarder
-from gateway.http import json_response
+from gateway.http import BODY_TIMEOUT, json_response
 from gateway.middleware import Handler
 from gateway.routes import TABLE, Kind
 from gateway.state import NC, POOL, SETTINGS
@@ -271,6 +271,7 @@ def create_app(settings: GatewaySettings) -> web.Application:
     app[SETTINGS] = settings
     app[HEALTH_CACHE] = {}
     app[METRICS_CACHE] = {}
+    app[BODY_TIMEOUT] = settings.body_timeout_s
     app.on_response_prepare.append(middleware.stamp)
     app.on_cleanup.append(_close_mcp)
     openapi.setup(app)

@@ -3,6 +3,7 @@ Only the gateway knows HTTP: the services' error codes are mapped to statuses an
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -56,7 +57,19 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("moltgrid_request_id", default=N
 async def body_bytes(request: web.Request) -> bytes:
     """The request's body, decoded (the gateway reads bodies undecoded: gateway/middleware.py decode_body)."""
     decoded: bytes | None = request.get(BODY)
-    return decoded if decoded is not None else await request.read()
+    return decoded if decoded is not None else await read_within(request)
+
+
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+
+
+async def read_within(request: web.Request) -> bytes:
+    """The raw body, which must arrive within the gateway's body timeout (a body sent byte by byte holds no
+    handler for long): else 408."""
+    try:
+        return await asyncio.wait_for(request.read(), request.app.get(BODY_TIMEOUT, 30.0))
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(reason="Request body not received in time") from None
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:

@@ -20,7 +20,7 @@ import asyncpg
 import structlog
 from aiohttp import web
 
-from gateway.http import error_response
+from gateway.http import error_response, read_within
 
 HEADER = "Idempotency-Key"
 TTL = "24 hours"
@@ -44,7 +44,7 @@ async def request_hash(request: web.Request) -> str:
     h = hashlib.sha256()
     for part in (request.method, request.path, request.query_string):
         h.update(part.encode() + b"\0")
-    h.update(await request.read())
+    h.update(await read_within(request))
     return h.hexdigest()
 
 

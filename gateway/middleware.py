@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 import re
@@ -16,7 +15,7 @@ from aiohttp import web
 from gateway.admin import COOKIE as ADMIN_COOKIE
 from gateway.admin import session_valid
 from gateway.forward import KEY_HASH
-from gateway.http import BODY, REQUEST_ID, error_response, status_error_response
+from gateway.http import BODY, REQUEST_ID, error_response, read_within, status_error_response
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.ratelimit import Decision
 from gateway.routes import ADMIN, PUBLIC, Kind, Route, route_of
@@ -167,11 +166,6 @@ async def decode_body(request: web.Request, handler: Handler) -> web.StreamRespo
     """Request bodies are decoded here, not by aiohttp's parser (which answers encodings it lacks a package
     for with a plain-text 400): identity, gzip and deflate are read, bounded by the body limit after
     decoding; anything else is a 400 in the contract's shape. The decoded body is `request[BODY]`."""
-    if request.body_exists:  # read here, within the body timeout (a slow body holds no handler forever)
-        try:
-            await asyncio.wait_for(request.read(), request.app[SETTINGS].body_timeout_s)
-        except TimeoutError:
-            return status_error_response(408, "Request body not received in time")
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding in ("", "identity"):
         return await handler(request)
@@ -183,7 +177,7 @@ async def decode_body(request: web.Request, handler: Handler) -> web.StreamRespo
     limit = request.app[SETTINGS].max_body_bytes
     decoder = zlib.decompressobj(wbits)
     try:
-        body = decoder.decompress(await request.read(), limit + 1)
+        body = decoder.decompress(await read_within(request), limit + 1)
     except zlib.error:
         return error_response("bad_request", f"Body is not valid {encoding}")
     if len(body) > limit or decoder.unconsumed_tail:

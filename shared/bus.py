@@ -8,6 +8,7 @@ always replies with one envelope (never a traceback), and drains in-flight work 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -31,8 +32,9 @@ CLIENT_ADDR = "X-Client-Addr"
 ADMIN = "X-Admin"
 DEADLINE = "X-Deadline"  # Unix time in ms after which the caller no longer waits for the reply
 # Of a replica's request slots (max_inflight), the share one agent may hold at once; its requests beyond it
-# are refused at once (rate_limited, retry after 1 s) rather than queued behind, or ahead of, other agents.
+# wait in the agent's own queue, not in front of other agents' requests.
 AGENT_SHARE = 4
+AGENT_QUEUE = 1024  # an agent's requests waiting for one of its slots; beyond, refused (rate_limited, 1 s)
 
 SCHEMA_REF = "#/components/schemas/{model}"
 OPERATIONS, OPERATION_SECONDS = (
@@ -147,30 +149,48 @@ def expired(headers: Mapping[str, str]) -> bool:
 
 
 class AgentSlots:
-    """Fair request slots: at most `per_agent` requests of one agent run at once on this replica."""
+    """Fair request slots: at most `per_agent` requests of one agent run at once on this replica; its further
+    requests wait in a queue of their own (up to AGENT_QUEUE, then are refused), so they are queued neither
+    behind nor ahead of other agents' requests. Requests of no agent (service to service) are not counted."""
 
     def __init__(self, max_inflight: int) -> None:
         self.per_agent = max(1, max_inflight // AGENT_SHARE)
         self.held: dict[str, int] = {}
+        self.waiting: dict[str, collections.deque[Callable[[], Awaitable[None]]]] = {}
 
-    def take(self, msg: Msg) -> str | None:
-        """Take one of the agent's slots: its id (to give back), "" for a request of no agent, None if the
-        agent holds all its share (the caller refuses the request)."""
-        agent = (msg.headers or {}).get(AGENT_ID, "")
+    def take(self, agent: str) -> bool:
+        """Take one of the agent's slots; False when it holds its whole share."""
         if not agent:
-            return ""
+            return True
         if self.held.get(agent, 0) >= self.per_agent:
-            return None
+            return False
         self.held[agent] = self.held.get(agent, 0) + 1
-        return agent
+        return True
 
-    def give(self, agent: str) -> None:
-        if agent:
-            left = self.held.get(agent, 1) - 1
-            if left:
-                self.held[agent] = left
-            else:
-                self.held.pop(agent, None)
+    def wait(self, agent: str, start: Callable[[], Awaitable[None]]) -> bool:
+        """Queue `start` for the agent's next free slot; False when its queue is full (refuse the request)."""
+        queue = self.waiting.setdefault(agent, collections.deque())
+        if len(queue) >= AGENT_QUEUE:
+            return False
+        queue.append(start)
+        return True
+
+    def give(self, agent: str) -> Callable[[], Awaitable[None]] | None:
+        """Give back a slot of the agent: the next request waiting for it (which inherits the slot), if any."""
+        if not agent:
+            return None
+        queue = self.waiting.get(agent)
+        if queue:
+            following = queue.popleft()
+            if not queue:
+                del self.waiting[agent]
+            return following
+        left = self.held.get(agent, 1) - 1
+        if left > 0:
+            self.held[agent] = left
+        else:
+            self.held.pop(agent, None)
+        return None
 
 
 # The reply to a request dropped for its passed deadline: `not_started` tells a caller still listening (the
@@ -241,6 +261,7 @@ async def serve(
     sem = asyncio.Semaphore(max_inflight)
     slots = AgentSlots(max_inflight)
     inflight: set[asyncio.Task[None]] = set()
+    waiting: set[asyncio.Future[None]] = set()  # requests of agents over their share, waiting for a slot
     instance = instance or metrics.INSTANCE
     started_at = time.time()
     all_ops = dict(ops)
@@ -267,19 +288,39 @@ async def serve(
 
     run = _run_traced if tracing.ENABLED else _run
 
+    def launch(name: str, op: Op, msg: Msg, agent: str) -> None:  # holding a slot of sem and the agent's
+        task = asyncio.create_task(run(service, name, op, msg))
+        inflight.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            inflight.discard(finished)
+            sem.release()
+            hand_over(agent)
+
+        task.add_done_callback(done)
+
+    def hand_over(agent: str) -> None:
+        following = slots.give(agent)
+        if following is not None:
+            waiter = asyncio.ensure_future(following())
+            waiting.add(waiter)
+            waiter.add_done_callback(waiting.discard)
+
     def make_cb(name: str, op: Op) -> Callable[[Msg], Awaitable[None]]:
         async def dispatch(msg: Msg) -> None:
-            agent = slots.take(msg)
-            if agent is None:  # this agent holds its share of the slots: refused now, not queued
-                if msg.reply:
+            agent = (msg.headers or {}).get(AGENT_ID, "")
+            if not slots.take(agent):  # the agent holds its share: this one waits in the agent's own queue
+
+                async def later() -> None:
+                    await sem.acquire()
+                    launch(name, op, msg, agent)
+
+                if not slots.wait(agent, later) and msg.reply:
                     with contextlib.suppress(Exception):
                         await msg.respond(BUSY)
                 return
             await sem.acquire()  # backpressure: further messages wait in the subscription's queue
-            task = asyncio.create_task(run(service, name, op, msg))
-            inflight.add(task)
-            task.add_done_callback(lambda t: (inflight.discard(t), sem.release()))
-            task.add_done_callback(lambda _: slots.give(agent))
+            launch(name, op, msg, agent)
 
         return dispatch
 
@@ -298,8 +339,8 @@ async def serve(
                 await sub.drain()
             except Exception:  # connection already closed
                 pass
-        if inflight:
-            await asyncio.gather(*inflight, return_exceptions=True)
+        while inflight or waiting:
+            await asyncio.gather(*inflight, *waiting, return_exceptions=True)
 
     served.stop = stop
     return served
