@@ -3,6 +3,7 @@ Only the gateway knows HTTP: the services' error codes are mapped to statuses an
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -56,7 +57,19 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("moltgrid_request_id", default=N
 async def body_bytes(request: web.Request) -> bytes:
     """The request's body, decoded (the gateway reads bodies undecoded: gateway/middleware.py decode_body)."""
     decoded: bytes | None = request.get(BODY)
-    return decoded if decoded is not None else await request.read()
+    return decoded if decoded is not None else await read_within(request)
+
+
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+
+
+async def read_within(request: web.Request) -> bytes:
+    """The raw body, which must arrive within the gateway's body timeout (a body sent byte by byte holds no
+    handler for long): else 408."""
+    try:
+        return await asyncio.wait_for(request.read(), request.app.get(BODY_TIMEOUT, 30.0))
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(reason="Request body not received in time") from None
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -143,4 +156,8 @@ def status_error_response(status: int, reason: str, headers: Mapping[str, str] |
 def reply_response(reply: Reply, status: int, sources: Mapping[str, str]) -> web.Response:
     if reply.ok:
         return json_response(reply.data, status)
-    return error_response(reply.code, reply.message, reply.details, sources)
+    headers = None
+    if reply.code == "rate_limited" and isinstance(reply.details, dict):  # e.g. the bus's per-agent slots
+        retry = reply.details.get("retry_after_seconds")
+        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+    return error_response(reply.code, reply.message, reply.details, sources, headers)
