@@ -15,6 +15,7 @@ import orjson
 import pytest
 
 from gateway.config import GatewaySettings
+from shared.bus import sign
 from tests.conftest import Api
 from tests.helpers import until
 from tests.stack import Infra, Stack
@@ -118,7 +119,10 @@ async def test_one_agent_cannot_take_every_request_slot_of_a_replica(stack, regi
                     "svc.relay.events",
                     orjson.dumps({"wait": 4}),
                     timeout=12,
-                    headers={"X-Agent-ID": attacker.agent_id, "X-Deadline": deadline},
+                    headers={
+                        **sign("svc.relay.events", {"X-Agent-ID": attacker.agent_id}, 12),
+                        "X-Deadline": deadline,
+                    },
                 )
             )
             for _ in range(200)
@@ -143,7 +147,7 @@ async def test_a_request_past_its_deadline_is_not_executed(stack, register) -> N
             "svc.relay.send",
             orjson.dumps({"to_agent": peer.agent_id, "payload": "never"}),
             timeout=5,
-            headers={"X-Agent-ID": sender.agent_id, "X-Deadline": past},
+            headers={**sign("svc.relay.send", {"X-Agent-ID": sender.agent_id}, 5), "X-Deadline": past},
         )
         reply = orjson.loads(msg.data)
         assert reply["error"]["code"] == "timeout" and reply["error"]["details"] == {"not_started": True}
