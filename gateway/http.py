@@ -22,6 +22,7 @@ HTTP_STATUS: dict[str, int] = {
     "conflict": 409,
     "too_large": 413,
     "rate_limited": 429,
+    "quota_exceeded": 429,
     "internal": 500,
     "unavailable": 503,
     "timeout": 504,
@@ -37,6 +38,7 @@ PUBLIC_CODES: dict[str, str] = {
     "conflict": "conflict",
     "too_large": "payload_too_large",
     "rate_limited": "rate_limit_exceeded",
+    "quota_exceeded": "quota_exceeded",
     "unavailable": "service_unavailable",
     "timeout": "gateway_timeout",
 }

@@ -26,11 +26,15 @@ class RelaySettings(Settings):
     webhook_concurrency: int = 32  # deliveries in flight per relay replica
     webhook_agent_concurrency: int = 8  # one agent's deliveries in flight at once, across all relay replicas
     webhook_timeout_seconds: float = 10.0  # one delivery attempt, connection to the receiver's answer
+    webhook_max_per_agent: int = 50  # webhooks one agent may hold (0 = unbounded); beyond: 429 quota_exceeded
 
 
 async def build(rt: Runtime[RelaySettings]) -> Parts:
     s = rt.settings
-    messages, webhooks = MessageStore(rt.pool, rt.cipher), WebhookStore(rt.pool, rt.cipher)
+    messages, webhooks = (
+        MessageStore(rt.pool, rt.cipher),
+        WebhookStore(rt.pool, rt.cipher, s.webhook_max_per_agent),
+    )
     pubsub, acks = PubSubStore(rt.pool, rt.cipher), EventAckStore(rt.pool)
     client = WebhookClient(s.allow_private_webhooks, s.webhook_concurrency, s.webhook_timeout_seconds)
     deliverer = Deliverer(

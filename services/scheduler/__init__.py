@@ -19,13 +19,16 @@ class SchedulerSettings(Settings):
     scheduler_tick_seconds: float = 1.0  # how often each replica looks for due schedules
     scheduler_grace_seconds: float = 60.0  # a tick at most this late is on time (catchup=skip still fires it)
     scheduler_resubmit_after_seconds: float = 10.0  # unacknowledged fires are re-submitted after this
+    scheduler_max_per_agent: int = (
+        50  # schedules one agent may hold (0 = unbounded); beyond: 429 quota_exceeded
+    )
     scheduler_test_clock: bool = False  # registers svc.scheduler.set_clock (tests only; see docs/queue.md)
     scheduler_test_exit: str = ""  # tests only: before_submit | after_submit — exit there, like a crash
 
 
 async def build(rt: Runtime[SchedulerSettings]) -> Parts:
     s = rt.settings
-    store = SchedulerStore(rt.pool, rt.cipher)
+    store = SchedulerStore(rt.pool, rt.cipher, s.scheduler_max_per_agent)
     clock = Clock(store, test_mode=s.scheduler_test_clock)
     ticker = Ticker(
         store,
