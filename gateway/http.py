@@ -143,6 +143,12 @@ def status_error_response(status: int, reason: str, headers: Mapping[str, str] |
 
 
 def reply_response(reply: Reply, status: int, sources: Mapping[str, str]) -> web.Response:
+    """A service's answer; a 429 whose details say when to retry (`retry_after_seconds`, e.g. a registration
+    limit's window) sends it as Retry-After and in the body."""
     if reply.ok:
         return json_response(reply.data, status)
-    return error_response(reply.code, reply.message, reply.details, sources)
+    headers = None
+    wait = reply.details.get("retry_after_seconds") if isinstance(reply.details, dict) else None
+    if HTTP_STATUS.get(reply.code) == 429 and isinstance(wait, int) and wait > 0:
+        headers = {"Retry-After": str(wait)}
+    return error_response(reply.code, reply.message, reply.details, sources, headers)

@@ -1,15 +1,25 @@
-"""Quotas on stored things, attacked: an agent fills its quota, its next write is refused in the contract's error
-shape (429 quota_exceeded, retry_after_seconds null: waiting does not free a slot) while a victim's writes still
-succeed; two concurrent writes at the last slot, sent to different gateways, leave exactly one stored.
+"""Quotas on stored things, and sybils, attacked.
 
-This module runs its own stack with small quotas (the session stack keeps the defaults)."""
+Quotas: an agent fills its quota, its next write is refused in the contract's error shape (429 quota_exceeded,
+retry_after_seconds null: waiting does not free a slot) while a victim's writes still succeed; two concurrent
+writes at the last slot, sent to different gateways, leave exactly one stored.
+
+Sybils: registrations are limited per client network (a 429 saying when to retry), an operator's invite key is
+required when set, and agents of one network cannot farm credits or reputation from each other. Client
+networks are loopback addresses (127.x.y.z: every one reaches the gateway as a client address of its own).
+
+This module runs its own stack with small quotas and the production defaults of the anti-sybil rules (the
+session stack keeps the defaults of tests/stack.py)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+import aiohttp
 import pytest
 
 from shared.passwords import hash_password
@@ -17,6 +27,9 @@ from tests.conftest import ADMIN_PASSWORD, TEST_ENCRYPTION_KEY, Api
 from tests.stack import Stack, selected_components
 
 ENTRIES, BYTES, WEBHOOKS, SCHEDULES = 4, 2000, 3, 3
+PER_NETWORK, INVITE = 3, "let-me-in"
+STARTING = 200
+_fresh = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +51,9 @@ async def stack(infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
             "MOLTGRID_MEMORY_MAX_BYTES": str(BYTES),
             "MOLTGRID_WEBHOOK_MAX_PER_AGENT": str(WEBHOOKS),
             "MOLTGRID_SCHEDULER_MAX_PER_AGENT": str(SCHEDULES),
+            "MOLTGRID_REGISTRATIONS_PER_NETWORK_PER_HOUR": str(PER_NETWORK),
+            "MOLTGRID_REGISTRATION_INVITE_KEY": INVITE,
+            "MOLTGRID_SAME_NETWORK_COUNTS": "false",
         },
     )
     s.start({"memory": 2}, gateways=2)
@@ -53,6 +69,46 @@ async def refused(agent: Api, path: str, body: dict[str, Any], quota: str) -> No
     status, whole, headers = await agent.request("POST", path, json=body, envelope=True)
     assert "Retry-After" not in headers
     assert_quota_refusal(status, whole, quota)
+
+
+@pytest.fixture
+async def networks() -> AsyncIterator[Any]:
+    """Factory: an HTTP session whose connections come from a loopback address of its own (a client network)."""
+    sessions: list[aiohttp.ClientSession] = []
+
+    def make() -> aiohttp.ClientSession:
+        n = next(_fresh)
+        local = f"127.{100 + n // 250}.{n % 250}.1"
+        session = aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(local_addr=(local, 0)), timeout=aiohttp.ClientTimeout(total=30)
+        )
+        sessions.append(session)
+        return session
+
+    yield make
+    for session in sessions:
+        await session.close()
+
+
+async def register_from(
+    session: aiohttp.ClientSession, base: str, name: str, **kw: Any
+) -> tuple[int, Any, Any]:
+    return await Api(session, base).request(
+        "POST", "/v1/register", json={"name": name}, headers={"X-Invite-Key": INVITE}, envelope=True, **kw
+    )
+
+
+@pytest.fixture
+def register(http: aiohttp.ClientSession, stack: Stack, networks):
+    """Factory: a fresh agent, registered from a network of its own (so the tests' many registrations stay
+    under the per-network limit); it then acts from 127.0.0.1 like every other test client."""
+
+    async def make(name: str = "test-agent") -> Api:
+        status, body, _ = await register_from(networks(), stack.base_url, name)
+        assert status == 200, body
+        return Api(http, stack.base_url, body["api_key"], body["agent_id"])
+
+    return make
 
 
 def assert_quota_refusal(status: int, body: Any, quota: str) -> None:
@@ -124,3 +180,95 @@ async def test_schedules_quota(register, stack):
     assert (await attacker.get("/v1/schedules"))[1]["count"] == SCHEDULES
     for _ in range(SCHEDULES):
         assert (await victim.post("/v1/schedules", body))[0] == 200
+
+
+# ── sybils ──────────────────────────────────────────────────────────────────────────────────────────────────
+
+
+async def test_registration_needs_the_operators_invite_key(stack, networks):
+    session = networks()
+    for headers in ({}, {"X-Invite-Key": "guess"}):
+        status, body, _ = await Api(session, stack.base_url).request(
+            "POST", "/v1/register", json={"name": "x"}, headers=headers, envelope=True
+        )
+        assert status == 403 and body["error"] == "forbidden" and "invite key" in body["detail"], body
+    assert (await register_from(session, stack.base_url, "invited"))[0] == 200
+
+
+async def test_registrations_are_limited_per_network(stack, networks):
+    attacker, victim = networks(), networks()
+    for i in range(PER_NETWORK - 1):
+        assert (await register_from(attacker, stack.base_url, f"sybil{i}"))[0] == 200
+    # the last registration of the hour, asked of both gateways at once: exactly one gets it
+    results = await asyncio.gather(
+        register_from(attacker, stack.url(0), "last-a"), register_from(attacker, stack.url(1), "last-b")
+    )
+    assert sorted(status for status, _, _ in results) == [200, 429]
+    started = time.monotonic()
+    status, body, headers = await register_from(attacker, stack.base_url, "one-more")
+    assert status == 429 and body["error"] == "rate_limit_exceeded", body
+    assert "registrations" in body["detail"] and body["message"] == body["detail"]
+    # waiting helps: the body and Retry-After say when the oldest registration leaves the hour's window
+    assert 3500 <= body["retry_after_seconds"] <= 3600 and headers["Retry-After"] == str(
+        body["retry_after_seconds"]
+    )
+    # another network still registers, at once
+    status, _, _ = await register_from(victim, stack.base_url, "victim")
+    assert status == 200 and time.monotonic() - started < 2
+
+
+async def agent_from(session: aiohttp.ClientSession, base: str, name: str) -> Api:
+    status, body, _ = await register_from(session, base, name)
+    assert status == 200, body
+    return Api(session, base, body["api_key"], body["agent_id"])
+
+
+async def balance(agent: Api) -> int:
+    status, body = await agent.get("/v1/credits")
+    assert status == 200, body
+    return int(body["balance"])
+
+
+async def trade(creator: Api, worker: Api, reward: int, rating: int) -> dict[str, Any]:
+    """A task posted by `creator`, claimed and delivered by `worker`, accepted with `rating`."""
+    status, task = await creator.post("/v1/marketplace/tasks", {"title": "farm", "reward_credits": reward})
+    assert status == 200, task
+    path = f"/v1/marketplace/tasks/{task['task_id']}"
+    assert (await worker.post(f"{path}/claim"))[0] == 200
+    assert (await worker.post(f"{path}/deliver", {"result": "done"}))[0] == 200
+    status, reviewed = await creator.post(f"{path}/review", {"accept": True, "rating": rating})
+    assert status == 200 and reviewed["status"] == "completed", reviewed
+    return reviewed
+
+
+async def test_sybils_cannot_farm_credits_or_reputation(stack, networks):
+    """The reproduced attack: from one address, a main agent and its sybils (as many as the network may
+    register) post tasks the main agent "completes", and rate it 5. Nothing moves: each reward goes back to
+    its poster, no rating reaches the main agent's reputation. A genuine trade between two networks pays and
+    rates as before."""
+    home = networks()
+    main = await agent_from(home, stack.base_url, "main")
+    sybils = [await agent_from(home, stack.base_url, f"sybil{i}") for i in range(PER_NETWORK - 1)]
+    assert (await register_from(home, stack.base_url, "one-too-many"))[0] == 429
+    for sybil in sybils:
+        assert (await trade(sybil, main, STARTING, 5))["credits_awarded"] == 0
+        status, body = await sybil.post(
+            "/v1/directory/collaborations",
+            {"partner_agent": main.agent_id, "outcome": "success", "rating": 5},
+        )
+        assert status == 200, body
+    assert await balance(main) == STARTING
+    assert [await balance(s) for s in sybils] == [STARTING] * len(sybils)  # refunded, never lost
+    # a genuine trade, creator and worker on networks of their own: paid and rated
+    creator, worker = (
+        await agent_from(networks(), stack.base_url, "c"),
+        await agent_from(networks(), stack.base_url, "w"),
+    )
+    assert (await trade(creator, worker, 50, 4))["credits_awarded"] == 50
+    assert await balance(worker) == STARTING + 50
+    deadline = time.monotonic() + 10
+    while (await worker.get("/v1/directory/me"))[1]["reputation_count"] != 1:
+        assert time.monotonic() < deadline, "the genuine rating never reached the directory"
+        await asyncio.sleep(0.2)
+    me = (await main.get("/v1/directory/me"))[1]
+    assert (me["reputation"], me["reputation_count"]) == (0, 0), me
