@@ -27,6 +27,7 @@ from tests.conftest import ADMIN_PASSWORD, TEST_ENCRYPTION_KEY, Api
 from tests.stack import Stack, selected_components
 
 ENTRIES, BYTES, WEBHOOKS, SCHEDULES = 4, 2000, 3, 3
+UNREAD, UNREAD_PER_SENDER, ACKED_IDS, FANOUT_BYTES = 5, 3, 3, 4000
 PER_NETWORK, INVITE = 3, "let-me-in"
 STARTING = 200
 _fresh = itertools.count(1)
@@ -51,6 +52,10 @@ async def stack(infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
             "MOLTGRID_MEMORY_MAX_BYTES": str(BYTES),
             "MOLTGRID_WEBHOOK_MAX_PER_AGENT": str(WEBHOOKS),
             "MOLTGRID_SCHEDULER_MAX_PER_AGENT": str(SCHEDULES),
+            "MOLTGRID_INBOX_MAX_UNREAD": str(UNREAD),
+            "MOLTGRID_INBOX_MAX_UNREAD_PER_SENDER": str(UNREAD_PER_SENDER),
+            "MOLTGRID_EVENT_ACKS_MAX_PER_AGENT": str(ACKED_IDS),
+            "MOLTGRID_PUBSUB_MAX_FANOUT_BYTES": str(FANOUT_BYTES),
             "MOLTGRID_REGISTRATIONS_PER_NETWORK_PER_HOUR": str(PER_NETWORK),
             "MOLTGRID_REGISTRATION_INVITE_KEY": INVITE,
             "MOLTGRID_SAME_NETWORK_COUNTS": "false",
@@ -180,6 +185,75 @@ async def test_schedules_quota(register, stack):
     assert (await attacker.get("/v1/schedules"))[1]["count"] == SCHEDULES
     for _ in range(SCHEDULES):
         assert (await victim.post("/v1/schedules", body))[0] == 200
+
+
+async def send(sender: Api, to: Api, text: str) -> tuple[int, Any]:
+    return await sender.post(
+        "/v1/relay/send", {"to_agent": to.agent_id, "channel": "direct", "payload": text}
+    )
+
+
+async def test_unread_messages_per_inbox_and_per_sender(register, stack):
+    """One sender fills its share of an inbox and is refused; other senders still reach it until the inbox is
+    full; reading frees room. Nothing is dropped: the inbox holds every accepted message."""
+    attacker, other, victim = await register("attacker"), await register("other"), await register("victim")
+    for i in range(UNREAD_PER_SENDER - 1):
+        assert (await send(attacker, victim, f"a{i}"))[0] == 200
+    sends = await asyncio.gather(
+        attacker.on(stack.url(0)).post("/v1/relay/send", {"to_agent": victim.agent_id, "payload": "x"}),
+        attacker.on(stack.url(1)).post("/v1/relay/send", {"to_agent": victim.agent_id, "payload": "y"}),
+    )
+    assert sorted(status for status, _ in sends) == [200, 429]
+    await refused(attacker, "/v1/relay/send", {"to_agent": victim.agent_id, "payload": "more"}, "inbox")
+    for i in range(UNREAD - UNREAD_PER_SENDER):  # another sender still gets through, up to the inbox's bound
+        assert (await send(other, victim, f"o{i}"))[0] == 200
+    third = await register("third")
+    await refused(third, "/v1/relay/send", {"to_agent": victim.agent_id, "payload": "full"}, "inbox")
+    status, inbox = await victim.get("/v1/relay/inbox", params={"unread_only": "true"})
+    assert status == 200 and len(inbox["messages"]) == UNREAD
+    # the victim reads one: there is room again
+    assert (await victim.post(f"/v1/relay/{inbox['messages'][0]['message_id']}/read"))[0] == 200
+    assert (await send(third, victim, "now"))[0] == 200
+    # the attacker's own inbox is untouched by all this
+    assert (await send(victim, attacker, "hi"))[0] == 200
+
+
+async def test_acknowledged_event_ids_are_bounded_per_agent(register):
+    """Ids acknowledged one by one beyond the bound drop the oldest: its event shows again in a backlog read
+    (the cursor acknowledges everything up to a point in one row)."""
+    senders, reader = [await register("s1"), await register("s2")], await register("reader")
+    for i in range(ACKED_IDS + 2):  # two senders: each stays within its unread share of the inbox
+        assert (await send(senders[i % 2], reader, f"e{i}"))[0] == 200
+    deadline = time.monotonic() + 10
+    while len(events := (await reader.get("/v1/events"))[1]["events"]) < ACKED_IDS + 2:
+        assert time.monotonic() < deadline, events
+        await asyncio.sleep(0.2)
+    ids = [e["event_id"] for e in events]
+    for event_id in ids:  # one request each, oldest first
+        assert (await reader.post("/v1/events/ack", {"event_ids": [event_id]}))[1] == {"acknowledged": 1}
+    left = [e["event_id"] for e in (await reader.get("/v1/events"))[1]["events"]]
+    assert left == ids[:2], (left, ids)  # the newest ACKED_IDS are kept, the two oldest dropped
+
+
+async def test_a_publications_stored_size_is_bounded_by_its_audience(register):
+    """A payload stored once per subscriber: a publication whose copies would exceed the bound is refused
+    (413, nothing stored); a smaller one, or a smaller audience, passes."""
+    publisher = await register("publisher")
+    subscribers = [await register(f"sub{i}") for i in range(4)]
+    for sub in subscribers:
+        assert (await sub.post("/v1/pubsub/subscribe", {"channel": "quota.news"}))[0] == 200
+    big = "x" * (FANOUT_BYTES // 4)
+    status, body, _ = await publisher.request(
+        "POST", "/v1/pubsub/publish", json={"channel": "quota.news", "payload": big}, envelope=True
+    )
+    assert status == 413 and body["error"] == "payload_too_large" and "subscribers" in body["detail"], body
+    for sub in subscribers:
+        assert (await sub.get("/v1/relay/inbox", params={"channel": "*"}))[1]["messages"] == []
+    assert (await subscribers[0].post("/v1/pubsub/unsubscribe", {"channel": "quota.news"}))[0] == 200
+    assert (await publisher.post("/v1/pubsub/publish", {"channel": "quota.news", "payload": big}))[0] == 200
+    assert (await publisher.post("/v1/pubsub/publish", {"channel": "quota.news", "payload": "small"}))[
+        0
+    ] == 200
 
 
 # ── sybils ──────────────────────────────────────────────────────────────────────────────────────────────────
