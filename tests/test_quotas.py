@@ -52,6 +52,7 @@ async def stack(infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
             "MOLTGRID_MEMORY_MAX_BYTES": str(BYTES),
             "MOLTGRID_WEBHOOK_MAX_PER_AGENT": str(WEBHOOKS),
             "MOLTGRID_SCHEDULER_MAX_PER_AGENT": str(SCHEDULES),
+            "MOLTGRID_SCHEDULER_MAX_FREQUENT_PER_AGENT": "1",
             "MOLTGRID_INBOX_MAX_UNREAD": str(UNREAD),
             "MOLTGRID_INBOX_MAX_UNREAD_PER_SENDER": str(UNREAD_PER_SENDER),
             "MOLTGRID_EVENT_ACKS_MAX_PER_AGENT": str(ACKED_IDS),
@@ -177,7 +178,7 @@ async def test_webhooks_quota(register, stack):
 
 async def test_schedules_quota(register, stack):
     attacker, victim = await register("attacker"), await register("victim")
-    body = {"cron_expr": "*/5 * * * *", "payload": "x"}
+    body = {"cron_expr": "*/5 * * * *", "payload": "x"}  # every 5 minutes: not "frequent"
     for _ in range(SCHEDULES - 1):
         assert (await attacker.post("/v1/schedules", body))[0] == 200
     assert await at_last_slot(attacker, stack, "/v1/schedules", [body, body]) == [200, 429]
@@ -346,3 +347,17 @@ async def test_sybils_cannot_farm_credits_or_reputation(stack, networks):
         await asyncio.sleep(0.2)
     me = (await main.get("/v1/directory/me"))[1]
     assert (me["reputation"], me["reputation_count"]) == (0, 0), me
+
+
+async def test_frequent_schedules_are_few_per_agent(register):
+    """Schedules firing more often than every 5 minutes (by default) are bounded on their own: the agent's
+    second every-minute schedule is refused, an hourly one still passes."""
+    agent, victim = await register("ticker"), await register("victim")
+    every_minute = {"cron_expr": "* * * * *", "payload": "x"}
+    assert (await agent.post("/v1/schedules", every_minute))[0] == 200
+    await refused(agent, "/v1/schedules", every_minute, "schedules")
+    await refused(
+        agent, "/v1/schedules", {"cron_expr": "0,1 9 * * *", "payload": "x"}, "schedules"
+    )  # 1 min apart
+    assert (await agent.post("/v1/schedules", {"cron_expr": "0 * * * *", "payload": "x"}))[0] == 200
+    assert (await victim.post("/v1/schedules", every_minute))[0] == 200
