@@ -139,6 +139,11 @@ async def test_memory_entries_quota(register, stack):
         attacker, stack, "/v1/memory", [{"key": "a", "value": "x"}, {"key": "b", "value": "x"}]
     ) == [200, 429]
     await refused(attacker, "/v1/memory", {"key": "more", "value": "x"}, "memory_entries")
+    # a batch: each item on its own; the full quota refuses the new key, the overwrite passes
+    status, batch = await attacker.post(
+        "/v1/memory/batch", {"items": [{"key": "new", "value": "x"}, {"key": "k1", "value": "z"}]}
+    )
+    assert status == 200 and [r["status"] for r in batch["results"]] == ["quota_exceeded", "stored"], batch
     # an overwrite of an existing entry does not grow the count: still allowed
     assert (await attacker.post("/v1/memory", {"key": "k0", "value": "y"}))[0] == 200
     # a deleted entry frees its slot
