@@ -23,6 +23,7 @@ HTTP_STATUS: dict[str, int] = {
     "conflict": 409,
     "too_large": 413,
     "rate_limited": 429,
+    "quota_exceeded": 429,
     "internal": 500,
     "unavailable": 503,
     "timeout": 504,
@@ -38,6 +39,7 @@ PUBLIC_CODES: dict[str, str] = {
     "conflict": "conflict",
     "too_large": "payload_too_large",
     "rate_limited": "rate_limit_exceeded",
+    "quota_exceeded": "quota_exceeded",
     "unavailable": "service_unavailable",
     "timeout": "gateway_timeout",
 }
@@ -154,10 +156,12 @@ def status_error_response(status: int, reason: str, headers: Mapping[str, str] |
 
 
 def reply_response(reply: Reply, status: int, sources: Mapping[str, str]) -> web.Response:
+    """A service's answer; a 429 whose details say when to retry (`retry_after_seconds`, e.g. a registration
+    limit's window) sends it as Retry-After and in the body."""
     if reply.ok:
         return json_response(reply.data, status)
     headers = None
-    if reply.code == "rate_limited" and isinstance(reply.details, dict):  # e.g. the bus's per-agent slots
-        retry = reply.details.get("retry_after_seconds")
-        headers = {"Retry-After": str(retry)} if isinstance(retry, int) else None
+    wait = reply.details.get("retry_after_seconds") if isinstance(reply.details, dict) else None
+    if HTTP_STATUS.get(reply.code) == 429 and isinstance(wait, int) and wait > 0:
+        headers = {"Retry-After": str(wait)}
     return error_response(reply.code, reply.message, reply.details, sources, headers)

@@ -124,6 +124,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "/v1/register",
         svc("directory", "register"),
         access=PUBLIC,
+        headers=(("X-Invite-Key", "invite_key"),),  # the operator's invite key, when one is set
         summary="Register an agent and get its API key",
     ),
     Route(

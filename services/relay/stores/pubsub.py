@@ -12,6 +12,7 @@ import orjson
 from services.relay.channels import Pattern, inbox_channel
 from services.relay.stores.errors import affected
 from shared.crypto import Cipher
+from shared.errors import TooLarge
 from shared.events import EVENT_VERSION
 from shared.timeutil import iso, utcnow
 
@@ -23,10 +24,13 @@ BROADCAST = "message.broadcast"
 # message.broadcast event in the outbox. Ids and event envelopes are built here, not sent from Python: 10,000
 # subscribers would otherwise mean 20,000 values encoded and decoded. The envelope is shared.events.make_event's
 # (version 1); ids have make_event's and new_id's shapes (evt_ + 24 hex, msg_ + 16 hex).
-FAN_OUT = """
-WITH s AS (SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
+MATCHING = """SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
             WHERE ((NOT open AND tokens = $2::int) OR (open AND tokens <= $2::int)) AND $1::text ~ pattern_re
-              AND agent_id <> $3::text),
+              AND agent_id <> $3::text"""
+# How many copies a publication stores (one per matching subscriber): bounds its size x audience.
+RECIPIENTS = f"SELECT count(*) FROM ({MATCHING}) s"
+FAN_OUT = f"""
+WITH s AS ({MATCHING}),
      m AS (INSERT INTO relay.messages (message_id, from_agent, to_agent, channel, payload, publication_id)
            SELECT 'msg_' || substr(replace(gen_random_uuid()::text, '-', ''), 1, 16), $3, agent_id, $4::text,
                   $5::text, $6::text FROM s
@@ -45,8 +49,8 @@ SELECT message_id, to_agent, created_at FROM m
 
 
 class PubSubStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
-        self.pool, self.cipher = pool, cipher
+    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, max_fanout_bytes: int = 0) -> None:
+        self.pool, self.cipher, self.max_fanout_bytes = pool, cipher, max_fanout_bytes
 
     async def subscribe(self, agent_id: str, pattern: Pattern) -> tuple[datetime, bool] | None:
         """(subscribed_at, new) — an existing subscription is kept as it was; None when the agent is at its
@@ -104,19 +108,29 @@ class PubSubStore:
         """Store one message (and its message.broadcast event) per matching subscriber, in one statement (so
         all or none); returns the push frames. The payload is encrypted once: every copy holds the same
         ciphertext."""
-        stored = self.cipher.encrypt(orjson.dumps(payload).decode())
-        rows = await self.pool.fetch(
-            FAN_OUT,
-            channel,
-            tokens,
-            sender,
-            inbox_channel(channel),
-            stored,
-            publication_id,
-            BROADCAST,
-            iso(utcnow()),
-            EVENT_VERSION,
-        )
+        encoded = orjson.dumps(payload)
+        stored = self.cipher.encrypt(encoded.decode())
+        async with self.pool.acquire() as conn, conn.transaction():
+            if self.max_fanout_bytes:
+                recipients = await conn.fetchval(RECIPIENTS, channel, tokens, sender)
+                if len(encoded) * recipients > self.max_fanout_bytes:
+                    raise TooLarge(
+                        f"Publication too large for its audience: {len(encoded)} bytes to {recipients} subscribers"
+                        f" exceeds {self.max_fanout_bytes} bytes stored per publication",
+                        {"quota": "publication_bytes", "limit": self.max_fanout_bytes},
+                    )
+            rows = await conn.fetch(
+                FAN_OUT,
+                channel,
+                tokens,
+                sender,
+                inbox_channel(channel),
+                stored,
+                publication_id,
+                BROADCAST,
+                iso(utcnow()),
+                EVENT_VERSION,
+            )
         return [
             {
                 "event": BROADCAST,
