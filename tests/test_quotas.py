@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import aiohttp
@@ -24,7 +24,7 @@ import pytest
 
 from shared.passwords import hash_password
 from tests.conftest import ADMIN_PASSWORD, TEST_ENCRYPTION_KEY, Api
-from tests.stack import Stack, selected_components
+from tests.stack import Infra, Stack, selected_components
 
 ENTRIES, BYTES, WEBHOOKS, SCHEDULES = 4, 2000, 3, 3
 UNREAD, UNREAD_PER_SENDER, ACKED_IDS, FANOUT_BYTES = 5, 3, 3, 4000
@@ -34,7 +34,17 @@ _fresh = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
-async def stack(infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+def quota_infra(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+    """NATS and PostgreSQL of this module's own: services of the session stack on a shared NATS would answer
+    for this stack's (they are the same queue groups) with their own, larger quotas."""
+    servers = Infra.start(tmp_path_factory.mktemp("quota-infra"), fast_unsafe=True)
+    yield servers
+    servers.stop()
+
+
+@pytest.fixture(scope="module")
+async def stack(quota_infra: Infra, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    infra = quota_infra
     db = await infra.create_database()
     services = ",".join(c for c in selected_components() if c != "gateway")
     s = Stack(
