@@ -38,12 +38,12 @@ function matches(route: string, request: string): boolean {
   const [method, path] = route.split(" ") as [string, string];
   const [verb, concrete] = request.split(" ") as [string, string];
   if (method !== "*" && method !== verb) return false;
-  const pattern = path
-    .split(/(\{[^}]+\})/)
-    .map((part) =>
-      part.startsWith("{") ? (part.includes(":") ? `(?:${part.slice(part.indexOf(":") + 1, -1)})` : "[^/]+") : part.replace(/[.*+?^$()|[\]\\]/g, "\\$&"),
-    )
-    .join("");
+  const piece = (part: string): string => {
+    if (!part.startsWith("{")) return part.replace(/[.*+?^$()|[\]\\]/g, "\\$&");
+    const colon = part.indexOf(":"); // `{tail:.+}`: the segment's own pattern
+    return colon < 0 ? "[^/]+" : `(?:${part.slice(colon + 1, -1)})`;
+  };
+  const pattern = path.split(/(\{[^}]+\})/).map(piece).join("");
   return new RegExp(`^${pattern}$`).test(concrete);
 }
 

@@ -96,7 +96,8 @@ export class A2AApi extends Group {
 
   /** A hosted agent's agent card (a private agent's only for itself). */
   card(agentId: string, options?: CallOptions): Promise<Json> {
-    return this.#request("GET", `/a2a/${encodeURIComponent(agentId)}/.well-known/agent-card.json`, undefined, options, false);
+    const path = `/a2a/${encodeURIComponent(agentId)}/.well-known/agent-card.json`;
+    return this.#request("GET", path, undefined, options, false);
   }
 
   // ── a caller's side (HTTP+JSON binding) ──
@@ -159,6 +160,7 @@ export class A2AApi extends Group {
     return `/a2a/${encodeURIComponent(agentId)}/${tail}`;
   }
 
+  /** One request outside /openapi.json; `a2a` adds the A2A-Version header the protocol routes ask for. */
   async #request(method: string, path: string, body: unknown, options: CallOptions = {}, a2a = true): Promise<Json> {
     const init = this.transport.init(options);
     const headers: Record<string, string> = { ...this.transport.headers, ...init.headers };
