@@ -68,38 +68,38 @@ def ensure_venv() -> None:
     STAMP.write_text(want)
 
 
-def ensure_browser() -> None:
-    """In CI (as root, Debian), install Debian's Chromium for the admin panel's browser tests; elsewhere
-    those tests skip with a message when no browser is found."""
+def apt_install(packages: list[str], why: str) -> bool:
+    """Install Debian packages with apt-get when running as root on Debian; False when that is not possible
+    here (the caller then says what is missing, or its tests skip with a message)."""
     import shutil
 
-    if shutil.which("chromium") or not os.environ.get("CI") or os.name != "posix" or os.geteuid() != 0:
-        return
-    if not shutil.which("apt-get"):
-        return
-    print("» installing Chromium for the browser tests (apt-get, one-time)", flush=True)
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        return False
+    print(f"» installing {' and '.join(packages)} for {why} (apt-get, one-time)", flush=True)
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL)
     subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "chromium"], env=env, check=False, stdout=subprocess.DEVNULL
+        ["apt-get", "install", "-y", "-qq", *packages], env=env, check=False, stdout=subprocess.DEVNULL
     )
+    return True
+
+
+def ensure_browser() -> None:
+    """In CI, install Debian's Chromium for the admin panel's browser tests; elsewhere those tests skip with a
+    message when no browser is found."""
+    import shutil
+
+    if not shutil.which("chromium") and os.environ.get("CI"):
+        apt_install(["chromium"], "the browser tests")
 
 
 def ensure_node() -> None:
-    """In CI (as root, Debian), install Debian's Node.js and npm for the TypeScript client's tests
-    (tests/test_typescript_client.py); elsewhere those tests skip with a message when Node is not found."""
+    """In CI, install Debian's Node.js and npm for the TypeScript client's tests (tests/test_typescript_client.py);
+    elsewhere those tests skip with a message when Node is not found."""
     import shutil
 
-    if shutil.which("node") and shutil.which("npm"):
-        return
-    if not os.environ.get("CI") or os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
-        return
-    print("» installing Node.js and npm for the TypeScript client tests (apt-get, one-time)", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "nodejs", "npm"], env=env, check=False, stdout=subprocess.DEVNULL
-    )
+    if not (shutil.which("node") and shutil.which("npm")) and os.environ.get("CI"):
+        apt_install(["nodejs", "npm"], "the TypeScript client tests")
 
 
 def ensure_bench_peers() -> None:
@@ -122,17 +122,10 @@ def ensure_bench_peers() -> None:
     os.environ["MOLTGRID_BENCH_PEERS"] = str(BENCH_PEERS)
     if shutil.which("redis-server"):
         return
-    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+    if not apt_install(["redis-server"], "the Celery bench"):
         print(
             "» no redis-server: install it (Debian: apt-get install redis-server) to bench Celery", flush=True
         )
-        return
-    print("» installing redis-server for the Celery bench (apt-get, one-time)", flush=True)
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, stdout=subprocess.DEVNULL)
-    subprocess.run(
-        ["apt-get", "install", "-y", "-qq", "redis-server"], env=env, check=False, stdout=subprocess.DEVNULL
-    )
 
 
 CHECKS = {
