@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.relay.agents import KnownAgents
+from services.relay.broadcast import Broadcaster
 from services.relay.delivery import Deliverer, EventRouter
 from services.relay.handlers.admin import StatsHandlers
 from services.relay.handlers.events import EventHandlers
@@ -18,7 +19,7 @@ from services.relay.stores.webhooks import WebhookStore
 from shared.config import Settings
 from shared.outbound import GuardedClient
 from shared.service import Runtime
-from shared.spec import Loop, Outbox, Parts, Service
+from shared.spec import Every, Loop, Outbox, Parts, Service
 
 
 class RelaySettings(Settings):
@@ -31,8 +32,9 @@ class RelaySettings(Settings):
 
 async def build(rt: Runtime[RelaySettings]) -> Parts:
     s = rt.settings
-    messages, webhooks = MessageStore(rt.pool, rt.cipher), WebhookStore(rt.pool, rt.cipher)
     pubsub, acks = PubSubStore(rt.pool, rt.cipher), EventAckStore(rt.pool)
+    messages, webhooks = MessageStore(rt.pool, rt.cipher, pubsub.catch_up), WebhookStore(rt.pool, rt.cipher)
+    broadcaster = Broadcaster(pubsub, rt.nc, rt.js)
     client = GuardedClient(s.allow_private_webhooks, s.webhook_concurrency, s.webhook_timeout_seconds)
     deliverer = Deliverer(
         webhooks, client, s.webhook_retry_base_seconds, s.webhook_concurrency, s.webhook_agent_concurrency
@@ -58,12 +60,16 @@ async def build(rt: Runtime[RelaySettings]) -> Parts:
             WebhookHandlers(webhooks, deliverer, s.allow_private_webhooks, rt.kick),
             DeliveryHandlers(webhooks, rt.kick),
             EventHandlers(acks, rt.js),
-            PubSubHandlers(pubsub, agents, rt.nc, rt.kick),
+            PubSubHandlers(pubsub, agents, rt.nc, broadcaster),
             StatsHandlers(messages, webhooks),
         ],
-        loops=[Loop("webhook_router", router.run), Loop("webhook_deliverer", deliverer.run)],
+        loops=[
+            Loop("webhook_router", router.run),
+            Loop("webhook_deliverer", deliverer.run),
+            Every("broadcast_resend", 5.0, broadcaster.resend_due),
+        ],
         purge=purge,
-        on_stop=[agents.stop],
+        on_stop=[agents.stop, broadcaster.stop],
     )
 
 
@@ -72,10 +78,10 @@ SERVICE = Service(
     build=build,
     settings=RelaySettings,
     migrations=Path(__file__).parent / "migrations",
-    # larger batches: a pub/sub publication puts one event per subscriber in the outbox at once
     outbox=Outbox(poll_interval=0.5, batch=1000),
     encrypted={
         "relay.messages": (("message_id",), ("payload",)),
+        "relay.publications": (("publication_id",), ("payload",)),
         "relay.webhooks": (("webhook_id",), ("secret",)),
     },
 )
