@@ -132,3 +132,15 @@ async def test_copies_stored_before_the_change_stay_readable(register, db):
     await publisher.post("/v1/pubsub/publish", {"channel": channel, "payload": "new"})
     inbox = (await reader.get("/v1/relay/inbox", params={"channel": f"pubsub:{channel}"}))[1]
     assert sorted(m["payload"] for m in inbox["messages"]) == ["new", "old copy"]
+
+
+def test_a_frame_template_gives_orjsons_bytes_whatever_the_payload():
+    from services.relay.broadcast import Template, hole
+    from shared import envelope
+
+    m, a = hole(), hole()
+    hostile = {"text": 'é"\\\x00m', "marker_like": "\x00" + "0" * 32, "n": [1, None]}
+    frame = Template({"message_id": m, "payload": hostile, "to_agent": a}, (m, a))
+    assert frame.render('msg_"1', "agent_2") == envelope.dumps(
+        {"message_id": 'msg_"1', "payload": hostile, "to_agent": "agent_2"}
+    )

@@ -78,8 +78,7 @@ class PubSubHandlers(OpGroup):
             publication_id, sender, req.channel, tokens, req.payload
         )
         created_at = iso(stored)
-        await self.broadcaster.push(publication_id, sender, req.channel, req.payload, stored, subscribers)
-        self.broadcaster.events_later(publication_id, sender, req.channel, stored, subscribers)
+        self.broadcaster.deliver(publication_id, sender, req.channel, req.payload, stored, subscribers)
         await self.nc.publish(
             channels.subject(req.channel),
             envelope.dumps(
