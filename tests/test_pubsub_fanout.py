@@ -10,8 +10,11 @@ import uuid
 from typing import Any
 
 import aiohttp
+import nats
 
 from services.relay.channels import candidates, matches
+from shared.bus import Ctx, call
+from shared.subjects import svc
 from tests.conftest import Api
 from tests.helpers import until
 
@@ -144,3 +147,40 @@ def test_a_frame_template_gives_orjsons_bytes_whatever_the_payload():
     assert frame.render('msg_"1', "agent_2") == envelope.dumps(
         {"message_id": 'msg_"1', "payload": hostile, "to_agent": "agent_2"}
     )
+
+
+async def test_a_long_channel_reaches_its_subscribers_too(register):
+    """Past 8 tokens the audience comes from the patterns' regexes instead of the candidate lookup."""
+    publisher, wide, exact, other = [await register(n) for n in ("long-p", "long-w", "long-e", "long-o")]
+    base = unique("long")
+    channel = base + ".a.b.c.d.e.f.g.h"
+    await wide.post("/v1/pubsub/subscribe", {"channel": f"{base}.*.>"})
+    await exact.post("/v1/pubsub/subscribe", {"channel": channel})
+    await other.post("/v1/pubsub/subscribe", {"channel": f"{base}.a.*"})
+    pub = (await publisher.post("/v1/pubsub/publish", {"channel": channel, "payload": "deep"}))[1]
+    assert pub["subscribers_notified"] == 2
+    for agent, count in ((wide, 1), (exact, 1), (other, 0)):
+        assert (await agent.get("/v1/relay/inbox", params={"channel": "*"}))[1]["count"] == count
+
+
+async def test_counts_include_copies_not_yet_read(stack, register):
+    """The relay's message count and the publisher's messages_sent count a copy per subscriber, written or
+    not; a subscriber's messages_received counts its copy."""
+    publisher, reader = await register("count-p"), await register("count-r")
+    channel = unique("count") + ".x"
+    await reader.post("/v1/pubsub/subscribe", {"channel": channel})
+    nc = await nats.connect(stack.infra.nats_url)
+
+    async def counts() -> tuple[int, int]:
+        relayed = (await call(nc, svc("relay", "global_stats"), {}, timeout=10, ctx=Ctx())).unwrap()
+        sent = (await publisher.get("/v1/stats"))[1]["messages_sent"]
+        return relayed["messages_relayed"], sent
+
+    try:
+        relayed, sent = await counts()
+        await publisher.post("/v1/pubsub/publish", {"channel": channel, "payload": 1})
+        assert await counts() == (relayed + 1, sent + 1)
+        assert (await reader.get("/v1/stats"))[1]["messages_received"] == 1  # writes the copy: still one
+        assert await counts() == (relayed + 1, sent + 1)
+    finally:
+        await nc.close()

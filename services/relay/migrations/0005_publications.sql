@@ -9,6 +9,7 @@ CREATE TABLE relay.publications (
     channel        text NOT NULL,
     from_agent     text NOT NULL,
     payload        text NOT NULL,
+    audience       integer NOT NULL DEFAULT 0,  -- subscribers reached (subscribers_notified)
     created_at     timestamptz NOT NULL DEFAULT now(),
     events_done    boolean NOT NULL DEFAULT false
 );

@@ -66,6 +66,21 @@ INSERT INTO relay.message_hops (hop_id, message_id, hop, status, detail, recorde
 SELECT $1, message_id, $3, $4, $5, $6 FROM relay.messages WHERE message_id = $2
 ON CONFLICT (hop_id) DO NOTHING
 """
+RELAYED = """
+SELECT (SELECT count(*) FROM relay.messages m
+         WHERE m.publication_id IS NULL
+            OR NOT EXISTS (SELECT 1 FROM relay.publications p WHERE p.publication_id = m.publication_id))
+     + (SELECT coalesce(sum(audience), 0) FROM relay.publications)
+"""
+# a publication counts as sent once per subscriber, as when every copy was written at publish time
+AGENT_COUNTS = """
+SELECT (SELECT count(*) FROM relay.messages m
+         WHERE m.from_agent = $1
+           AND (m.publication_id IS NULL
+                OR NOT EXISTS (SELECT 1 FROM relay.publications p WHERE p.publication_id = m.publication_id)))
+     + (SELECT coalesce(sum(audience), 0) FROM relay.publications WHERE from_agent = $1) AS messages_sent,
+       (SELECT count(*) FROM relay.messages WHERE to_agent = $1) AS messages_received
+"""
 ADMIN_WHERE = "WHERE ($1::text IS NULL OR from_agent = $1 OR to_agent = $1)"
 
 
@@ -201,17 +216,12 @@ class MessageStore:
 
     # ── stats, admin, purge ─────────────────────────────────────────────────
     async def counts(self) -> dict[str, int]:
-        return {"messages_relayed": int(await self.pool.fetchval("SELECT count(*) FROM relay.messages"))}
+        """Every subscriber's copy of a publication counts, whether or not its reads have written it yet."""
+        return {"messages_relayed": int(await self.pool.fetchval(RELAYED))}
 
     async def agent_counts(self, agent_id: str) -> dict[str, int]:
         await self.catch_up(agent_id)
-        return dict(
-            await self.pool.fetchrow(
-                "SELECT (SELECT count(*) FROM relay.messages WHERE from_agent = $1) AS messages_sent,"
-                " (SELECT count(*) FROM relay.messages WHERE to_agent = $1) AS messages_received",
-                agent_id,
-            )
-        )
+        return dict(await self.pool.fetchrow(AGENT_COUNTS, agent_id))
 
     async def admin_messages(
         self, agent_id: str | None, limit: int, offset: int

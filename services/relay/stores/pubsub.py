@@ -32,23 +32,21 @@ SETTLE = "30 seconds"  # a reader's mark trails the newest publication by this m
 # The publication, and its audience from the same snapshot: the agents subscribed to a pattern among $6 (the
 # channel's candidate patterns), the publisher excepted, each once.
 PUBLISH = """
-WITH p AS (INSERT INTO relay.publications (publication_id, channel, from_agent, payload)
-           VALUES ($1, $2, $3, $4) RETURNING seq, created_at)
-SELECT p.seq, p.created_at,
-       array(SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
-              WHERE channel = ANY($5::text[]) AND agent_id <> $3) AS subscribers
-  FROM p
+WITH a AS (SELECT array(SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
+              WHERE channel = ANY($5::text[]) AND agent_id <> $3) AS subscribers),
+     p AS (INSERT INTO relay.publications (publication_id, channel, from_agent, payload, audience)
+           SELECT $1, $2, $3, $4, cardinality(subscribers) FROM a RETURNING created_at)
+SELECT p.created_at, a.subscribers FROM p, a
 """
 # The same audience for a channel with too many tokens to list its candidate patterns: the regexes, narrowed
 # by token count.
 PUBLISH_SCAN = """
-WITH p AS (INSERT INTO relay.publications (publication_id, channel, from_agent, payload)
-           VALUES ($1, $2, $3, $4) RETURNING seq, created_at)
-SELECT p.seq, p.created_at,
-       array(SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
+WITH a AS (SELECT array(SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
               WHERE ((NOT open AND tokens = $5::int) OR (open AND tokens <= $5::int)) AND $2 ~ pattern_re
-                AND agent_id <> $3) AS subscribers
-  FROM p
+                AND agent_id <> $3) AS subscribers),
+     p AS (INSERT INTO relay.publications (publication_id, channel, from_agent, payload, audience)
+           SELECT $1, $2, $3, $4, cardinality(subscribers) FROM a RETURNING created_at)
+SELECT p.created_at, a.subscribers FROM p, a
 """
 AUDIENCE = """
 SELECT array(SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
