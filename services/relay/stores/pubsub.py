@@ -29,23 +29,25 @@ MAX_SUBSCRIPTIONS = 50  # per agent, as MoltGrid 1.0
 BROADCAST = "message.broadcast"
 SETTLE = "30 seconds"  # a reader's mark trails the newest publication by this much (see publication_marks)
 
-# The publication, and its audience from the same snapshot: the agents subscribed to a pattern among $6 (the
-# channel's candidate patterns), the publisher excepted, each once.
+# The publication, and its audience from the same snapshot: the agents subscribed to a pattern among $5 (the
+# channel's candidate patterns), the publisher excepted, each once (space-separated: agent ids have no spaces).
 PUBLISH = """
-WITH a AS (SELECT array(SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
-              WHERE channel = ANY($5::text[]) AND agent_id <> $3) AS subscribers),
+WITH a AS (SELECT coalesce(string_agg(agent_id, ' '), '') AS subscribers, count(*) AS n
+              FROM (SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
+                     WHERE channel = ANY($5::text[]) AND agent_id <> $3) d),
      p AS (INSERT INTO relay.publications (publication_id, channel, from_agent, payload, audience)
-           SELECT $1, $2, $3, $4, cardinality(subscribers) FROM a RETURNING created_at)
+           SELECT $1, $2, $3, $4, n FROM a RETURNING created_at)
 SELECT p.created_at, a.subscribers FROM p, a
 """
 # The same audience for a channel with too many tokens to list its candidate patterns: the regexes, narrowed
 # by token count.
 PUBLISH_SCAN = """
-WITH a AS (SELECT array(SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
-              WHERE ((NOT open AND tokens = $5::int) OR (open AND tokens <= $5::int)) AND $2 ~ pattern_re
-                AND agent_id <> $3) AS subscribers),
+WITH a AS (SELECT coalesce(string_agg(agent_id, ' '), '') AS subscribers, count(*) AS n
+              FROM (SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
+                     WHERE ((NOT open AND tokens = $5::int) OR (open AND tokens <= $5::int)) AND $2 ~ pattern_re
+                       AND agent_id <> $3) d),
      p AS (INSERT INTO relay.publications (publication_id, channel, from_agent, payload, audience)
-           SELECT $1, $2, $3, $4, cardinality(subscribers) FROM a RETURNING created_at)
+           SELECT $1, $2, $3, $4, n FROM a RETURNING created_at)
 SELECT p.created_at, a.subscribers FROM p, a
 """
 AUDIENCE = """
@@ -161,7 +163,7 @@ class PubSubStore:
             row = await self.pool.fetchrow(PUBLISH, publication_id, channel, sender, stored, patterns)
         else:
             row = await self.pool.fetchrow(PUBLISH_SCAN, publication_id, channel, sender, stored, tokens)
-        return row["created_at"], list(row["subscribers"])
+        return row["created_at"], row["subscribers"].split()  # one text, not 10,000 values to decode
 
     async def catch_up(self, agent_id: str, conn: asyncpg.Connection | None = None) -> int:
         """Copy into the agent's inbox the publications it has not had yet (see CATCH_UP); how many."""
