@@ -2,7 +2,7 @@
 """Bootstrap: create ./.venv with pinned dependencies, then run a MoltGrid command in it.
 
     python3 run.py up      # start the whole system on http://127.0.0.1:8000
-    python3 run.py test    # run the whole test suite
+    python3 run.py test    # checks (ruff, mypy), then the whole test suite; --fast: only the fast tier
     python3 run.py bench   # run the benchmark and print its figures
     python3 run.py <any moltgrid sub-command>   # e.g. migrate, version, status
 
@@ -135,14 +135,38 @@ def ensure_bench_peers() -> None:
     )
 
 
+CHECKS = {
+    "ruff check": ["ruff", "check", "--quiet", "."],
+    "ruff format": ["ruff", "format", "--check", "--quiet", "."],
+    "mypy": ["mypy"],
+}
+
+
+def run_checks() -> list[str]:
+    """Lint, formatting and types, before any test: the names of the checks that failed."""
+    failed = []
+    for name, (tool, *args) in CHECKS.items():
+        print(f"» {name}", flush=True)
+        if subprocess.call([str(_bin(tool)), *args], cwd=ROOT) != 0:
+            failed.append(name)
+    return failed
+
+
 def main(argv: list[str]) -> int:
     ensure_venv()
     command, rest = (argv[0], argv[1:]) if argv else ("up", [])
     os.chdir(ROOT)
     if command == "test":
-        ensure_browser()
-        ensure_node()
-        args = [str(_bin("python")), "-m", "pytest", *rest]
+        fast = "--fast" in rest  # only the fast tier (tests/unit): seconds, no stack
+        rest = [a for a in rest if a != "--fast"]
+        failed = run_checks()
+        if failed:
+            print(f"» checks failed: {', '.join(failed)}", flush=True)
+            return 1
+        if not fast:
+            ensure_browser()
+            ensure_node()
+        args = [str(_bin("python")), "-m", "pytest", *(rest or (["tests/unit"] if fast else []))]
     elif command == "bench":
         if rest[:1] == ["queue-peers"]:
             ensure_bench_peers()

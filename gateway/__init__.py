@@ -15,8 +15,9 @@ async def build(rt: Runtime[GatewaySettings]) -> Parts:
     from gateway.admin import sweep_sessions
     from gateway.app import create_app
     from gateway.auth import Authenticator
+    from gateway.held import HELD, Held
     from gateway.idempotency import Idempotency
-    from gateway.live import HELD, HUB, Held, PushHub
+    from gateway.live import HUB, PushHub
     from gateway.ratelimit import RateLimiter
     from gateway.state import AUTH, IDEMPOTENCY, LIMITER, NC, POOL, USAGE
     from gateway.usage import Usage
@@ -29,7 +30,7 @@ async def build(rt: Runtime[GatewaySettings]) -> Parts:
     app[LIMITER] = RateLimiter(pool, s.rate_limit_per_minute)
     app[IDEMPOTENCY] = Idempotency(pool)
     app[HUB] = PushHub(rt.nc)
-    app[HELD] = Held()
+    app[HELD] = Held(s.live_per_agent, s.live_per_address)
     app[AUTH].on_revoked(app[HELD].close_agent)
     app[USAGE] = usage = Usage(rt.nc, s.request_timeout)
 
@@ -46,7 +47,14 @@ async def build(rt: Runtime[GatewaySettings]) -> Parts:
         ],
         on_stop=[usage.flush],  # after the HTTP side stopped: the last counts are reported
         # bodies are decoded by the decode_body middleware, which answers unknown encodings in JSON
-        http=Http(app, s.host, s.port, options={"access_log": None, "auto_decompress": False}),
+        # keepalive_timeout also bounds how long a connection may take to send its request headers (aiohttp
+        # closes a connection still without a whole request then): slowloris connections are closed
+        http=Http(
+            app,
+            s.host,
+            s.port,
+            options={"access_log": None, "auto_decompress": False, "keepalive_timeout": s.header_timeout_s},
+        ),
     )
 
 

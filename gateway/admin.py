@@ -3,8 +3,10 @@ pages. The data behind the panel comes from the services' admin operations (see 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import asyncpg
@@ -18,7 +20,11 @@ from shared.passwords import verify_password
 
 COOKIE = "admin_token"
 SESSION_HOURS = 24
-LOGIN_FAILURES_PER_MINUTE = 5
+LOGIN_FAILURES_PER_MINUTE = 5  # failed logins per client address (each attempt spends one before its check)
+VERIFIERS = 1  # threads checking passwords (hashlib.scrypt releases the GIL; the loop keeps a core)
+VERIFYING = 16  # attempts checked or waiting at once; more answer 503 at once
+_VERIFIER = ThreadPoolExecutor(max_workers=VERIFIERS, thread_name_prefix="admin-login")
+_queued = 0
 STATIC = Path(__file__).parent / "static"
 # Admin pages may not be framed (clickjacking) and load nothing from elsewhere; their scripts and styles are
 # inline, hence 'unsafe-inline' for those two only.
@@ -55,18 +61,26 @@ async def session_valid(pool: asyncpg.Pool, token: str | None) -> bool:
     )
 
 
+async def verify_off_loop(password: str, stored: str) -> bool | None:
+    """The password check (scrypt: ~0.1 s of CPU) on a small thread pool, never on the event loop that serves
+    every other request; None when VERIFYING attempts are already queued (the caller answers 503)."""
+    global _queued
+    if _queued >= VERIFYING:
+        return None
+    _queued += 1
+    try:
+        return await asyncio.get_running_loop().run_in_executor(_VERIFIER, verify_password, password, stored)
+    finally:
+        _queued -= 1
+
+
 async def login(request: web.Request) -> web.Response:
-    """Failed attempts are throttled per client address; only failures spend the budget."""
+    """Failed attempts are throttled per client address: each attempt spends the budget BEFORE its password
+    is checked (one atomic statement on the rate-limit row every replica shares), so no more than
+    LOGIN_FAILURES_PER_MINUTE guesses a minute are ever verified, however many arrive at once; a right
+    password gives its spending back."""
     settings, limiter = request.app[SETTINGS], request.app[LIMITER]
     throttle_key = f"admin-login:{request.remote}"
-    try:
-        wait = await limiter.blocked(throttle_key, LOGIN_FAILURES_PER_MINUTE)
-    except ServiceError as exc:
-        return error_response(exc.code, exc.message)
-    if wait:
-        return error_response(
-            "rate_limited", "Too many failed logins; try again later", headers={"Retry-After": str(wait)}
-        )
     try:
         body = orjson.loads(await body_bytes(request) or b"{}")
         password = body.get("password") if isinstance(body, dict) else None
@@ -78,12 +92,28 @@ async def login(request: web.Request) -> web.Response:
             "password required",
             [{"type": "missing", "loc": ["body", "password"], "msg": "Field required", "input": None}],
         )
+    try:
+        decision = await limiter.check(throttle_key, LOGIN_FAILURES_PER_MINUTE)
+    except ServiceError as exc:
+        return error_response(exc.code, exc.message)
+    if not decision.allowed:
+        return error_response(
+            "rate_limited",
+            "Too many login attempts; try again later",
+            headers={"Retry-After": str(decision.retry_after_s)},
+        )
     stored = settings.admin_password_hash.get_secret_value() if settings.admin_password_hash else ""
-    if not stored or not verify_password(password, stored):
-        await limiter.check(throttle_key, LOGIN_FAILURES_PER_MINUTE)
+    verified = await verify_off_loop(password, stored) if stored else False
+    if verified is None:
+        return error_response("unavailable", "Too many logins being checked; retry shortly")
+    if not verified:
         return error_response(
             "unauthorized", "Invalid password" if stored else "Admin panel is not configured"
         )
+    try:
+        await limiter.refund(throttle_key, LOGIN_FAILURES_PER_MINUTE)
+    except ServiceError:  # the login stands; the address merely keeps one attempt spent
+        pass
     token = secrets.token_urlsafe(32)
     await request.app[POOL].execute(
         "INSERT INTO gateway.admin_sessions (token_hash, expires_at)"

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from gateway import a2a, admin, live, middleware, openapi
 from gateway.config import GatewaySettings
 from gateway.forward import forwarder
-from gateway.http import json_response
+from gateway.http import BODY_TIMEOUT, json_response
 from gateway.middleware import Handler
 from gateway.routes import TABLE, Kind
 from gateway.state import NC, POOL, SETTINGS
@@ -54,6 +54,7 @@ ROOT_ENDPOINTS = {
     "sla": "GET /v1/sla",
 }
 HEALTH_CACHE = web.AppKey("health_cache", dict)
+METRICS_CACHE = web.AppKey("metrics_cache", dict)
 
 
 STATIC = Path(__file__).parent / "static"
@@ -188,10 +189,22 @@ async def _close_mcp(app: web.Application) -> None:
 
 
 async def prometheus(request: web.Request) -> web.Response:
-    """Metrics of every gateway and service replica, merged (scraped over NATS)."""
+    """Metrics of every gateway and service replica, merged (scraped over NATS). The merged scrape is reused
+    for `metrics_cache_s` and made by one request at a time (the others share it): a scrape asks every
+    replica and takes a few hundred ms, so repeated anonymous calls must not each pay for one."""
+    cache = request.app[METRICS_CACHE]
+    if cache.get("at", 0.0) <= time.monotonic():
+        running = cache.get("running")
+        if running is None or running.done():
+            running = cache["running"] = asyncio.ensure_future(_scrape(request.app))
+        await asyncio.shield(running)
+    return web.Response(body=cache["body"], headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _scrape(app: web.Application) -> None:
     # Every gateway replica (this one included) and every service replica answers the scrape.
-    texts = await metrics.scrape_all(request.app[NC]) or [generate_latest(metrics.REGISTRY)]
-    return web.Response(body=metrics.merge(texts), headers={"Content-Type": CONTENT_TYPE_LATEST})
+    texts = await metrics.scrape_all(app[NC]) or [generate_latest(metrics.REGISTRY)]
+    app[METRICS_CACHE].update(body=metrics.merge(texts), at=time.monotonic() + app[SETTINGS].metrics_cache_s)
 
 
 def handlers() -> dict[str, Handler]:
@@ -263,6 +276,8 @@ def create_app(settings: GatewaySettings) -> web.Application:
     )
     app[SETTINGS] = settings
     app[HEALTH_CACHE] = {}
+    app[METRICS_CACHE] = {}
+    app[BODY_TIMEOUT] = settings.body_timeout_s
     app.on_response_prepare.append(middleware.stamp)
     app.on_cleanup.append(_close_mcp)
     openapi.setup(app)

@@ -2,22 +2,35 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import nats.errors
 import orjson
 from aiohttp import web
+from nats.aio.client import Client as NATS
+from nats.aio.subscription import Subscription
 
+from gateway.held import HELD, MAX_WAIT_S, cancel_current, long_poll, wait_of
 from gateway.http import body_bytes, error_response, json_response, reply_response
+from gateway.idempotency import LATE
 from gateway.routes import Route
 from gateway.state import NC
-from shared.bus import Ctx, call
+from shared import envelope
+from shared.bus import Ctx, call, deadline_header, sign
+from shared.envelope import Reply
+from shared.errors import Timeout, Unavailable
 
 KEY_HASH = "api_key_hash"  # request key: the hash of the key that authenticated it (set by the guard)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # JSON nesting a body may have. Deeper bodies parse (orjson goes to 1024) but cannot be re-serialised onto the
 # bus (orjson stops at 255), stored as jsonb or checked for NUL (shared.models): refused as 422 up front.
 MAX_JSON_DEPTH = 64
+# How long past its 504 the gateway still waits for the reply of a request with an Idempotency-Key (an
+# operation that started before its deadline runs to its end): that reply is the key's outcome.
+LATE_GRACE_S = 30.0
 
 
 def too_deep(raw: bytes | str, value: Any) -> bool:
@@ -105,6 +118,57 @@ def _etag(route: Route, data: Any) -> dict[str, str] | None:
     return {"ETag": str(data[route.etag])}
 
 
+async def call_keeping_late(
+    nc: NATS, subject: str, payload: Any, timeout: float, ctx: Ctx
+) -> tuple[Reply, asyncio.Future[Reply | None] | None]:
+    """`call`, but a request that times out keeps listening for its reply for LATE_GRACE_S more: the second
+    item then resolves to that late reply (or to None when none came, or when the service dropped the
+    request unstarted because its deadline had passed: nothing was done)."""
+    inbox = nc.new_inbox()
+    sub = await nc.subscribe(inbox, max_msgs=1)
+    headers = {**sign(subject, ctx.headers(), timeout), **deadline_header(timeout)}  # as `call` sends them
+    try:
+        await nc.publish(subject, envelope.dumps(payload), reply=inbox, headers=headers)
+        msg = await sub.next_msg(timeout=timeout)
+    except nats.errors.TimeoutError:
+        late = asyncio.ensure_future(_late_reply(sub))
+        return Reply(False, code=Timeout.code, message="Upstream service timed out"), late
+    except nats.errors.Error:
+        await _unsubscribe(sub)
+        return Reply(False, code=Unavailable.code, message="Message bus unavailable"), None
+    await _unsubscribe(sub)
+    if (msg.headers or {}).get("Status") == "503" or not msg.data:  # no responders
+        return Reply(False, code=Unavailable.code, message="Service unavailable"), None
+    return envelope.decode(msg.data), None
+
+
+async def _late_reply(sub: Subscription) -> Reply | None:
+    try:
+        msg = await sub.next_msg(timeout=LATE_GRACE_S)
+    except nats.errors.Error:
+        return None
+    finally:
+        await _unsubscribe(sub)
+    if not msg.data:
+        return None
+    reply = envelope.decode(msg.data)
+    if not reply.ok and isinstance(reply.details, dict) and reply.details.get("not_started"):
+        return None
+    return reply
+
+
+async def _late_response(
+    late: asyncio.Future[Reply | None], answer: Callable[[Reply], web.Response]
+) -> web.Response | None:
+    reply = await late
+    return answer(reply) if reply is not None else None
+
+
+async def _unsubscribe(sub: Subscription) -> None:
+    with contextlib.suppress(Exception):
+        await sub.unsubscribe()
+
+
 def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     timeout = route.timeout or default_timeout
     default_source = "body" if route.method in BODY_METHODS else "query"
@@ -124,17 +188,34 @@ def forwarder(route: Route, default_timeout: float) -> Callable[[web.Request], A
         if route.caller_key_hash:
             payload["api_key_hash"] = request[KEY_HASH]
         ctx: Ctx = request["ctx"]
-        reply = await call(request.app[NC], route.subject, payload, timeout=timeout, ctx=ctx)
-        if reply.ok:
-            return json_response(reply.data, route.status, _etag(route, reply.data))
-        # where each field came from, for validation errors' `loc` (only needed when the reply is an error)
-        sources = {
-            "*": default_source,
-            **{k: "header" for k in headers},
-            **{k: "query" for k in query},
-            **{k: "body" for k in body},
-            **{k: "path" for k in path},
-        }
-        return reply_response(reply, route.status, sources)
+        nc = request.app[NC]
+
+        def answer(reply: Reply) -> web.Response:
+            if reply.ok:
+                return json_response(reply.data, route.status, _etag(route, reply.data))
+            # where each field came from, for validation errors' `loc` (only needed when the reply is an error)
+            sources = {
+                "*": default_source,
+                **{k: "header" for k in headers},
+                **{k: "query" for k in query},
+                **{k: "body" for k in body},
+                **{k: "path" for k in path},
+            }
+            return reply_response(reply, route.status, sources)
+
+        wait = wait_of(payload.get("wait"), MAX_WAIT_S) if route.waits else None
+        if wait:
+            held = request.app[HELD]
+            refused = held.refusal(ctx.require_agent(), ctx.client_addr)
+            if refused is not None:
+                return refused
+            with held.hold(ctx.require_agent(), cancel_current(), ctx.client_addr):
+                return answer(await long_poll(nc, route.subject, payload, wait, timeout=timeout, ctx=ctx))
+        if LATE in request:  # an Idempotency-Key: a reply arriving after the 504 is still the outcome
+            reply, late = await call_keeping_late(nc, route.subject, payload, timeout, ctx)
+            if late is not None:
+                request[LATE] = asyncio.ensure_future(_late_response(late, answer))
+            return answer(reply)
+        return answer(await call(nc, route.subject, payload, timeout=timeout, ctx=ctx))
 
     return handle

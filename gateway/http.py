@@ -3,6 +3,7 @@ Only the gateway knows HTTP: the services' error codes are mapped to statuses an
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 from contextvars import ContextVar
 from typing import Any
@@ -22,6 +23,7 @@ HTTP_STATUS: dict[str, int] = {
     "conflict": 409,
     "too_large": 413,
     "rate_limited": 429,
+    "quota_exceeded": 429,
     "internal": 500,
     "unavailable": 503,
     "timeout": 504,
@@ -37,6 +39,7 @@ PUBLIC_CODES: dict[str, str] = {
     "conflict": "conflict",
     "too_large": "payload_too_large",
     "rate_limited": "rate_limit_exceeded",
+    "quota_exceeded": "quota_exceeded",
     "unavailable": "service_unavailable",
     "timeout": "gateway_timeout",
 }
@@ -56,7 +59,19 @@ REQUEST_ID: ContextVar[str | None] = ContextVar("moltgrid_request_id", default=N
 async def body_bytes(request: web.Request) -> bytes:
     """The request's body, decoded (the gateway reads bodies undecoded: gateway/middleware.py decode_body)."""
     decoded: bytes | None = request.get(BODY)
-    return decoded if decoded is not None else await request.read()
+    return decoded if decoded is not None else await read_within(request)
+
+
+BODY_TIMEOUT = web.AppKey("body_timeout_s", float)
+
+
+async def read_within(request: web.Request) -> bytes:
+    """The raw body, which must arrive within the gateway's body timeout (a body sent byte by byte holds no
+    handler for long): else 408."""
+    try:
+        return await asyncio.wait_for(request.read(), request.app.get(BODY_TIMEOUT, 30.0))
+    except TimeoutError:
+        raise web.HTTPRequestTimeout(reason="Request body not received in time") from None
 
 
 def json_response(data: Any, status: int = 200, headers: Mapping[str, str] | None = None) -> web.Response:
@@ -141,6 +156,12 @@ def status_error_response(status: int, reason: str, headers: Mapping[str, str] |
 
 
 def reply_response(reply: Reply, status: int, sources: Mapping[str, str]) -> web.Response:
+    """A service's answer; a 429 whose details say when to retry (`retry_after_seconds`, e.g. a registration
+    limit's window) sends it as Retry-After and in the body."""
     if reply.ok:
         return json_response(reply.data, status)
-    return error_response(reply.code, reply.message, reply.details, sources)
+    headers = None
+    wait = reply.details.get("retry_after_seconds") if isinstance(reply.details, dict) else None
+    if HTTP_STATUS.get(reply.code) == 429 and isinstance(wait, int) and wait > 0:
+        headers = {"Retry-After": str(wait)}
+    return error_response(reply.code, reply.message, reply.details, sources, headers)

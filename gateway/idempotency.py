@@ -3,21 +3,30 @@ retry with the same request; the same key with a different request is refused wi
 
 The first request claims the key with an INSERT (so two concurrent retries cannot both run); a 5xx
 outcome releases it again, so a retry after an outage runs the operation rather than replaying the outage.
+A 504 is different: the operation may still be running. Its key stays claimed ("outcome unknown": a retry
+answers 409) while the gateway keeps listening for the late reply (gateway/forward.py LATE_GRACE_S); that
+reply is stored as the key's outcome and replayed to retries. Only when no reply comes, or the service says
+it dropped the request unstarted (its deadline had passed), is the key released. Never a second execution
+of a request whose first attempt ran.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable
 
 import asyncpg
+import structlog
 from aiohttp import web
 
-from gateway.http import error_response
+from gateway.http import error_response, read_within
 
 HEADER = "Idempotency-Key"
 TTL = "24 hours"
 MAX_KEY_LENGTH = 255
+log = structlog.get_logger("idempotency")
+LATE = "late_response"  # request key: set here; the forwarder leaves a 504's late outcome in it
 
 CLAIM = f"""
 WITH stale AS (DELETE FROM gateway.idempotency_keys
@@ -35,13 +44,14 @@ async def request_hash(request: web.Request) -> str:
     h = hashlib.sha256()
     for part in (request.method, request.path, request.query_string):
         h.update(part.encode() + b"\0")
-    h.update(await request.read())
+    h.update(await read_within(request))
     return h.hexdigest()
 
 
 class Idempotency:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
+        self._settling: set[asyncio.Future[None]] = set()  # 504s whose late outcome is awaited
 
     async def handle(
         self,
@@ -55,18 +65,35 @@ class Idempotency:
         digest = await request_hash(request)
         if not await self._pool.fetchval(CLAIM, agent_id, key, digest):
             return await self._replay(agent_id, key, digest)
+        request[LATE] = None  # asks the forwarder to keep listening past a 504
         try:
             response = await handler(request)
         except BaseException:
             await self._pool.execute(RELEASE, agent_id, key)
             raise
-        if response.status >= 500 or not isinstance(response, web.Response):
+        late = request.get(LATE)
+        if response.status == 504 and isinstance(late, asyncio.Future):
+            settle = asyncio.ensure_future(self._settle(agent_id, key, late))
+            self._settling.add(settle)
+            settle.add_done_callback(self._settling.discard)
+        else:
+            await self._record(agent_id, key, response)
+        return response
+
+    async def _record(self, agent_id: str, key: str, response: web.StreamResponse | None) -> None:
+        if response is None or response.status >= 500 or not isinstance(response, web.Response):
             await self._pool.execute(RELEASE, agent_id, key)
         else:
             await self._pool.execute(
                 STORE, agent_id, key, response.status, response.body, response.content_type
             )
-        return response
+
+    async def _settle(self, agent_id: str, key: str, late: asyncio.Future[web.Response | None]) -> None:
+        """The outcome of a request answered 504, once its late reply came (or did not)."""
+        try:
+            await self._record(agent_id, key, await late)
+        except Exception:  # database away: the claim stays "unknown" until its TTL; never a second run
+            log.exception("idempotency_outcome_not_recorded", key=key)
 
     async def _replay(self, agent_id: str, key: str, digest: str) -> web.StreamResponse:
         row = await self._pool.fetchrow(EXISTING, agent_id, key)
@@ -74,8 +101,10 @@ class Idempotency:
             return error_response("conflict", "A request with this Idempotency-Key just failed; retry it")
         if row["request_hash"] != digest:
             return error_response("invalid", f"{HEADER} was already used with a different request")
-        if row["status"] is None:
-            return error_response("conflict", f"A request with this {HEADER} is still being processed")
+        if row["status"] is None:  # running, or answered 504 and its outcome not known yet
+            return error_response(
+                "conflict", f"A request with this {HEADER} is still being processed; retry in a few seconds"
+            )
         return web.Response(
             status=row["status"],
             body=row["body"],

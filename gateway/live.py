@@ -23,7 +23,6 @@ import asyncio
 import contextlib
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import orjson
@@ -34,10 +33,12 @@ from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription
 
 from gateway.forward import MAX_JSON_DEPTH, too_deep
+from gateway.held import HELD, MAX_WAIT_S, Closer, cancel_current, long_poll, wait_of
 from gateway.http import HTTP_STATUS, error_response, json_response, reply_response
-from gateway.state import NC, SETTINGS
+from gateway.state import LIMITER, NC, SETTINGS
 from shared import subjects
 from shared.bus import Ctx, call
+from shared.errors import ServiceError
 from shared.event_names import client_name, client_payload
 from shared.events import tail
 from shared.metrics import INSTANCE, PUSH_SECONDS
@@ -49,43 +50,6 @@ EVENTS_PING_S = 30.0
 BACKLOG_PAGE = 200
 MAX_SEQUENCE = 2**64 - 2  # JetStream sequences are uint64; the first one read is after + 1
 REVOKED_CLOSE = 4001  # the WebSocket close code for a key that is missing, unknown or just revoked
-Closer = Callable[[], Awaitable[None]]
-
-
-class Held:
-    """The live connections this gateway holds, by agent, each with how to end it."""
-
-    def __init__(self) -> None:
-        self._by_agent: dict[str, set[Closer]] = defaultdict(set)
-
-    @contextlib.contextmanager
-    def hold(self, agent_id: str, close: Closer) -> Iterator[None]:
-        self._by_agent[agent_id].add(close)
-        try:
-            yield
-        finally:
-            held = self._by_agent.get(agent_id)
-            if held is not None:
-                held.discard(close)
-                if not held:
-                    del self._by_agent[agent_id]
-
-    async def close_agent(self, agent_id: str) -> int:
-        """End every connection of `agent_id` (its key was rotated or the agent deleted)."""
-        closers = list(self._by_agent.pop(agent_id, ()))
-        await asyncio.gather(*(c() for c in closers), return_exceptions=True)
-        return len(closers)
-
-
-def _cancel_current() -> Closer:
-    """A closer that ends the calling handler (a stream or a long poll)."""
-    task = asyncio.current_task()
-
-    async def close() -> None:
-        if task is not None:
-            task.cancel()
-
-    return close
 
 
 def _close_socket(ws: web.WebSocketResponse) -> Closer:
@@ -175,7 +139,6 @@ class PushHub:
 
 
 HUB = web.AppKey("push_hub", PushHub)
-HELD = web.AppKey("held", Held)
 
 
 def _error_frame(message: str, status: int) -> dict[str, Any]:
@@ -187,9 +150,12 @@ def wants_hello(request: web.Request) -> bool:
     return request.query.get("hello", "").strip().lower() in {"1", "true", "yes", "on"}
 
 
-async def relay_socket(request: web.Request) -> web.WebSocketResponse:
+async def relay_socket(request: web.Request) -> web.StreamResponse:
     ctx: Ctx = request["ctx"]
     agent_id = ctx.require_agent()
+    refused = request.app[HELD].refusal(agent_id, ctx.client_addr)
+    if refused is not None:
+        return refused
     ws = web.WebSocketResponse(heartbeat=30.0, max_msg_size=64 * 1024)
     hub = request.app[HUB]
     # Subscribed (and flushed to the NATS server) BEFORE the handshake completes: once the client sees the
@@ -202,7 +168,7 @@ async def relay_socket(request: web.Request) -> web.WebSocketResponse:
     except BaseException:
         await hub.remove(agent_id, ws)
         raise
-    with request.app[HELD].hold(agent_id, _close_socket(ws)):
+    with request.app[HELD].hold(agent_id, _close_socket(ws), ctx.client_addr):
         try:
             await _relay_frames(request, ws, ctx)
         finally:
@@ -229,6 +195,10 @@ async def _relay_frames(request: web.Request, ws: web.WebSocketResponse, ctx: Ct
         if too_deep(frame.data, body):
             await ws.send_json(_error_frame(f"JSON nested deeper than {MAX_JSON_DEPTH} levels", 422))
             continue
+        refusal = await _spend(request, ctx)
+        if refusal is not None:
+            await ws.send_json(refusal)
+            continue
         reply = await call(request.app[NC], subjects.svc("relay", "send"), body, timeout=timeout, ctx=ctx)
         if reply.ok:
             await ws.send_json({"event": "message.sent", "to_agent": body.get("to_agent"), **reply.data})
@@ -237,6 +207,24 @@ async def _relay_frames(request: web.Request, ws: web.WebSocketResponse, ctx: Ct
             await ws.send_json(
                 {**_error_frame(reply.message, HTTP_STATUS.get(reply.code, 500)), "detail": detail}
             )
+
+
+async def _spend(request: web.Request, ctx: Ctx) -> dict[str, Any] | None:
+    """A frame that sends spends the agent's rate limit as a REST send does: None when it may, else the
+    error frame saying why not (and when to retry)."""
+    limiter = request.app[LIMITER]
+    if not limiter.enabled:
+        return None
+    try:
+        decision = await limiter.check(ctx.require_agent())
+    except ServiceError as exc:
+        return {**_error_frame(exc.message, 503), "retry_after_seconds": 1}
+    if decision.allowed:
+        return None
+    return {
+        **_error_frame(f"Rate limit exceeded ({limiter.limit}/min)", 429),
+        "retry_after_seconds": decision.retry_after_s,
+    }
 
 
 def wants_json(request: web.Request) -> bool:
@@ -249,7 +237,10 @@ def wants_json(request: web.Request) -> bool:
 async def event_stream(request: web.Request) -> web.StreamResponse:
     ctx: Ctx = request["ctx"]
     agent_id = ctx.require_agent()
-    with request.app[HELD].hold(agent_id, _cancel_current()):
+    refused = request.app[HELD].refusal(agent_id, ctx.client_addr)
+    if refused is not None:
+        return refused
+    with request.app[HELD].hold(agent_id, cancel_current(), ctx.client_addr):
         if wants_json(request):
             return await first_unacked_event(request, ctx)
         return await _sse(request, agent_id)
@@ -261,19 +252,30 @@ async def agent_event_stream(request: web.Request) -> web.StreamResponse:
     agent_id = ctx.require_agent()
     if request.match_info["agent_id"] != agent_id:
         return error_response("forbidden", "Agents can only subscribe to their own event stream")
-    with request.app[HELD].hold(agent_id, _cancel_current()):
+    refused = request.app[HELD].refusal(agent_id, ctx.client_addr)
+    if refused is not None:
+        return refused
+    with request.app[HELD].hold(agent_id, cancel_current(), ctx.client_addr):
         return await _sse(request, agent_id)
 
 
 async def first_unacked_event(request: web.Request, ctx: Ctx) -> web.StreamResponse:
     """1.0's long poll: the first event not yet acknowledged (by cursor or by id), waiting up to 25 s (or
     `?wait=` seconds, additive), or 204."""
-    body: dict[str, Any] = {"limit": 1, "wait": request.query.get("wait", LONG_POLL_S)}
+    raw_wait = request.query.get("wait", LONG_POLL_S)
+    body: dict[str, Any] = {"limit": 1, "wait": raw_wait}
     if request.query.get("after"):
         body["after"] = request.query["after"]
-    reply = await call(
-        request.app[NC], subjects.svc("relay", "events"), body, timeout=LONG_POLL_S + 10, ctx=ctx
+    nc, subject, timeout = (
+        request.app[NC],
+        subjects.svc("relay", "events"),
+        request.app[SETTINGS].request_timeout,
     )
+    wait = wait_of(raw_wait, MAX_WAIT_S)
+    if wait is None:  # refused by the relay's own validation, in its words
+        reply = await call(nc, subject, body, timeout=timeout, ctx=ctx)
+    else:
+        reply = await long_poll(nc, subject, body, wait, timeout=timeout, ctx=ctx)
     if not reply.ok:
         return reply_response(reply, 200, {"*": "query"})
     if not reply.data["events"]:
@@ -305,14 +307,17 @@ async def _sse(request: web.Request, agent_id: str) -> web.StreamResponse:
     return response
 
 
-async def events_socket(request: web.Request) -> web.WebSocketResponse:
+async def events_socket(request: web.Request) -> web.StreamResponse:
     """1.0's event socket: `connected`, the unacknowledged events oldest first, then live ones; a ping every
     30 s; `{"type": "ack", "event_ids": [...]}` from the client acknowledges."""
     ctx: Ctx = request["ctx"]
     agent_id = ctx.require_agent()
+    refused = request.app[HELD].refusal(agent_id, ctx.client_addr)
+    if refused is not None:
+        return refused
     ws = web.WebSocketResponse(max_msg_size=64 * 1024)
     await ws.prepare(request)
-    with request.app[HELD].hold(agent_id, _close_socket(ws)):
+    with request.app[HELD].hold(agent_id, _close_socket(ws), ctx.client_addr):
         await ws.send_json({"type": "connected", "agent_id": agent_id})
         sender = asyncio.ensure_future(_send_events(request, ws, ctx, agent_id))
         try:

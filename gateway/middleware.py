@@ -15,7 +15,7 @@ from aiohttp import web
 from gateway.admin import COOKIE as ADMIN_COOKIE
 from gateway.admin import session_valid
 from gateway.forward import KEY_HASH
-from gateway.http import BODY, REQUEST_ID, error_response, status_error_response
+from gateway.http import BODY, REQUEST_ID, error_response, read_within, status_error_response
 from gateway.idempotency import HEADER as IDEMPOTENCY_HEADER
 from gateway.ratelimit import Decision
 from gateway.routes import ADMIN, PUBLIC, Kind, Route, route_of
@@ -177,7 +177,7 @@ async def decode_body(request: web.Request, handler: Handler) -> web.StreamRespo
     limit = request.app[SETTINGS].max_body_bytes
     decoder = zlib.decompressobj(wbits)
     try:
-        body = decoder.decompress(await request.read(), limit + 1)
+        body = decoder.decompress(await read_within(request), limit + 1)
     except zlib.error:
         return error_response("bad_request", f"Body is not valid {encoding}")
     if len(body) > limit or decoder.unconsumed_tail:
@@ -217,7 +217,7 @@ async def guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if route.access is PUBLIC:
         await _identify_if_keyed(request, route)
         if route.per_client_limit:
-            return await _client_limited(request, handler, route.per_client_limit)
+            return await _client_limited(request, handler, route)
         return await handler(request)
     api_key = _api_key(request, route)
     if not api_key:
@@ -279,10 +279,15 @@ async def _identify_if_keyed(request: web.Request, route: Route) -> None:
     request["ctx"] = Ctx(request_id=ctx.request_id, agent_id=agent.agent_id, client_addr=ctx.client_addr)
 
 
-async def _client_limited(request: web.Request, handler: Handler, per_minute: int) -> web.StreamResponse:
-    """Per-client-address limit for unauthenticated routes that invite abuse (e.g. the contact form)."""
+async def _client_limited(request: web.Request, handler: Handler, route: Route) -> web.StreamResponse:
+    """Per-client-address limit for unauthenticated routes that invite abuse (the contact form) or cost to
+    answer (/metrics, /openapi.json); each route has its own budget."""
+    per_minute = route.per_client_limit
+    key = (
+        "addr:" if route.path == "/v1/contact" else f"addr:{route.path}:"
+    )  # the contact form's key as before
     try:
-        decision = await request.app[LIMITER].check(f"addr:{request.remote}", per_minute)
+        decision = await request.app[LIMITER].check(key + str(request.remote), per_minute)
     except ServiceError as exc:
         return error_response(exc.code, exc.message)
     if not decision.allowed:

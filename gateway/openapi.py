@@ -9,9 +9,9 @@ import time
 from pathlib import Path
 from typing import Any
 
+import orjson
 from aiohttp import web
 
-from gateway.http import json_response
 from gateway.routes import ADMIN, ADMIN_ROUTES, KEY, PUBLIC, ROUTES, Route
 from gateway.state import NC
 from shared.bus import call
@@ -170,26 +170,35 @@ def build(described: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 async def document(app: web.Application) -> tuple[dict[str, Any], bool]:
     """The document (cached: a minute, or 2 s while a service did not describe itself) and whether every
-    service described itself. The MCP server derives its tools' input schemas from it too."""
+    service described itself. The MCP server derives its tools' input schemas from it too. Built once per
+    expiry: requests arriving while it is rebuilt share that one build (no herd of rebuilds)."""
     cache = app[CACHE]
     if cache.get("until", 0.0) < time.monotonic():
-        services = sorted({r.subject.split(".")[1] for r in (*ROUTES, *ADMIN_ROUTES)})
-        replies = await asyncio.gather(
-            *(call(app[NC], svc(s, "describe"), {}, timeout=2.0) for s in services)
-        )
-        described = {s: r.data for s, r in zip(services, replies, strict=False) if r.ok}
-        complete = len(described) == len(services)
-        cache.update(
-            doc=build(described),
-            complete=complete,
-            until=time.monotonic() + (CACHE_SECONDS if complete else 2.0),
-        )
+        running = cache.get("running")
+        if running is None or running.done():
+            running = cache["running"] = asyncio.ensure_future(_rebuild(app))
+        await asyncio.shield(running)
     return cache["doc"], cache["complete"]
 
 
+async def _rebuild(app: web.Application) -> None:
+    cache = app[CACHE]
+    services = sorted({r.subject.split(".")[1] for r in (*ROUTES, *ADMIN_ROUTES)})
+    replies = await asyncio.gather(*(call(app[NC], svc(s, "describe"), {}, timeout=2.0) for s in services))
+    described = {s: r.data for s, r in zip(services, replies, strict=False) if r.ok}
+    complete = len(described) == len(services)
+    doc = build(described)
+    cache.update(
+        doc=doc,
+        body=orjson.dumps(doc),  # serialised once, not per request
+        complete=complete,
+        until=time.monotonic() + (CACHE_SECONDS if complete else 2.0),
+    )
+
+
 async def openapi_json(request: web.Request) -> web.Response:
-    doc, _ = await document(request.app)
-    return json_response(doc)
+    await document(request.app)
+    return web.Response(body=request.app[CACHE]["body"], content_type="application/json")
 
 
 def swagger_static() -> Path:

@@ -37,6 +37,7 @@ ON CONFLICT (agent_id) DO UPDATE SET tat = greatest(r.tat, now()) + make_interva
   WHERE greatest(r.tat, now()) + make_interval(secs => $2) <= now() + make_interval(secs => $3)
 RETURNING extract(epoch FROM tat - now())::float8
 """
+REFUND = "UPDATE gateway.rate_limits SET tat = tat - make_interval(secs => $2) WHERE agent_id = $1"
 AHEAD = "SELECT extract(epoch FROM tat - now())::float8 FROM gateway.rate_limits WHERE agent_id = $1"
 ENSURE_ROWS = """
 INSERT INTO gateway.rate_limits (agent_id, tat) SELECT k, now() - interval '1 hour' FROM unnest($1::text[]) k
@@ -89,14 +90,12 @@ class RateLimiter:
             asyncio.get_running_loop().call_soon(lambda: asyncio.ensure_future(self._flush()))
         return await future
 
-    async def blocked(self, key: str, per_minute: int) -> int:
-        """Seconds until `key` may spend again (0 = it may now), without spending anything."""
+    async def refund(self, key: str, per_minute: int) -> None:
+        """Give back one request spent with `check(key, per_minute)` (e.g. a login that turned out right)."""
         try:
-            ahead = await asyncio.wait_for(self._pool.fetchval(AHEAD, key), 3.0)
+            await asyncio.wait_for(self._pool.execute(REFUND, key, WINDOW_S / per_minute), 3.0)
         except DB_ERRORS as exc:
             raise Unavailable("Rate limiter unavailable") from exc
-        wait = (ahead or 0.0) + WINDOW_S / per_minute - WINDOW_S
-        return math.ceil(wait) if wait > 0 else 0
 
     async def _single(self, key: str, limit: int) -> Decision:
         interval = WINDOW_S / limit

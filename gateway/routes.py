@@ -34,6 +34,7 @@ class Access(StrEnum):
 
 
 KEY, PUBLIC, ADMIN = Access.KEY, Access.PUBLIC, Access.ADMIN
+PUBLIC_DOCUMENT_LIMIT = 60  # /metrics and /openapi.json: requests per minute per client address
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +57,9 @@ class Route:
     key_in_query: bool = False  # `?api_key=` is accepted (browsers cannot set headers on WebSockets)
     bearer: bool = False  # `Authorization: Bearer <key>` is accepted (MCP clients send it)
     refusal_close: int = 0  # a WebSocket row refusing a bad key by closing with this code, not with a 401
+    # the request's `wait` (a long poll) is waited out in the gateway, on a NATS subscription to the agent's
+    # events, and the operation is asked without waiting: no service request slot is held while a client waits
+    waits: bool = False
     summary: str = ""
 
 
@@ -70,6 +74,7 @@ def _local(
     key_in_query: bool = False,
     bearer: bool = False,
     refusal_close: int = 0,
+    per_client_limit: int = 0,
 ) -> Route:
     return Route(
         method,
@@ -81,6 +86,7 @@ def _local(
         key_in_query=key_in_query,
         bearer=bearer,
         refusal_close=refusal_close,
+        per_client_limit=per_client_limit,
     )
 
 
@@ -118,6 +124,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         "/v1/register",
         svc("directory", "register"),
         access=PUBLIC,
+        headers=(("X-Invite-Key", "invite_key"),),  # the operator's invite key, when one is set
         summary="Register an agent and get its API key",
     ),
     Route(
@@ -348,9 +355,7 @@ ROUTES: Final[tuple[Route, ...]] = (
         svc("relay", "replay_delivery"),
         summary="Replay a webhook delivery",
     ),
-    Route(
-        "GET", "/v1/events", svc("relay", "events"), timeout=35.0, summary="Read your events after a cursor"
-    ),
+    Route("GET", "/v1/events", svc("relay", "events"), waits=True, summary="Read your events after a cursor"),
     Route("POST", "/v1/events/ack", svc("relay", "events_ack"), summary="Acknowledge events up to a cursor"),
     # scheduler: cron schedules that enqueue jobs
     Route("POST", "/v1/schedules", svc("scheduler", "create"), summary="Create a cron schedule"),
@@ -696,8 +701,23 @@ ADMIN_ROUTES: Final[tuple[Route, ...]] = (
 GATEWAY_ROUTES: Final[tuple[Route, ...]] = (
     _local(Kind.LOCAL, "GET", "/", "root", summary="The API root: version and the main endpoints"),
     _local(Kind.LOCAL, "GET", "/v1/health", "health", summary="Service health and global counts"),
-    _local(Kind.LOCAL, "GET", "/metrics", "metrics", summary="Prometheus metrics of every replica"),
-    _local(Kind.LOCAL, "GET", "/openapi.json", "openapi", summary="This API's OpenAPI document"),
+    # public and costly to make: limited per client address (a scraper polls every 15-60 s)
+    _local(
+        Kind.LOCAL,
+        "GET",
+        "/metrics",
+        "metrics",
+        summary="Prometheus metrics of every replica",
+        per_client_limit=PUBLIC_DOCUMENT_LIMIT,
+    ),
+    _local(
+        Kind.LOCAL,
+        "GET",
+        "/openapi.json",
+        "openapi",
+        summary="This API's OpenAPI document",
+        per_client_limit=PUBLIC_DOCUMENT_LIMIT,
+    ),
     _local(Kind.LOCAL, "GET", "/docs", "docs", summary="Swagger UI"),
     _local(Kind.STATIC, "GET", "/docs/static", "swagger_static", summary="Swagger UI's files"),
     _local(Kind.STATIC, "GET", "/contact", "contact_page", summary="The contact form page"),

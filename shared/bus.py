@@ -14,6 +14,8 @@ signature is what keeps a client that may publish from speaking for an agent.
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import hashlib
 import hmac
 import os
@@ -42,6 +44,11 @@ IDENTITY_SIGNATURE = "X-Identity-Signature"  # hex HMAC-SHA256 (see _digest)
 IDENTITY_KEY_ENV = "MOLTGRID_IDENTITY_KEY"
 IDENTITY_HEADERS = (AGENT_ID, ADMIN, CLIENT_ADDR)
 SIGNED_FOR = 60.0  # seconds a signature stays valid beyond the request's timeout (allows for clock skew)
+DEADLINE = "X-Deadline"  # Unix time in ms after which the caller no longer waits for the reply
+# Of a replica's request slots (max_inflight), the share one agent may hold at once; its requests beyond it
+# wait in the agent's own queue, not in front of other agents' requests.
+AGENT_SHARE = 4
+AGENT_QUEUE = 1024  # an agent's requests waiting for one of its slots; beyond, refused (rate_limited, 1 s)
 
 SCHEMA_REF = "#/components/schemas/{model}"
 OPERATIONS, OPERATION_SECONDS = (
@@ -181,8 +188,80 @@ async def _run_traced(service: str, name: str, op: Op, msg: Msg) -> None:
         await _run(service, name, op, msg)
 
 
+def deadline_header(timeout: float) -> dict[str, str]:
+    """The header telling the service when the caller stops waiting (`call` sets it from its timeout)."""
+    return {DEADLINE: str(int((time.time() + timeout) * 1000))}
+
+
+def expired(headers: Mapping[str, str]) -> bool:
+    """Whether the caller's deadline has passed: nobody awaits the reply, so the work is not started."""
+    raw = headers.get(DEADLINE, "")
+    return raw.isdigit() and int(raw) < time.time() * 1000
+
+
+class AgentSlots:
+    """Fair request slots: at most `per_agent` requests of one agent run at once on this replica; its further
+    requests wait in a queue of their own (up to AGENT_QUEUE, then are refused), so they are queued neither
+    behind nor ahead of other agents' requests. Requests of no agent (service to service) are not counted."""
+
+    def __init__(self, max_inflight: int) -> None:
+        self.per_agent = max(1, max_inflight // AGENT_SHARE)
+        self.held: dict[str, int] = {}
+        self.waiting: dict[str, collections.deque[Callable[[], Awaitable[None]]]] = {}
+
+    def take(self, agent: str) -> bool:
+        """Take one of the agent's slots; False when it holds its whole share."""
+        if not agent:
+            return True
+        if self.held.get(agent, 0) >= self.per_agent:
+            return False
+        self.held[agent] = self.held.get(agent, 0) + 1
+        return True
+
+    def wait(self, agent: str, start: Callable[[], Awaitable[None]]) -> bool:
+        """Queue `start` for the agent's next free slot; False when its queue is full (refuse the request)."""
+        queue = self.waiting.setdefault(agent, collections.deque())
+        if len(queue) >= AGENT_QUEUE:
+            return False
+        queue.append(start)
+        return True
+
+    def give(self, agent: str) -> Callable[[], Awaitable[None]] | None:
+        """Give back a slot of the agent: the next request waiting for it (which inherits the slot), if any."""
+        if not agent:
+            return None
+        queue = self.waiting.get(agent)
+        if queue:
+            following = queue.popleft()
+            if not queue:
+                del self.waiting[agent]
+            return following
+        left = self.held.get(agent, 1) - 1
+        if left > 0:
+            self.held[agent] = left
+        else:
+            self.held.pop(agent, None)
+        return None
+
+
+# The reply to a request dropped for its passed deadline: `not_started` tells a caller still listening (the
+# gateway, for an Idempotency-Key) that nothing was done, so a retry may run the operation.
+NOT_STARTED = envelope.fail(Timeout.code, "Deadline passed before the work started", {"not_started": True})
+BUSY = envelope.fail(
+    "rate_limited",
+    "Too many of your requests in flight on this service; retry shortly",
+    {"retry_after_seconds": 1},
+)
+
+
 async def _run(service: str, name: str, op: Op, msg: Msg) -> None:
     headers = msg.headers or {}
+    if expired(headers):  # the gateway answered 504 already: doing the work now would only surprise
+        OPERATIONS(metrics.INSTANCE, service, name, "expired").inc()
+        if msg.reply:
+            with contextlib.suppress(Exception):
+                await msg.respond(NOT_STARTED)
+        return
     ctx = Ctx(
         headers.get(REQUEST_ID, ""),
         headers.get(AGENT_ID) or None,
@@ -241,7 +320,9 @@ async def serve(
     `svc.<service>.health` to answer ok, so /v1/health reports a service whose database is away; the
     replica's own liveness subject (container probes) answers regardless."""
     sem = asyncio.Semaphore(max_inflight)
+    slots = AgentSlots(max_inflight)
     inflight: set[asyncio.Task[None]] = set()
+    waiting: set[asyncio.Future[None]] = set()  # requests of agents over their share, waiting for a slot
     instance = instance or metrics.INSTANCE
     started_at = time.time()
     all_ops = dict(ops)
@@ -276,16 +357,39 @@ async def serve(
 
     run = _run_traced if tracing.ENABLED else _run
 
-    def finished(task: asyncio.Task[None]) -> None:
-        inflight.discard(task)
-        sem.release()
+    def launch(name: str, op: Op, msg: Msg, agent: str) -> None:  # holding a slot of sem and the agent's
+        task = asyncio.create_task(run(service, name, op, msg))
+        inflight.add(task)
+
+        def done(finished: asyncio.Task[None]) -> None:
+            inflight.discard(finished)
+            sem.release()
+            hand_over(agent)
+
+        task.add_done_callback(done)
+
+    def hand_over(agent: str) -> None:
+        following = slots.give(agent)
+        if following is not None:
+            waiter = asyncio.ensure_future(following())
+            waiting.add(waiter)
+            waiter.add_done_callback(waiting.discard)
 
     def make_cb(name: str, op: Op) -> Callable[[Msg], Awaitable[None]]:
         async def dispatch(msg: Msg) -> None:
+            agent = (msg.headers or {}).get(AGENT_ID, "")
+            if not slots.take(agent):  # the agent holds its share: this one waits in the agent's own queue
+
+                async def later() -> None:
+                    await sem.acquire()
+                    launch(name, op, msg, agent)
+
+                if not slots.wait(agent, later) and msg.reply:
+                    with contextlib.suppress(Exception):
+                        await msg.respond(BUSY)
+                return
             await sem.acquire()  # backpressure: further messages wait in the subscription's queue
-            task = asyncio.create_task(run(service, name, op, msg))
-            inflight.add(task)
-            task.add_done_callback(finished)
+            launch(name, op, msg, agent)
 
         return dispatch
 
@@ -304,8 +408,8 @@ async def serve(
                 await sub.drain()  # type: ignore[no-untyped-call]  # nats-py leaves drain unannotated
             except Exception:  # connection already closed
                 pass
-        if inflight:
-            await asyncio.gather(*inflight, return_exceptions=True)
+        while inflight or waiting:
+            await asyncio.gather(*inflight, *waiting, return_exceptions=True)
 
     served.stop = stop
     return served
@@ -315,7 +419,7 @@ async def call(
     nc: NATS, subject: str, payload: Any, *, timeout: float, ctx: Ctx | None = None
 ) -> envelope.Reply:
     """Send one request and return its envelope; no responders → unavailable, no reply → timeout."""
-    headers = sign(subject, ctx.headers(), timeout) if ctx else None
+    headers = {**(sign(subject, ctx.headers(), timeout) if ctx else {}), **deadline_header(timeout)}
     if not tracing.ENABLED:
         return await _request(nc, subject, payload, timeout, headers)
     headers = dict(headers or {})

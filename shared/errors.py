@@ -73,6 +73,12 @@ class RateLimited(ServiceError):
     code = "rate_limited"
 
 
+class QuotaExceeded(ServiceError):
+    """Quota exceeded."""
+
+    code = "quota_exceeded"  # 429: a stored-thing quota (entries, webhooks, schedules, ...); waiting alone rarely helps
+
+
 class Unavailable(ServiceError):
     """Service unavailable."""
 
@@ -95,6 +101,7 @@ SERVICE_ERRORS: tuple[type[ServiceError], ...] = (
     Conflict,
     TooLarge,
     RateLimited,
+    QuotaExceeded,
     Unavailable,
     Timeout,
 )

@@ -60,7 +60,10 @@ async def test_every_queried_metric_is_exported_by_the_running_stack(stack, regi
 
         needed = {m for q in dashboard_queries() for m in METRIC.findall(q)}
         # the delivery outcome is counted just after the receiver answers: poll until every metric shows
-        exported = await until("every dashboard metric exported", lambda: _all_exported(samples, needed))
+        # (/metrics is a scrape cached for 2 s and limited per client address: poll it once a second)
+        exported = await until(
+            "every dashboard metric exported", lambda: _all_exported(samples, needed), every=1.0
+        )
         assert needed <= exported
     finally:
         await hook.stop()

@@ -22,7 +22,7 @@ from shared.bus import call
 from shared.errors import Unavailable
 from shared.runtime.embedded import free_port
 from shared.subjects import svc
-from tests.helpers import LoopbackServer
+from tests.helpers import LoopbackServer, until
 
 FIXTURE = Path(__file__).parent / "fixtures" / "minilm_reference.json"
 
@@ -187,7 +187,12 @@ async def test_embedder_service_embeds_and_batches_concurrent_requests(stack, an
             *(call(nc, svc("embedder", "embed"), {"texts": [t]}, timeout=30) for t in texts)
         )
         vectors = [r.unwrap()["vectors"][0] for r in replies]
-        texts_after, calls_after = await _embedder_counts(anon)
+
+        async def counted() -> tuple[float, float] | None:  # /metrics is a scrape cached for 2 s
+            after = await _embedder_counts(anon)
+            return after if after[0] - texts_before >= 24 else None
+
+        texts_after, calls_after = await until("the embeds counted in /metrics", counted, every=0.5)
         assert texts_after - texts_before >= 24 and calls_after - calls_before < texts_after - texts_before
         together = (await call(nc, svc("embedder", "embed"), {"texts": texts}, timeout=30)).unwrap()[
             "vectors"

@@ -29,10 +29,10 @@ import orjson
 import pytest
 
 from shared.bus import call
-from shared.runtime.stack import Infra, Stack
 from shared.subjects import svc
 from tests.helpers import Receiver
 from tests.queue_fixtures import fires_of, jobs_of, log_size, wait_started
+from tests.stack import Infra, Stack
 
 pytestmark = pytest.mark.slow
 REQUEST_TIMEOUT = 2.0

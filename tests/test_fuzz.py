@@ -29,9 +29,9 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance
 
 from gateway.routes import ROUTES
-from shared.runtime.stack import Infra, Stack, selected_components
 from tests.conftest import TEST_ENCRYPTION_KEY
 from tests.helpers import seed_view
+from tests.stack import Infra, Stack, selected_components
 
 # rotate-key is left out because it retires the very key the fuzzer sends (every later request would be a 401)
 EXCLUDED = {

@@ -319,7 +319,10 @@ async def test_prometheus_metrics_cover_gateway_and_every_service_replica(anon, 
     from prometheus_client.parser import text_string_to_metric_families
 
     await alice.get("/v1/memory/missing")
-    for _ in range(10):  # a replica busy with a backlog may miss one scrape window
+    await asyncio.sleep(2.1)  # /metrics is a scrape reused for 2 s: the next one is made after that request
+    for attempt in range(10):  # a replica busy with a backlog may miss one scrape window
+        if attempt:
+            await asyncio.sleep(1.0)
         status, body, headers = await anon.request("GET", "/metrics")
         assert status == 200 and headers["Content-Type"].startswith("text/plain")
         text = body.decode() if isinstance(body, bytes) else str(body)

@@ -20,9 +20,11 @@ from urllib.parse import quote, urlsplit
 
 import orjson
 import pytest
+from aiohttp import web
 
 from gateway.forward import MAX_JSON_DEPTH
 from gateway.routes import ADMIN_ROUTES, ROUTES
+from shared.runtime.embedded import free_port
 from tests.conftest import Api
 from tests.helpers import seed_view, until
 
@@ -734,13 +736,64 @@ async def world(register) -> World:
         0
     ] == 200
     assert (await a.post("/v1/pubsub/subscribe", {"channel": f"a-only.{a.agent_id}"}))[0] == 200
+    # A2A: C's task to A (A's work queue), and an outside agent A listed
+    status, sent, _ = await c.request(
+        "POST",
+        f"/a2a/{a.agent_id}/message:send",
+        json={
+            "message": {"messageId": "m", "role": "ROLE_USER", "parts": [{"text": "A-secret task"}]},
+            "configuration": {"returnImmediately": True},
+        },
+        headers={"A2A-Version": "1.0"},
+        envelope=True,
+    )
+    assert status == 200, sent
+    ids["a2a_task_id"] = sent["task"]["id"]
+    ids["external_id"] = await _outside_agent_listed_by(a)
     return World(a, b, c, ids)
+
+
+async def _outside_agent_listed_by(agent: Api) -> str:
+    card = {
+        "name": "A-outside",
+        "description": "d",
+        "supportedInterfaces": [
+            {"url": "https://x.example/a2a", "protocolBinding": "JSONRPC", "protocolVersion": "1.0"}
+        ],
+        "version": "1",
+        "capabilities": {},
+        "defaultInputModes": ["text/plain"],
+        "defaultOutputModes": ["text/plain"],
+        "skills": [],
+    }
+
+    async def serve(request: web.Request) -> web.Response:
+        return web.json_response(card)
+
+    app = web.Application()
+    app.router.add_get("/card", serve)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    try:
+        status, listed = await agent.post("/v1/a2a/agents", {"card_url": f"http://127.0.0.1:{port}/card"})
+        assert status == 200, listed
+        return str(listed["external_id"])
+    finally:
+        await runner.cleanup()
 
 
 async def _a_is_untouched(w: World) -> None:
     """After B's attempts, every one of A's records is exactly as A left it."""
     a, ids = w.a, w.ids
     assert (await a.get("/v1/memory/private"))[1]["value"] == "A-secret"
+    a2a_tasks = (await a.get("/v1/a2a/tasks"))[1]["tasks"]
+    assert [(t["id"], t["status"]["state"]) for t in a2a_tasks] == [
+        (ids["a2a_task_id"], "TASK_STATE_SUBMITTED")
+    ]
+    listed = (await a.get("/v1/a2a/agents", params={"include_hosted": "false"}))[1]["agents"]
+    assert ids["external_id"] in [x["external_id"] for x in listed]
     assert (await a.get("/v1/shared-memory/a-ns/pub"))[1]["value"] == "A-shared"
     assert (await a.get("/v1/vector/a-vec"))[1]["text"] == "A-secret vector memory"
     job = (await a.get(f"/v1/queue/{ids['job_id']}"))[1]
@@ -997,6 +1050,17 @@ CROSS_AGENT: dict[
         404,
         "Message not found",
         lambda i: (f"/v1/messages/{i['message_id']}/trace", {}),
+    ),
+    # an A2A task is its caller's and its hosted agent's only; an outside listing is its lister's
+    ("POST", "/v1/a2a/tasks/{task_id}/status"): (
+        404,
+        "Task not found",
+        lambda i: (f"/v1/a2a/tasks/{i['a2a_task_id']}/status", {"json": {"state": "TASK_STATE_COMPLETED"}}),
+    ),
+    ("DELETE", "/v1/a2a/agents/{external_id}"): (
+        403,
+        "Only the agent that listed it (or an admin) may remove it",
+        lambda i: (f"/v1/a2a/agents/{i['external_id']}", {}),
     ),
 }
 

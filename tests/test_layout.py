@@ -25,10 +25,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shared.bus import call
 from shared.runtime.embedded import EmbeddedNats, free_port
-from shared.runtime.stack import SHARED, Infra, Stack, selected_components
+from shared.runtime.stack import SHARED
 from shared.subjects import instance_health
 from tests.conftest import TEST_ENCRYPTION_KEY, Api
 from tests.helpers import until
+from tests.stack import Infra, Stack, selected_components
 
 pytestmark = [pytest.mark.timeout(240)]
 

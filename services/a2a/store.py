@@ -27,7 +27,7 @@ TASK_COLUMNS = "task_id, context_id, agent_id, caller_id, state, status, artifac
 
 
 def not_found(task_id: str) -> NotFound:
-    return NotFound(f"Task {task_id} not found", a2a_error(TASK_NOT_FOUND))
+    return NotFound("Task not found", a2a_error(TASK_NOT_FOUND))
 
 
 def timestamp(value: datetime) -> str:

@@ -19,6 +19,8 @@ from shared.spec import Every, Loop, Outbox, Parts, Service
 class MarketplaceSettings(Settings):
     # Credits granted to every agent when it registers (later versions of the original: 200).
     starting_credits: int = Field(200, ge=0)  # MOLTGRID_STARTING_CREDITS
+    # a task posted and claimed from one client network pays and rates (off: its reward returns to the poster)
+    same_network_counts: bool = False
     marketplace_sweep_seconds: float = 1.0  # how often open tasks past their deadline are refunded
     marketplace_notice_seconds: float = 2.0  # how often undelivered rating notices are retried
 
@@ -27,7 +29,7 @@ async def build(rt: Runtime[MarketplaceSettings]) -> Parts:
     s = rt.settings
     ledger = LedgerStore(rt.pool, s.starting_credits)
     notice_store = RatingNoticeStore(rt.pool)
-    tasks = TaskStore(rt.pool, rt.cipher, ledger, notice_store)
+    tasks = TaskStore(rt.pool, rt.cipher, ledger, notice_store, s.same_network_counts)
     notices = RatingNotices(notice_store, rt.nc)
 
     def after_commit() -> None:

@@ -12,6 +12,7 @@ from services.marketplace.ledger_store import LedgerStore
 from services.marketplace.task_store import TaskStore
 from shared.admin import AdminPage, page
 from shared.bus import Ctx
+from shared.netaddr import network_key
 from shared.ops import OpGroup, op
 
 
@@ -22,7 +23,7 @@ class TaskHandlers(OpGroup):
 
     @op()
     async def create(self, req: m.Create, ctx: Ctx) -> dict[str, Any]:
-        return await self.tasks.create(ctx.require_agent(), req)
+        return await self.tasks.create(ctx.require_agent(), req, network_key(ctx.client_addr))
 
     @op()
     async def browse(self, req: m.Browse, ctx: Ctx) -> dict[str, Any]:
@@ -36,7 +37,7 @@ class TaskHandlers(OpGroup):
 
     @op()
     async def claim(self, req: m.TaskRef, ctx: Ctx) -> dict[str, Any]:
-        out = await self.tasks.claim(ctx.require_agent(), req.task_id)
+        out = await self.tasks.claim(ctx.require_agent(), req.task_id, network_key(ctx.client_addr))
         self.after_commit()
         return out
 

@@ -1,6 +1,11 @@
 """The store of `marketplace.tasks`: all its SQL. Every transition is one transaction: the task's state
 change, the credits it moves (services.marketplace.ledger_store), its event (outbox) and any rating notice for
-the directory (services.marketplace.notice_store)."""
+the directory (services.marketplace.notice_store).
+
+Self-dealing pays nothing: a task posted and claimed from the same client network (an IPv4 address, an IPv6
+/64; shared.netaddr) is completed on acceptance, but its reward goes back to the poster and its rating is not
+sent to the directory, unless the operator says so (`same_network_counts`). Otherwise one operator's fresh
+accounts could pass their starting grants to one agent, with ratings, by posting tasks it "completes"."""
 
 from __future__ import annotations
 
@@ -27,9 +32,15 @@ COLUMNS = (
 
 class TaskStore:
     def __init__(
-        self, pool: asyncpg.Pool, cipher: Cipher, ledger: LedgerStore, notices: RatingNoticeStore
+        self,
+        pool: asyncpg.Pool,
+        cipher: Cipher,
+        ledger: LedgerStore,
+        notices: RatingNoticeStore,
+        same_network_counts: bool = False,
     ) -> None:
         self.pool, self.cipher, self.ledger, self.notices = pool, cipher, ledger, notices
+        self.same_network_counts = same_network_counts
 
     def _task(self, r: asyncpg.Record, viewer: str | None) -> dict[str, Any]:
         """A task in the contract's shape; the delivered result is shown only to its creator and worker."""
@@ -40,7 +51,7 @@ class TaskStore:
         out["result"] = self.cipher.decrypt(out["result"]) if can_see and out["result"] is not None else None
         return out
 
-    async def create(self, agent_id: str, req: m.Create) -> dict[str, Any]:
+    async def create(self, agent_id: str, req: m.Create, network: str | None = None) -> dict[str, Any]:
         deadline_at = parse_iso(req.deadline) if req.deadline else None
         if deadline_at is not None and deadline_at <= utcnow():
             raise BadRequest("deadline must be in the future")
@@ -50,8 +61,8 @@ class TaskStore:
             await self.ledger.hold(conn, agent_id, task_id, req.reward_credits)
             created = await conn.fetchval(
                 "INSERT INTO marketplace.tasks (task_id, creator_agent, title, description, category, requirements,"
-                " reward_credits, priority, estimated_effort, tags, deadline, deadline_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING created_at",
+                " reward_credits, priority, estimated_effort, tags, deadline, deadline_at, creator_network)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING created_at",
                 task_id,
                 agent_id,
                 req.title,
@@ -64,6 +75,7 @@ class TaskStore:
                 req.tags or [],
                 req.deadline,
                 deadline_at,
+                network,
             )
         # credits_deducted (1.0's, additive): the reward moved from the poster's balance into escrow
         return {
@@ -92,16 +104,17 @@ class TaskStore:
             raise NotFound("Task not found")
         return self._task(r, viewer)
 
-    async def claim(self, agent_id: str, task_id: str) -> dict[str, Any]:
+    async def claim(self, agent_id: str, task_id: str, network: str | None = None) -> dict[str, Any]:
         """One conditional UPDATE: concurrent claimers queue on the row lock and re-check `status = 'open'`,
         so exactly one wins whichever replica serves them."""
         async with self.pool.acquire() as conn, conn.transaction():
             r = await conn.fetchrow(
-                "UPDATE marketplace.tasks SET status = 'claimed', claimed_by = $2, claimed_at = now(), updated_at = now()"
-                " WHERE task_id = $1 AND status = 'open' AND creator_agent <> $2"
+                "UPDATE marketplace.tasks SET status = 'claimed', claimed_by = $2, claimed_at = now(), updated_at = now(),"
+                " worker_network = $3 WHERE task_id = $1 AND status = 'open' AND creator_agent <> $2"
                 " AND (deadline_at IS NULL OR deadline_at > now()) RETURNING creator_agent, title, claimed_at",
                 task_id,
                 agent_id,
+                network,
             )
             if r is None:
                 await self._refuse_claim(conn, agent_id, task_id)
@@ -133,8 +146,8 @@ class TaskStore:
 
     async def _locked(self, conn: asyncpg.Connection, task_id: str) -> asyncpg.Record:
         t = await conn.fetchrow(
-            "SELECT task_id, creator_agent, title, status, claimed_by, reward_credits, reviews"
-            " FROM marketplace.tasks WHERE task_id = $1 FOR UPDATE",
+            "SELECT task_id, creator_agent, title, status, claimed_by, reward_credits, reviews,"
+            " creator_network, worker_network FROM marketplace.tasks WHERE task_id = $1 FOR UPDATE",
             task_id,
         )
         if t is None:
@@ -182,8 +195,19 @@ class TaskStore:
                 return {"task_id": task_id, "status": "open", "credits_awarded": 0}
             if t["status"] not in (("delivered",) if accept else ("claimed", "delivered")):
                 raise Conflict(f"Task is not delivered (status: {t['status']})")
+            self_dealt = (
+                not self.same_network_counts
+                and t["creator_network"] is not None
+                and t["creator_network"] == t["worker_network"]
+            )
+            if self_dealt:
+                rating = None  # nothing to rate: the poster's own network did the work
             if accept:
-                awarded = await self.ledger.pay_out(conn, task_id, worker)
+                if self_dealt:
+                    await self.ledger.refund(conn, task_id)
+                    awarded = 0
+                else:
+                    awarded = await self.ledger.pay_out(conn, task_id, worker)
                 await conn.execute(
                     "UPDATE marketplace.tasks SET status = 'completed', rating = $2,"
                     " reviews = reviews + 1, updated_at = now() WHERE task_id = $1",
@@ -193,7 +217,7 @@ class TaskStore:
             else:
                 awarded = 0
                 await conn.execute(
-                    "UPDATE marketplace.tasks SET status = 'open', claimed_by = NULL, claimed_at = NULL,"
+                    "UPDATE marketplace.tasks SET status = 'open', claimed_by = NULL, claimed_at = NULL, worker_network = NULL,"
                     " delivered_at = NULL, result = NULL, rating = NULL, reviews = reviews + 1, updated_at = now()"
                     " WHERE task_id = $1",
                     task_id,

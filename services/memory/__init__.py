@@ -14,7 +14,7 @@ from services.memory.handlers.sessions import SessionHandlers
 from services.memory.handlers.shared import SharedHandlers
 from services.memory.handlers.tiered import TieredHandlers
 from services.memory.handlers.vectors import VectorHandlers
-from services.memory.stores.entries import EntryStore
+from services.memory.stores.entries import EntryStore, Quota
 from services.memory.stores.sessions import SessionStore
 from services.memory.stores.shared import SharedStore
 from services.memory.stores.vectors import VectorStore
@@ -35,11 +35,15 @@ class MemorySettings(Settings):
 
     memory_embed_timeout: float = 25.0  # seconds to wait for the embedder (its first call loads the model)
 
+    # Quotas per agent on live private entries (0 = unbounded); a write beyond them answers 429 quota_exceeded.
+    memory_max_entries: int = 10_000
+    memory_max_bytes: int = 10 * 1024 * 1024
+
 
 async def build(rt: Runtime[MemorySettings]) -> Parts:
     s = rt.settings
     db = Db(rt.pool)
-    entries = EntryStore(db, rt.cipher)
+    entries = EntryStore(db, rt.cipher, Quota(s.memory_max_entries, s.memory_max_bytes))
     shared = SharedStore(db, rt.cipher)
     sessions = SessionStore(db, rt.cipher)
     vectors = VectorStore(db, rt.cipher)

@@ -13,7 +13,7 @@ from services.relay.handlers.messages import MessageHandlers
 from services.relay.handlers.pubsub import PubSubHandlers
 from services.relay.handlers.webhooks import DeliveryHandlers, WebhookHandlers
 from services.relay.stores.events import EventAckStore
-from services.relay.stores.messages import MessageStore
+from services.relay.stores.messages import MessageStore, UnreadQuota
 from services.relay.stores.pubsub import PubSubStore
 from services.relay.stores.webhooks import WebhookStore
 from shared.config import Settings
@@ -28,12 +28,25 @@ class RelaySettings(Settings):
     webhook_concurrency: int = 32  # deliveries in flight per relay replica
     webhook_agent_concurrency: int = 8  # one agent's deliveries in flight at once, across all relay replicas
     webhook_timeout_seconds: float = 10.0  # one delivery attempt, connection to the receiver's answer
+    webhook_max_per_agent: int = 50  # webhooks one agent may hold (0 = unbounded); beyond: 429 quota_exceeded
+    # unread messages one inbox holds, and of them from one sender (0 = unbounded); beyond: 429 quota_exceeded
+    inbox_max_unread: int = 10_000
+    inbox_max_unread_per_sender: int = 1_000
+    event_acks_max_per_agent: int = (
+        10_000  # event ids acknowledged one by one kept per agent (oldest dropped)
+    )
+    # a publication's stored bytes: payload x matching subscribers (0 = unbounded); beyond: 413
+    pubsub_max_fanout_bytes: int = 50 * 1024 * 1024
 
 
 async def build(rt: Runtime[RelaySettings]) -> Parts:
     s = rt.settings
-    pubsub, acks = PubSubStore(rt.pool, rt.cipher), EventAckStore(rt.pool)
-    messages, webhooks = MessageStore(rt.pool, rt.cipher, pubsub.catch_up), WebhookStore(rt.pool, rt.cipher)
+    pubsub = PubSubStore(rt.pool, rt.cipher, s.pubsub_max_fanout_bytes)
+    acks = EventAckStore(rt.pool, s.event_acks_max_per_agent)
+    messages = MessageStore(
+        rt.pool, rt.cipher, UnreadQuota(s.inbox_max_unread, s.inbox_max_unread_per_sender), pubsub.catch_up
+    )
+    webhooks = WebhookStore(rt.pool, rt.cipher, s.webhook_max_per_agent)
     broadcaster = Broadcaster(pubsub, rt.nc, rt.js)
     client = GuardedClient(s.allow_private_webhooks, s.webhook_concurrency, s.webhook_timeout_seconds)
     deliverer = Deliverer(

@@ -7,6 +7,7 @@ America/New_York is 09:00 local across DST changes) and stored in UTC.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
@@ -62,6 +63,13 @@ def next_after(cron_expr: str, tz: str, t: datetime) -> datetime:
     """The first tick strictly after t, in UTC."""
     tick: datetime = croniter(cron_expr, t.astimezone(zone(tz))).get_next(datetime)
     return tick.astimezone(UTC)
+
+
+def shortest_gap(cron_expr: str, tz: str, t: datetime, ticks: int = 50) -> float:
+    """The shortest time in seconds between two of the next `ticks` ticks after t (how often it fires)."""
+    it = croniter(cron_expr, t.astimezone(zone(tz)))
+    times: list[datetime] = [it.get_next(datetime) for _ in range(ticks)]
+    return min((b - a).total_seconds() for a, b in pairwise(times))
 
 
 def latest_at_or_before(cron_expr: str, tz: str, t: datetime) -> datetime:

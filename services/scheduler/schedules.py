@@ -6,7 +6,7 @@ from typing import Any
 
 from services.scheduler import models as m
 from services.scheduler.clock import Clock
-from services.scheduler.cron import next_after, validate
+from services.scheduler.cron import next_after, shortest_gap, validate
 from services.scheduler.store import SchedulerStore, tick_iso
 from services.scheduler.ticker import Fire, Ticker
 from shared.bus import Ctx
@@ -47,15 +47,23 @@ LISTED_FIELDS = (
 
 
 class ScheduleHandlers(OpGroup):
-    def __init__(self, store: SchedulerStore, clock: Clock, ticker: Ticker) -> None:
+    def __init__(
+        self, store: SchedulerStore, clock: Clock, ticker: Ticker, frequent_seconds: float = 0.0
+    ) -> None:
         self.store, self.clock, self.ticker = store, clock, ticker
+        self.frequent_seconds = frequent_seconds  # a schedule firing more often than this is "frequent"
 
     @op()
     async def create(self, req: m.Create, ctx: Ctx) -> dict[str, Any]:
         agent_id = ctx.require_agent()
         validate(req.cron_expr, req.timezone)
-        next_run_at = next_after(req.cron_expr, req.timezone, await self.clock.now())
-        s = await self.store.create(new_id("sched", 12), agent_id, req, next_run_at)
+        now = await self.clock.now()
+        next_run_at = next_after(req.cron_expr, req.timezone, now)
+        frequent = (
+            bool(self.frequent_seconds)
+            and shortest_gap(req.cron_expr, req.timezone, now) < self.frequent_seconds
+        )
+        s = await self.store.create(new_id("sched", 12), agent_id, req, next_run_at, frequent)
         return {k: s[k] for k in CREATED_FIELDS}
 
     @op("list")

@@ -13,6 +13,7 @@ import orjson
 
 from services.scheduler import models as m
 from shared.crypto import Cipher
+from shared.errors import QuotaExceeded
 from shared.timeutil import iso
 
 COLUMNS = (
@@ -52,8 +53,11 @@ def dedup_key(task_id: str, fire_at: datetime) -> str:
 
 
 class SchedulerStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
-        self.pool, self.cipher = pool, cipher
+    def __init__(
+        self, pool: asyncpg.Pool, cipher: Cipher, max_per_agent: int = 0, max_frequent_per_agent: int = 0
+    ) -> None:
+        self.pool, self.cipher, self.max_per_agent = pool, cipher, max_per_agent
+        self.max_frequent_per_agent = max_frequent_per_agent
 
     def load(self, stored: str) -> Any:
         return orjson.loads(self.cipher.decrypt(stored))
@@ -78,26 +82,54 @@ class SchedulerStore:
         }
 
     async def create(
-        self, task_id: str, agent_id: str, req: m.Create, next_run_at: datetime
+        self, task_id: str, agent_id: str, req: m.Create, next_run_at: datetime, frequent: bool = False
     ) -> dict[str, Any]:
+        """Store a schedule; QuotaExceeded when the agent already holds `max_per_agent` (0 = unbounded), or,
+        for a `frequent` one, `max_frequent_per_agent` frequent ones. The counts are taken under a per-agent
+        advisory lock in the insert's transaction, so concurrent creates on any replica cannot both take the
+        last slot."""
         payload = self.cipher.encrypt(orjson.dumps(req.payload).decode())
-        r = await self.pool.fetchrow(
-            f"INSERT INTO scheduler.schedules (task_id, agent_id, cron_expr, timezone, payload, queue_name, priority,"
-            f" enabled, overlap, catchup, catchup_window_seconds, next_run_at)"
-            f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING {COLUMNS}",
-            task_id,
-            agent_id,
-            req.cron_expr,
-            req.timezone,
-            payload,
-            req.queue_name,
-            req.priority,
-            req.enabled,
-            req.overlap,
-            req.catchup,
-            req.catchup_window_seconds,
-            next_run_at,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            if self.max_per_agent or (frequent and self.max_frequent_per_agent):
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('schedules:' || $1))", agent_id)
+                held = await conn.fetchrow(
+                    "SELECT count(*) AS n, count(*) FILTER (WHERE frequent) AS frequent"
+                    " FROM scheduler.schedules WHERE agent_id = $1",
+                    agent_id,
+                )
+                if self.max_per_agent and held["n"] >= self.max_per_agent:
+                    raise QuotaExceeded(
+                        f"Schedule quota exceeded: at most {self.max_per_agent} schedules per agent",
+                        {"quota": "schedules", "limit": self.max_per_agent},
+                    )
+                if (
+                    frequent
+                    and self.max_frequent_per_agent
+                    and held["frequent"] >= self.max_frequent_per_agent
+                ):
+                    raise QuotaExceeded(
+                        f"Schedule quota exceeded: at most {self.max_frequent_per_agent} frequent schedules"
+                        " per agent",
+                        {"quota": "frequent_schedules", "limit": self.max_frequent_per_agent},
+                    )
+            r = await conn.fetchrow(
+                f"INSERT INTO scheduler.schedules (task_id, agent_id, cron_expr, timezone, payload, queue_name, priority,"
+                f" enabled, overlap, catchup, catchup_window_seconds, next_run_at, frequent)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING {COLUMNS}",
+                task_id,
+                agent_id,
+                req.cron_expr,
+                req.timezone,
+                payload,
+                req.queue_name,
+                req.priority,
+                req.enabled,
+                req.overlap,
+                req.catchup,
+                req.catchup_window_seconds,
+                next_run_at,
+                frequent,
+            )
         return self.view(r)
 
     async def get(self, agent_id: str, task_id: str) -> dict[str, Any] | None:

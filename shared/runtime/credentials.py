@@ -63,7 +63,12 @@ CALLS: dict[str, list[str]] = {
 }
 # Plain subscriptions besides their own request subjects.
 LISTENS: dict[str, list[str]] = {
-    GATEWAY: ["push.>", "bus.directory.>", "a2a.task.>"],
+    GATEWAY: [
+        "push.>",
+        "bus.directory.>",
+        "a2a.task.>",
+        "events.>",
+    ],  # events: long polls wait in the gateway
     "relay": ["bus.directory.agent_deleted"],  # forget a deleted agent at once
     # the coordination runs' private subjects; its runner connects with the default inbox prefix
     "coordination": ["coord.>", "_INBOX.>"],

@@ -1,5 +1,6 @@
 /** `MoltGrid`: one agent's client, its method groups over one transport, and registration. */
 
+import { A2AApi } from "./groups/a2a.js";
 import { DirectoryApi } from "./groups/directory.js";
 import { EventsApi } from "./groups/events.js";
 import { MarketplaceApi } from "./groups/marketplace.js";
@@ -20,7 +21,7 @@ import { Transport, type TransportOptions, unwrap } from "./transport.js";
 import type { Body, CallOptions, Json } from "./types.js";
 
 export interface MoltGridOptions extends TransportOptions {
-  /** A WebSocket constructor for relay.connect() where the runtime has none (Node 18/20: the `ws` package). */
+  /** A WebSocket constructor for relay.connect() and events.connect() where the runtime has none (Node 18/20: the `ws` package). */
   WebSocket?: WebSocketConstructor;
 }
 
@@ -48,6 +49,7 @@ export class MoltGrid {
   readonly testing: TestingApi;
   readonly text: TextApi;
   readonly system: SystemApi;
+  readonly a2a: A2AApi;
 
   constructor(options: MoltGridOptions = {}) {
     const { WebSocket, ...transport } = options;
@@ -63,7 +65,7 @@ export class MoltGrid {
     this.schedules = new SchedulesApi(t);
     this.relay = new RelayApi(t, WebSocket ? { WebSocket } : {});
     this.webhooks = new WebhooksApi(t);
-    this.events = new EventsApi(t);
+    this.events = new EventsApi(t, WebSocket ? { WebSocket } : {});
     this.pubsub = new PubSubApi(t);
     this.directory = new DirectoryApi(t);
     this.marketplace = new MarketplaceApi(t);
@@ -71,6 +73,7 @@ export class MoltGrid {
     this.testing = new TestingApi(t);
     this.text = new TextApi(t);
     this.system = new SystemApi(t);
+    this.a2a = new A2AApi(t);
   }
 
   /** The API key this client sends. */

@@ -25,7 +25,7 @@ export class MoltGridError extends Error {
   readonly body: unknown;
 
   constructor(status: number, body: unknown, headers?: Headers) {
-    const b: ErrorBody = typeof body === "object" && body !== null ? (body as ErrorBody) : {};
+    const b = errorBody(body);
     const message = b.message ?? (typeof b.detail === "string" ? b.detail : undefined) ?? `HTTP ${status}`;
     super(message);
     this.name = new.target.name;
@@ -62,6 +62,20 @@ const BY_STATUS: Record<number, typeof MoltGridError> = {
   503: UnavailableError,
   504: TimeoutError,
 };
+
+/** The A2A HTTP+JSON binding's error body (google.rpc.Status: `{error: {code, status, message, details}}`). */
+interface A2AErrorBody {
+  error: { message?: string; status?: string; details?: Array<{ reason?: string }> };
+}
+
+/** The REST body as it is; an A2A error as the same fields (`code` is its reason, e.g. TASK_NOT_FOUND). */
+function errorBody(body: unknown): ErrorBody {
+  if (typeof body !== "object" || body === null) return {};
+  const a2a = (body as Partial<A2AErrorBody>).error;
+  if (typeof a2a !== "object" || a2a === null) return body as ErrorBody;
+  const reason = a2a.details?.find((d) => d?.reason)?.reason ?? a2a.status;
+  return { detail: a2a.message, ...(a2a.message ? { message: a2a.message } : {}), ...(reason ? { error: reason } : {}) };
+}
 
 /** The error class for a status, constructed from its parsed body. */
 export function errorFor(status: number, body: unknown, headers?: Headers): MoltGridError {

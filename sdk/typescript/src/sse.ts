@@ -1,5 +1,6 @@
-/** The event stream (GET /v1/events/stream) as an async iterator: a Server-Sent Events reader over fetch
- * (so it sends X-API-Key, unlike EventSource) that resumes from the last id after a dropped connection. */
+/** Server-Sent Events as async iterators: a reader over fetch (so it sends X-API-Key, unlike EventSource) that
+ * resumes from the last id after a dropped connection. Used by the event stream (GET /v1/events/stream) and
+ * A2A task streams (`/a2a/{agent_id}/tasks/{id}:subscribe`). */
 
 import { errorFromResponse } from "./errors.js";
 import { sleep, type Transport } from "./transport.js";
@@ -23,30 +24,56 @@ export interface StreamOptions {
   signal?: AbortSignal;
 }
 
-export async function* streamEvents(
+export function streamEvents(
   transport: Transport,
   options: StreamOptions = {},
 ): AsyncGenerator<StreamEvent, void, undefined> {
-  let cursor = options.after ?? "0";
+  return follow(
+    transport,
+    (cursor) =>
+      new Request(`${transport.baseUrl}/v1/events/stream`, {
+        headers: { ...transport.headers, Accept: "text/event-stream", "Last-Event-ID": cursor ?? "0" },
+      }),
+    { ...options, cursor: options.after },
+  );
+}
+
+/** How one followed stream is opened and when it is over. */
+export interface FollowOptions extends Omit<StreamOptions, "after"> {
+  /** The id to resume after on the first connection (undefined: the server's start). */
+  cursor?: string | undefined;
+  /** True for the event after which the server ends the stream for good (no reconnect then). */
+  last?: (event: StreamEvent) => boolean;
+  /** A connection that ends cleanly without any event means the stream is over (no reconnect then). */
+  emptyEnds?: boolean;
+}
+
+/** Follows an SSE resource across connections: `request(cursor)` opens one that resumes after `cursor` (the
+ * last id seen, sent as Last-Event-ID); a dropped connection is reopened after a backoff. */
+export async function* follow(
+  transport: Transport,
+  request: (cursor: string | undefined) => Request,
+  options: FollowOptions = {},
+): AsyncGenerator<StreamEvent, void, undefined> {
+  let cursor = options.cursor;
   let failures = 0;
   const outer = options.signal;
   while (!outer?.aborted) {
     const abort = new AbortController();
     const stop = (): void => abort.abort(outer?.reason);
     outer?.addEventListener("abort", stop, { once: true });
+    let seen = 0;
     try {
-      const response = await transport.fetch(
-        new Request(`${transport.baseUrl}/v1/events/stream`, {
-          headers: { ...transport.headers, Accept: "text/event-stream", "Last-Event-ID": cursor },
-          signal: abort.signal,
-        }),
-      );
+      const response = await transport.fetch(new Request(request(cursor), { signal: abort.signal }));
       if (!response.ok || !response.body) throw await errorFromResponse(response);
       for await (const event of parse(response.body)) {
         failures = 0;
+        seen++;
         cursor = event.id;
         yield event;
+        if (options.last?.(event)) return;
       }
+      if (options.emptyEnds && seen === 0) return;
     } catch (error) {
       if (outer?.aborted) return;
       const status = (error as { status?: number }).status;

@@ -2,7 +2,7 @@
  * admin password, a WebSocket constructor, and a recorder of the routes and methods the tests reached. */
 
 import { WebSocket as NodeWebSocket } from "ws";
-import { MoltGrid, type MoltGridOptions, type WebSocketConstructor } from "../src/index.js";
+import { MoltGrid, type MoltGridOptions, type WebSocketConstructor } from "@moltgrid/client";
 
 export const URLS = (process.env.MOLTGRID_TEST_URLS ?? "http://127.0.0.1:8000").split(",");
 export const BASE_URL = URLS[0]!;
@@ -11,9 +11,30 @@ export const ADMIN_PASSWORD = process.env.MOLTGRID_TEST_ADMIN_PASSWORD ?? "";
 export const WebSocketImpl: WebSocketConstructor =
   (globalThis as { WebSocket?: WebSocketConstructor }).WebSocket ?? (NodeWebSocket as unknown as WebSocketConstructor);
 
-/** `METHOD /path/{template}` of every request sent, and `group.method` of every client method called. */
+/** `METHOD /path/{template}` of every request sent through openapi-fetch, `METHOD /concrete/path` of every
+ * request sent at all (fetch and WebSocket), and `group.method` of every client method called. */
 export const reached = new Set<string>();
+export const requested = new Set<string>();
 export const called = new Set<string>();
+
+/** Wraps a fetch so that every request's method and path are recorded in `requested`. */
+export function recording(base: typeof fetch = fetch): typeof fetch {
+  return (input, init) => {
+    const request = input instanceof Request ? input : new Request(input, init);
+    requested.add(`${request.method} ${new URL(request.url).pathname}`);
+    return base(input, init);
+  };
+}
+
+/** Wraps a WebSocket constructor so that every connection's path is recorded in `requested`. */
+export function recordingSocket(Base: WebSocketConstructor = WebSocketImpl): WebSocketConstructor {
+  return class extends (Base as unknown as new (url: string) => object) {
+    constructor(url: string) {
+      requested.add(`GET ${new URL(url).pathname}`);
+      super(url);
+    }
+  } as unknown as WebSocketConstructor;
+}
 
 const GROUPS = new WeakSet<object>();
 
@@ -61,7 +82,13 @@ function wrapGroup<T extends object>(group: T, prefix: string): T {
 /** A freshly registered agent's client (tests never share agents: each has its own rate-limit budget). */
 export async function agent(name: string, options: Omit<MoltGridOptions, "apiKey"> = {}): Promise<MoltGrid> {
   called.add("MoltGrid.register");
-  const mg = await MoltGrid.register({ name, baseUrl: BASE_URL, WebSocket: WebSocketImpl, ...options });
+  const mg = await MoltGrid.register({
+    name,
+    baseUrl: BASE_URL,
+    ...options,
+    WebSocket: recordingSocket(options.WebSocket),
+    fetch: recording(options.fetch),
+  });
   reached.add("POST /v1/register"); // through its own unauthenticated transport
   return tracked(mg);
 }

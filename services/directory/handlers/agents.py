@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from collections.abc import Callable
 from typing import Any
 
@@ -11,21 +12,38 @@ from services.directory import notices
 from services.directory.models.agents import AgentRef, Authenticate, Empty, Register, RotateKey
 from services.directory.store.agents import AgentStore
 from shared.bus import Ctx
-from shared.errors import Unauthorized
+from shared.errors import Forbidden, Unauthorized
 from shared.ids import hash_api_key, new_api_key, new_id
+from shared.netaddr import network_key
 from shared.ops import OpGroup, op
 
 
 class AgentOps(OpGroup):
-    def __init__(self, agents: AgentStore, nc: NATS, kick: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        agents: AgentStore,
+        nc: NATS,
+        kick: Callable[[], None],
+        per_network_per_hour: int = 0,
+        invite_key: str | None = None,
+    ) -> None:
         self.agents, self.nc, self.kick = agents, nc, kick
+        self.per_network_per_hour, self.invite_key = per_network_per_hour, invite_key
 
     @op()
     async def register(self, req: Register, ctx: Ctx) -> dict[str, Any]:
         """The agent and its announcement (admin.agent_registered: the marketplace records the starting
-        grant) commit together; the outbox publisher sends the announcement now."""
+        grant) commit together; the outbox publisher sends the announcement now. With an operator's invite
+        key set, registration needs it (the X-Invite-Key header); each client network registers at most
+        `per_network_per_hour` agents an hour."""
+        if self.invite_key and not hmac.compare_digest(
+            (req.invite_key or "").encode(), self.invite_key.encode()
+        ):
+            raise Forbidden("Registration needs a valid invite key (X-Invite-Key header)")
         agent_id, api_key = new_id("agent"), new_api_key()
-        await self.agents.create(agent_id, hash_api_key(api_key), req.name)
+        await self.agents.create(
+            agent_id, hash_api_key(api_key), req.name, network_key(ctx.client_addr), self.per_network_per_hour
+        )
         self.kick()
         return {
             "agent_id": agent_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from pydantic import StringConstraints
+from pydantic.json_schema import SkipJsonSchema
 
 from shared.models import AgentId, Request, Text
 
@@ -17,6 +18,8 @@ class Empty(Request):
 
 class Register(Request):
     name: Annotated[Text, StringConstraints(max_length=64)] | None = None
+    # the X-Invite-Key header, passed on by the gateway (needed only when the operator sets an invite key)
+    invite_key: SkipJsonSchema[Annotated[str, StringConstraints(max_length=256)] | None] = None
 
 
 class Authenticate(Request):

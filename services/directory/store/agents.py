@@ -4,7 +4,11 @@ its announcement, key rotation, existence, deletion and the operator's listing.
 A registration writes the agent row and the announcement on `admin.agent_registered` (ADMIN stream) in one
 transaction, through the directory's outbox: the announcement's `Nats-Msg-Id` is `registered-<agent>`, so
 the outbox publisher's retries (after a JetStream outage or a restart) are deduplicated and a committed
-agent is always announced."""
+agent is always announced.
+
+Registrations are limited per client network (`registered_from`, see shared.netaddr): the count of the
+network's registrations in the last hour is taken under an advisory lock on the network in the insert's
+transaction, so concurrent registrations on any replica cannot both take the last one."""
 
 from __future__ import annotations
 
@@ -14,6 +18,7 @@ import asyncpg
 
 from services.directory.store.rows import changed, row_dict
 from shared import subjects
+from shared.errors import RateLimited
 from shared.events import outbox_body
 
 # Columns of an agent's own profile (GET /v1/directory/me) and the operator's listing.
@@ -31,14 +36,37 @@ class AgentStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
 
-    async def create(self, agent_id: str, key_hash: str, name: str | None) -> None:
-        """The agent row and its registration announcement, committed together."""
+    async def create(
+        self, agent_id: str, key_hash: str, name: str | None, network: str | None = None, per_hour: int = 0
+    ) -> None:
+        """The agent row and its registration announcement, committed together. RateLimited (with the seconds
+        until the network's oldest registration of the hour leaves the window) when the network already
+        registered `per_hour` agents in the last hour (0 = unlimited)."""
         async with self._pool.acquire() as conn, conn.transaction():
+            if network is not None and per_hour:
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('register:' || $1))", network)
+                recent = await conn.fetch(
+                    "SELECT created_at FROM directory.agents WHERE registered_from = $1"
+                    " AND created_at > now() - interval '1 hour' ORDER BY created_at LIMIT $2",
+                    network,
+                    per_hour,
+                )
+                if len(recent) >= per_hour:
+                    wait = await conn.fetchval(
+                        "SELECT ceil(extract(epoch FROM $1::timestamptz + interval '1 hour' - now()))::int",
+                        recent[0]["created_at"],
+                    )
+                    raise RateLimited(
+                        f"Too many registrations from your network ({per_hour}/hour)",
+                        {"retry_after_seconds": max(1, int(wait or 1))},
+                    )
             await conn.execute(
-                "INSERT INTO directory.agents (agent_id, api_key_hash, name) VALUES ($1, $2, $3)",
+                "INSERT INTO directory.agents (agent_id, api_key_hash, name, registered_from)"
+                " VALUES ($1, $2, $3, $4)",
                 agent_id,
                 key_hash,
                 name,
+                network,
             )
             await conn.execute(
                 "INSERT INTO directory.outbox (event_id, subject, body) VALUES ($1, $2, $3)",

@@ -3,7 +3,11 @@ directory.ratings, and the reputation columns of directory.agents).
 
 Reputation is the rounded average of every rating counted so far, kept exactly as sum and count; a rating
 is counted once per rating_id (the collaboration id, or the marketplace review it came from), so a retried
-notice cannot count twice."""
+notice cannot count twice.
+
+A collaboration between agents registered from the same network (directory.agents.registered_from) is logged
+but its rating is not counted, unless the operator says so (`same_network_counts`): one operator's agents
+rating each other is not evidence of anything (docs/marketplace.md "Sybils")."""
 
 from __future__ import annotations
 
@@ -25,8 +29,8 @@ COLLABORATION_COLUMNS = "collaboration_id, agent_id, partner_agent, task_type, o
 
 
 class ReputationStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
-        self._pool, self._cipher = pool, cipher
+    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, same_network_counts: bool = False) -> None:
+        self._pool, self._cipher, self._same_network_counts = pool, cipher, same_network_counts
 
     def _collaboration(self, r: asyncpg.Record) -> dict[str, Any]:
         return {**row_dict(r), "task_type": self._cipher.decrypt(r["task_type"]) if r["task_type"] else None}
@@ -43,7 +47,18 @@ class ReputationStore:
         """Log the collaboration and count its rating into the partner's reputation (one transaction);
         None when the partner does not exist."""
         async with self._pool.acquire() as conn, conn.transaction():
-            rated = await conn.fetchrow(RATE, partner, rating)
+            counted = self._same_network_counts or not await conn.fetchval(
+                "SELECT a.registered_from = p.registered_from FROM directory.agents a, directory.agents p"
+                " WHERE a.agent_id = $1 AND p.agent_id = $2",
+                agent_id,
+                partner,
+            )
+            if counted:
+                rated = await conn.fetchrow(RATE, partner, rating)
+            else:
+                rated = await conn.fetchrow(
+                    "SELECT reputation FROM directory.agents WHERE agent_id = $1", partner
+                )
             if rated is None:
                 return None
             created: datetime = await conn.fetchval(
@@ -56,13 +71,14 @@ class ReputationStore:
                 outcome,
                 rating,
             )
-            await conn.execute(
-                "INSERT INTO directory.ratings (rating_id, agent_id, rating, source)"
-                " VALUES ($1, $2, $3, 'collaboration')",
-                collaboration_id,
-                partner,
-                rating,
-            )
+            if counted:
+                await conn.execute(
+                    "INSERT INTO directory.ratings (rating_id, agent_id, rating, source)"
+                    " VALUES ($1, $2, $3, 'collaboration')",
+                    collaboration_id,
+                    partner,
+                    rating,
+                )
         return float(rated["reputation"]), created
 
     async def record_rating(

@@ -11,7 +11,7 @@ from pydantic import ValidationError
 from services.memory.models import entries as m
 from services.memory.stores.entries import EntryStore, Write
 from shared.bus import Ctx
-from shared.errors import Conflict, NotFound, found
+from shared.errors import Conflict, NotFound, QuotaExceeded, found
 from shared.ops import OpGroup, op
 
 NOT_FOUND = "Key not found or expired"  # the seed's answer for a missing key, used for anything hidden too
@@ -77,6 +77,13 @@ class EntryHandlers(OpGroup):
                 continue
             except Conflict as exc:
                 results.append({"key": key, "success": False, "status": "conflict", "error": exc.message})
+                continue
+            except (
+                QuotaExceeded
+            ) as exc:  # the agent's memory quota: this item is not stored, later ones may be
+                results.append(
+                    {"key": key, "success": False, "status": "quota_exceeded", "error": exc.message}
+                )
                 continue
             results.append(
                 {

@@ -6,6 +6,11 @@ value). Expired rows are never returned and are swept periodically.
 Compare-and-set needs no explicit lock: the conditional UPDATE (or INSERT … ON CONFLICT … WHERE) is one
 statement, and Postgres re-checks its condition against the newest row version after waiting for a concurrent
 writer, so of two writers that saw the same version exactly one succeeds, whichever replica serves it.
+
+Each agent's live entries are bounded in number and in bytes (`Quota`). The check runs in the write's own
+transaction under a per-agent advisory lock, so two replicas writing an agent's last slot at once serialize:
+exactly one of them passes. A write that does not grow the agent's usage (an overwrite no larger than before)
+always passes, so an agent over a lowered quota can still shrink or rewrite what it has.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ import asyncpg
 from services.memory.db import Db, affected
 from services.memory.stores import RECALL_SCAN
 from shared.crypto import Cipher
-from shared.errors import Conflict
+from shared.errors import Conflict, QuotaExceeded
 from shared.events import add_event
 from shared.timeutil import iso, utcnow
 
@@ -75,9 +80,39 @@ class Write:
     expected_version: int | None = None  # None: unconditional; 0: must not exist; n: must be at version n
 
 
+@dataclass(frozen=True, slots=True)
+class Quota:
+    """Per-agent bounds on live private entries (0 = unbounded)."""
+
+    max_entries: int = 0
+    max_bytes: int = 0
+
+
+_USAGE = f"SELECT count(*) AS n, COALESCE(sum(size_bytes), 0) AS b FROM memory.entries WHERE agent_id = $1 AND {LIVE}"
+
+
 class EntryStore:
-    def __init__(self, db: Db, cipher: Cipher) -> None:
-        self._db, self._cipher = db, cipher
+    def __init__(self, db: Db, cipher: Cipher, quota: Quota = Quota()) -> None:
+        self._db, self._cipher, self._quota = db, cipher, quota
+
+    async def _usage(self, conn: asyncpg.Connection, agent_id: str) -> tuple[int, int]:
+        row = await conn.fetchrow(_USAGE, agent_id)
+        return int(row["n"]), int(row["b"])
+
+    async def _check_quota(self, conn: asyncpg.Connection, agent_id: str, before: tuple[int, int]) -> None:
+        """Refuse (rolling the write back) when it grew the agent's usage beyond its quota."""
+        q = self._quota
+        n, b = await self._usage(conn, agent_id)
+        if q.max_entries and n > q.max_entries and n > before[0]:
+            raise QuotaExceeded(
+                f"Memory quota exceeded: at most {q.max_entries} entries per agent",
+                {"quota": "memory_entries", "limit": q.max_entries},
+            )
+        if q.max_bytes and b > q.max_bytes and b > before[1]:
+            raise QuotaExceeded(
+                f"Memory quota exceeded: at most {q.max_bytes} bytes of values per agent",
+                {"quota": "memory_bytes", "limit": q.max_bytes},
+            )
 
     # ── writes ──────────────────────────────────────────────────────────────
     async def write(self, agent_id: str, w: Write) -> dict[str, Any]:
@@ -108,7 +143,15 @@ class EntryStore:
             )
             args = (*args, w.expected_version)
         async with self._db.transaction() as conn:
+            before = (0, 0)
+            if self._quota.max_entries or self._quota.max_bytes:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"memory:{agent_id}"
+                )
+                before = await self._usage(conn, agent_id)
             row = await conn.fetchrow(sql, *args)
+            if row is not None and (self._quota.max_entries or self._quota.max_bytes):
+                await self._check_quota(conn, agent_id, before)
             if row is None:
                 current = await conn.fetchval(
                     f"SELECT version FROM memory.entries WHERE agent_id = $1 AND namespace = $2 AND key = $3"

@@ -7,6 +7,7 @@ into its inbox (stores.pubsub: a publication is stored once, and becomes a subsc
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from services.relay import trace
 from services.relay.stores.errors import affected
 from shared import subjects
 from shared.crypto import Cipher
+from shared.errors import QuotaExceeded
 from shared.events import make_event, outbox_body
 from shared.ids import new_id
 from shared.timeutil import iso
@@ -84,6 +86,35 @@ SELECT (SELECT count(*) FROM relay.messages m
 ADMIN_WHERE = "WHERE ($1::text IS NULL OR from_agent = $1 OR to_agent = $1)"
 
 
+@dataclass(frozen=True, slots=True)
+class UnreadQuota:
+    """Bounds on unread messages in one inbox (0 = unbounded)."""
+
+    per_inbox: int = 0
+    per_sender: int = 0
+
+    async def check(self, conn: asyncpg.Connection, sender: str, recipient: str) -> None:
+        if not (self.per_inbox or self.per_sender):
+            return
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext('inbox:' || $1))", recipient)
+        row = await conn.fetchrow(
+            "SELECT count(*) AS total, count(*) FILTER (WHERE from_agent = $2) AS mine FROM relay.messages"
+            " WHERE to_agent = $1 AND read_at IS NULL",
+            recipient,
+            sender,
+        )
+        if self.per_inbox and row["total"] >= self.per_inbox:
+            raise QuotaExceeded(
+                f"The recipient's inbox is full ({self.per_inbox} unread messages)",
+                {"quota": "inbox_unread", "limit": self.per_inbox},
+            )
+        if self.per_sender and row["mine"] >= self.per_sender:
+            raise QuotaExceeded(
+                f"The recipient's inbox already holds {self.per_sender} unread messages from you",
+                {"quota": "inbox_unread_per_sender", "limit": self.per_sender},
+            )
+
+
 CatchUp = Callable[[str], Awaitable[int]]
 
 
@@ -92,8 +123,14 @@ async def _nothing(agent_id: str) -> int:
 
 
 class MessageStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, catch_up: CatchUp = _nothing) -> None:
-        self.pool, self.cipher, self.catch_up = pool, cipher, catch_up
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        cipher: Cipher,
+        unread: UnreadQuota = UnreadQuota(),
+        catch_up: CatchUp = _nothing,
+    ) -> None:
+        self.pool, self.cipher, self.unread, self.catch_up = pool, cipher, unread, catch_up
 
     def _dump(self, value: Any) -> str:
         return self.cipher.encrypt(orjson.dumps(value).decode())
@@ -105,25 +142,33 @@ class MessageStore:
         self, sender: str, recipient: str, channel: str, payload: Any, accepted_at: datetime | None = None
     ) -> dict[str, Any]:
         """Store the message and its message.received event atomically (one statement); returns the push frame.
-        `accepted_at` (when the relay took the request) is the first hop of the message's trace."""
+        `accepted_at` (when the relay took the request) is the first hop of the message's trace.
+
+        An inbox holds at most `unread.per_inbox` unread messages, and at most `unread.per_sender` of them
+        from one sender (so one sender cannot fill another agent's inbox alone): a send beyond either is
+        refused (QuotaExceeded), never stored by dropping older mail. Both counts are taken under an advisory
+        lock on the recipient in the insert's transaction, so concurrent sends on any replica cannot both take
+        the last slot."""
         message_id = new_id("msg", 16)
         event = make_event(
             recipient,
             "message.received",
             {"message_id": message_id, "from_agent": sender, "channel": channel},
         )
-        created = await self.pool.fetchval(
-            SEND,
-            message_id,
-            sender,
-            recipient,
-            channel,
-            self._dump(payload),
-            event["id"],
-            subjects.event(recipient, "message.received"),
-            outbox_body(event),
-            accepted_at,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.unread.check(conn, sender, recipient)
+            created = await conn.fetchval(
+                SEND,
+                message_id,
+                sender,
+                recipient,
+                channel,
+                self._dump(payload),
+                event["id"],
+                subjects.event(recipient, "message.received"),
+                outbox_body(event),
+                accepted_at,
+            )
         return {
             "event": "message.received",
             "message_id": message_id,

@@ -23,6 +23,7 @@ import orjson
 from services.relay.channels import Pattern, candidates
 from services.relay.stores.errors import affected
 from shared.crypto import Cipher
+from shared.errors import TooLarge
 from shared.timeutil import iso
 
 MAX_SUBSCRIPTIONS = 50  # per agent, as MoltGrid 1.0
@@ -31,13 +32,16 @@ SETTLE = "30 seconds"  # a reader's mark trails the newest publication by this m
 
 # The publication, and its audience from the same snapshot: the agents subscribed to a pattern among $5 (the
 # channel's candidate patterns), the publisher excepted, each once (space-separated: agent ids have no spaces).
+# Not stored (created_at null) when its payload ($6 bytes) times its audience passes the bound $7 (0: none):
+# every copy a reader writes holds the payload, and every push carries it.
 PUBLISH = """
 WITH a AS (SELECT coalesce(string_agg(agent_id, ' '), '') AS subscribers, count(*) AS n
               FROM (SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
                      WHERE channel = ANY($5::text[]) AND agent_id <> $3) d),
      p AS (INSERT INTO relay.publications (publication_id, channel, from_agent, payload, audience)
-           SELECT $1, $2, $3, $4, n FROM a RETURNING created_at)
-SELECT p.created_at, a.subscribers FROM p, a
+           SELECT $1, $2, $3, $4, n FROM a WHERE $7::bigint = 0 OR $6::bigint * n <= $7::bigint
+           RETURNING created_at)
+SELECT p.created_at, a.subscribers, a.n FROM a LEFT JOIN p ON true
 """
 # The same audience for a channel with too many tokens to list its candidate patterns: the regexes, narrowed
 # by token count.
@@ -47,8 +51,9 @@ WITH a AS (SELECT coalesce(string_agg(agent_id, ' '), '') AS subscribers, count(
                      WHERE ((NOT open AND tokens = $5::int) OR (open AND tokens <= $5::int)) AND $2 ~ pattern_re
                        AND agent_id <> $3) d),
      p AS (INSERT INTO relay.publications (publication_id, channel, from_agent, payload, audience)
-           SELECT $1, $2, $3, $4, n FROM a RETURNING created_at)
-SELECT p.created_at, a.subscribers FROM p, a
+           SELECT $1, $2, $3, $4, n FROM a WHERE $7::bigint = 0 OR $6::bigint * n <= $7::bigint
+           RETURNING created_at)
+SELECT p.created_at, a.subscribers, a.n FROM a LEFT JOIN p ON true
 """
 AUDIENCE = """
 SELECT array(SELECT DISTINCT agent_id FROM relay.pubsub_subscriptions
@@ -94,8 +99,8 @@ def copy_ids(publication_id: str, agent_id: str) -> tuple[str, str]:
 
 
 class PubSubStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
-        self.pool, self.cipher = pool, cipher
+    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, max_fanout_bytes: int = 0) -> None:
+        self.pool, self.cipher, self.max_fanout_bytes = pool, cipher, max_fanout_bytes
 
     async def subscribe(self, agent_id: str, pattern: Pattern) -> tuple[datetime, bool] | None:
         """(subscribed_at, new) — an existing subscription is kept as it was; None when the agent is at its
@@ -157,12 +162,19 @@ class PubSubStore:
     ) -> tuple[datetime, list[str]]:
         """Store the publication (one row; the payload encrypted once); returns when it was stored and the
         subscribers it reaches."""
-        stored = self.cipher.encrypt(orjson.dumps(payload).decode())
+        encoded = orjson.dumps(payload)
+        stored = self.cipher.encrypt(encoded.decode())
         patterns = candidates(channel)
-        if patterns is not None:
-            row = await self.pool.fetchrow(PUBLISH, publication_id, channel, sender, stored, patterns)
-        else:
-            row = await self.pool.fetchrow(PUBLISH_SCAN, publication_id, channel, sender, stored, tokens)
+        query, match = (PUBLISH, patterns) if patterns is not None else (PUBLISH_SCAN, tokens)
+        row = await self.pool.fetchrow(
+            query, publication_id, channel, sender, stored, match, len(encoded), self.max_fanout_bytes
+        )
+        if row["created_at"] is None:
+            raise TooLarge(
+                f"Publication too large for its audience: {len(encoded)} bytes to {row['n']} subscribers"
+                f" exceeds {self.max_fanout_bytes} bytes stored per publication",
+                {"quota": "publication_bytes", "limit": self.max_fanout_bytes},
+            )
         return row["created_at"], row["subscribers"].split()  # one text, not 10,000 values to decode
 
     async def catch_up(self, agent_id: str, conn: asyncpg.Connection | None = None) -> int:

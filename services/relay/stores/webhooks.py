@@ -1,6 +1,9 @@
 """Webhooks and their deliveries (schema `relay`: webhooks, deliveries, delivery_attempts): registrations,
 one delivery per (webhook, event) recorded from the event stream, claims of due deliveries shared safely by
-every relay replica, the outcome of each attempt, the delivery log and replays."""
+every relay replica, the outcome of each attempt, the delivery log and replays.
+
+An agent holds at most `max_per_agent` webhooks: the count is taken under a per-agent advisory lock in the
+insert's transaction, so concurrent registrations on any replica cannot both take the last slot."""
 
 from __future__ import annotations
 
@@ -10,6 +13,7 @@ import asyncpg
 
 from services.relay.stores.errors import affected, domain_errors
 from shared.crypto import Cipher
+from shared.errors import QuotaExceeded
 from shared.ids import new_id
 from shared.timeutil import iso
 
@@ -69,23 +73,35 @@ SELECT d.delivery_id, d.event_id, d.event_type, d.status, d.attempts, d.last_sta
 
 
 class WebhookStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher) -> None:
-        self.pool, self.cipher = pool, cipher
+    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, max_per_agent: int = 0) -> None:
+        self.pool, self.cipher, self.max_per_agent = pool, cipher, max_per_agent
 
     # ── registrations ───────────────────────────────────────────────────────
     async def create(
         self, agent_id: str, url: str, event_types: list[str], secret: str | None
     ) -> dict[str, Any]:
+        """Register a webhook; QuotaExceeded when the agent already holds `max_per_agent` (0 = unbounded)."""
         webhook_id = new_id("wh")
-        created = await self.pool.fetchval(
-            "INSERT INTO relay.webhooks (webhook_id, agent_id, url, event_types, secret)"
-            " VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
-            webhook_id,
-            agent_id,
-            url,
-            event_types,
-            self.cipher.encrypt(secret) if secret else None,
-        )
+        async with self.pool.acquire() as conn, conn.transaction():
+            if self.max_per_agent:
+                await conn.execute("SELECT pg_advisory_xact_lock(hashtext('webhooks:' || $1))", agent_id)
+                held = await conn.fetchval(
+                    "SELECT count(*) FROM relay.webhooks WHERE agent_id = $1", agent_id
+                )
+                if held >= self.max_per_agent:
+                    raise QuotaExceeded(
+                        f"Webhook quota exceeded: at most {self.max_per_agent} webhooks per agent",
+                        {"quota": "webhooks", "limit": self.max_per_agent},
+                    )
+            created = await conn.fetchval(
+                "INSERT INTO relay.webhooks (webhook_id, agent_id, url, event_types, secret)"
+                " VALUES ($1, $2, $3, $4, $5) RETURNING created_at",
+                webhook_id,
+                agent_id,
+                url,
+                event_types,
+                self.cipher.encrypt(secret) if secret else None,
+            )
         return {
             "webhook_id": webhook_id,
             "url": url,

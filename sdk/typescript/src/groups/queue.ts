@@ -1,10 +1,12 @@
-/** The job queue (/v1/queue…): submit, claim with a lease, complete or fail, heartbeats, dead letters. */
+/** The job queue (/v1/queue…): submit, claim with a lease (one job or several), complete or fail, heartbeats
+ * (each also for many jobs at once), dead letters. */
 
 import type { Body, CallOptions, Json, Query } from "../types.js";
 import { unwrap } from "../transport.js";
 import { Group } from "./group.js";
 
 type Job = { params: { path: { job_id: string } } };
+type Claim = NonNullable<Body<"/v1/queue/claim", "post">>;
 type DeadLetterFilter = Query<"/v1/queue/dead-letters", "get">;
 
 export class QueueApi extends Group {
@@ -25,10 +27,12 @@ export class QueueApi extends Group {
     return unwrap(this.api.POST("/v1/queue/batch", { body: { items }, ...init }));
   }
 
-  /** Claims the next job of a queue (null data when it is empty). */
-  claim(options?: Query<"/v1/queue/claim", "post"> & CallOptions): Promise<Json> {
-    const [query, init] = this.split(options);
-    return unwrap(this.api.POST("/v1/queue/claim", { params: { query }, ...init }));
+  /** Claims the next job of a queue (`{status: "empty"}` when there is none); with `max_jobs` above 1, a list
+   * of up to that many jobs. */
+  claim(options?: Query<"/v1/queue/claim", "post"> & Claim & CallOptions): Promise<Json> {
+    const [{ max_jobs, ...query }, init] = this.split(options);
+    const body = max_jobs === undefined ? {} : { body: { max_jobs } };
+    return unwrap(this.api.POST("/v1/queue/claim", { params: { query }, ...body, ...init }));
   }
 
   /** Completes a claimed job with its result. */
@@ -49,6 +53,24 @@ export class QueueApi extends Group {
   heartbeat(jobId: string, options?: Body<"/v1/queue/{job_id}/heartbeat", "post"> & CallOptions): Promise<Json> {
     const [body, init] = this.split(options);
     return unwrap(this.api.POST("/v1/queue/{job_id}/heartbeat", { ...this.#job(jobId), body, ...init }));
+  }
+
+  /** Completes up to 100 claimed jobs (each `{job_id, result?, attempt?}`); one result per item. */
+  completeMany(items: Body<"/v1/queue/complete", "post">["items"], options?: CallOptions): Promise<Json> {
+    const [, init] = this.split(options);
+    return unwrap(this.api.POST("/v1/queue/complete", { body: { items }, ...init }));
+  }
+
+  /** Fails up to 100 claimed jobs (each `{job_id, error?, attempt?, retryable?}`); one result per item. */
+  failMany(items: Body<"/v1/queue/fail", "post">["items"], options?: CallOptions): Promise<Json> {
+    const [, init] = this.split(options);
+    return unwrap(this.api.POST("/v1/queue/fail", { body: { items }, ...init }));
+  }
+
+  /** Extends the leases of up to 100 claimed jobs (each `{job_id, attempt?, extend_seconds?, progress?}`). */
+  heartbeatMany(items: Body<"/v1/queue/heartbeat", "post">["items"], options?: CallOptions): Promise<Json> {
+    const [, init] = this.split(options);
+    return unwrap(this.api.POST("/v1/queue/heartbeat", { body: { items }, ...init }));
   }
 
   /** A job's status. */

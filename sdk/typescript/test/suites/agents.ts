@@ -2,8 +2,8 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { MoltGrid, MoltGridAdmin } from "../../src/index.js";
-import { ADMIN_PASSWORD, BASE_URL, agent, called, tracked } from "../env.js";
+import { MoltGrid, MoltGridAdmin } from "@moltgrid/client";
+import { ADMIN_PASSWORD, BASE_URL, agent, called, recording, tracked } from "../env.js";
 
 test("directory: profile, status, presence, discovery, collaborations, templates, key rotation", async () => {
   const [a, b] = await Promise.all([agent("ts-dir-a"), agent("ts-dir-b")]);
@@ -35,7 +35,7 @@ test("directory: profile, status, presence, discovery, collaborations, templates
 });
 
 test("system: root, health, metrics, sla, contact", async () => {
-  const mg = tracked(new MoltGrid({ baseUrl: BASE_URL }));
+  const mg = tracked(new MoltGrid({ baseUrl: BASE_URL, fetch: recording() }));
   assert.equal((await mg.system.root()).service, "MoltGrid");
   assert.ok((await mg.system.health()).status);
   assert.match(await mg.system.metrics(), /# TYPE/);
@@ -47,7 +47,10 @@ test("admin: login, every list, one agent, reveal, delete, logout", async () => 
   assert.ok(ADMIN_PASSWORD, "MOLTGRID_TEST_ADMIN_PASSWORD is set by the pytest wrapper");
   await assert.rejects(MoltGridAdmin.login({ baseUrl: BASE_URL, password: "wrong" }), { status: 401 });
   called.add("MoltGridAdmin.login");
-  const admin = tracked(await MoltGridAdmin.login({ baseUrl: BASE_URL, password: ADMIN_PASSWORD }), "admin.");
+  const admin = tracked(
+    await MoltGridAdmin.login({ baseUrl: BASE_URL, password: ADMIN_PASSWORD, fetch: recording() }),
+    "admin.",
+  );
   const victim = await agent("ts-admin-victim");
   await victim.memory.set("secret", "s");
   assert.ok(await admin.dashboard());

@@ -10,7 +10,7 @@ import {
   NotFoundError,
   RateLimitError,
   ValidationError,
-} from "../../src/index.js";
+} from "@moltgrid/client";
 import { BASE_URL, agent } from "../env.js";
 
 test("errors carry status, detail, code, request_id and retry_after_seconds", async () => {
@@ -80,7 +80,8 @@ test("a 429 is retried after Retry-After for idempotent calls, and thrown typed 
   const strict = new MoltGrid({ apiKey: a.apiKey!, baseUrl: BASE_URL, retry: { retries: 0 }, fetch: observing });
   assert.ok((await limited(() => strict.memory.get("k"))).result instanceof RateLimitError);
   // A write with an Idempotency-Key is retried too, and runs once.
-  const keyed = await limited(() => mg.memory.set("k", "keyed", { idempotencyKey: true }));
+  // (one key for every try: a try whose first attempt got through is replayed, not run again)
+  const keyed = await limited(() => mg.memory.set("k", "keyed", { idempotencyKey: `keyed-${a.agentId}` }));
   assert.deepEqual(statuses, [429, 200]);
   assert.equal((keyed.result as { version: number }).version, 2);
 });

@@ -4,8 +4,8 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 import { WebSocket as NodeWebSocket } from "ws";
-import { MoltGrid, type StreamEvent, type WebSocketConstructor } from "../../src/index.js";
-import { URLS, agent, called, until } from "../env.js";
+import { MoltGrid, type StreamEvent, type WebSocketConstructor } from "@moltgrid/client";
+import { URLS, agent, called, recordingSocket, until } from "../env.js";
 
 /** A real fetch whose first event-stream response is cut after its first event, like a dropped connection. */
 function droppingFetch(): { fetch: typeof fetch; drops: () => number; streams: string[] } {
@@ -76,7 +76,7 @@ test("relay.connect: pushes messages, sends over the socket, reconnects after a 
   called.add("relay.connect");
   const opens: boolean[] = [];
   const socket = b.relay.connect({
-    WebSocket: Recording as unknown as WebSocketConstructor,
+    WebSocket: recordingSocket(Recording as unknown as WebSocketConstructor),
     reconnectDelayMs: 50,
     onOpen: (reconnected) => opens.push(reconnected),
   });
@@ -95,4 +95,36 @@ test("relay.connect: pushes messages, sends over the socket, reconnects after a 
   assert.equal(socket.reconnects, 1);
   socket.close();
   assert.equal(await socket.next(), undefined);
+});
+
+test("events.connect: unacknowledged events first, live ones after, ack by id, resent after a reconnect", async () => {
+  const [a, b] = await Promise.all([agent("ts-evws-a"), agent("ts-evws-b")]);
+  await a.relay.send(b.agentId!, { before: 1 });
+  called.add("events.connect");
+  const socket = b.events.connect({ reconnectDelayMs: 50 });
+  const again = { socket: undefined as ReturnType<typeof b.events.connect> | undefined };
+  try {
+    await socket.opened;
+    const first = await socket.next();
+    assert.equal(first.type, "event");
+    assert.equal(first.payload.from_agent, a.agentId, JSON.stringify(first));
+    await a.relay.send(b.agentId!, { live: 2 });
+    const second = await socket.next();
+    assert.equal(second.event_type, first.event_type);
+    assert.notEqual(second.event_id, first.event_id);
+    socket.ack([first.event_id]);
+    // the acknowledgement is the server's once GET /v1/events no longer lists that event
+    await until("the acknowledgement", async () => {
+      const listed = await b.events.list({ limit: 50 });
+      return !JSON.stringify(listed).includes(first.event_id);
+    });
+    socket.close();
+    assert.equal(await socket.next(), undefined);
+    again.socket = b.events.connect();
+    const resent = await again.socket.next();
+    assert.equal(resent.event_id, second.event_id, "the unacknowledged event is sent again, the acknowledged not");
+  } finally {
+    socket.close();
+    again.socket?.close();
+  }
 });

@@ -29,6 +29,23 @@ test("queue: submit, claim, heartbeat, complete, fail, dead letters, replay", as
   assert.ok(await a.queue.stats({ queue_name: q }));
 });
 
+test("queue: claim several, heartbeatMany, completeMany, failMany", async () => {
+  const a = await agent("ts-queue-many");
+  const q = `ts-many-${a.agentId}`;
+  await a.queue.submitBatch([1, 2, 3].map((n) => ({ payload: { n }, queue_name: q, max_attempts: 1 })));
+  const claimed = await a.queue.claim({ queue_name: q, max_jobs: 3 });
+  assert.ok(Array.isArray(claimed) && claimed.length === 3, JSON.stringify(claimed));
+  const [one, two, three] = claimed.map((j: { job_id: string }) => j.job_id) as [string, string, string];
+  const beats = await a.queue.heartbeatMany([{ job_id: one, extend_seconds: 30 }, { job_id: two }]);
+  assert.equal(beats.succeeded, 2, JSON.stringify(beats));
+  const done = await a.queue.completeMany([{ job_id: one, result: "a" }, { job_id: two, result: "b" }]);
+  assert.deepEqual(done.results.map((r: { job_id: string }) => r.job_id), [one, two]);
+  assert.equal((await a.queue.failMany([{ job_id: three, error: "no", retryable: false }])).succeeded, 1);
+  assert.equal((await a.queue.get(one)).status, "completed");
+  assert.equal((await a.queue.get(two)).status, "completed");
+  assert.ok(JSON.stringify(await a.queue.deadLetters({ queue_name: q })).includes(three));
+});
+
 test("schedules: create, list, get, setEnabled, trigger, runs, delete", async () => {
   const a = await agent("ts-schedules");
   const s = await a.schedules.create("*/5 * * * *", { report: true }, { queue_name: "ts-cron" });
