@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.relay.agents import KnownAgents
+from services.relay.broadcast import Broadcaster
 from services.relay.delivery import Deliverer, EventRouter
 from services.relay.handlers.admin import StatsHandlers
 from services.relay.handlers.events import EventHandlers
@@ -18,7 +19,7 @@ from services.relay.stores.webhooks import WebhookStore
 from shared.config import Settings
 from shared.outbound import GuardedClient
 from shared.service import Runtime
-from shared.spec import Loop, Outbox, Parts, Service
+from shared.spec import Every, Loop, Outbox, Parts, Service
 
 
 class RelaySettings(Settings):
@@ -40,12 +41,13 @@ class RelaySettings(Settings):
 
 async def build(rt: Runtime[RelaySettings]) -> Parts:
     s = rt.settings
-    messages = MessageStore(
-        rt.pool, rt.cipher, UnreadQuota(s.inbox_max_unread, s.inbox_max_unread_per_sender)
-    )
-    webhooks = WebhookStore(rt.pool, rt.cipher, s.webhook_max_per_agent)
     pubsub = PubSubStore(rt.pool, rt.cipher, s.pubsub_max_fanout_bytes)
     acks = EventAckStore(rt.pool, s.event_acks_max_per_agent)
+    messages = MessageStore(
+        rt.pool, rt.cipher, UnreadQuota(s.inbox_max_unread, s.inbox_max_unread_per_sender), pubsub.catch_up
+    )
+    webhooks = WebhookStore(rt.pool, rt.cipher, s.webhook_max_per_agent)
+    broadcaster = Broadcaster(pubsub, rt.nc, rt.js)
     client = GuardedClient(s.allow_private_webhooks, s.webhook_concurrency, s.webhook_timeout_seconds)
     deliverer = Deliverer(
         webhooks, client, s.webhook_retry_base_seconds, s.webhook_concurrency, s.webhook_agent_concurrency
@@ -71,12 +73,16 @@ async def build(rt: Runtime[RelaySettings]) -> Parts:
             WebhookHandlers(webhooks, deliverer, s.allow_private_webhooks, rt.kick),
             DeliveryHandlers(webhooks, rt.kick),
             EventHandlers(acks, rt.js),
-            PubSubHandlers(pubsub, agents, rt.nc, rt.kick),
+            PubSubHandlers(pubsub, agents, rt.nc, broadcaster),
             StatsHandlers(messages, webhooks),
         ],
-        loops=[Loop("webhook_router", router.run), Loop("webhook_deliverer", deliverer.run)],
+        loops=[
+            Loop("webhook_router", router.run),
+            Loop("webhook_deliverer", deliverer.run),
+            Every("broadcast_resend", 5.0, broadcaster.resend_due),
+        ],
         purge=purge,
-        on_stop=[agents.stop],
+        on_stop=[agents.stop, broadcaster.stop],
     )
 
 
@@ -85,10 +91,10 @@ SERVICE = Service(
     build=build,
     settings=RelaySettings,
     migrations=Path(__file__).parent / "migrations",
-    # larger batches: a pub/sub publication puts one event per subscriber in the outbox at once
     outbox=Outbox(poll_interval=0.5, batch=1000),
     encrypted={
         "relay.messages": (("message_id",), ("payload",)),
+        "relay.publications": (("publication_id",), ("payload",)),
         "relay.webhooks": (("webhook_id",), ("secret",)),
     },
 )

@@ -75,6 +75,26 @@ def matches(pattern: str, channel: str) -> bool:
     return re.fullmatch(parse_pattern(pattern).regex[1:-1], channel) is not None
 
 
+MAX_CANDIDATE_TOKENS = 8  # up to 511 candidate patterns; longer channels are matched by the patterns' regexes
+
+
+def candidates(channel: str) -> list[str] | None:
+    """Every subscription pattern that matches `channel` (as NATS's subject tree would find them): each token
+    itself or `*`, and any such prefix followed by `>`. The store looks them up in the subscriptions' channel
+    index instead of testing every subscription. None for a channel of more than MAX_CANDIDATE_TOKENS tokens
+    (2^(n+1) - 1 candidates)."""
+    tokens = channel.split(".")
+    if len(tokens) > MAX_CANDIDATE_TOKENS:
+        return None
+    out: list[str] = []
+    prefixes: list[list[str]] = [[]]
+    for token in tokens:
+        out.extend(".".join([*p, ">"]) for p in prefixes)  # `>` stands for this token and the rest
+        prefixes = [[*p, t] for p in prefixes for t in (token, "*")]
+    out.extend(".".join(p) for p in prefixes)
+    return out
+
+
 def subject(channel: str) -> str:
     """The NATS subject a channel's publications are published on (outside subscribers may listen)."""
     return subjects.pubsub(channel)

@@ -1,37 +1,36 @@
 """Pub/sub operations (/v1/pubsub/*) on the relay's own machinery.
 
-A publication becomes one ordinary relay message per subscriber (inbox channel `pubsub:<channel>`), written
-with its `message.broadcast` event in one transaction, then pushed on `push.<agent_id>` to the subscriber's
-sockets on every gateway; the outbox carries the events to JetStream (the event stream, webhooks). The
+A publication is stored once (stores.pubsub); each subscriber sees it as an ordinary relay message (inbox
+channel `pubsub:<channel>`), pushed on `push.<agent_id>` to its sockets on every gateway, with its
+`message.broadcast` event on the EVENTS stream (the event stream, webhooks) — see broadcast.py. The
 publication is also published once on the NATS subject `pubsub.<channel>` for outside NATS subscribers.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from typing import Any
 
 from nats.aio.client import Client as NATS
 
 from services.relay import channels
 from services.relay.agents import KnownAgents
+from services.relay.broadcast import Broadcaster
 from services.relay.models.common import Empty
 from services.relay.models.pubsub import Channels, Publish, Subscribe
 from services.relay.stores.pubsub import MAX_SUBSCRIPTIONS, PubSubStore
-from shared import envelope, subjects
+from shared import envelope
 from shared.bus import Ctx
 from shared.errors import BadRequest, RateLimited, Unauthorized
 from shared.ids import new_id
 from shared.ops import OpGroup, op
-from shared.timeutil import iso, utcnow
+from shared.timeutil import iso
 
 
 class PubSubHandlers(OpGroup):
     prefix = "pubsub_"
 
-    def __init__(self, store: PubSubStore, agents: KnownAgents, nc: NATS, kick: Callable[[], None]) -> None:
-        self.store, self.agents, self.nc, self.kick = store, agents, nc, kick
+    def __init__(self, store: PubSubStore, agents: KnownAgents, nc: NATS, broadcaster: Broadcaster) -> None:
+        self.store, self.agents, self.nc, self.broadcaster = store, agents, nc, broadcaster
 
     @op()
     async def subscribe(self, req: Subscribe, ctx: Ctx) -> dict[str, Any]:
@@ -75,11 +74,11 @@ class PubSubHandlers(OpGroup):
         except channels.ChannelError as exc:
             raise BadRequest(str(exc)) from None
         publication_id = new_id("pub", 16)
-        frames = await self.store.publish(publication_id, sender, req.channel, tokens, req.payload)
-        created_at = frames[0]["created_at"] if frames else iso(utcnow())
-        stored_at = {subjects.PUSH_STORED_AT: repr(time.time())}
-        for frame in frames:  # every subscriber's sockets, on whichever gateway holds them
-            await self.nc.publish(subjects.push(frame["to_agent"]), envelope.dumps(frame), headers=stored_at)
+        stored, subscribers = await self.store.publish(
+            publication_id, sender, req.channel, tokens, req.payload
+        )
+        created_at = iso(stored)
+        self.broadcaster.deliver(publication_id, sender, req.channel, req.payload, stored, subscribers)
         await self.nc.publish(
             channels.subject(req.channel),
             envelope.dumps(
@@ -89,15 +88,13 @@ class PubSubHandlers(OpGroup):
                     "from_agent": sender,
                     "payload": req.payload,
                     "created_at": created_at,
-                    "subscribers_notified": len(frames),
+                    "subscribers_notified": len(subscribers),
                 }
             ),
         )
-        if frames:
-            self.kick()
         return {
             "message_id": publication_id,
             "channel": req.channel,
-            "subscribers_notified": len(frames),
+            "subscribers_notified": len(subscribers),
             "created_at": created_at,
         }

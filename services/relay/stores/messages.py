@@ -1,8 +1,12 @@
 """Messages and their trace (schema `relay`: messages, message_hops): storing a message with its event,
-inboxes, read marks, the hops a message went through, dead letters, counts for stats and the admin panel."""
+inboxes, read marks, the hops a message went through, dead letters, counts for stats and the admin panel.
+
+Before reading an agent's messages the store lets `catch_up` copy the publications the agent has not had yet
+into its inbox (stores.pubsub: a publication is stored once, and becomes a subscriber's message on its reads)."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -64,6 +68,21 @@ INSERT INTO relay.message_hops (hop_id, message_id, hop, status, detail, recorde
 SELECT $1, message_id, $3, $4, $5, $6 FROM relay.messages WHERE message_id = $2
 ON CONFLICT (hop_id) DO NOTHING
 """
+RELAYED = """
+SELECT (SELECT count(*) FROM relay.messages m
+         WHERE m.publication_id IS NULL
+            OR NOT EXISTS (SELECT 1 FROM relay.publications p WHERE p.publication_id = m.publication_id))
+     + (SELECT coalesce(sum(audience), 0) FROM relay.publications)
+"""
+# a publication counts as sent once per subscriber, as when every copy was written at publish time
+AGENT_COUNTS = """
+SELECT (SELECT count(*) FROM relay.messages m
+         WHERE m.from_agent = $1
+           AND (m.publication_id IS NULL
+                OR NOT EXISTS (SELECT 1 FROM relay.publications p WHERE p.publication_id = m.publication_id)))
+     + (SELECT coalesce(sum(audience), 0) FROM relay.publications WHERE from_agent = $1) AS messages_sent,
+       (SELECT count(*) FROM relay.messages WHERE to_agent = $1) AS messages_received
+"""
 ADMIN_WHERE = "WHERE ($1::text IS NULL OR from_agent = $1 OR to_agent = $1)"
 
 
@@ -96,9 +115,22 @@ class UnreadQuota:
             )
 
 
+CatchUp = Callable[[str], Awaitable[int]]
+
+
+async def _nothing(agent_id: str) -> int:
+    return 0
+
+
 class MessageStore:
-    def __init__(self, pool: asyncpg.Pool, cipher: Cipher, unread: UnreadQuota = UnreadQuota()) -> None:
-        self.pool, self.cipher, self.unread = pool, cipher, unread
+    def __init__(
+        self,
+        pool: asyncpg.Pool,
+        cipher: Cipher,
+        unread: UnreadQuota = UnreadQuota(),
+        catch_up: CatchUp = _nothing,
+    ) -> None:
+        self.pool, self.cipher, self.unread, self.catch_up = pool, cipher, unread, catch_up
 
     def _dump(self, value: Any) -> str:
         return self.cipher.encrypt(orjson.dumps(value).decode())
@@ -158,6 +190,7 @@ class MessageStore:
     ) -> list[dict[str, Any]] | None:
         """Newest first; with `after` (a message id of this inbox, 1.0's cursor) the messages stored after it,
         oldest first. None when the cursor is not a message of this inbox."""
+        await self.catch_up(agent_id)
         if after is not None:
             cursor = await self.pool.fetchrow(
                 "SELECT created_at, message_id FROM relay.messages WHERE message_id = $1 AND to_agent = $2",
@@ -191,6 +224,7 @@ class MessageStore:
         ]
 
     async def mark_read(self, agent_id: str, message_id: str) -> bool:
+        await self.catch_up(agent_id)
         status = await self.pool.execute(
             "UPDATE relay.messages SET read_at = now() WHERE message_id = $1 AND to_agent = $2 AND read_at IS NULL",
             message_id,
@@ -201,6 +235,7 @@ class MessageStore:
     # ── trace ───────────────────────────────────────────────────────────────
     async def message(self, message_id: str, viewer: str) -> asyncpg.Record | None:
         """The message, when the viewer sent or received it."""
+        await self.catch_up(viewer)
         return await self.pool.fetchrow(MESSAGE, message_id, viewer)
 
     async def hops(self, msg: asyncpg.Record, viewer: str) -> list[dict[str, Any]]:
@@ -226,16 +261,12 @@ class MessageStore:
 
     # ── stats, admin, purge ─────────────────────────────────────────────────
     async def counts(self) -> dict[str, int]:
-        return {"messages_relayed": int(await self.pool.fetchval("SELECT count(*) FROM relay.messages"))}
+        """Every subscriber's copy of a publication counts, whether or not its reads have written it yet."""
+        return {"messages_relayed": int(await self.pool.fetchval(RELAYED))}
 
     async def agent_counts(self, agent_id: str) -> dict[str, int]:
-        return dict(
-            await self.pool.fetchrow(
-                "SELECT (SELECT count(*) FROM relay.messages WHERE from_agent = $1) AS messages_sent,"
-                " (SELECT count(*) FROM relay.messages WHERE to_agent = $1) AS messages_received",
-                agent_id,
-            )
-        )
+        await self.catch_up(agent_id)
+        return dict(await self.pool.fetchrow(AGENT_COUNTS, agent_id))
 
     async def admin_messages(
         self, agent_id: str | None, limit: int, offset: int
