@@ -127,7 +127,10 @@ class Api:
 
 @pytest.fixture(scope="session")
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as session:
+    # Idle connections are dropped before the gateway's own keep-alive timeout (MOLTGRID_HEADER_TIMEOUT_S, 10 s)
+    # closes them, so a request never races the server's close of a connection it is about to reuse.
+    connector = aiohttp.TCPConnector(keepalive_timeout=5)
+    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
         yield session
 
 
