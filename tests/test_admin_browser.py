@@ -40,7 +40,8 @@ async def browser():
 async def test_login_stats_agent_detail_and_delete(stack, browser, register, tmp_path):
     victim = await register("browser-victim")
     await victim.post("/v1/memory", {"key": "k", "value": "v"})
-    page = await browser.new_page()
+    # the admin pages forbid eval (their CSP); Playwright's polling predicates use it: bypass CSP here
+    page = await browser.new_page(bypass_csp=True)
     await page.goto(stack.url(0) + "/admin")
     assert page.url.endswith("/admin/login")  # no session: redirected
 
